@@ -1,0 +1,342 @@
+# pragma version 0.4.3
+"""
+@title EscrowFactory
+@notice Validates deal terms, packs them and deploys each deal as an EIP-1167
+        clone of one DealEscrow implementation with the packed terms appended
+        to its code (CREATE2; the salt binds the terms hash, the creator and a
+        creator-chosen salt such as a quote id). Keeps the registry of deals.
+@dev Overlap rules enforced here (documented in the README):
+       - parties[0..3] are buyer, seller, platform, resolver; every wallet is
+         distinct and non-zero;
+       - the resolver holds no other role, so it is never a payee beyond its
+         capped resolver fee; an introducer holds no other role;
+       - ESCROWED: at least one marker and approval threshold >= 1; the side
+         paid by the escrowed leg (the off-chain deliverer and the escrowed
+         leg's receiver) can neither approve nor sign its own release;
+       - DVP: no markers;
+       - thresholds are between 1 and the number of holders of the role (0
+         only when nobody holds it);
+       - desk fee + introducers <= 10%, resolver fee <= 5%;
+       - tranche amounts sum exactly to the leg totals; every deadline falls
+         between funding deadline and final expiry minus approval window and
+         dispute timeout.
+@custom:security Permissionless and ownerless: the factory holds no funds and
+     has no admin. The implementation it deploys can never act as a deal (every
+     call on it reverts) and clones carry no initializer: terms are code.
+"""
+
+from interfaces import IDealEscrow
+from interfaces import IEscrowFactory
+import modules.terms_layout as tl
+
+implements: IEscrowFactory
+
+MAX_INITCODE: constant(uint256) = 24_576
+# EIP-1167 runtime, split around the implementation address.
+PROXY_HEAD: constant(bytes10) = 0x363d3d373d3d3d363d73
+PROXY_TAIL: constant(bytes15) = 0x5af43d82803e903d91602b57fd5bf3
+PROXY_LEN: constant(uint256) = 45
+# the type bound of slice(abi_encode(words), ...): (tl.MAX_WORDS + 2) * 32
+MAX_DATA: constant(uint256) = 1696
+
+IMPLEMENTATION: immutable(address)
+
+deal_count: public(uint256)
+# deal => 1-based creation index (0: not a deal of this factory)
+deal_index: public(HashMap[address, uint256])
+
+
+@deploy
+def __init__(deal_initcode: Bytes[MAX_INITCODE]):
+    """
+    @param deal_initcode DealEscrow's creation code; the factory deploys the
+           implementation itself so that the implementation's FACTORY is this.
+    """
+    IMPLEMENTATION = raw_create(deal_initcode)
+
+
+@external
+def create_deal(terms: IDealEscrow.Terms, salt: bytes32) -> address:
+    """
+    @notice Validate `terms` and deploy the deal. Anyone may create a deal;
+            what binds the parties is that only they can fund and act on it.
+    """
+    return self._create(terms, salt)
+
+
+@external
+def create_and_fund(terms: IDealEscrow.Terms, salt: bytes32) -> address:
+    """
+    @notice Create the deal and deposit the caller's leg in one transaction.
+            The caller (buyer or seller) approves the predicted deal address
+            (`predict_address`) for its leg beforehand.
+    """
+    deal: address = self._create(terms, salt)
+    extcall IDealEscrow(deal).fund_for(msg.sender)
+    return deal
+
+
+@view
+@external
+def predict_address(terms: IDealEscrow.Terms, creator: address, salt: bytes32) -> address:
+    """
+    @notice The address `create_deal(terms, salt)` from `creator` deploys to.
+    """
+    data: Bytes[MAX_DATA] = self._pack(terms)
+    initcode: Bytes[MAX_DATA + 55] = self._initcode(data)
+    return self._create2_address(keccak256(initcode), self._salt(data, creator, salt))
+
+
+@view
+@external
+def validate(terms: IDealEscrow.Terms) -> bytes32:
+    """
+    @notice Revert with the first broken rule, or return the terms hash.
+    """
+    return keccak256(self._pack(terms))
+
+
+@view
+@external
+def pack(terms: IDealEscrow.Terms) -> Bytes[MAX_DATA]:
+    """
+    @notice The packed terms a deal created with `terms` carries in its code.
+    """
+    return self._pack(terms)
+
+
+@view
+@external
+def is_deal(deal: address) -> bool:
+    return self.deal_index[deal] != 0
+
+
+@view
+@external
+def implementation() -> address:
+    return IMPLEMENTATION
+
+
+@internal
+def _create(terms: IDealEscrow.Terms, salt: bytes32) -> address:
+    data: Bytes[MAX_DATA] = self._pack(terms)
+    terms_hash: bytes32 = keccak256(data)
+    deal: address = raw_create(self._initcode(data), salt=self._salt(data, msg.sender, salt))
+    # cannot overflow: one increment per deployed contract
+    index: uint256 = unsafe_add(self.deal_count, 1)
+    self.deal_count = index
+    self.deal_index[deal] = index
+    log IEscrowFactory.DealCreated(deal=deal, creator=msg.sender, terms_hash=terms_hash, salt=salt, index=index)
+    return deal
+
+
+@internal
+@pure
+def _salt(data: Bytes[MAX_DATA], creator: address, salt: bytes32) -> bytes32:
+    return keccak256(concat(keccak256(data), convert(creator, bytes32), salt))
+
+
+@internal
+@view
+def _create2_address(initcode_hash: bytes32, salt: bytes32) -> address:
+    h: bytes32 = keccak256(concat(b"\xff", convert(self, bytes20), salt, initcode_hash))
+    return convert(convert(slice(h, 12, 20), bytes20), address)
+
+
+@internal
+@view
+def _initcode(data: Bytes[MAX_DATA]) -> Bytes[MAX_DATA + 55]:
+    # creation prefix: PUSH2 len DUP1 PUSH1 0x0a RETURNDATASIZE CODECOPY
+    #                  RETURNDATASIZE RETURN  (copies and returns the runtime)
+    runtime_len: uint256 = PROXY_LEN + len(data)
+    return concat(
+        b"\x61",
+        slice(convert(runtime_len, bytes32), 30, 2),
+        b"\x80\x60\x0a\x3d\x39\x3d\xf3",
+        PROXY_HEAD,
+        convert(IMPLEMENTATION, bytes20),
+        PROXY_TAIL,
+        data,
+    )
+
+
+@internal
+@view
+def _pack(t: IDealEscrow.Terms) -> Bytes[MAX_DATA]:
+    """
+    @dev Validates every rule and returns the packed terms.
+    """
+    # ---- legs
+    assert t.base_on_chain or t.quote_on_chain, "one leg must be on chain"
+    self._check_leg(t.base_token, t.base_amount, t.base_on_chain)
+    self._check_leg(t.quote_token, t.quote_amount, t.quote_on_chain)
+    dvp: bool = t.base_on_chain and t.quote_on_chain
+    if dvp:
+        assert t.base_token != t.quote_token, "legs use the same token"
+
+    # ---- parties
+    n: uint256 = len(t.parties)
+    assert n >= 4, "need buyer, seller, platform, resolver"
+    assert t.parties[tl.P_BUYER].roles & tl.ROLE_BUYER != 0, "parties[0] must be the buyer"
+    assert t.parties[tl.P_SELLER].roles & tl.ROLE_SELLER != 0, "parties[1] must be the seller"
+    assert t.parties[tl.P_PLATFORM].roles & tl.ROLE_PLATFORM != 0, "parties[2] must be the platform"
+    assert t.parties[tl.P_RESOLVER].roles == tl.ROLE_RESOLVER, "parties[3] must be only the resolver"
+    # roles that must not approve or sign in ESCROWED: the side paid by the escrowed leg
+    paid_side: uint256 = 0
+    if not dvp:
+        if t.quote_on_chain:
+            paid_side = tl.ROLE_SELLER | tl.ROLE_QUOTE_RECEIVER
+        else:
+            paid_side = tl.ROLE_BUYER | tl.ROLE_BASE_RECEIVER
+    markers: uint256 = 0
+    approvers: uint256 = 0
+    signers: uint256 = 0
+    introducers: uint256 = 0
+    base_receivers: uint256 = 0
+    quote_receivers: uint256 = 0
+    fee_bps: uint256 = t.desk_fee_bps
+    words: DynArray[uint256, tl.MAX_WORDS] = [0, 0, 0]
+    for i: uint256 in range(tl.MAX_PARTIES):
+        if i >= n:
+            break
+        p: IDealEscrow.Party = t.parties[i]
+        assert p.wallet != empty(address), "zero party wallet"
+        assert p.roles != 0 and p.roles & ~tl.ROLE_ALL == 0, "bad roles"
+        for j: uint256 in range(tl.MAX_PARTIES):
+            if j >= i:
+                break
+            assert t.parties[j].wallet != p.wallet, "duplicate party wallet"
+        if i != tl.P_BUYER:
+            assert p.roles & tl.ROLE_BUYER == 0, "only parties[0] is the buyer"
+        if i != tl.P_SELLER:
+            assert p.roles & tl.ROLE_SELLER == 0, "only parties[1] is the seller"
+        if i != tl.P_PLATFORM:
+            assert p.roles & tl.ROLE_PLATFORM == 0, "only parties[2] is the platform"
+        if i != tl.P_RESOLVER:
+            assert p.roles & tl.ROLE_RESOLVER == 0, "only parties[3] is the resolver"
+        if p.roles & tl.ROLE_INTRODUCER != 0:
+            assert p.roles == tl.ROLE_INTRODUCER, "an introducer holds no other role"
+            assert p.bps > 0, "introducer without commission"
+            fee_bps += p.bps
+            introducers += 1
+        else:
+            assert p.bps == 0, "only introducers carry bps"
+        if p.roles & (tl.ROLE_APPROVER | tl.ROLE_SIGNER) != 0:
+            assert p.roles & paid_side == 0, "paid side cannot approve or sign its release"
+        if p.roles & tl.ROLE_MARKER != 0:
+            markers += 1
+        if p.roles & tl.ROLE_APPROVER != 0:
+            approvers += 1
+        if p.roles & tl.ROLE_SIGNER != 0:
+            signers += 1
+        if p.roles & tl.ROLE_BASE_RECEIVER != 0:
+            base_receivers += 1
+        if p.roles & tl.ROLE_QUOTE_RECEIVER != 0:
+            quote_receivers += 1
+        words.append(
+            convert(p.wallet, uint256) | (p.roles << tl.PARTY_ROLES) | (p.bps << tl.PARTY_BPS)
+        )
+    assert base_receivers == 1, "exactly one base receiver"
+    assert quote_receivers == 1, "exactly one quote receiver"
+    assert introducers <= tl.MAX_INTRODUCERS, "too many introducers"
+    assert markers <= tl.MAX_MARKERS, "too many markers"
+    assert fee_bps <= tl.MAX_TOTAL_FEE_BPS, "commissions above cap"
+    assert t.resolver_fee_bps <= tl.MAX_RESOLVER_FEE_BPS, "resolver fee above cap"
+    self._check_threshold(t.approval_threshold, approvers)
+    self._check_threshold(t.release_threshold, signers)
+    if dvp:
+        assert markers == 0, "no markers in DVP"
+    else:
+        assert markers > 0, "escrowed deal needs a marker"
+        assert t.approval_threshold > 0, "escrowed deal needs approvers"
+    assert t.fee_leg <= tl.LEG_QUOTE, "bad fee leg"
+    if t.fee_leg == tl.LEG_BASE:
+        assert t.base_on_chain, "fee leg must be on chain"
+    else:
+        assert t.quote_on_chain, "fee leg must be on chain"
+
+    # ---- timers
+    assert t.dispute_default <= tl.DEFAULT_RELEASE, "bad dispute default"
+    assert t.dispute_timeout > 0 and t.dispute_timeout <= tl.MASK_32, "bad dispute timeout"
+    assert t.approval_window <= tl.MASK_32, "bad approval window"
+    assert t.funding_deadline > block.timestamp, "funding deadline passed"
+    assert t.final_expiry <= tl.MASK_32, "final expiry out of range"
+
+    # ---- tranches
+    nt: uint256 = len(t.tranches)
+    assert nt > 0, "no tranches"
+    base_sum: uint256 = 0
+    quote_sum: uint256 = 0
+    last_deadline: uint256 = t.funding_deadline
+    for k: uint256 in range(tl.MAX_TRANCHES):
+        if k >= nt:
+            break
+        tr: IDealEscrow.Tranche = t.tranches[k]
+        assert tr.deadline >= t.funding_deadline, "tranche deadline before funding deadline"
+        assert tr.unlock_time <= tr.deadline, "tranche unlocks after its deadline"
+        moves: uint256 = 0
+        if t.base_on_chain:
+            moves += tr.base_amount
+        if t.quote_on_chain:
+            moves += tr.quote_amount
+        assert moves > 0, "tranche moves nothing"
+        base_sum += tr.base_amount
+        quote_sum += tr.quote_amount
+        last_deadline = max(last_deadline, tr.deadline)
+    assert base_sum == t.base_amount, "base tranches must sum to the base leg"
+    assert quote_sum == t.quote_amount, "quote tranches must sum to the quote leg"
+    assert (
+        t.final_expiry >= last_deadline + t.approval_window + t.dispute_timeout
+    ), "final expiry too early"
+    # every tranche deadline <= final expiry <= 2**32 - 1, so times fit 32 bits
+    for k: uint256 in range(tl.MAX_TRANCHES):
+        if k >= nt:
+            break
+        tr: IDealEscrow.Tranche = t.tranches[k]
+        words.append(
+            tr.base_amount
+            | (tr.quote_amount << tl.TRANCHE_QUOTE)
+            | (tr.unlock_time << tl.TRANCHE_UNLOCK)
+            | (tr.deadline << tl.TRANCHE_DEADLINE)
+        )
+
+    # ---- header
+    words[0] = convert(t.base_token, uint256) | (t.base_amount << 160)
+    words[1] = convert(t.quote_token, uint256) | (t.quote_amount << 160)
+    words[2] = (
+        t.funding_deadline
+        | (t.final_expiry << tl.CONF_FINAL_EXPIRY)
+        | (t.approval_window << tl.CONF_APPROVAL_WINDOW)
+        | (t.dispute_timeout << tl.CONF_DISPUTE_TIMEOUT)
+        | (n << tl.CONF_N_PARTIES)
+        | (nt << tl.CONF_N_TRANCHES)
+        | (t.approval_threshold << tl.CONF_APPROVAL_THRESHOLD)
+        | (t.release_threshold << tl.CONF_RELEASE_THRESHOLD)
+        | (t.desk_fee_bps << tl.CONF_DESK_FEE_BPS)
+        | (t.resolver_fee_bps << tl.CONF_RESOLVER_FEE_BPS)
+        | (convert(t.base_on_chain, uint256) << tl.CONF_BASE_ON_CHAIN)
+        | (convert(t.quote_on_chain, uint256) << tl.CONF_QUOTE_ON_CHAIN)
+        | (t.fee_leg << tl.CONF_FEE_LEG)
+        | (t.dispute_default << tl.CONF_DISPUTE_DEFAULT)
+    )
+    # abi_encode prefixes the offset and the length (64 bytes)
+    return slice(abi_encode(words), 64, len(words) * 32)
+
+
+@internal
+@view
+def _check_leg(token: address, amount: uint256, on_chain: bool):
+    assert amount > 0 and amount <= tl.MASK_96, "leg amount out of range"
+    if on_chain:
+        assert token.is_contract, "leg token is not a contract"
+    else:
+        assert token == empty(address), "off-chain leg has no token"
+
+
+@internal
+@pure
+def _check_threshold(threshold: uint256, holders: uint256):
+    if holders == 0:
+        assert threshold == 0, "threshold without holders"
+    else:
+        assert threshold >= 1 and threshold <= holders, "threshold out of range"

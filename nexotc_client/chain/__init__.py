@@ -1,0 +1,1 @@
+"""Thin wrappers over the deployed contracts, one module per contract."""
