@@ -39,6 +39,9 @@ BASE_FUNDED: constant(uint256) = 1
 QUOTE_FUNDED: constant(uint256) = 2
 CANCELLED: constant(uint256) = 4
 EXPIRED: constant(uint256) = 8
+# set by the factory right after it creates the clone: only registered deals
+# accept deposits (a clone made by anyone else stays inert)
+REGISTERED: constant(uint256) = 16
 STATUS_SHIFT: constant(uint256) = 8
 
 # Tranche data word.
@@ -99,6 +102,18 @@ def fund_for(party: address):
 
 
 @external
+def register():
+    """
+    @notice Factory-only, once: marks this clone as a deal the factory
+            created from validated terms.
+    """
+    assert msg.sender == FACTORY, "only factory"
+    assert self != IMPLEMENTATION, "implementation"
+    assert self.deal_state == 0, "already registered"
+    self.deal_state = REGISTERED
+
+
+@external
 @nonreentrant
 def cancel_unfunded():
     """
@@ -109,7 +124,7 @@ def cancel_unfunded():
     state: uint256 = self.deal_state
     assert state & (CANCELLED | EXPIRED) == 0, "deal closed"
     assert not self._is_funded(conf, state), "deal is funded"
-    assert block.timestamp > tl._field(conf, tl.CONF_FUNDING_DEADLINE, tl.MASK_32), "funding open"
+    assert block.timestamp > tl._field(self._timers(), tl.CONF_FUNDING_DEADLINE, tl.MASK_32), "funding open"
     self.deal_state = state | CANCELLED
     base_back: uint256 = 0
     quote_back: uint256 = 0
@@ -178,7 +193,7 @@ def release(tranche: uint256):
     data: uint256 = self.tranche_data[tranche]
     mode: uint256 = self._mode(conf)
 
-    window: uint256 = tl._field(conf, tl.CONF_APPROVAL_WINDOW, tl.MASK_32)
+    window: uint256 = tl._field(self._windows(), tl.CONF_APPROVAL_WINDOW, tl.MASK_32)
     window_passed: bool = (
         mode == MODE_ESCROWED
         and window > 0
@@ -209,8 +224,8 @@ def release(tranche: uint256):
         self.tranche_data[tranche] = data
         return
 
-    if signed:
-        self.tranche_data[tranche] = data
+    # signature bits are kept only while a tranche is pending: once it pays
+    # out, the Signed event is the record
     self.deal_state = self._set_status(state, tranche, tl.RELEASED)
     base_amount: uint256 = 0
     quote_amount: uint256 = 0
@@ -265,8 +280,8 @@ def dispute(tranche: uint256, reason: bytes32):
         assert status == tl.MARKED, "tranche not open"
     # cannot overflow: timestamp < 2**64 and the timeout < 2**32
     assert (
-        unsafe_add(block.timestamp, tl._field(conf, tl.CONF_DISPUTE_TIMEOUT, tl.MASK_32))
-        <= tl._field(conf, tl.CONF_FINAL_EXPIRY, tl.MASK_32)
+        unsafe_add(block.timestamp, tl._field(self._windows(), tl.CONF_DISPUTE_TIMEOUT, tl.MASK_32))
+        <= tl._field(self._timers(), tl.CONF_FINAL_EXPIRY, tl.MASK_32)
     ), "too close to final expiry"
     self.deal_state = self._set_status(state, tranche, tl.DISPUTED)
     self.tranche_data[tranche] = self.tranche_data[tranche] | (block.timestamp << DISPUTED_AT_SHIFT)
@@ -290,7 +305,7 @@ def resolve(tranche: uint256, base: IDealEscrow.Split, quote: IDealEscrow.Split)
     base_amount: uint256 = 0
     quote_amount: uint256 = 0
     base_amount, quote_amount = self._on_chain_amounts(conf, word)
-    fee_cap: uint256 = tl._field(conf, tl.CONF_RESOLVER_FEE_BPS, tl.MASK_16)
+    fee_cap: uint256 = tl._field(self._fees(), tl.CONF_RESOLVER_FEE_BPS, tl.MASK_16)
     self._check_split(base, base_amount, fee_cap)
     self._check_split(quote, quote_amount, fee_cap)
     self.deal_state = self._set_status(state, tranche, tl.RESOLVED)
@@ -311,7 +326,7 @@ def settle_dispute(tranche: uint256):
     disputed_at: uint256 = tl._field(self.tranche_data[tranche], DISPUTED_AT_SHIFT, tl.MASK_32)
     # cannot overflow: both terms are below 2**33
     assert (
-        block.timestamp >= unsafe_add(disputed_at, tl._field(conf, tl.CONF_DISPUTE_TIMEOUT, tl.MASK_32))
+        block.timestamp >= unsafe_add(disputed_at, tl._field(self._windows(), tl.CONF_DISPUTE_TIMEOUT, tl.MASK_32))
     ), "dispute timeout not reached"
     word: uint256 = self._tranche_word(conf, tranche)
     base_amount: uint256 = 0
@@ -343,7 +358,7 @@ def expire():
     conf: uint256 = self._conf()
     state: uint256 = self.deal_state
     assert state & (CANCELLED | EXPIRED) == 0, "deal closed"
-    assert block.timestamp >= tl._field(conf, tl.CONF_FINAL_EXPIRY, tl.MASK_32), "before final expiry"
+    assert block.timestamp >= tl._field(self._timers(), tl.CONF_FINAL_EXPIRY, tl.MASK_32), "before final expiry"
     base_back: uint256 = 0
     quote_back: uint256 = 0
     if not self._is_funded(conf, state):
@@ -394,6 +409,15 @@ def factory() -> address:
 
 @view
 @external
+def registered() -> bool:
+    """
+    @notice True when the factory created this deal from validated terms.
+    """
+    return self.deal_state & REGISTERED != 0
+
+
+@view
+@external
 def terms() -> IDealEscrow.Terms:
     """
     @notice The full terms of this deal, decoded from the clone's code.
@@ -422,14 +446,17 @@ def terms() -> IDealEscrow.Terms:
         )
     t.approval_threshold = tl._field(conf, tl.CONF_APPROVAL_THRESHOLD, tl.MASK_8)
     t.release_threshold = tl._field(conf, tl.CONF_RELEASE_THRESHOLD, tl.MASK_8)
-    t.desk_fee_bps = tl._field(conf, tl.CONF_DESK_FEE_BPS, tl.MASK_16)
+    fees: uint256 = self._fees()
+    timers: uint256 = self._timers()
+    windows: uint256 = self._windows()
+    t.desk_fee_bps = tl._field(fees, tl.CONF_DESK_FEE_BPS, tl.MASK_16)
     t.fee_leg = tl._field(conf, tl.CONF_FEE_LEG, 1)
-    t.resolver_fee_bps = tl._field(conf, tl.CONF_RESOLVER_FEE_BPS, tl.MASK_16)
-    t.funding_deadline = tl._field(conf, tl.CONF_FUNDING_DEADLINE, tl.MASK_32)
-    t.approval_window = tl._field(conf, tl.CONF_APPROVAL_WINDOW, tl.MASK_32)
-    t.dispute_timeout = tl._field(conf, tl.CONF_DISPUTE_TIMEOUT, tl.MASK_32)
+    t.resolver_fee_bps = tl._field(fees, tl.CONF_RESOLVER_FEE_BPS, tl.MASK_16)
+    t.funding_deadline = tl._field(timers, tl.CONF_FUNDING_DEADLINE, tl.MASK_32)
+    t.approval_window = tl._field(windows, tl.CONF_APPROVAL_WINDOW, tl.MASK_32)
+    t.dispute_timeout = tl._field(windows, tl.CONF_DISPUTE_TIMEOUT, tl.MASK_32)
     t.dispute_default = tl._field(conf, tl.CONF_DISPUTE_DEFAULT, 1)
-    t.final_expiry = tl._field(conf, tl.CONF_FINAL_EXPIRY, tl.MASK_32)
+    t.final_expiry = tl._field(timers, tl.CONF_FINAL_EXPIRY, tl.MASK_32)
     nt: uint256 = tl._field(conf, tl.CONF_N_TRANCHES, tl.MASK_8)
     for j: uint256 in range(tl.MAX_TRANCHES):
         if j >= nt:
@@ -645,8 +672,30 @@ def _word(i: uint256) -> uint256:
 @internal
 @view
 def _conf() -> uint256:
+    # the resolver's word carries the deal's counts, thresholds and flags
     assert self != IMPLEMENTATION, "implementation"
-    return self._word(2)
+    return self._word(tl.HEADER_WORDS + tl.P_RESOLVER)
+
+
+@internal
+@view
+def _timers() -> uint256:
+    # the buyer's word carries the funding deadline and the final expiry
+    return self._word(tl.HEADER_WORDS + tl.P_BUYER)
+
+
+@internal
+@view
+def _windows() -> uint256:
+    # the seller's word carries the approval window and the dispute timeout
+    return self._word(tl.HEADER_WORDS + tl.P_SELLER)
+
+
+@internal
+@view
+def _fees() -> uint256:
+    # the platform's word carries the desk and resolver fees
+    return self._word(tl.HEADER_WORDS + tl.P_PLATFORM)
 
 
 @internal
@@ -721,7 +770,7 @@ def _active_state(conf: uint256) -> uint256:
     state: uint256 = self.deal_state
     assert state & (CANCELLED | EXPIRED) == 0, "deal closed"
     assert self._is_funded(conf, state), "deal not funded"
-    assert block.timestamp < tl._field(conf, tl.CONF_FINAL_EXPIRY, tl.MASK_32), "deal expired"
+    assert block.timestamp < tl._field(self._timers(), tl.CONF_FINAL_EXPIRY, tl.MASK_32), "deal expired"
     return state
 
 
@@ -752,15 +801,11 @@ def _assert_releasable(conf: uint256, state: uint256, tranche: uint256):
 @internal
 @pure
 def _popcount(x: uint256) -> uint256:
-    count: uint256 = 0
-    v: uint256 = x
-    for i: uint256 in range(16):
-        if v == 0:
-            break
-        # cannot overflow: at most 16 increments
-        count = unsafe_add(count, v & 1)
-        v = v >> 1
-    return count
+    # SWAR bit count of a 16-bit value; no step can overflow or underflow
+    v: uint256 = unsafe_sub(x, (x >> 1) & 21845)  # 0x5555
+    v = unsafe_add(v & 13107, (v >> 2) & 13107)  # 0x3333
+    v = unsafe_add(v, v >> 4) & 3855  # 0x0F0F
+    return unsafe_add(v, v >> 8) & 31
 
 
 @internal
@@ -779,8 +824,9 @@ def _on_chain_amounts(conf: uint256, word: uint256) -> (uint256, uint256):
 def _fund(party: address):
     conf: uint256 = self._conf()
     state: uint256 = self.deal_state
+    assert state & REGISTERED != 0, "not a registered deal"
     assert state & (CANCELLED | EXPIRED) == 0, "deal closed"
-    assert block.timestamp <= tl._field(conf, tl.CONF_FUNDING_DEADLINE, tl.MASK_32), "funding closed"
+    assert block.timestamp <= tl._field(self._timers(), tl.CONF_FUNDING_DEADLINE, tl.MASK_32), "funding closed"
     leg: uint256 = 0
     w: uint256 = 0
     if party == self._party_wallet(tl.P_SELLER) and tl._flag(conf, tl.CONF_BASE_ON_CHAIN):
@@ -852,7 +898,7 @@ def _pay_receivers(conf: uint256, base_amount: uint256, quote_amount: uint256) -
             continue
         bps: uint256 = 0
         if i == tl.P_PLATFORM:
-            bps = tl._field(conf, tl.CONF_DESK_FEE_BPS, tl.MASK_16)
+            bps = tl._field(w, tl.CONF_DESK_FEE_BPS, tl.MASK_16)
         elif roles & tl.ROLE_INTRODUCER != 0:
             bps = tl._field(w, tl.PARTY_BPS, tl.MASK_16)
         if bps > 0:

@@ -41,9 +41,6 @@ MAX_DATA: constant(uint256) = 1696
 
 IMPLEMENTATION: immutable(address)
 
-deal_count: public(uint256)
-# deal => 1-based creation index (0: not a deal of this factory)
-deal_index: public(HashMap[address, uint256])
 
 
 @deploy
@@ -61,7 +58,7 @@ def create_deal(terms: IDealEscrow.Terms, salt: bytes32) -> address:
     @notice Validate `terms` and deploy the deal. Anyone may create a deal;
             what binds the parties is that only they can fund and act on it.
     """
-    return self._create(terms, salt)
+    return self._create(self._pack(terms), salt)
 
 
 @external
@@ -71,7 +68,7 @@ def create_and_fund(terms: IDealEscrow.Terms, salt: bytes32) -> address:
             The caller (buyer or seller) approves the predicted deal address
             (`predict_address`) for its leg beforehand.
     """
-    deal: address = self._create(terms, salt)
+    deal: address = self._create(self._pack(terms), salt)
     extcall IDealEscrow(deal).fund_for(msg.sender)
     return deal
 
@@ -84,7 +81,7 @@ def predict_address(terms: IDealEscrow.Terms, creator: address, salt: bytes32) -
     """
     data: Bytes[MAX_DATA] = self._pack(terms)
     initcode: Bytes[MAX_DATA + 55] = self._initcode(data)
-    return self._create2_address(keccak256(initcode), self._salt(data, creator, salt))
+    return self._create2_address(keccak256(initcode), self._salt(keccak256(data), creator, salt))
 
 
 @view
@@ -108,7 +105,18 @@ def pack(terms: IDealEscrow.Terms) -> Bytes[MAX_DATA]:
 @view
 @external
 def is_deal(deal: address) -> bool:
-    return self.deal_index[deal] != 0
+    """
+    @notice True for a deal this factory created: its code is our EIP-1167
+            proxy to our implementation, and it was registered by us (only
+            this factory can register, and only right after creating it).
+    @dev The registry costs no storage of its own; DealCreated events list
+         every deal.
+    """
+    if deal.codesize <= PROXY_LEN:
+        return False
+    if slice(deal.code, 0, PROXY_LEN) != concat(PROXY_HEAD, convert(IMPLEMENTATION, bytes20), PROXY_TAIL):
+        return False
+    return staticcall IDealEscrow(deal).registered()
 
 
 @view
@@ -118,22 +126,18 @@ def implementation() -> address:
 
 
 @internal
-def _create(terms: IDealEscrow.Terms, salt: bytes32) -> address:
-    data: Bytes[MAX_DATA] = self._pack(terms)
+def _create(data: Bytes[MAX_DATA], salt: bytes32) -> address:
     terms_hash: bytes32 = keccak256(data)
-    deal: address = raw_create(self._initcode(data), salt=self._salt(data, msg.sender, salt))
-    # cannot overflow: one increment per deployed contract
-    index: uint256 = unsafe_add(self.deal_count, 1)
-    self.deal_count = index
-    self.deal_index[deal] = index
-    log IEscrowFactory.DealCreated(deal=deal, creator=msg.sender, terms_hash=terms_hash, salt=salt, index=index)
+    deal: address = raw_create(self._initcode(data), salt=self._salt(terms_hash, msg.sender, salt))
+    extcall IDealEscrow(deal).register()
+    log IEscrowFactory.DealCreated(deal=deal, creator=msg.sender, terms_hash=terms_hash, salt=salt)
     return deal
 
 
 @internal
 @pure
-def _salt(data: Bytes[MAX_DATA], creator: address, salt: bytes32) -> bytes32:
-    return keccak256(concat(keccak256(data), convert(creator, bytes32), salt))
+def _salt(terms_hash: bytes32, creator: address, salt: bytes32) -> bytes32:
+    return keccak256(concat(terms_hash, convert(creator, bytes32), salt))
 
 
 @internal
@@ -195,7 +199,25 @@ def _pack(t: IDealEscrow.Terms) -> Bytes[MAX_DATA]:
     base_receivers: uint256 = 0
     quote_receivers: uint256 = 0
     fee_bps: uint256 = t.desk_fee_bps
-    words: DynArray[uint256, tl.MAX_WORDS] = [0, 0, 0]
+    nt: uint256 = len(t.tranches)
+    # configuration carried in the spare bits of the four fixed parties
+    extra: uint256[4] = [
+        t.funding_deadline | (t.final_expiry << 32),
+        t.approval_window | (t.dispute_timeout << 32),
+        t.desk_fee_bps | (t.resolver_fee_bps << 16),
+        n
+        | (nt << 8)
+        | (t.approval_threshold << 16)
+        | (t.release_threshold << 24)
+        | (convert(t.base_on_chain, uint256) << 32)
+        | (convert(t.quote_on_chain, uint256) << 33)
+        | (t.fee_leg << 34)
+        | (t.dispute_default << 35),
+    ]
+    words: DynArray[uint256, tl.MAX_WORDS] = [
+        convert(t.base_token, uint256) | (t.base_amount << 160),
+        convert(t.quote_token, uint256) | (t.quote_amount << 160),
+    ]
     for i: uint256 in range(tl.MAX_PARTIES):
         if i >= n:
             break
@@ -233,9 +255,10 @@ def _pack(t: IDealEscrow.Terms) -> Bytes[MAX_DATA]:
             base_receivers += 1
         if p.roles & tl.ROLE_QUOTE_RECEIVER != 0:
             quote_receivers += 1
-        words.append(
-            convert(p.wallet, uint256) | (p.roles << tl.PARTY_ROLES) | (p.bps << tl.PARTY_BPS)
-        )
+        word: uint256 = convert(p.wallet, uint256) | (p.roles << tl.PARTY_ROLES) | (p.bps << tl.PARTY_BPS)
+        if i < 4:
+            word = word | (extra[i] << 192)
+        words.append(word)
     assert base_receivers == 1, "exactly one base receiver"
     assert quote_receivers == 1, "exactly one quote receiver"
     assert introducers <= tl.MAX_INTRODUCERS, "too many introducers"
@@ -263,7 +286,6 @@ def _pack(t: IDealEscrow.Terms) -> Bytes[MAX_DATA]:
     assert t.final_expiry <= tl.MASK_32, "final expiry out of range"
 
     # ---- tranches
-    nt: uint256 = len(t.tranches)
     assert nt > 0, "no tranches"
     base_sum: uint256 = 0
     quote_sum: uint256 = 0
@@ -300,25 +322,6 @@ def _pack(t: IDealEscrow.Terms) -> Bytes[MAX_DATA]:
             | (tr.deadline << tl.TRANCHE_DEADLINE)
         )
 
-    # ---- header
-    words[0] = convert(t.base_token, uint256) | (t.base_amount << 160)
-    words[1] = convert(t.quote_token, uint256) | (t.quote_amount << 160)
-    words[2] = (
-        t.funding_deadline
-        | (t.final_expiry << tl.CONF_FINAL_EXPIRY)
-        | (t.approval_window << tl.CONF_APPROVAL_WINDOW)
-        | (t.dispute_timeout << tl.CONF_DISPUTE_TIMEOUT)
-        | (n << tl.CONF_N_PARTIES)
-        | (nt << tl.CONF_N_TRANCHES)
-        | (t.approval_threshold << tl.CONF_APPROVAL_THRESHOLD)
-        | (t.release_threshold << tl.CONF_RELEASE_THRESHOLD)
-        | (t.desk_fee_bps << tl.CONF_DESK_FEE_BPS)
-        | (t.resolver_fee_bps << tl.CONF_RESOLVER_FEE_BPS)
-        | (convert(t.base_on_chain, uint256) << tl.CONF_BASE_ON_CHAIN)
-        | (convert(t.quote_on_chain, uint256) << tl.CONF_QUOTE_ON_CHAIN)
-        | (t.fee_leg << tl.CONF_FEE_LEG)
-        | (t.dispute_default << tl.CONF_DISPUTE_DEFAULT)
-    )
     # abi_encode prefixes the offset and the length (64 bytes)
     return slice(abi_encode(words), 64, len(words) * 32)
 

@@ -397,25 +397,28 @@ class Terms:
 
     def pack(self) -> bytes:
         """The packed words a deal carries in its code (identical to EscrowFactory.pack)."""
+        # configuration rides in the spare bits (192-255) of the four fixed parties' words
+        extra = [
+            self.funding_deadline | (self.final_expiry << 32),
+            self.approval_window | (self.dispute_timeout << 32),
+            self.desk_fee_bps | (self.resolver_fee_bps << 16),
+            len(self.parties)
+            | (len(self.tranches) << 8)
+            | (self.approval_threshold << 16)
+            | (self.release_threshold << 24)
+            | (int(self.base.on_chain) << 32)
+            | (int(self.quote.on_chain) << 33)
+            | (int(self.fee_leg) << 34)
+            | (int(self.dispute_default) << 35),
+        ]
         words = [
             int(self.base.token, 16) | (self.base.amount << 160),
             int(self.quote.token, 16) | (self.quote.amount << 160),
-            self.funding_deadline
-            | (self.final_expiry << 32)
-            | (self.approval_window << 64)
-            | (self.dispute_timeout << 96)
-            | (len(self.parties) << 128)
-            | (len(self.tranches) << 136)
-            | (self.approval_threshold << 144)
-            | (self.release_threshold << 152)
-            | (self.desk_fee_bps << 160)
-            | (self.resolver_fee_bps << 176)
-            | (int(self.base.on_chain) << 192)
-            | (int(self.quote.on_chain) << 193)
-            | (int(self.fee_leg) << 194)
-            | (int(self.dispute_default) << 195),
         ]
-        words += [int(p.wallet, 16) | (int(p.roles) << 160) | (p.bps << 176) for p in self.parties]
+        words += [
+            int(p.wallet, 16) | (int(p.roles) << 160) | (p.bps << 176) | ((extra[i] if i < 4 else 0) << 192)
+            for i, p in enumerate(self.parties)
+        ]
         words += [
             t.base_amount | (t.quote_amount << 96) | (t.unlock_time << 192) | (t.deadline << 224)
             for t in self.tranches

@@ -8,10 +8,16 @@
      EIP-1167 clone code:
        word 0          base token (bits 0-159) | base leg total (160-255)
        word 1          quote token (0-159)      | quote leg total (160-255)
-       word 2          config (see CONF_* shifts)
-       word 3 .. 3+P   parties: wallet (0-159) | roles (160-175) | bps (176-191)
+       word 2 .. 2+P   parties: wallet (0-159) | roles (160-175) | bps (176-191)
+                       | 64 bits of deal configuration (192-255), by position:
+                         buyer     funding deadline, final expiry
+                         seller    approval window, dispute timeout
+                         platform  desk fee bps, resolver fee bps
+                         resolver  counts, thresholds and flags (CONF_*)
        then T words    tranches: base (0-95) | quote (96-191)
                                  | unlock time (192-223) | deadline (224-255)
+     The configuration rides in the spare bits of the four fixed parties so
+     that a deal pays no code for a separate config word.
      Amounts are capped at 2**96 - 1, times at 2**32 - 1 (year 2106).
 @custom:security Pure helpers only; this module has no storage.
 """
@@ -59,8 +65,8 @@ MAX_MARKERS: constant(uint256) = 4
 MAX_TOTAL_FEE_BPS: constant(uint256) = 1_000
 MAX_RESOLVER_FEE_BPS: constant(uint256) = 500
 BPS: constant(uint256) = 10_000
-MAX_WORDS: constant(uint256) = 51
-HEADER_WORDS: constant(uint256) = 3
+MAX_WORDS: constant(uint256) = 50
+HEADER_WORDS: constant(uint256) = 2
 
 MASK_160: constant(uint256) = 2**160 - 1
 MASK_96: constant(uint256) = 2**96 - 1
@@ -68,21 +74,25 @@ MASK_32: constant(uint256) = 2**32 - 1
 MASK_16: constant(uint256) = 2**16 - 1
 MASK_8: constant(uint256) = 2**8 - 1
 
-# Config word shifts.
-CONF_FUNDING_DEADLINE: constant(uint256) = 0
-CONF_FINAL_EXPIRY: constant(uint256) = 32
-CONF_APPROVAL_WINDOW: constant(uint256) = 64
-CONF_DISPUTE_TIMEOUT: constant(uint256) = 96
-CONF_N_PARTIES: constant(uint256) = 128
-CONF_N_TRANCHES: constant(uint256) = 136
-CONF_APPROVAL_THRESHOLD: constant(uint256) = 144
-CONF_RELEASE_THRESHOLD: constant(uint256) = 152
-CONF_DESK_FEE_BPS: constant(uint256) = 160
-CONF_RESOLVER_FEE_BPS: constant(uint256) = 176
-CONF_BASE_ON_CHAIN: constant(uint256) = 192
-CONF_QUOTE_ON_CHAIN: constant(uint256) = 193
-CONF_FEE_LEG: constant(uint256) = 194
-CONF_DISPUTE_DEFAULT: constant(uint256) = 195
+# Configuration shifts, each in the word of the fixed party named.
+# buyer word
+CONF_FUNDING_DEADLINE: constant(uint256) = 192
+CONF_FINAL_EXPIRY: constant(uint256) = 224
+# seller word
+CONF_APPROVAL_WINDOW: constant(uint256) = 192
+CONF_DISPUTE_TIMEOUT: constant(uint256) = 224
+# platform word
+CONF_DESK_FEE_BPS: constant(uint256) = 192
+CONF_RESOLVER_FEE_BPS: constant(uint256) = 208
+# resolver word
+CONF_N_PARTIES: constant(uint256) = 192
+CONF_N_TRANCHES: constant(uint256) = 200
+CONF_APPROVAL_THRESHOLD: constant(uint256) = 208
+CONF_RELEASE_THRESHOLD: constant(uint256) = 216
+CONF_BASE_ON_CHAIN: constant(uint256) = 224
+CONF_QUOTE_ON_CHAIN: constant(uint256) = 225
+CONF_FEE_LEG: constant(uint256) = 226
+CONF_DISPUTE_DEFAULT: constant(uint256) = 227
 
 # Party and tranche word shifts.
 PARTY_ROLES: constant(uint256) = 160

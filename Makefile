@@ -1,0 +1,44 @@
+# nexotc — two commands do everything on a fresh machine (python3, node/npm, make):
+#   make demo   an end-to-end OTC trade on a local anvil chain
+#   make test   the whole test suite on anvil
+# Both install what they need first (venv from requirements.lock, npm ci) and are idempotent.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ANVIL := node_modules/.bin/anvil
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
+# No telemetry, no compiler downloads: the vyper compiler comes from the lock.
+export APE_DISABLE_TELEMETRY := 1
+
+.PHONY: demo test deps bench lint clean
+
+deps: $(STAMP) $(ANVIL)
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+$(ANVIL): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch -h $(ANVIL)
+
+demo: deps
+	$(BIN)/ape run demo
+
+test: deps
+	$(BIN)/ape compile
+	$(BIN)/ape test tests -q -p no:cacheprovider
+
+bench: deps
+	$(BIN)/python bench/gas.py
+
+lint: deps
+	$(BIN)/ruff check nexotc_client tests scripts bench
+	$(BIN)/ruff format --check nexotc_client tests scripts bench
+
+clean:
+	rm -rf $(VENV) node_modules .build .nexotc
