@@ -210,7 +210,9 @@ class Bench:
         r2 = deal_e.resolve(1, (0, 0, 0), (half, amount - fee - half, fee), sender=self.resolver)
         rows.append(measure("dispute", r1))
         rows.append(measure("resolve (split 3 ways + commissions)", r2))
-        rows.append(Row("dispute + resolve", r1.gas_used + r2.gas_used, measure("", r1).exec + measure("", r2).exec))
+        rows.append(
+            Row("dispute + resolve", r1.gas_used + r2.gas_used, measure("", r1).exec + measure("", r2).exec)
+        )
 
         # refund after a missed deadline (DVP tranche 1 of the first deal: both legs back)
         chain.pending_timestamp = t2.tranches[1].deadline + 1
@@ -235,12 +237,18 @@ def print_table(rows: list[Row]) -> None:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--markdown", is_flag=True, help="Print a Markdown table (as in the README).")
 @click.option("--network", default="ethereum:local:foundry", show_default=True)
-def main(as_json: bool, network: str) -> None:
+def main(as_json: bool, markdown: bool, network: str) -> None:
     logger.set_level("ERROR")
     with networks.parse_network_choice(network):
         rows = Bench().run()
-    if as_json:
+    if markdown:
+        print("| operation | tx gas | exec gas | target / anchor |")
+        print("|---|---:|---:|---|")
+        for row in rows:
+            print(f"| {row.operation} | {row.tx:,} | {row.exec:,} | {row.target} |")
+    elif as_json:
         json.dump([row.__dict__ for row in rows], sys.stdout, indent=2)
         print()
     else:

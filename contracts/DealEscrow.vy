@@ -319,6 +319,8 @@ def settle_dispute(tranche: uint256):
     """
     @notice When the resolver has not acted within the dispute timeout, anyone
             applies the default outcome fixed in the terms (refund or release).
+            A default release of an ESCROWED tranche that was never marked
+            delivered refunds instead: a dispute cannot stand in for delivery.
     """
     conf: uint256 = self._conf()
     state: uint256 = self._active_state(conf)
@@ -334,7 +336,12 @@ def settle_dispute(tranche: uint256):
     base_amount, quote_amount = self._on_chain_amounts(conf, word)
     base: IDealEscrow.Split = empty(IDealEscrow.Split)
     quote: IDealEscrow.Split = empty(IDealEscrow.Split)
-    if tl._field(conf, tl.CONF_DISPUTE_DEFAULT, 1) == tl.DEFAULT_RELEASE:
+    # a default release needs a delivery claim: DVP swaps both legs atomically;
+    # ESCROWED releases only a tranche that was marked before the dispute
+    delivered: bool = (
+        self._mode(conf) == MODE_DVP or tl._field(self.tranche_data[tranche], MARKED_AT_SHIFT, tl.MASK_32) != 0
+    )
+    if tl._field(conf, tl.CONF_DISPUTE_DEFAULT, 1) == tl.DEFAULT_RELEASE and delivered:
         base.to_receiver = base_amount
         quote.to_receiver = quote_amount
     else:
@@ -907,6 +914,7 @@ def _pay_receivers(conf: uint256, base_amount: uint256, quote_amount: uint256) -
             fees = unsafe_add(fees, cut)
             self._pay(fee_token, tl._wallet(w), cut)
     # cannot underflow: total commission bps are capped at 10% at creation
+    # (fee_token is already the fee leg's token whenever that leg pays anything)
     if fee_leg == tl.LEG_BASE:
         self._pay(fee_token, base_receiver, unsafe_sub(base_amount, fees))
         if quote_amount > 0:
@@ -914,7 +922,7 @@ def _pay_receivers(conf: uint256, base_amount: uint256, quote_amount: uint256) -
     else:
         if base_amount > 0:
             self._pay(tl._wallet(self._word(0)), base_receiver, base_amount)
-        self._pay(tl._wallet(self._word(1)), quote_receiver, unsafe_sub(quote_amount, fees))
+        self._pay(fee_token, quote_receiver, unsafe_sub(quote_amount, fees))
     return fees
 
 

@@ -51,11 +51,15 @@ class Demo:
     # -------------------------------------------------------------- output
     def phase(self, title: str, detail: str = "") -> None:
         console.print()
-        console.print(Panel.fit(f"[bold]{title}[/bold]" + (f"\n{detail}" if detail else ""), border_style="cyan"))
+        console.print(
+            Panel.fit(f"[bold]{title}[/bold]" + (f"\n{detail}" if detail else ""), border_style="cyan")
+        )
 
     def step(self, what: str, tx_hash: str, gas: int) -> None:
         self.steps.append((what, tx_hash, gas))
-        console.print(f"  [green]✓[/green] {what}\n      [dim]gas {gas:,} · tx {tx_hash}[/dim]", highlight=False)
+        console.print(
+            f"  [green]✓[/green] {what}\n      [dim]gas {gas:,} · tx {tx_hash}[/dim]", highlight=False
+        )
 
     def tx(self, what: str, result: TxResult) -> TxResult:
         self.step(what, result.tx_hash, result.gas_used)
@@ -76,7 +80,9 @@ class Demo:
 
     # --------------------------------------------------------------- story
     def deploy(self) -> None:
-        self.phase("1 · Deploy", "mock WBTC (8 decimals) and USDT (6 decimals, no return values), the escrow factory")
+        self.phase(
+            "1 · Deploy", "mock WBTC (8 decimals) and USDT (6 decimals, no return values), the escrow factory"
+        )
         self.wbtc = self.desk.deploy(project.MockToken, "Wrapped BTC (mock)", "WBTC", 8, 0)
         self.usdt = self.desk.deploy(project.MockUSDT)
         registry = Registry(Path(tempfile.mkdtemp(prefix="nexotc-demo-")) / "deployments.json")
@@ -113,11 +119,16 @@ class Demo:
             "anyone may trigger a tranche once it unlocks: both legs are escrowed, so the swap is atomic",
         )
         deal = self.factory.create(terms, self.seller, salt="demo-quote-0001", fund=True)
-        self.step(f"seller creates + funds 200 WBTC → {deal.address}", deal.created.tx_hash, deal.created.gas_used)
+        self.step(
+            f"seller creates + funds 200 WBTC → {deal.address}", deal.created.tx_hash, deal.created.gas_used
+        )
         self.tx("buyer funds 13,000,000 USDT", deal.fund(self.buyer))
         for i, tranche in enumerate(terms.tranches):
             chain.pending_timestamp = max(chain.pending_timestamp, tranche.unlock_time)
-            self.tx(f"tranche {i + 1} swaps (50 WBTC → buyer, USDT → seller/desk/introducer)", deal.release(i, self.buyer))
+            self.tx(
+                f"tranche {i + 1} swaps (50 WBTC → buyer, USDT → seller/desk/introducer)",
+                deal.release(i, self.buyer),
+            )
         status = deal.status()
         console.print(f"  deal phase: [bold]{status.phase.name}[/bold], held: {status.held}")
 
@@ -151,19 +162,27 @@ class Demo:
         self.tx("buyer funds 650,000 USDT", deal.fund(self.buyer))
         chain.pending_timestamp = max(chain.pending_timestamp, terms.tranches[0].unlock_time)
         txid = keccak(text="btc:5 BTC to bc1q-buyer, tx 1")
-        self.tx(f"seller marks tranche 1 delivered (evidence {txid.hex()[:12]}…)", deal.mark(0, txid, self.seller))
+        self.tx(
+            f"seller marks tranche 1 delivered (evidence {txid.hex()[:12]}…)", deal.mark(0, txid, self.seller)
+        )
         self.tx("buyer approves tranche 1", deal.approve(0, self.buyer))
         self.tx("buyer releases tranche 1 (USDT → seller/desk/introducer)", deal.release(0, self.buyer))
 
         chain.pending_timestamp = max(chain.pending_timestamp, terms.tranches[1].unlock_time)
         txid = keccak(text="btc:5 BTC to bc1q-buyer, tx 2 (short by 1 BTC)")
         self.tx("seller marks tranche 2 delivered", deal.mark(1, txid, self.seller))
-        self.tx("buyer disputes tranche 2: received 4 BTC of 5", deal.dispute(1, "short delivery: 4 of 5 BTC", self.buyer))
+        self.tx(
+            "buyer disputes tranche 2: received 4 BTC of 5",
+            deal.dispute(1, "short delivery: 4 of 5 BTC", self.buyer),
+        )
         amount = terms.tranches[1].quote_amount
         fee = amount * terms.resolver_fee_bps // 10_000
         to_seller = (amount - fee) * 4 // 5  # pays what was delivered
         split = Split(to_receiver=to_seller, to_funder=amount - fee - to_seller, to_resolver=fee)
-        self.tx("resolver splits: 80% to seller, 20% back to buyer, 50 bps fee", deal.resolve(1, Split(), split, self.resolver))
+        self.tx(
+            "resolver splits: 80% to seller, 20% back to buyer, 50 bps fee",
+            deal.resolve(1, Split(), split, self.resolver),
+        )
         statuses = [TrancheStatus(t.status).name for t in deal.status().tranches]
         console.print(f"  tranches: {statuses}; phase: [bold]{deal.phase().name}[/bold]")
 

@@ -1,0 +1,68 @@
+"""The main job (scripts/demo.py) runs end to end, and its outcome is exactly what the terms say."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+BTC = 10**8
+USD = 10**6
+
+
+@pytest.fixture(scope="module")
+def demo_module():
+    path = Path(__file__).resolve().parents[2] / "scripts" / "demo.py"
+    spec = importlib.util.spec_from_file_location("nexotc_demo", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_demo_settles_both_deals_exactly(demo_module):
+    demo = demo_module.Demo()
+    demo.deploy()
+    before = demo.balances("before")
+    demo.dvp()
+    demo.escrowed()
+    after = demo.balances("after")
+
+    def delta(name: str) -> tuple[int, int]:
+        return after[name][0] - before[name][0], after[name][1] - before[name][1]
+
+    # DVP: 4 tranches of 3,250,000 USDT, 25 bps desk + 10 bps introducer each (floor per tranche)
+    dvp_desk = 4 * (3_250_000 * USD * 25 // 10_000)
+    dvp_intro = 4 * (3_250_000 * USD * 10 // 10_000)
+    # ESCROWED tranche 1: 325,000 USDT released; tranche 2 disputed: 50 bps to the resolver,
+    # 80% of the rest to the seller (commissions on that part), the remainder back to the buyer
+    t = 325_000 * USD
+    fee = t * 50 // 10_000
+    to_seller = (t - fee) * 4 // 5
+    esc_desk = t * 25 // 10_000 + to_seller * 25 // 10_000
+    esc_intro = t * 10 // 10_000 + to_seller * 10 // 10_000
+
+    assert delta("buyer")[0] == 200 * BTC
+    assert delta("seller")[0] == -200 * BTC
+    assert delta("desk (platform)") == (0, dvp_desk + esc_desk)
+    assert delta("introducer") == (0, dvp_intro + esc_intro)
+    assert delta("resolver") == (0, fee)
+    assert delta("buyer")[1] == -(13_000_000 * USD) - 2 * t + (t - fee - to_seller)
+    assert (
+        delta("seller")[1]
+        == 13_000_000 * USD
+        - dvp_desk
+        - dvp_intro
+        + 2 * t
+        - fee
+        - (t - fee - to_seller)
+        - esc_desk
+        - esc_intro
+    )
+    # conservation: nothing created or lost, nothing left in any escrow
+    assert sum(d[1] for d in (delta(n) for n in after)) == 0
+    assert sum(d[0] for d in (delta(n) for n in after)) == 0
+    # every printed step is a mined transaction with its hash and gas
+    receipts = [demo_module.chain.provider.get_receipt(tx) for _, tx, _ in demo.steps]
+    assert [r.gas_used for r in receipts] == [gas for _, _, gas in demo.steps]
+    assert all(r.status == 1 for r in receipts)
