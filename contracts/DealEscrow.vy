@@ -278,10 +278,12 @@ def dispute(tranche: uint256, reason: bytes32):
         assert block.timestamp <= self._deadline(word), "deadline passed"
     else:
         assert status == tl.MARKED, "tranche not open"
+    # strictly before: settle_dispute must find a second at or after the
+    # timeout that is still before the final expiry
     # cannot overflow: timestamp < 2**64 and the timeout < 2**32
     assert (
         unsafe_add(block.timestamp, tl._field(self._windows(), tl.CONF_DISPUTE_TIMEOUT, tl.MASK_32))
-        <= tl._field(self._timers(), tl.CONF_FINAL_EXPIRY, tl.MASK_32)
+        < tl._field(self._timers(), tl.CONF_FINAL_EXPIRY, tl.MASK_32)
     ), "too close to final expiry"
     self.deal_state = self._set_status(state, tranche, tl.DISPUTED)
     self.tranche_data[tranche] = self.tranche_data[tranche] | (block.timestamp << DISPUTED_AT_SHIFT)
@@ -342,6 +344,7 @@ def settle_dispute(tranche: uint256):
         self._mode(conf) == MODE_DVP or tl._field(self.tranche_data[tranche], MARKED_AT_SHIFT, tl.MASK_32) != 0
     )
     if tl._field(conf, tl.CONF_DISPUTE_DEFAULT, 1) == tl.DEFAULT_RELEASE and delivered:
+        assert block.timestamp >= self._unlock(word), "tranche locked"
         base.to_receiver = base_amount
         quote.to_receiver = quote_amount
     else:
@@ -360,7 +363,8 @@ def settle_dispute(tranche: uint256):
 def expire():
     """
     @notice After the final expiry, return every unreleased amount to whoever
-            deposited it, in one call. Anyone may call.
+            deposited it, in one call. Anyone may call. A settled deal (every
+            tranche paid out) has nothing to expire.
     """
     conf: uint256 = self._conf()
     state: uint256 = self.deal_state
@@ -372,18 +376,21 @@ def expire():
         self.deal_state = state | EXPIRED
         base_back, quote_back = self._return_deposits(state)
     else:
+        open_tranches: bool = False
         n: uint256 = tl._field(conf, tl.CONF_N_TRANCHES, tl.MASK_8)
         for t: uint256 in range(tl.MAX_TRANCHES):
             if t >= n:
                 break
             status: uint256 = self._status(state, t)
             if status == tl.PENDING or status == tl.MARKED or status == tl.DISPUTED:
+                open_tranches = True
                 state = self._set_status(state, t, tl.REFUNDED)
                 base_amount: uint256 = 0
                 quote_amount: uint256 = 0
                 base_amount, quote_amount = self._on_chain_amounts(conf, self._tranche_word(conf, t))
                 base_back += base_amount
                 quote_back += quote_amount
+        assert open_tranches, "deal settled"
         self.deal_state = state | EXPIRED
         self._pay_funders(conf, base_back, quote_back)
     log IDealEscrow.Expired(caller=msg.sender, base_amount=base_back, quote_amount=quote_back)

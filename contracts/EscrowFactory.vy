@@ -19,7 +19,8 @@
        - desk fee + introducers <= 10%, resolver fee <= 5%;
        - tranche amounts sum exactly to the leg totals; every deadline falls
          between funding deadline and final expiry minus approval window and
-         dispute timeout.
+         dispute timeout (strictly: a dispute opened at the last moment
+         still reaches its timeout before the final expiry).
 @custom:security Permissionless and ownerless: the factory holds no funds and
      has no admin. The implementation it deploys can never act as a deal (every
      call on it reverts) and clones carry no initializer: terms are code.
@@ -308,7 +309,7 @@ def _pack(t: IDealEscrow.Terms) -> Bytes[MAX_DATA]:
     assert base_sum == t.base_amount, "base tranches must sum to the base leg"
     assert quote_sum == t.quote_amount, "quote tranches must sum to the quote leg"
     assert (
-        t.final_expiry >= last_deadline + t.approval_window + t.dispute_timeout
+        t.final_expiry > last_deadline + t.approval_window + t.dispute_timeout
     ), "final expiry too early"
     # every tranche deadline <= final expiry <= 2**32 - 1, so times fit 32 bits
     for k: uint256 in range(tl.MAX_TRANCHES):

@@ -366,8 +366,8 @@ class Terms:
             "quote tranches must sum to the quote leg",
         )
         _require(
-            self.final_expiry >= last + self.approval_window + self.dispute_timeout,
-            "final expiry too early (needs last deadline + approval window + dispute timeout)",
+            self.final_expiry > last + self.approval_window + self.dispute_timeout,
+            "final expiry too early (must be after last deadline + approval window + dispute timeout)",
         )
         return self
 

@@ -5,7 +5,6 @@ import ape
 from eth_utils import keccak
 
 
-
 def test_contract_wallet_as_approver_and_signer_releases(
     project, escrowed_terms, create_deal, fund, usdt, buyer, seller, lawyer, desk, chain
 ):
