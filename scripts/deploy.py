@@ -24,7 +24,7 @@ def cli(account) -> None:
     network = networks.provider.network
     click.echo(
         f"EscrowFactory {factory.address} on {network.ecosystem.name}:{network.name} "
-        f"(chain {networks.provider.chain_id}); implementation {factory.implementation()}"
+        f"(chain {networks.provider.chain_id}); implementation {factory.implementation}"
     )
 
 

@@ -1,0 +1,511 @@
+"""`Deal`: one deployed DealEscrow clone. Every read goes to the chain; nothing is mirrored.
+
+Actions return a `TxResult`; a revert raises `RevertError` (a `NexotcError`) carrying the contract's
+reason. Obvious input mistakes (no such tranche, the sender lacks the role) are caught before
+sending with a clearer message, but the contract stays the authority.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from eth_utils import to_checksum_address
+
+from nexotc_client.chain.contracts import deal_container, erc20, instance
+from nexotc_client.chain.encoding import is_valid_address, to_evidence, to_reason
+from nexotc_client.chain.errors import NexotcError, NotADealError, reverts_as_errors, simulate
+from nexotc_client.terms import LegId, Mode, Phase, Role, Terms, TrancheStatus
+
+if TYPE_CHECKING:
+    from ape.api import AccountAPI, ReceiptAPI
+    from ape.contracts import ContractInstance
+
+    from nexotc_client.chain.factory import Factory
+
+
+# ------------------------------------------------------------------ results
+@dataclass(frozen=True)
+class DealEvent:
+    """A decoded event of a deal (or of the factory, for `DealCreated`)."""
+
+    name: str
+    args: dict[str, Any]
+    address: str
+    tx_hash: str
+    block: int
+    log_index: int
+    timestamp: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TxResult:
+    """What one transaction did: its hash, gas, block and the nexotc events it emitted."""
+
+    tx_hash: str
+    gas_used: int
+    block: int
+    events: list[DealEvent] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tx_hash": self.tx_hash,
+            "gas_used": self.gas_used,
+            "block": self.block,
+            "events": [e.to_dict() for e in self.events],
+        }
+
+
+@dataclass(frozen=True)
+class Split:
+    """One leg's share of a dispute resolution; the parts sum to the tranche's amount of the leg."""
+
+    to_receiver: int = 0
+    to_funder: int = 0
+    to_resolver: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.to_receiver + self.to_funder + self.to_resolver
+
+    def as_tuple(self) -> tuple[int, int, int]:
+        return (self.to_receiver, self.to_funder, self.to_resolver)
+
+    @classmethod
+    def proportional(cls, amount: int, receiver_bps: int, resolver_bps: int = 0) -> Split:
+        """`resolver_bps` of `amount` to the resolver (floor), `receiver_bps` of the rest to the
+        receiver (floor), the exact remainder to the funder."""
+        if not 0 <= receiver_bps <= 10_000 or not 0 <= resolver_bps <= 10_000:
+            raise NexotcError("split: bps must be within 0..10000")
+        to_resolver = amount * resolver_bps // 10_000
+        to_receiver = (amount - to_resolver) * receiver_bps // 10_000
+        return cls(to_receiver, amount - to_resolver - to_receiver, to_resolver)
+
+
+@dataclass(frozen=True)
+class LegStatus:
+    token: str
+    on_chain: bool
+    amount: int
+    funded: bool
+    held: int
+
+
+@dataclass(frozen=True)
+class TrancheState:
+    index: int
+    base_amount: int
+    quote_amount: int
+    unlock_time: int
+    deadline: int
+    status: TrancheStatus
+    approvals: int
+    signatures: int
+    marked_at: int
+    disputed_at: int
+    approved_by: tuple[str, ...] = ()
+    signed_by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DealStatus:
+    """The deal's state read at one block."""
+
+    address: str
+    block: int
+    timestamp: int
+    phase: Phase
+    mode: Mode
+    base: LegStatus
+    quote: LegStatus
+    tranches: tuple[TrancheState, ...]
+    claimable: dict[str, dict[str, int]]
+    """payee => token => amount owed by pull (only non-zero balances of the deal's parties)."""
+
+    @property
+    def funded(self) -> tuple[bool, bool]:
+        return (self.base.funded, self.quote.funded)
+
+    @property
+    def held(self) -> tuple[int, int]:
+        return (self.base.held, self.quote.held)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["phase"] = self.phase.name.lower()
+        out["mode"] = self.mode.name.lower()
+        for t in out["tranches"]:
+            t["status"] = TrancheStatus(t["status"]).name.lower()
+            t["approved_by"] = list(t["approved_by"])
+            t["signed_by"] = list(t["signed_by"])
+        return out
+
+
+# --------------------------------------------------------------------- deal
+class Deal:
+    """A deal escrow created by `factory`. Build one with `Deal.at` or `Factory.create`."""
+
+    def __init__(
+        self,
+        contract: ContractInstance,
+        factory: Factory,
+        created: TxResult | None = None,
+    ) -> None:
+        self.contract = contract
+        self.factory = factory
+        self.created = created
+
+    @classmethod
+    def at(cls, address: str, factory: Factory) -> Deal:
+        """The deal at `address`; refuses anything that is not a deal of `factory`."""
+        if not isinstance(address, str) or not is_valid_address(address):
+            raise NexotcError(f"not an address: {address!r}")
+        address = to_checksum_address(address)
+        if not factory.is_deal(address):
+            raise NotADealError(f"{address} is not a deal of the factory at {factory.address}")
+        return cls(instance(address, deal_container()), factory)
+
+    def __repr__(self) -> str:
+        return f"<Deal {self.address}>"
+
+    @property
+    def address(self) -> str:
+        return str(self.contract.address)
+
+    # -------------------------------------------------------------- reads
+    @cached_property
+    def terms(self) -> Terms:
+        """The deal's terms, decoded by the contract from its own code (immutable)."""
+        with reverts_as_errors("terms()"):
+            return Terms.from_struct(self.contract.terms())
+
+    @property
+    def mode(self) -> Mode:
+        return self.terms.mode
+
+    def terms_hash(self) -> bytes:
+        with reverts_as_errors("terms_hash()"):
+            return bytes(self.contract.terms_hash())
+
+    def phase(self) -> Phase:
+        with reverts_as_errors("phase()"):
+            return Phase(int(self.contract.phase()))
+
+    def tranche_status(self, index: int) -> TrancheStatus:
+        self._check_tranche(index)
+        with reverts_as_errors("tranche_status()"):
+            return TrancheStatus(int(self.contract.tranche_status(index)))
+
+    def claimable(self, payee: str, token: str) -> int:
+        with reverts_as_errors("claimable()"):
+            return int(self.contract.claimable(payee, token))
+
+    def status(self) -> DealStatus:
+        """Phase, funding, holdings, every tranche and pull balances, all read at one block."""
+        from ape import chain
+
+        terms = self.terms
+        block = chain.provider.get_block("latest")
+        number = int(block.number or 0)
+        c = self.contract
+
+        def call(name: str, *args: Any) -> Any:
+            return getattr(c, name)(*args, block_id=number)
+
+        approvers = terms.holders(Role.APPROVER)
+        signers = terms.holders(Role.SIGNER)
+        with reverts_as_errors("reading the deal status"):
+            tranches = []
+            for i, tr in enumerate(terms.tranches):
+                approvals = int(call("approvals", i))
+                signatures = int(call("signatures", i))
+                approved_by = tuple(w for w in approvers if approvals and call("has_approved", i, w))
+                signed_by = tuple(w for w in signers if signatures and call("has_signed", i, w))
+                tranches.append(
+                    TrancheState(
+                        index=i,
+                        base_amount=tr.base_amount,
+                        quote_amount=tr.quote_amount,
+                        unlock_time=tr.unlock_time,
+                        deadline=tr.deadline,
+                        status=TrancheStatus(int(call("tranche_status", i))),
+                        approvals=approvals,
+                        signatures=signatures,
+                        marked_at=int(call("marked_at", i)),
+                        disputed_at=int(call("disputed_at", i)),
+                        approved_by=approved_by,
+                        signed_by=signed_by,
+                    )
+                )
+            legs = []
+            for leg_id, leg in ((LegId.BASE, terms.base), (LegId.QUOTE, terms.quote)):
+                legs.append(
+                    LegStatus(
+                        token=leg.token,
+                        on_chain=leg.on_chain,
+                        amount=leg.amount,
+                        funded=bool(call("funded", int(leg_id))),
+                        held=int(call("held", int(leg_id))),
+                    )
+                )
+            tokens = [leg.token for leg in (terms.base, terms.quote) if leg.on_chain]
+            claimable: dict[str, dict[str, int]] = {}
+            for party in terms.parties:
+                for token in tokens:
+                    amount = int(call("claimable", party.wallet, token))
+                    if amount:
+                        claimable.setdefault(party.wallet, {})[token] = amount
+            phase = Phase(int(call("phase")))
+        return DealStatus(
+            address=self.address,
+            block=number,
+            timestamp=int(block.timestamp),
+            phase=phase,
+            mode=terms.mode,
+            base=legs[0],
+            quote=legs[1],
+            tranches=tuple(tranches),
+            claimable=claimable,
+        )
+
+    def events(self, from_block: int | None = None) -> list[DealEvent]:
+        """Every event of this deal, oldest first, with its creation (`DealCreated`) first."""
+        start = self.factory.start_block if from_block is None else from_block
+        created = [r.event for r in self.factory.deals(from_block=start) if r.deal == self.address]
+        return created + read_events(self.address, deal_container().contract_type.events, start)
+
+    # ------------------------------------------------------------ actions
+    def fund(self, sender: AccountAPI) -> TxResult:
+        """Deposit the sender's leg (seller: base, buyer: quote), approving the exact amount first
+        if the allowance is short."""
+        prepare_funding(self.terms, sender, self.address)
+        return self._send("fund", sender)
+
+    def mark(self, tranche: int, evidence: bytes | str, sender: AccountAPI) -> TxResult:
+        """ESCROWED: state the off-chain delivery of `tranche`; `evidence` is 32 bytes, 64 hex
+        digits (a BTC txid) or text that gets hashed."""
+        if self.terms.mode != Mode.ESCROWED:
+            raise NexotcError("mark: a DVP deal has no marks (both legs are on chain)")
+        self._check_tranche(tranche)
+        self._require_role(sender, Role.MARKER, "a marker")
+        return self._send("mark", sender, tranche, to_evidence(evidence))
+
+    def approve(self, tranche: int, sender: AccountAPI) -> TxResult:
+        self._check_tranche(tranche)
+        self._require_role(sender, Role.APPROVER, "an approver")
+        return self._send("approve", sender, tranche)
+
+    def release(self, tranche: int, sender: AccountAPI) -> TxResult:
+        """Sign (if the sender is a release signer) and pay out once the conditions hold."""
+        self._check_tranche(tranche)
+        return self._send("release", sender, tranche)
+
+    def dispute(self, tranche: int, reason: bytes | str, sender: AccountAPI) -> TxResult:
+        self._check_tranche(tranche)
+        self._require_role(sender, Role.BUYER | Role.SELLER, "the buyer or the seller")
+        return self._send("dispute", sender, tranche, to_reason(reason))
+
+    def resolve(self, tranche: int, base_split: Split, quote_split: Split, sender: AccountAPI) -> TxResult:
+        """The resolver splits a disputed tranche; each on-chain leg's parts sum to its amount."""
+        self._check_tranche(tranche)
+        terms = self.terms
+        if sender.address.lower() != terms.resolver.lower():
+            raise NexotcError(f"resolve: {sender.address} is not the resolver of this deal ({terms.resolver})")
+        tr = terms.tranches[tranche]
+        for name, leg, split, amount in (
+            ("base", terms.base, base_split, tr.base_amount),
+            ("quote", terms.quote, quote_split, tr.quote_amount),
+        ):
+            expected = amount if leg.on_chain else 0
+            if split.total != expected:
+                raise NexotcError(
+                    f"resolve: the {name} split must sum to {expected} (tranche {tranche}'s {name} "
+                    f"amount{'' if leg.on_chain else ', off chain'}), got {split.total}"
+                )
+        return self._send("resolve", sender, tranche, base_split.as_tuple(), quote_split.as_tuple())
+
+    def settle_dispute(self, tranche: int, sender: AccountAPI) -> TxResult:
+        self._check_tranche(tranche)
+        return self._send("settle_dispute", sender, tranche)
+
+    def refund(self, tranche: int, sender: AccountAPI) -> TxResult:
+        self._check_tranche(tranche)
+        return self._send("refund", sender, tranche)
+
+    def cancel_unfunded(self, sender: AccountAPI) -> TxResult:
+        return self._send("cancel_unfunded", sender)
+
+    def expire(self, sender: AccountAPI) -> TxResult:
+        return self._send("expire", sender)
+
+    def claim(self, token: str, recipient: str, sender: AccountAPI) -> TxResult:
+        """Withdraw the sender's pull balance of `token` to `recipient`."""
+        for what, value in (("token", token), ("recipient", recipient)):
+            if not is_valid_address(value):
+                raise NexotcError(f"claim: {what} is not an address: {value!r}")
+        return self._send("claim", sender, to_checksum_address(token), to_checksum_address(recipient))
+
+    # ----------------------------------------------------------- internals
+    def _check_tranche(self, index: int) -> None:
+        n = len(self.terms.tranches)
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < n:
+            raise NexotcError(f"no tranche {index!r}: this deal has {n} (0..{n - 1})")
+
+    def _require_role(self, sender: AccountAPI, role: Role, what: str) -> None:
+        if not self.terms.roles_of(sender.address) & role:
+            raise NexotcError(f"{sender.address} is not {what} of this deal")
+
+    def _send(self, method: str, sender: AccountAPI, *args: Any) -> TxResult:
+        with reverts_as_errors(method):
+            simulate(self.contract, method, args, sender.address)
+            receipt = getattr(self.contract, method)(*args, sender=sender)
+        return tx_result(receipt, {self.address})
+
+
+# -------------------------------------------------------------- helpers
+def funding_leg(terms: Terms, wallet: str) -> LegId:
+    """The leg `wallet` deposits: the seller the base leg, the buyer the quote leg (on chain only)."""
+    if wallet.lower() == terms.seller.lower() and terms.base.on_chain:
+        return LegId.BASE
+    if wallet.lower() == terms.buyer.lower() and terms.quote.on_chain:
+        return LegId.QUOTE
+    raise NexotcError(
+        f"{wallet} funds nothing in this deal (the seller {terms.seller} deposits the base leg, "
+        f"the buyer {terms.buyer} the quote leg, when on chain)"
+    )
+
+
+def prepare_funding(terms: Terms, sender: AccountAPI, spender: str) -> int:
+    """Check the sender's balance of its leg and set its allowance to `spender` to the exact amount
+    when short (resetting to 0 first, as USDT requires). Returns the amount to deposit."""
+    leg_id = funding_leg(terms, sender.address)
+    leg = terms.base if leg_id == LegId.BASE else terms.quote
+    token = erc20(leg.token)
+    with reverts_as_errors("reading the token"):
+        balance = int(token.balanceOf(sender.address))
+        allowance = int(token.allowance(sender.address, spender))
+    if balance < leg.amount:
+        raise NexotcError(
+            f"{sender.address} holds {balance} of token {leg.token}, the {leg_id.name.lower()} leg needs {leg.amount}"
+        )
+    if allowance < leg.amount:
+        with reverts_as_errors("approve"):
+            if allowance:
+                token.approve(spender, 0, sender=sender)
+            token.approve(spender, leg.amount, sender=sender)
+    return leg.amount
+
+
+def plain(value: Any) -> Any:
+    """Event arguments as JSON-friendly values: 0x-hex strings for bytes, dicts for structs."""
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if hasattr(value, "items"):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return str(value)
+
+
+def _typed(value: Any, abi_type: Any) -> Any:
+    """`plain` guided by the ABI: structs become dicts with their field names, bools bools."""
+    if abi_type is None:
+        return plain(value)
+    kind = str(getattr(abi_type, "type", ""))
+    components = getattr(abi_type, "components", None)
+    if kind == "bool":
+        return bool(value)
+    if kind == "tuple" and components:
+        items = list(value.values()) if isinstance(value, dict) else list(value)
+        return {c.name: _typed(v, c) for c, v in zip(components, items, strict=False)}
+    return plain(value)
+
+
+def _event(log: Any, timestamp: int, abis: dict[str, Any] | None = None) -> DealEvent:
+    abi = (abis or {}).get(str(log.event_name))
+    types = {i.name: i for i in abi.inputs} if abi is not None else {}
+    return DealEvent(
+        name=str(log.event_name),
+        args={k: _typed(v, types.get(k)) for k, v in dict(log.event_arguments).items()},
+        address=to_checksum_address(str(log.contract_address)),
+        tx_hash=_hex(log.transaction_hash),
+        block=int(log.block_number),
+        log_index=int(log.log_index),
+        timestamp=timestamp,
+    )
+
+
+def _hex(value: Any) -> str:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    text = str(value)
+    return text if text.startswith("0x") else "0x" + text
+
+
+def _all_event_abis() -> list[Any]:
+    from nexotc_client.chain.contracts import factory_container
+
+    return list(deal_container().contract_type.events) + list(factory_container().contract_type.events)
+
+
+def tx_result(receipt: ReceiptAPI, addresses: set[str]) -> TxResult:
+    """A TxResult from a receipt, keeping the nexotc events emitted by `addresses`."""
+    wanted = {a.lower() for a in addresses}
+    timestamp = int(receipt.timestamp)
+    abis = _all_event_abis()
+    by_name = {abi.name: abi for abi in abis}
+    events = [
+        _event(log, timestamp, by_name)
+        for log in receipt.decode_logs(abis)
+        if str(log.contract_address).lower() in wanted
+    ]
+    return TxResult(
+        tx_hash=_hex(receipt.txn_hash),
+        gas_used=int(receipt.gas_used),
+        block=int(receipt.block_number),
+        events=events,
+    )
+
+
+def read_events(address: str, abis: Any, from_block: int = 0, stop_block: int | None = None) -> list[DealEvent]:
+    """Decoded logs of `address` for the given event ABIs, oldest first, with block timestamps."""
+    from ape import chain
+    from ape.types import LogFilter
+
+    abis = list(abis)
+    by_name = {abi.name: abi for abi in abis}
+    log_filter = LogFilter(addresses=[address], events=list(abis), start_block=from_block, stop_block=stop_block)
+    with reverts_as_errors("reading events"):
+        logs = list(chain.provider.get_contract_logs(log_filter))
+        stamps: dict[int, int] = {}
+        out = []
+        for log in logs:
+            number = int(log.block_number)
+            if number not in stamps:
+                stamps[number] = int(chain.provider.get_block(number).timestamp)
+            out.append(_event(log, stamps[number], by_name))
+    out.sort(key=lambda e: (e.block, e.log_index))
+    return out
+
+
+__all__ = [
+    "Deal",
+    "DealEvent",
+    "DealStatus",
+    "LegStatus",
+    "Split",
+    "TrancheState",
+    "TxResult",
+    "funding_leg",
+    "prepare_funding",
+    "read_events",
+    "tx_result",
+]

@@ -1,0 +1,203 @@
+"""Deploying the factory and finding it again: the registry `.nexotc/deployments.json`.
+
+The registry maps a network key "<ecosystem>:<network>:<chain_id>" (e.g. "ethereum:local:31337") to
+the factory deployed there, with the block (number and hash) of its deployment, so that event scans
+start there and a reset chain (same chain id, other history) is detected instead of trusted.
+
+The directory is `$NEXOTC_HOME`, else `./.nexotc`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from eth_utils import to_checksum_address
+
+from nexotc_client.chain.contracts import deal_container, factory_container
+from nexotc_client.chain.errors import NexotcError, NotDeployedError, reverts_as_errors
+from nexotc_client.chain.factory import Factory
+
+if TYPE_CHECKING:
+    from ape.api import AccountAPI
+
+REGISTRY_FILE = "deployments.json"
+
+
+def nexotc_home() -> Path:
+    """Where nexotc keeps its files (registry, local node state): `$NEXOTC_HOME` or `./.nexotc`."""
+    return Path(os.environ.get("NEXOTC_HOME") or ".nexotc")
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A factory deployed on one network."""
+
+    network: str
+    factory: str
+    implementation: str
+    block: int
+    block_hash: str
+    tx_hash: str
+    deployer: str
+    timestamp: int
+    tokens: dict[str, str] = field(default_factory=dict)
+    """Symbol => address of tokens deployed with the factory (local mock tokens)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Deployment:
+        try:
+            return cls(
+                network=str(data["network"]),
+                factory=to_checksum_address(data["factory"]),
+                implementation=to_checksum_address(data["implementation"]),
+                block=int(data["block"]),
+                block_hash=str(data["block_hash"]),
+                tx_hash=str(data["tx_hash"]),
+                deployer=to_checksum_address(data["deployer"]),
+                timestamp=int(data["timestamp"]),
+                tokens={str(k): to_checksum_address(v) for k, v in (data.get("tokens") or {}).items()},
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise NexotcError(f"malformed deployment record: {exc}") from exc
+
+
+class Registry:
+    """The JSON file of deployments, keyed by network key. Writes are atomic (rename)."""
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path) if path is not None else nexotc_home() / REGISTRY_FILE
+
+    def load(self) -> dict[str, Deployment]:
+        if not self.path.exists():
+            return {}
+        try:
+            raw = json.loads(self.path.read_text())
+        except (OSError, ValueError) as exc:
+            raise NexotcError(f"cannot read the deployment registry {self.path}: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise NexotcError(f"the deployment registry {self.path} is not a JSON object")
+        return {key: Deployment.from_dict(value) for key, value in raw.items()}
+
+    def get(self, key: str) -> Deployment | None:
+        return self.load().get(key)
+
+    def record(self, deployment: Deployment) -> None:
+        entries = self.load()
+        entries[deployment.network] = deployment
+        self._write(entries)
+
+    def remove(self, key: str) -> None:
+        entries = self.load()
+        if entries.pop(key, None) is not None:
+            self._write(entries)
+
+    def _write(self, entries: dict[str, Deployment]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = json.dumps({k: v.to_dict() for k, v in sorted(entries.items())}, indent=2) + "\n"
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".deployments.", suffix=".tmp")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(data)
+        os.replace(tmp, self.path)
+
+
+def network_key() -> str:
+    """The key of the connected network: "<ecosystem>:<network>:<chain_id>"."""
+    from ape import networks
+
+    provider = networks.active_provider
+    if provider is None or not provider.is_connected:
+        raise NexotcError("not connected to a network")
+    return f"{provider.network.ecosystem.name}:{provider.network.name}:{provider.chain_id}"
+
+
+def deploy_factory(
+    sender: AccountAPI,
+    registry: Registry | None = None,
+    tokens: dict[str, str] | None = None,
+) -> Factory:
+    """Deploy an EscrowFactory (which deploys its DealEscrow implementation) and record it."""
+    from ape import chain
+
+    registry = registry or Registry()
+    bytecode = deal_container().contract_type.deployment_bytecode.bytecode
+    with reverts_as_errors("deploying the factory"):
+        contract = factory_container().deploy(bytecode, sender=sender)
+        receipt = contract.creation_metadata.receipt if contract.creation_metadata else None
+        block_number = int(receipt.block_number) if receipt else int(chain.blocks.height)
+        block = chain.provider.get_block(block_number)
+        tx_hash = str(receipt.txn_hash) if receipt else ""
+    factory = Factory(contract, start_block=block_number)
+    registry.record(
+        Deployment(
+            network=network_key(),
+            factory=factory.address,
+            implementation=factory.implementation,
+            block=block_number,
+            block_hash=_hex(block.hash),
+            tx_hash=tx_hash if tx_hash.startswith("0x") or not tx_hash else "0x" + tx_hash,
+            deployer=to_checksum_address(sender.address),
+            timestamp=int(block.timestamp),
+            tokens=dict(tokens or {}),
+        )
+    )
+    return factory
+
+
+def get_deployment(key: str | None = None, registry: Registry | None = None) -> Deployment:
+    """The recorded deployment for `key` (default: the connected network), checked against the
+    chain: the deployment block must still have the recorded hash and the factory its code."""
+    from ape import chain
+
+    registry = registry or Registry()
+    connected = network_key()
+    key = key or connected
+    if key.rsplit(":", 1)[-1] != connected.rsplit(":", 1)[-1]:
+        raise NexotcError(f"the registry entry {key} is for another chain than the connected {connected}")
+    deployment = registry.get(key)
+    if deployment is None:
+        raise NotDeployedError(f"no factory recorded for {key} in {registry.path} (run `nexotc deploy`)")
+    with reverts_as_errors("checking the deployment"):
+        height = int(chain.blocks.height)
+        same_chain = deployment.block <= height and (
+            _hex(chain.provider.get_block(deployment.block).hash) == deployment.block_hash
+        )
+        has_code = bool(chain.provider.get_code(deployment.factory))
+    if not same_chain or not has_code:
+        raise NotDeployedError(
+            f"the factory recorded for {key} ({deployment.factory}, block {deployment.block}) is not on "
+            "this chain any more (chain reset?); run `nexotc deploy`"
+        )
+    return deployment
+
+
+def get_factory(key: str | None = None, registry: Registry | None = None) -> Factory:
+    """The factory recorded for `key` (default: the connected network)."""
+    deployment = get_deployment(key, registry)
+    return Factory.at(deployment.factory, start_block=deployment.block)
+
+
+def _hex(value: Any) -> str:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    text = str(value)
+    return text if text.startswith("0x") else "0x" + text
+
+
+__all__ = [
+    "Deployment",
+    "REGISTRY_FILE",
+    "Registry",
+    "deploy_factory",
+    "get_deployment",
+    "get_factory",
+    "network_key",
+    "nexotc_home",
+]

@@ -1,0 +1,188 @@
+"""`Factory`: the EscrowFactory that validates terms and deploys deals as CREATE2 clones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from eth_utils import to_checksum_address
+
+from nexotc_client.chain.contracts import deal_container, factory_container, instance
+from nexotc_client.chain.deal import Deal, DealEvent, funding_leg, prepare_funding, read_events, tx_result
+from nexotc_client.chain.encoding import is_valid_address, to_salt
+from nexotc_client.chain.errors import NexotcError, reverts_as_errors, simulate
+from nexotc_client.terms import Terms
+
+if TYPE_CHECKING:
+    from ape.api import AccountAPI
+    from ape.contracts import ContractInstance
+
+
+@dataclass(frozen=True)
+class DealRecord:
+    """One `DealCreated` event of the factory; `index` is the 1-based creation order (counted from
+    the factory's deployment block)."""
+
+    deal: str
+    creator: str
+    terms_hash: str
+    salt: str
+    index: int
+    block: int
+    tx_hash: str
+    timestamp: int
+    event: DealEvent
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "deal": self.deal,
+            "creator": self.creator,
+            "terms_hash": self.terms_hash,
+            "salt": self.salt,
+            "index": self.index,
+            "block": self.block,
+            "tx_hash": self.tx_hash,
+            "timestamp": self.timestamp,
+        }
+
+
+class Factory:
+    """An EscrowFactory. `start_block` (its deployment block, when known) bounds event scans."""
+
+    def __init__(self, contract: ContractInstance, start_block: int = 0) -> None:
+        self.contract = contract
+        self.start_block = start_block
+
+    @classmethod
+    def at(cls, address: str, start_block: int = 0) -> Factory:
+        """The factory at `address`; refuses an address without the factory's code."""
+        if not isinstance(address, str) or not is_valid_address(address):
+            raise NexotcError(f"not an address: {address!r}")
+        from ape import chain
+
+        address = to_checksum_address(address)
+        with reverts_as_errors("reading the factory"):
+            code = chain.provider.get_code(address)
+        if not code:
+            raise NexotcError(f"no contract at {address}: no factory there on this network")
+        factory = cls(instance(address, factory_container()), start_block)
+        try:
+            factory.implementation  # noqa: B018  (probe: reverts/garbage if not a factory)
+        except NexotcError as exc:
+            raise NexotcError(f"{address} is not an EscrowFactory") from exc
+        return factory
+
+    def __repr__(self) -> str:
+        return f"<Factory {self.address}>"
+
+    @property
+    def address(self) -> str:
+        return str(self.contract.address)
+
+    @property
+    def implementation(self) -> str:
+        with reverts_as_errors("implementation()"):
+            return to_checksum_address(str(self.contract.implementation()))
+
+    @property
+    def deal_count(self) -> int:
+        """Number of deals created (counted from the `DealCreated` events)."""
+        return len(self.deals())
+
+    # -------------------------------------------------------------- reads
+    def is_deal(self, address: str) -> bool:
+        if not is_valid_address(address):
+            return False
+        with reverts_as_errors("is_deal()"):
+            return bool(self.contract.is_deal(to_checksum_address(address)))
+
+    def validate(self, terms: Terms) -> bytes:
+        """Run the factory's own checks on `terms`; returns the terms hash or raises RevertError."""
+        with reverts_as_errors("validate"):
+            return bytes(self.contract.validate(terms.as_struct()))
+
+    def predict(self, terms: Terms, creator: str, salt: bytes | str | int) -> str:
+        """The address `create(terms, creator, salt)` deploys to (asked to the factory)."""
+        with reverts_as_errors("predict_address"):
+            return to_checksum_address(str(self.contract.predict_address(terms.as_struct(), creator, to_salt(salt))))
+
+    def deals(self, from_block: int | None = None) -> list[DealRecord]:
+        """Every deal created by this factory (from its `DealCreated` events), oldest first."""
+        abi = [e for e in factory_container().contract_type.events if e.name == "DealCreated"]
+        start = self.start_block if from_block is None else from_block
+        records = []
+        for position, ev in enumerate(read_events(self.address, abi, start), start=1):
+            records.append(
+                DealRecord(
+                    deal=to_checksum_address(ev.args["deal"]),
+                    creator=to_checksum_address(ev.args["creator"]),
+                    terms_hash=_hex32(ev.args["terms_hash"]),
+                    salt=_hex32(ev.args["salt"]),
+                    index=position,
+                    block=ev.block,
+                    tx_hash=ev.tx_hash,
+                    timestamp=ev.timestamp,
+                    event=ev,
+                )
+            )
+        return records
+
+    def deal(self, ref: str | int) -> Deal:
+        """A deal by address, or by its 1-based creation index (as `deals()` lists it)."""
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.lstrip("#").isdigit()):
+            index = int(str(ref).lstrip("#"))
+            records = self.deals()
+            for record in records:
+                if record.index == index:
+                    return Deal.at(record.deal, self)
+            raise NexotcError(f"no deal #{index} (this factory created {len(records)})")
+        return Deal.at(ref, self)
+
+    # ------------------------------------------------------------ actions
+    def create(
+        self,
+        terms: Terms,
+        sender: AccountAPI,
+        salt: bytes | str | int | None = None,
+        fund: bool = False,
+    ) -> Deal:
+        """Validate and deploy a deal. With `fund=True` the sender (seller or buyer) approves the
+        predicted address for its leg and the factory creates and funds it in one transaction.
+        `Deal.created` holds the creation's TxResult."""
+        from ape import chain
+
+        terms.validate(now=int(chain.pending_timestamp))
+        raw_salt = to_salt(salt)
+        struct = terms.as_struct()
+        if fund:
+            funding_leg(terms, sender.address)
+            predicted = self.predict(terms, sender.address, raw_salt)
+            if chain.provider.get_code(predicted):
+                raise NexotcError(f"a deal with these terms, creator and salt already exists at {predicted}")
+            prepare_funding(terms, sender, predicted)
+            with reverts_as_errors("create_and_fund"):
+                simulate(self.contract, "create_and_fund", (struct, raw_salt), sender.address)
+                receipt = self.contract.create_and_fund(struct, raw_salt, sender=sender)
+        else:
+            with reverts_as_errors("create_deal"):
+                simulate(self.contract, "create_deal", (struct, raw_salt), sender.address)
+                receipt = self.contract.create_deal(struct, raw_salt, sender=sender)
+        created = [
+            log for log in receipt.decode_logs(self.contract.DealCreated) if log.contract_address == self.address
+        ]
+        if not created:
+            raise NexotcError(f"transaction {receipt.txn_hash} created no deal")
+        address = to_checksum_address(str(created[0].deal))
+        deal = Deal(instance(address, deal_container()), self)
+        deal.created = tx_result(receipt, {self.address, address})
+        return deal
+
+
+def _hex32(value: Any) -> str:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    text = str(value)
+    return text if text.startswith("0x") else "0x" + text
+
+
+__all__ = ["DealRecord", "Factory"]

@@ -1,0 +1,36 @@
+"""The `nexotc` command line: `node`, `deploy` and `deal` groups (one module each).
+
+    nexotc node start [--port 8545] [--block-time N] [--fresh]   anvil in the background, state in .nexotc/
+    nexotc node status | stop                                     status exits 3 when no node runs
+    nexotc deploy --account test:0 [--mock-tokens] [--force]      factory (+ funded WBTC/USDT/WETH mocks locally)
+    nexotc deal create --terms FILE.yaml --account A [--fund] [--salt S] [--set KEY=VALUE]... [--dry-run]
+    nexotc deal list | show DEAL | events DEAL
+    nexotc deal fund DEAL                        (seller: base leg, buyer: quote leg; approves exactly)
+    nexotc deal mark DEAL T --evidence TXID      (ESCROWED markers)
+    nexotc deal approve DEAL T | release DEAL T
+    nexotc deal dispute DEAL T --reason TEXT
+    nexotc deal resolve DEAL T (--base R,F,X --quote R,F,X | --receiver-bps N [--resolver-bps M])
+    nexotc deal settle DEAL T | refund DEAL T | cancel DEAL | expire DEAL
+    nexotc deal claim DEAL --token base|quote|0x.. [--to ADDR]
+
+DEAL is an address or the creation number shown by `deal list` (`3` or `#3`); T a tranche index.
+Shared options, before or after the command: --network (ape choice; default ethereum:local:foundry
+on the node of `nexotc node start`, never spawning one), --rpc URL, --account (ape alias, or test:N
+for the test mnemonic accounts the local node funds; env NEXOTC_ACCOUNT; a keyfile alias reads its
+passphrase from APE_ACCOUNTS_<alias>_PASSPHRASE or prompts), --json, --home (env NEXOTC_HOME,
+default ./.nexotc).
+
+Printing happens only here. User mistakes end as one line on stderr and a non-zero exit code
+(1 error, 2 usage); NEXOTC_DEBUG=1 shows tracebacks.
+"""
+
+from nexotc_client.cli.app import App, cli, main, run
+from nexotc_client.cli.deal import deal
+from nexotc_client.cli.deploy import deploy
+from nexotc_client.cli.node import node
+
+cli.add_command(node)
+cli.add_command(deploy)
+cli.add_command(deal)
+
+__all__ = ["App", "cli", "main", "run"]

@@ -1,0 +1,396 @@
+"""`nexotc deal ...`: create deals from terms files, inspect them and act on them.
+
+DEAL is a deal address or its creation number as `nexotc deal list` shows it (`3` or `#3`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from nexotc_client.chain.errors import NexotcError
+from nexotc_client.cli.app import App, shared_options, step, wallet_address
+from nexotc_client.cli.render import (
+    leg_meta,
+    render_deal,
+    render_events,
+    render_tx,
+    terms_dict,
+)
+
+if TYPE_CHECKING:
+    from nexotc_client.chain.deal import Deal, TxResult
+
+
+def _deal(app: App, ref: str) -> Deal:
+    return app.factory().deal(ref)
+
+
+def _token_decimals(token: str) -> int:
+    from ape import chain
+
+    from nexotc_client.chain.contracts import erc20
+    from nexotc_client.chain.errors import reverts_as_errors
+
+    if not chain.provider.get_code(token):
+        raise NexotcError(f"no contract at {token} on this network")
+    with reverts_as_errors(f"decimals() of {token}"):
+        return int(erc20(token).decimals())
+
+
+def _parse_sets(pairs: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--set")
+        out[key.strip()] = value
+    return out
+
+
+def _emit_tx(app: App, title: str, result: TxResult, extra: dict[str, Any] | None = None) -> None:
+    app.emit({**(extra or {}), **result.to_dict()}, lambda c: render_tx(c, title, result))
+
+
+@click.group()
+def deal() -> None:
+    """Create, inspect and settle deals."""
+
+
+# ------------------------------------------------------------------ create
+@deal.command("create")
+@click.option("--terms", "terms_file", required=True, type=click.Path(path_type=Path), help="YAML terms file.")
+@click.option("--salt", default=None, help="CREATE2 salt: hex or text (default: the file's salt, else random).")
+@click.option("--fund", is_flag=True, help="Also deposit the creator's leg (creator = seller or buyer).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Fill a placeholder or set a field.")
+@click.option("--dry-run", is_flag=True, help="Validate with the factory and predict the address; send nothing.")
+@shared_options
+@click.pass_obj
+def create(app: App, terms_file: Path, salt: str | None, fund: bool, sets: tuple[str, ...], dry_run: bool) -> None:
+    """Create a deal from a terms file (see examples/*.yaml)."""
+    from ape import chain
+
+    from nexotc_client.chain.encoding import to_salt
+    from nexotc_client.spec import check_document, load_document, parse_spec
+
+    document = load_document(terms_file)
+    check_document(document)
+    pairs = _parse_sets(sets)
+    from nexotc_client.chain.factory import Factory
+
+    deployment = app.deployment()
+    factory = Factory.at(deployment.factory, start_block=deployment.block)
+    sender = app.sender()
+    spec = parse_spec(
+        document,
+        now=int(chain.pending_timestamp),
+        resolve_wallet=wallet_address,
+        decimals_of=_token_decimals,
+        variables=deployment.tokens,
+        sets=pairs,
+    )
+    terms = spec.terms
+    raw_salt = to_salt(salt if salt is not None else spec.salt)
+    if dry_run:
+        terms_hash = factory.validate(terms)
+        predicted = factory.predict(terms, sender.address, raw_salt)
+        data = {
+            "dry_run": True,
+            "deal": predicted,
+            "creator": sender.address,
+            "salt": "0x" + raw_salt.hex(),
+            "terms_hash": "0x" + terms_hash.hex(),
+            "terms": terms_dict(terms),
+        }
+        app.emit(
+            data,
+            lambda c: c.print(
+                f"valid terms {data['terms_hash']}; `{sender.address}` would create {predicted}"
+                f"{' (' + spec.name + ')' if spec.name else ''}"
+            ),
+        )
+        return
+    with step(app, "creating the deal"):
+        created = factory.create(terms, sender, salt=raw_salt, fund=fund)
+    assert created.created is not None
+    result = created.created
+    extra = {
+        "deal": created.address,
+        "name": spec.name,
+        "creator": sender.address,
+        "salt": "0x" + raw_salt.hex(),
+        "terms_hash": "0x" + terms.terms_hash().hex(),
+        "funded": fund,
+    }
+
+    def render(console: Any) -> None:
+        console.print(f"deal {created.address}{'  (' + spec.name + ')' if spec.name else ''}")
+        console.print(
+            f"  {terms.mode.name}: {spec.base.format(terms.base.amount)} against "
+            f"{spec.quote.format(terms.quote.amount)} in {len(terms.tranches)} tranche(s)"
+        )
+        render_tx(console, "created" + (" and funded" if fund else ""), result)
+
+    app.emit({**extra, **result.to_dict()}, render)
+
+
+# ------------------------------------------------------------------- reads
+@deal.command("show")
+@click.argument("ref", metavar="DEAL")
+@shared_options
+@click.pass_obj
+def show(app: App, ref: str) -> None:
+    """Terms and live state of a deal."""
+    d = _deal(app, ref)
+    terms = d.terms
+    status = d.status()
+    base = leg_meta(terms.base.token, terms.base.on_chain)
+    quote = leg_meta(terms.quote.token, terms.quote.on_chain)
+    data = {
+        "deal": d.address,
+        "factory": d.factory.address,
+        "terms": terms_dict(terms),
+        "status": status.to_dict(),
+        "assets": {
+            "base": {"label": base.label, "decimals": base.decimals},
+            "quote": {"label": quote.label, "decimals": quote.decimals},
+        },
+    }
+    app.emit(data, lambda c: render_deal(c, d.address, d.factory.address, terms, status, base, quote))
+
+
+@deal.command("list")
+@shared_options
+@click.pass_obj
+def list_deals(app: App) -> None:
+    """Deals created by the recorded factory, oldest first."""
+    from nexotc_client.chain.deal import Deal
+    from nexotc_client.chain.deployment import network_key
+
+    factory = app.factory()
+    records = factory.deals()
+    rows = []
+    for record in records:
+        phase = Deal.at(record.deal, factory).phase()
+        rows.append({**record.to_dict(), "phase": phase.name.lower()})
+
+    def render(console: Any) -> None:
+        from rich.table import Table
+
+        from nexotc_client.cli.render import fmt_time
+
+        if not rows:
+            console.print(f"no deals yet on {network_key()} (factory {factory.address})")
+            return
+        table = Table(title=f"deals of {factory.address}")
+        for column in ("#", "deal", "phase", "creator", "terms hash", "block", "created"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(
+                str(row["index"]),
+                row["deal"],
+                row["phase"],
+                row["creator"],
+                row["terms_hash"][:12] + "…",
+                str(row["block"]),
+                fmt_time(row["timestamp"]),
+            )
+        console.print(table)
+
+    app.emit(rows, render)
+
+
+@deal.command("events")
+@click.argument("ref", metavar="DEAL")
+@shared_options
+@click.pass_obj
+def events(app: App, ref: str) -> None:
+    """Every event of a deal, oldest first."""
+    d = _deal(app, ref)
+    evs = d.events()
+    app.emit([e.to_dict() for e in evs], lambda c: render_events(c, evs))
+
+
+# ----------------------------------------------------------------- actions
+def _act(app: App, ref: str, title: str, action: Any) -> None:
+    d = _deal(app, ref)
+    sender = app.sender()
+    with step(app, title):
+        result = action(d, sender)
+    _emit_tx(app, f"{title} {d.address}", result, {"deal": d.address, "sender": sender.address})
+
+
+tranche_arg = click.argument("tranche", type=click.IntRange(0))
+deal_arg = click.argument("ref", metavar="DEAL")
+
+
+@deal.command("fund")
+@deal_arg
+@shared_options
+@click.pass_obj
+def fund(app: App, ref: str) -> None:
+    """Deposit your leg (seller: base, buyer: quote); approves the exact amount first if needed."""
+    _act(app, ref, "funded", lambda d, s: d.fund(s))
+
+
+@deal.command("mark")
+@deal_arg
+@tranche_arg
+@click.option("--evidence", required=True, help="BTC txid / 32-byte hex, or text (hashed).")
+@shared_options
+@click.pass_obj
+def mark(app: App, ref: str, tranche: int, evidence: str) -> None:
+    """ESCROWED: mark TRANCHE delivered off chain, with evidence."""
+    _act(app, ref, f"marked tranche {tranche}", lambda d, s: d.mark(tranche, evidence, s))
+
+
+@deal.command("approve")
+@deal_arg
+@tranche_arg
+@shared_options
+@click.pass_obj
+def approve(app: App, ref: str, tranche: int) -> None:
+    """Approve TRANCHE (approvers only)."""
+    _act(app, ref, f"approved tranche {tranche}", lambda d, s: d.approve(tranche, s))
+
+
+@deal.command("release")
+@deal_arg
+@tranche_arg
+@shared_options
+@click.pass_obj
+def release(app: App, ref: str, tranche: int) -> None:
+    """Sign (release signers) and pay out TRANCHE once its conditions hold."""
+    _act(app, ref, f"release tranche {tranche}", lambda d, s: d.release(tranche, s))
+
+
+@deal.command("dispute")
+@deal_arg
+@tranche_arg
+@click.option("--reason", required=True, help="Short text (<= 32 bytes kept readable) or 32-byte hex.")
+@shared_options
+@click.pass_obj
+def dispute(app: App, ref: str, tranche: int, reason: str) -> None:
+    """Freeze TRANCHE (buyer or seller)."""
+    _act(app, ref, f"disputed tranche {tranche}", lambda d, s: d.dispute(tranche, reason, s))
+
+
+def _split(text: str | None, option: str) -> tuple[int, int, int] | None:
+    if text is None:
+        return None
+    parts = [p.strip().replace("_", "") for p in text.split(",")]
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise click.BadParameter(
+            f"expected TO_RECEIVER,TO_FUNDER,TO_RESOLVER in base units, got {text!r}", param_hint=option
+        )
+    return (int(parts[0]), int(parts[1]), int(parts[2]))
+
+
+@deal.command("resolve")
+@deal_arg
+@tranche_arg
+@click.option("--base", "base_split", default=None, help="TO_RECEIVER,TO_FUNDER,TO_RESOLVER (base units).")
+@click.option("--quote", "quote_split", default=None, help="TO_RECEIVER,TO_FUNDER,TO_RESOLVER (quote units).")
+@click.option("--receiver-bps", type=click.IntRange(0, 10_000), default=None, help="Share to the receivers.")
+@click.option("--resolver-bps", type=click.IntRange(0, 10_000), default=0, show_default=True)
+@shared_options
+@click.pass_obj
+def resolve(
+    app: App,
+    ref: str,
+    tranche: int,
+    base_split: str | None,
+    quote_split: str | None,
+    receiver_bps: int | None,
+    resolver_bps: int,
+) -> None:
+    """Resolver: split disputed TRANCHE, explicitly (--base/--quote) or by --receiver-bps."""
+    from nexotc_client.chain.deal import Split
+
+    explicit = (_split(base_split, "--base"), _split(quote_split, "--quote"))
+    if receiver_bps is None and explicit == (None, None):
+        raise click.UsageError("give --base and --quote splits, or --receiver-bps")
+    if receiver_bps is not None and explicit != (None, None):
+        raise click.UsageError("give either --base/--quote or --receiver-bps, not both")
+    d = _deal(app, ref)
+    terms = d.terms
+    if not 0 <= tranche < len(terms.tranches):
+        raise NexotcError(f"no tranche {tranche}: this deal has {len(terms.tranches)}")
+    tr = terms.tranches[tranche]
+    amounts = (
+        tr.base_amount if terms.base.on_chain else 0,
+        tr.quote_amount if terms.quote.on_chain else 0,
+    )
+    if receiver_bps is not None:
+        splits = tuple(Split.proportional(a, receiver_bps, resolver_bps) for a in amounts)
+    else:
+        splits = tuple(Split(*s) if s is not None else Split() for s in explicit)
+    sender = app.sender()
+    with step(app, "resolving"):
+        result = d.resolve(tranche, splits[0], splits[1], sender)
+    _emit_tx(app, f"resolved tranche {tranche} {d.address}", result, {"deal": d.address, "sender": sender.address})
+
+
+@deal.command("settle")
+@deal_arg
+@tranche_arg
+@shared_options
+@click.pass_obj
+def settle(app: App, ref: str, tranche: int) -> None:
+    """Apply the default outcome of a disputed TRANCHE after the dispute timeout (anyone)."""
+    _act(app, ref, f"settled tranche {tranche}", lambda d, s: d.settle_dispute(tranche, s))
+
+
+@deal.command("refund")
+@deal_arg
+@tranche_arg
+@shared_options
+@click.pass_obj
+def refund(app: App, ref: str, tranche: int) -> None:
+    """Refund a TRANCHE still pending after its deadline (anyone)."""
+    _act(app, ref, f"refunded tranche {tranche}", lambda d, s: d.refund(tranche, s))
+
+
+@deal.command("cancel")
+@deal_arg
+@shared_options
+@click.pass_obj
+def cancel(app: App, ref: str) -> None:
+    """After the funding deadline of an unfunded deal, return the deposits (anyone)."""
+    _act(app, ref, "cancelled", lambda d, s: d.cancel_unfunded(s))
+
+
+@deal.command("expire")
+@deal_arg
+@shared_options
+@click.pass_obj
+def expire(app: App, ref: str) -> None:
+    """After the final expiry, return everything unreleased (anyone)."""
+    _act(app, ref, "expired", lambda d, s: d.expire(s))
+
+
+@deal.command("claim")
+@deal_arg
+@click.option("--token", required=True, help="base, quote or a token address.")
+@click.option("--to", "recipient", default=None, help="Recipient (default: yourself).")
+@shared_options
+@click.pass_obj
+def claim(app: App, ref: str, token: str, recipient: str | None) -> None:
+    """Withdraw your pull balance (credited when a payment to you failed)."""
+    d = _deal(app, ref)
+    terms = d.terms
+    if token.lower() in ("base", "quote"):
+        leg = terms.base if token.lower() == "base" else terms.quote
+        if not leg.on_chain:
+            raise NexotcError(f"the {token.lower()} leg is off chain: nothing to claim in it")
+        token = leg.token
+    sender = app.sender()
+    target = recipient or sender.address
+    with step(app, "claiming"):
+        result = d.claim(token, target, sender)
+    _emit_tx(app, f"claimed {d.address}", result, {"deal": d.address, "sender": sender.address})
+
+
+__all__ = ["deal"]

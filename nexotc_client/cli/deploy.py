@@ -1,0 +1,90 @@
+"""`nexotc deploy`: deploy the EscrowFactory (and, locally, mock tokens) and record it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from nexotc_client.chain.errors import NexotcError
+from nexotc_client.cli.app import App, shared_options, step
+
+LOCAL_CHAIN_IDS = (31337, 1337)
+# symbol => (constructor args or None for MockUSDT, amount minted to each test account in units)
+MOCK_TOKENS: dict[str, tuple[str, tuple[Any, ...] | None, int]] = {
+    "WBTC": ("MockToken", ("Wrapped BTC (mock)", "WBTC", 8, 0), 1_000 * 10**8),
+    "USDT": ("MockUSDT", None, 100_000_000 * 10**6),
+    "WETH": ("MockToken", ("Wrapped Ether (mock)", "WETH", 18, 0), 10_000 * 10**18),
+}
+MOCK_HOLDERS = 10
+
+
+def deploy_mock_tokens(sender: Any) -> dict[str, str]:
+    """Deploy the mock tokens and mint a balance to the first test accounts (local chains only)."""
+    from ape import accounts
+
+    from nexotc_client.chain.contracts import container
+    from nexotc_client.chain.errors import reverts_as_errors
+
+    out: dict[str, str] = {}
+    holders = list(accounts.test_accounts)[:MOCK_HOLDERS]
+    for symbol, (name, args, amount) in MOCK_TOKENS.items():
+        with reverts_as_errors(f"deploying mock {symbol}"):
+            token = container(name).deploy(*(args or ()), sender=sender)
+            for holder in holders:
+                token.mint(holder.address, amount, sender=sender)
+        out[symbol] = str(token.address)
+    return out
+
+
+@click.command()
+@click.option("--mock-tokens", is_flag=True, help="Local chains: also deploy WBTC/USDT/WETH mocks, funded.")
+@click.option("--force", is_flag=True, help="Deploy a new factory even if one is recorded.")
+@shared_options
+@click.pass_obj
+def deploy(app: App, mock_tokens: bool, force: bool) -> None:
+    """Deploy the factory on the network and record it in the registry."""
+    from ape import chain
+
+    from nexotc_client.chain.deployment import Registry, deploy_factory, get_deployment, network_key
+
+    app.connect()
+    registry = Registry(app.home / "deployments.json")
+    if not force:
+        try:
+            existing = get_deployment(registry=registry)
+        except NexotcError:
+            existing = None
+        if existing is not None:
+            app.emit(
+                {"already_deployed": True, **existing.to_dict()},
+                lambda c: c.print(
+                    f"factory already deployed on {existing.network} at {existing.factory} "
+                    f"(block {existing.block}); --force deploys another"
+                ),
+            )
+            return
+    sender = app.sender()
+    tokens: dict[str, str] = {}
+    if mock_tokens:
+        if int(chain.chain_id) not in LOCAL_CHAIN_IDS:
+            raise NexotcError(f"--mock-tokens is for local chains only (connected to {network_key()})")
+        with step(app, "deploying mock tokens"):
+            tokens = deploy_mock_tokens(sender)
+    with step(app, "deploying the factory"):
+        factory = deploy_factory(sender, registry=registry, tokens=tokens)
+    deployment = registry.get(network_key())
+    assert deployment is not None
+    data = {"already_deployed": False, **deployment.to_dict(), "registry": str(registry.path)}
+
+    def render(console: Any) -> None:
+        console.print(f"factory {factory.address} on {deployment.network} (block {deployment.block})")
+        console.print(f"implementation {deployment.implementation}")
+        for symbol, address in tokens.items():
+            console.print(f"mock {symbol} {address}")
+        console.print(f"recorded in {registry.path}")
+
+    app.emit(data, render)
+
+
+__all__ = ["deploy", "deploy_mock_tokens"]

@@ -1,0 +1,247 @@
+"""The `nexotc` CLI: a real anvil started by `nexotc node start` on a free port, driven through
+subprocesses (the console entry point, as a user runs it); mistakes that need no chain are checked
+in-process. Every failure must be ONE line on stderr with a non-zero exit and no traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nexotc_client.cli import run
+
+ROOT = Path(__file__).resolve().parents[2]
+DVP_EXAMPLE = ROOT / "examples" / "dvp-wbtc-usdt.yaml"
+ESCROWED_EXAMPLE = ROOT / "examples" / "escrowed-btc-usdt.yaml"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def nexotc_command() -> list[str]:
+    script = Path(sys.executable).parent / "nexotc"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "nexotc_client.cli"]
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+@dataclass
+class Cli:
+    home: Path
+    port: int
+    state: dict[str, Any]
+
+    def __call__(self, *args: str, timeout: float = 120) -> Result:
+        env = {**os.environ, "NEXOTC_HOME": str(self.home)}
+        env.pop("NEXOTC_DEBUG", None)
+        env["PATH"] = f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{env.get('PATH', '')}"
+        proc = subprocess.run(
+            [*nexotc_command(), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+        )
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    def ok(self, *args: str) -> Result:
+        result = self(*args)
+        assert result.code == 0, f"nexotc {' '.join(args)} -> {result.code}: {result.err}"
+        return result
+
+
+def assert_one_line_error(result: Result, *fragments: str) -> None:
+    assert result.code != 0
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("error: "), result.err
+    assert "Traceback" not in result.err + result.out
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory) -> Iterator[Cli]:
+    """A node started by the CLI itself, stopped at the end (by pid if `node stop` failed)."""
+    home = tmp_path_factory.mktemp("nexotc-home")
+    c = Cli(home=home, port=free_port(), state={})
+    started = c.ok("node", "start", "--port", str(c.port), "--json").json()
+    c.state["pid"] = started["pid"]
+    try:
+        yield c
+    finally:
+        if c("node", "stop").code != 0:
+            info = home / "node.json"
+            if info.exists():
+                pid = json.loads(info.read_text())["pid"]
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+@pytest.fixture(scope="module")
+def deployed(cli) -> dict[str, Any]:
+    data = cli.ok("deploy", "--mock-tokens", "--account", "test:0", "--json").json()
+    cli.state["deployment"] = data
+    return data
+
+
+# ---------------------------------------------------------------- node
+def test_node_status_reports_the_running_node(cli):
+    status = cli.ok("node", "status", "--json").json()
+    assert status["running"] is True
+    assert status["pid"] == cli.state["pid"]
+    assert status["port"] == cli.port
+    assert status["chain_id"] == 31337
+    assert isinstance(status["block_number"], int)
+    human = cli.ok("node", "status").out
+    assert "running" in human and str(cli.port) in human
+    again = cli("node", "start", "--port", str(cli.port))
+    assert_one_line_error(again, "a node is already running", str(cli.state["pid"]))
+
+
+# -------------------------------------------------------------- deploy
+def test_deploy_records_the_factory_and_mock_tokens(cli, deployed):
+    assert deployed["already_deployed"] is False
+    assert deployed["network"] == "ethereum:local:31337"
+    assert set(deployed["tokens"]) >= {"WBTC", "USDT"}
+    registry = json.loads((cli.home / "deployments.json").read_text())
+    entry = registry["ethereum:local:31337"]
+    assert entry["factory"] == deployed["factory"]
+    assert entry["block"] == deployed["block"] > 0
+    again = cli.ok("deploy", "--account", "test:0", "--json").json()
+    assert again["already_deployed"] is True and again["factory"] == deployed["factory"]
+
+
+# --------------------------------------------------------------- deals
+def test_dvp_example_create_show_fund_release(cli, deployed):
+    created = cli.ok(
+        "deal", "create", "--terms", str(DVP_EXAMPLE), "--account", "test:2", "--fund", "--salt", "0x01", "--json"
+    ).json()
+    deal = created["deal"]
+    cli.state["dvp"] = deal
+    assert created["funded"] is True
+    assert [e["name"] for e in created["events"]] == ["DealCreated", "Funded"]
+
+    shown = cli.ok("deal", "show", deal, "--json").json()
+    assert shown["deal"] == deal and shown["factory"] == deployed["factory"]
+    assert shown["terms"]["mode"] == "dvp"
+    assert shown["terms"]["base"] == {"token": deployed["tokens"]["WBTC"], "amount": 200 * 10**8, "on_chain": True}
+    assert shown["terms"]["quote"]["amount"] == 13_000_000 * 10**6
+    assert shown["status"]["phase"] == "funding"
+    assert shown["status"]["base"]["funded"] is True and shown["status"]["quote"]["funded"] is False
+    assert shown["assets"]["base"] == {"label": "WBTC", "decimals": 8}
+
+    funded = cli.ok("deal", "fund", deal, "--account", "test:1", "--json").json()
+    assert [e["name"] for e in funded["events"]] == ["Funded"]
+    released = cli.ok("deal", "release", deal, "0", "--account", "test:5").out
+    assert "Released(tranche=0" in released
+
+    human = cli.ok("deal", "show", deal).out
+    assert "200 WBTC" in human and "13,000,000 USDT" in human and "released" in human
+    listed = cli.ok("deal", "list", "--json").json()
+    assert [(d["index"], d["deal"], d["phase"]) for d in listed] == [(1, deal, "active")]
+
+
+def test_escrowed_example_create_and_mark(cli, deployed):
+    created = cli.ok(
+        "deal", "create", "--terms", str(ESCROWED_EXAMPLE), "--account", "test:1", "--fund", "--json"
+    ).json()
+    deal = created["deal"]
+    txid = "4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b"
+    marked = cli.ok("deal", "mark", deal, "0", "--evidence", txid, "--account", "test:2", "--json").json()
+    assert marked["events"][0]["args"]["evidence"] == "0x" + txid
+    shown = cli.ok("deal", "show", deal, "--json").json()
+    assert shown["terms"]["mode"] == "escrowed"
+    assert shown["terms"]["base"]["on_chain"] is False
+    assert [t["status"] for t in shown["status"]["tranches"]] == ["marked", "pending"]
+
+
+def test_mistakes_print_one_line(cli, deployed, tmp_path):
+    deal = cli.state["dvp"]
+    assert_one_line_error(
+        cli("deal", "show", "0x0000000000000000000000000000000000000001"),
+        "is not a deal of the factory at",
+    )
+    assert_one_line_error(cli("deal", "show", "nonsense"), "not an address: 'nonsense'")
+    assert_one_line_error(
+        cli("deal", "release", deal, "0", "--account", "test:5"), "release reverted: tranche not pending"
+    )
+    assert_one_line_error(cli("deal", "fund", deal, "--account", "test:99"), "no test account 'test:99'")
+    assert_one_line_error(cli("deal", "fund", deal, "--account", "no-such-alias"), "no ape account named")
+    assert_one_line_error(cli("deal", "approve", deal, "7", "--account", "test:1"), "no tranche 7")
+    assert_one_line_error(cli("deal", "fund", deal), "pass --account")
+    bad = tmp_path / "terms.yaml"
+    bad.write_text(DVP_EXAMPLE.read_text().replace("release_model: anyone", "release_model: dao"))
+    assert_one_line_error(
+        cli("deal", "create", "--terms", str(bad), "--account", "test:2"), "release_model: expected one of"
+    )
+    assert_one_line_error(
+        cli("deal", "create", "--terms", str(DVP_EXAMPLE), "--account", "test:2", "--set", "WBTC=0x1234"),
+        "tokens.WBTC: not an address: '0x1234'",
+    )
+    assert_one_line_error(cli("--network", "ethereum:nowhere:foundry", "deal", "list"), "ethereum:nowhere:foundry")
+
+
+def test_state_survives_a_restart(cli, deployed):
+    deal = cli.state["dvp"]
+    before = cli.ok("deal", "show", deal, "--json").json()
+    stopped = cli.ok("node", "stop", "--json").json()
+    assert stopped["running"] is False
+    down = cli("node", "status")
+    assert down.code == 3 and "not running" in down.out
+    assert_one_line_error(cli("deal", "show", deal), "no node answers at", "nexotc node start")
+    assert_one_line_error(cli("node", "stop"), "no node is running")
+
+    cli.ok("node", "start", "--port", str(cli.port))
+    after = cli.ok("deal", "show", "1", "--json").json()  # by creation number, as `deal list` shows
+    assert after["deal"] == deal
+    assert after["terms"] == before["terms"]
+    assert after["status"]["tranches"] == before["status"]["tranches"]
+    assert after["status"]["phase"] == "active"
+    assert after["status"]["block"] >= before["status"]["block"]
+    listed = cli.ok("deal", "list", "--json").json()
+    assert [d["deal"] for d in listed][0] == deal and len(listed) == 2
+    events = cli.ok("deal", "events", deal, "--json").json()
+    assert [e["name"] for e in events] == ["DealCreated", "Funded", "Funded", "Released"]
+
+
+# ------------------------------------------- mistakes caught without a chain
+def test_in_process_errors_need_no_node(tmp_path, capsys):
+    home = ["--home", str(tmp_path)]
+
+    def check(argv: list[str], code: int, fragment: str) -> None:
+        assert run(argv) == code
+        captured = capsys.readouterr()
+        lines = captured.err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], captured.err
+
+    check(["node", "stop", *home], 1, "no node is running")
+    check(["deal", "create", "--terms", str(tmp_path / "missing.yaml"), *home], 1, "terms file not found")
+    (tmp_path / "broken.yaml").write_text("base: [1,\n")
+    check(["deal", "create", "--terms", str(tmp_path / "broken.yaml"), *home], 1, "invalid YAML at line 2")
+    (tmp_path / "typo.yaml").write_text("fess: 1\n")
+    check(["deal", "create", "--terms", str(tmp_path / "typo.yaml"), *home], 1, "fess: unknown key at the top level")
+    check(["deal", "create", "--terms", str(DVP_EXAMPLE), "--set", "oops", *home], 2, "expected KEY=VALUE")
+    check(["deal", "fund", *home], 2, "Missing argument 'DEAL'")
+    check(["deal", "frobnicate"], 2, "No such command 'frobnicate'")
+    check(["deal", "show", "1", "--rpc", f"http://127.0.0.1:{free_port()}", *home], 1, "no node answers at")
+    assert run(["node", "status", *home]) == 3
+    assert "not running" in capsys.readouterr().out
