@@ -127,7 +127,7 @@ class Bench:
         salt = self.next_salt()
         addr = self.factory.predict_address(terms.as_struct(), self.seller.address, salt)
         self.wbtc.mint(self.seller, terms.base.amount, sender=self.desk)
-        self.wbtc.approve(addr, terms.base.amount, sender=self.seller)
+        self.wbtc.approve(self.factory.address, terms.base.amount, sender=self.seller)
         receipt = self.factory.create_and_fund(terms.as_struct(), salt, sender=self.seller)
         return project.DealEscrow.at(addr), receipt
 

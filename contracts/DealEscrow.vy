@@ -25,6 +25,7 @@
      credited a pull balance instead of blocking the deal.
 """
 
+from ethereum.ercs import IERC20
 from interfaces import IDealEscrow
 import modules.terms_layout as tl
 import modules.safe_token as safe_token
@@ -92,13 +93,22 @@ def fund():
 
 @external
 @nonreentrant
-def fund_for(party: address):
+def credit(party: address):
     """
-    @notice Factory-only: deposit `party`'s leg (used by create-and-fund).
-            The tokens still come from `party`'s allowance to this deal.
+    @notice Factory-only: the factory has just moved `party`'s leg into this
+            deal from `party`'s allowance to the factory (create-and-fund,
+            accepted offers, fund_deal); record it after the same checks as
+            `fund()`.
     """
     assert msg.sender == FACTORY, "only factory"
-    self._fund(party)
+    leg: uint256 = 0
+    token: address = empty(address)
+    amount: uint256 = 0
+    leg, token, amount = self._open_leg(party)
+    self.deal_state = self.deal_state | (1 << leg)
+    # the factory checked the exact transfer; the deal checks it holds it
+    assert staticcall IERC20(token).balanceOf(self) >= amount, "leg not received"
+    log IDealEscrow.Funded(leg=leg, funder=party, amount=amount)
 
 
 @external
@@ -419,6 +429,16 @@ def claim(token: address, recipient: address):
 @external
 def factory() -> address:
     return FACTORY
+
+
+@view
+@external
+def funding_leg(party: address) -> (uint256, address, uint256):
+    """
+    @notice The leg `party` can fund now (0 base, 1 quote), its token and
+            amount; reverts with the reason it cannot.
+    """
+    return self._open_leg(party)
 
 
 @view
@@ -836,6 +856,22 @@ def _on_chain_amounts(conf: uint256, word: uint256) -> (uint256, uint256):
 
 @internal
 def _fund(party: address):
+    leg: uint256 = 0
+    token: address = empty(address)
+    amount: uint256 = 0
+    leg, token, amount = self._open_leg(party)
+    self.deal_state = self.deal_state | (1 << leg)
+    safe_token._pull_exact(token, party, amount)
+    log IDealEscrow.Funded(leg=leg, funder=party, amount=amount)
+
+
+@internal
+@view
+def _open_leg(party: address) -> (uint256, address, uint256):
+    """
+    @dev The leg `party` funds (seller: base, buyer: quote), its token and
+         amount; reverts unless it can be funded now.
+    """
     conf: uint256 = self._conf()
     state: uint256 = self.deal_state
     assert state & REGISTERED != 0, "not a registered deal"
@@ -853,10 +889,7 @@ def _fund(party: address):
         w = self._word(1)
     else:
         raise "nothing to fund"
-    amount: uint256 = w >> 160
-    self.deal_state = state | (1 << leg)
-    safe_token._pull_exact(tl._wallet(w), party, amount)
-    log IDealEscrow.Funded(leg=leg, funder=party, amount=amount)
+    return leg, tl._wallet(w), w >> 160
 
 
 @internal

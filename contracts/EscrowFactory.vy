@@ -26,8 +26,13 @@
      call on it reverts) and clones carry no initializer: terms are code.
 """
 
+from ethereum.ercs import IERC20
 from interfaces import IDealEscrow
 from interfaces import IEscrowFactory
+import modules.eip712 as eip712
+import modules.offer_hash as offer_hash
+import modules.safe_token as safe_token
+import modules.signatures as signatures
 import modules.terms_layout as tl
 
 implements: IEscrowFactory
@@ -40,7 +45,15 @@ PROXY_LEN: constant(uint256) = 45
 # the type bound of slice(abi_encode(words), ...): (tl.MAX_WORDS + 2) * 32
 MAX_DATA: constant(uint256) = 1696
 
+# EIP-712 domain of signed offers
+NAME_HASH: constant(bytes32) = keccak256("nexotc")
+VERSION_HASH: constant(bytes32) = keccak256("1")
+MAX_CANCEL: constant(uint256) = 64
+
 IMPLEMENTATION: immutable(address)
+
+# maker => word => bitmap of used or cancelled offer nonces
+nonce_bitmap: public(HashMap[address, HashMap[uint256, uint256]])
 
 
 
@@ -59,19 +72,141 @@ def create_deal(terms: IDealEscrow.Terms, salt: bytes32) -> address:
     @notice Validate `terms` and deploy the deal. Anyone may create a deal;
             what binds the parties is that only they can fund and act on it.
     """
-    return self._create(self._pack(terms), salt)
+    return self._create(self._pack(terms), salt, msg.sender)
 
 
 @external
+@nonreentrant
 def create_and_fund(terms: IDealEscrow.Terms, salt: bytes32) -> address:
     """
-    @notice Create the deal and deposit the caller's leg in one transaction.
-            The caller (buyer or seller) approves the predicted deal address
-            (`predict_address`) for its leg beforehand.
+    @notice Create the deal and deposit the caller's leg in one transaction,
+            from the caller's allowance to this factory (one approval serves
+            every deal; the factory can only move a party's exact leg into a
+            deal where that party is the leg's funder).
     """
-    deal: address = self._create(self._pack(terms), salt)
-    extcall IDealEscrow(deal).fund_for(msg.sender)
+    deal: address = self._create(self._pack(terms), salt, msg.sender)
+    funded: bool = self._fund_party(deal, terms, msg.sender)
+    assert funded, "the creator funds no leg"
     return deal
+
+
+@external
+@nonreentrant
+def fund_deal(deal: address):
+    """
+    @notice Deposit the caller's leg of `deal` from its allowance to this
+            factory (the alternative to approving the deal and calling
+            `fund()` on it).
+    """
+    assert self._is_deal(deal), "not a deal of this factory"
+    leg: uint256 = 0
+    token: address = empty(address)
+    amount: uint256 = 0
+    leg, token, amount = staticcall IDealEscrow(deal).funding_leg(msg.sender)
+    self._move(deal, token, msg.sender, amount)
+
+
+@external
+@nonreentrant
+def accept_offer(
+    terms: IDealEscrow.Terms,
+    offer: IEscrowFactory.OfferMeta,
+    maker_signature: Bytes[signatures.MAX_SIGNATURE],
+    taker_signature: Bytes[signatures.MAX_SIGNATURE],
+    fund: bool,
+) -> address:
+    """
+    @notice Accept a signed offer: deploy the deal with exactly the signed
+            terms (a public offer's open counterparty becomes the caller).
+    @dev Checks: expiry; the maker is the terms' buyer or seller and signed
+         (ECDSA with low s, or EIP-1271 for a contract wallet); a private
+         offer is accepted by its taker, or by anyone carrying the taker's
+         signature too; the nonce is unused (then consumed); both funders hold
+         and have approved this factory for their on-chain legs (the balance
+         check). With `fund`, both legs are deposited in the same transaction:
+         the signatures authorise it. The deal's address is
+         predict_address(filled terms, maker, offer struct hash).
+    @param taker_signature Empty unless a third party submits a private offer.
+    """
+    assert block.timestamp <= offer.expiry, "offer expired"
+    assert len(terms.parties) >= 4, "need buyer, seller, platform, resolver"
+    counterparty: uint256 = tl.P_SELLER
+    if offer.maker != empty(address) and offer.maker == terms.parties[tl.P_BUYER].wallet:
+        counterparty = tl.P_SELLER
+    elif offer.maker != empty(address) and offer.maker == terms.parties[tl.P_SELLER].wallet:
+        counterparty = tl.P_BUYER
+    else:
+        raise "maker is not the buyer or the seller"
+    struct_hash: bytes32 = offer_hash._hash_offer(terms, offer)
+    digest: bytes32 = eip712._digest(eip712._domain_separator(NAME_HASH, VERSION_HASH), struct_hash)
+    assert signatures._is_valid_now(offer.maker, digest, maker_signature), "invalid maker signature"
+
+    filled: IDealEscrow.Terms = terms
+    taker: address = offer.taker
+    if taker == empty(address):
+        assert terms.parties[counterparty].wallet == empty(address), "a public offer leaves the counterparty open"
+        taker = msg.sender
+        filled.parties[counterparty].wallet = msg.sender
+    else:
+        assert terms.parties[counterparty].wallet == taker, "taker is not the counterparty"
+        if msg.sender != taker:
+            assert signatures._is_valid_now(taker, digest, taker_signature), "invalid taker signature"
+    self._use_nonce(offer.maker, offer.nonce)
+
+    deal: address = self._create(self._pack(filled), struct_hash, offer.maker)
+    self._check_funds(filled, tl.P_SELLER, filled.base_token, filled.base_amount, filled.base_on_chain)
+    self._check_funds(filled, tl.P_BUYER, filled.quote_token, filled.quote_amount, filled.quote_on_chain)
+    if fund:
+        if filled.base_on_chain:
+            self._move(deal, filled.base_token, filled.parties[tl.P_SELLER].wallet, filled.base_amount)
+        if filled.quote_on_chain:
+            self._move(deal, filled.quote_token, filled.parties[tl.P_BUYER].wallet, filled.quote_amount)
+    log IEscrowFactory.OfferAccepted(
+        offer_hash=struct_hash, deal=deal, maker=offer.maker, taker=taker, previous=offer.previous, funded=fund
+    )
+    return deal
+
+
+@external
+def cancel_nonces(nonces: DynArray[uint256, MAX_CANCEL]):
+    """
+    @notice The caller cancels its offers with these nonces (used or not).
+    """
+    for n: uint256 in nonces:
+        word: uint256 = n >> 8
+        mask: uint256 = 1 << (n & 255)
+        self.nonce_bitmap[msg.sender][word] |= mask
+        log IEscrowFactory.NoncesCancelled(maker=msg.sender, word=word, mask=mask)
+
+
+@view
+@external
+def nonce_used(maker: address, nonce: uint256) -> bool:
+    return self.nonce_bitmap[maker][nonce >> 8] & (1 << (nonce & 255)) != 0
+
+
+@view
+@external
+def offer_struct_hash(terms: IDealEscrow.Terms, offer: IEscrowFactory.OfferMeta) -> bytes32:
+    """
+    @notice hashStruct(Offer): what a counter-offer references as `previous`.
+    """
+    return offer_hash._hash_offer(terms, offer)
+
+
+@view
+@external
+def offer_digest(terms: IDealEscrow.Terms, offer: IEscrowFactory.OfferMeta) -> bytes32:
+    """
+    @notice The EIP-712 digest the maker signs.
+    """
+    return eip712._digest(eip712._domain_separator(NAME_HASH, VERSION_HASH), offer_hash._hash_offer(terms, offer))
+
+
+@view
+@external
+def domain_separator() -> bytes32:
+    return eip712._domain_separator(NAME_HASH, VERSION_HASH)
 
 
 @view
@@ -106,6 +241,12 @@ def pack(terms: IDealEscrow.Terms) -> Bytes[MAX_DATA]:
 @view
 @external
 def is_deal(deal: address) -> bool:
+    return self._is_deal(deal)
+
+
+@internal
+@view
+def _is_deal(deal: address) -> bool:
     """
     @notice True for a deal this factory created: its code is our EIP-1167
             proxy to our implementation, and it was registered by us (only
@@ -127,12 +268,54 @@ def implementation() -> address:
 
 
 @internal
-def _create(data: Bytes[MAX_DATA], salt: bytes32) -> address:
+def _create(data: Bytes[MAX_DATA], salt: bytes32, creator: address) -> address:
     terms_hash: bytes32 = keccak256(data)
-    deal: address = raw_create(self._initcode(data), salt=self._salt(terms_hash, msg.sender, salt))
+    deal: address = raw_create(self._initcode(data), salt=self._salt(terms_hash, creator, salt))
     extcall IDealEscrow(deal).register()
-    log IEscrowFactory.DealCreated(deal=deal, creator=msg.sender, terms_hash=terms_hash, salt=salt)
+    log IEscrowFactory.DealCreated(deal=deal, creator=creator, terms_hash=terms_hash, salt=salt)
     return deal
+
+
+@internal
+def _fund_party(deal: address, terms: IDealEscrow.Terms, party: address) -> bool:
+    # the seller funds the base leg, the buyer the quote leg (when on chain)
+    if party == terms.parties[tl.P_SELLER].wallet and terms.base_on_chain:
+        self._move(deal, terms.base_token, party, terms.base_amount)
+        return True
+    if party == terms.parties[tl.P_BUYER].wallet and terms.quote_on_chain:
+        self._move(deal, terms.quote_token, party, terms.quote_amount)
+        return True
+    return False
+
+
+@internal
+def _move(deal: address, token: address, party: address, amount: uint256):
+    """
+    @dev transferFrom `party` (allowance to this factory) into `deal`,
+         exactly `amount` (fee-on-transfer tokens fail), then the deal
+         credits `party`'s leg after its own checks.
+    """
+    safe_token._move_exact(token, party, deal, amount)
+    extcall IDealEscrow(deal).credit(party)
+
+
+@internal
+@view
+def _check_funds(terms: IDealEscrow.Terms, funder_index: uint256, token: address, amount: uint256, on_chain: bool):
+    if not on_chain:
+        return
+    funder: address = terms.parties[funder_index].wallet
+    assert staticcall IERC20(token).balanceOf(funder) >= amount, "funder balance below its leg"
+    assert staticcall IERC20(token).allowance(funder, self) >= amount, "funder allowance below its leg"
+
+
+@internal
+def _use_nonce(maker: address, nonce: uint256):
+    word: uint256 = nonce >> 8
+    mask: uint256 = 1 << (nonce & 255)
+    bitmap: uint256 = self.nonce_bitmap[maker][word]
+    assert bitmap & mask == 0, "nonce used or cancelled"
+    self.nonce_bitmap[maker][word] = bitmap | mask
 
 
 @internal

@@ -38,15 +38,25 @@ def _pull_exact(token: address, owner: address, amount: uint256):
     @dev transferFrom `owner` to this contract; reverts unless exactly
          `amount` arrived (fee-on-transfer and rebasing-down tokens fail).
     """
-    before: uint256 = staticcall IERC20(token).balanceOf(self)
+    self._move_exact(token, owner, self, amount)
+
+
+@internal
+def _move_exact(token: address, owner: address, to: address, amount: uint256):
+    """
+    @dev transferFrom `owner` to `to` with this contract's allowance; reverts
+         unless `to`'s balance grew by exactly `amount`.
+    """
+    assert token.is_contract, "token is not a contract"
+    before: uint256 = staticcall IERC20(token).balanceOf(to)
     success: bool = False
     response: Bytes[32] = b""
     success, response = raw_call(
         token,
-        abi_encode(owner, self, amount, method_id=method_id("transferFrom(address,address,uint256)")),
+        abi_encode(owner, to, amount, method_id=method_id("transferFrom(address,address,uint256)")),
         max_outsize=32,
         revert_on_failure=False,
     )
     assert success and (len(response) == 0 or convert(response, uint256) == 1), "token transfer failed"
-    after: uint256 = staticcall IERC20(token).balanceOf(self)
+    after: uint256 = staticcall IERC20(token).balanceOf(to)
     assert after >= before and after - before == amount, "fee-on-transfer token"

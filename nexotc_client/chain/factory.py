@@ -147,7 +147,8 @@ class Factory:
         fund: bool = False,
     ) -> Deal:
         """Validate and deploy a deal. With `fund=True` the sender (seller or buyer) approves the
-        predicted address for its leg and the factory creates and funds it in one transaction.
+        factory for its leg (one standing approval serves every deal) and the factory creates and funds it in one
+        transaction.
         `Deal.created` holds the creation's TxResult."""
         from ape import chain
 
@@ -159,7 +160,7 @@ class Factory:
             predicted = self.predict(terms, sender.address, raw_salt)
             if chain.provider.get_code(predicted):
                 raise NexotcError(f"a deal with these terms, creator and salt already exists at {predicted}")
-            prepare_funding(terms, sender, predicted)
+            prepare_funding(terms, sender, self.address)
             with reverts_as_errors("create_and_fund"):
                 simulate(self.contract, "create_and_fund", (struct, raw_salt), sender.address)
                 receipt = self.contract.create_and_fund(struct, raw_salt, sender=sender)

@@ -36,7 +36,7 @@ GATED = [
     ("release (signature)", lambda d, t, s: d.release(0, sender=s), "release conditions not met", "buyer"),
     ("dispute", lambda d, t, s: d.dispute(3, REASON, sender=s), "not buyer or seller", "seller"),
     ("resolve", lambda d, t, s: d.resolve(2, ZERO_SPLIT, (_q(t, 2), 0, 0), sender=s), "not the resolver", "resolver"),
-    ("fund_for", lambda d, t, s: d.fund_for(s, sender=s), "only factory", None),
+    ("credit", lambda d, t, s: d.credit(s, sender=s), "only factory", None),
     ("register", lambda d, t, s: d.register(sender=s), "only factory", None),
     ("fund", lambda d, t, s: d.fund(sender=s), "nothing to fund", None),
 ]
@@ -58,7 +58,7 @@ def test_named_parties_outside_their_roles_are_refused(request, staged, usdt, un
     terms, deal = staged
     party = request.getfixturevalue(who)
     for name, call, reason, role in GATED:
-        if role == who or name in ("fund_for", "register"):
+        if role == who or name in ("credit", "register"):
             continue
         with unchanged(deal, [usdt], reason):
             call(deal, terms, party)
@@ -160,13 +160,13 @@ def test_every_transfer_out_goes_to_a_named_party(
 
 
 def test_no_entry_point_takes_a_payee(project):
-    """The only mutating entry points taking an address are fund_for (factory-only; it pulls from the
-    party's own allowance) and claim (pays the caller's own pull balance)."""
+    """The only mutating entry points taking an address are credit (factory-only; it records a leg the
+    factory moved in from that party's own allowance) and claim (pays the caller's own pull balance)."""
     abi = project.DealEscrow.contract_type.abi
     mutating = {a.name: a for a in abi if a.type == "function" and a.stateMutability not in ("view", "pure")}
     assert set(mutating) == {
         "fund",
-        "fund_for",
+        "credit",
         "register",
         "cancel_unfunded",
         "mark",
@@ -180,12 +180,20 @@ def test_no_entry_point_takes_a_payee(project):
         "claim",
     }
     with_address = {name for name, a in mutating.items() if any(i.type == "address" for i in a.inputs)}
-    assert with_address == {"fund_for", "claim"}
+    assert with_address == {"credit", "claim"}
     factory_abi = project.EscrowFactory.contract_type.abi
     factory_mutating = {
         a.name for a in factory_abi if a.type == "function" and a.stateMutability not in ("view", "pure")
     }
-    assert factory_mutating == {"create_deal", "create_and_fund"}
+    assert factory_mutating == {"create_deal", "create_and_fund", "fund_deal", "accept_offer", "cancel_nonces"}
+    payee_like = {
+        a.name
+        for a in factory_abi
+        if a.type == "function"
+        and a.stateMutability not in ("view", "pure")
+        and any(i.type == "address" for i in a.inputs)
+    }
+    assert payee_like == {"fund_deal"}  # its address is the deal, checked with is_deal
 
 
 def test_resolver_cannot_be_given_another_role(factory, mk_dvp, resolver):

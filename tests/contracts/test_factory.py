@@ -526,7 +526,7 @@ def test_create_and_fund_by_seller(factory, project, mk_dvp, wbtc, seller):
     terms = mk_dvp()
     predicted = factory.predict_address(terms.as_struct(), seller, SALT)
     wbtc.mint(seller, terms.base.amount, sender=seller)
-    wbtc.approve(predicted, terms.base.amount, sender=seller)
+    wbtc.approve(factory, terms.base.amount, sender=seller)  # one standing approval to the factory
     receipt = factory.create_and_fund(terms.as_struct(), SALT, sender=seller)
     deal = project.DealEscrow.at(predicted)
     expect_event(
@@ -545,7 +545,7 @@ def test_create_and_fund_by_buyer_activates_escrowed(factory, project, mk_escrow
     terms = mk_escrowed()
     predicted = factory.predict_address(terms.as_struct(), buyer, SALT)
     usdt.mint(buyer, terms.quote.amount, sender=buyer)
-    usdt.approve(predicted, terms.quote.amount, sender=buyer)
+    usdt.approve(factory, terms.quote.amount, sender=buyer)
     receipt = factory.create_and_fund(terms.as_struct(), SALT, sender=buyer)
     deal = project.DealEscrow.at(predicted)
     expect_event(receipt, deal.Funded, deal, leg=1, funder=buyer, amount=terms.quote.amount)
@@ -557,7 +557,7 @@ def test_create_and_fund_by_buyer_activates_escrowed(factory, project, mk_escrow
 def test_create_and_fund_by_non_party_reverts(factory, chain, mk_dvp, attacker):
     terms = mk_dvp()
     predicted = factory.predict_address(terms.as_struct(), attacker, SALT)
-    with ape.reverts("nothing to fund"):
+    with ape.reverts("the creator funds no leg"):
         factory.create_and_fund(terms.as_struct(), SALT, sender=attacker)
     assert len(chain.provider.get_code(predicted)) == 0
 
@@ -566,7 +566,7 @@ def test_create_and_fund_without_allowance_reverts(factory, chain, mk_dvp, wbtc,
     terms = mk_dvp()
     predicted = factory.predict_address(terms.as_struct(), seller, SALT)
     wbtc.mint(seller, terms.base.amount, sender=seller)
-    wbtc.approve(predicted, terms.base.amount - 1, sender=seller)
+    wbtc.approve(factory, terms.base.amount - 1, sender=seller)
     with ape.reverts("token transfer failed"):
         factory.create_and_fund(terms.as_struct(), SALT, sender=seller)
     assert len(chain.provider.get_code(predicted)) == 0
@@ -580,14 +580,15 @@ def test_create_and_fund_with_invalid_terms_reverts(factory, mk_dvp, seller):
 
 
 @pytest.mark.parametrize("who", ["attacker", "buyer", "seller", "desk"])
-def test_fund_for_only_by_factory(request, mk_dvp, deploy, wbtc, seller, desk, unchanged, who):
+def test_credit_only_by_factory(request, mk_dvp, deploy, wbtc, seller, desk, unchanged, who):
+    """credit() records a leg the factory moved in; nobody else can claim a deposit, not even with
+    the tokens sitting in the deal."""
     terms = mk_dvp()
     deal = deploy(terms, desk)
-    wbtc.mint(seller, terms.base.amount, sender=seller)
-    wbtc.approve(deal, terms.base.amount, sender=seller)
+    wbtc.mint(deal, terms.base.amount, sender=seller)
     caller = request.getfixturevalue(who)
     with unchanged(deal, [wbtc], "only factory"):
-        deal.fund_for(seller, sender=caller)
+        deal.credit(seller, sender=caller)
     assert not deal.funded(0)
 
 
@@ -644,7 +645,7 @@ def test_implementation_belongs_to_the_factory_and_holds_nothing(factory, projec
     assert impl.factory() == factory.address
     assert not factory.is_deal(impl)
     with ape.reverts("only factory"):
-        impl.fund_for(buyer, sender=attacker)
+        impl.credit(buyer, sender=attacker)
     with ape.reverts("nothing to claim"):
         impl.claim(usdt, attacker, sender=attacker)
 

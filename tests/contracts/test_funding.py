@@ -1,4 +1,4 @@
-"""fund / fund_for (via the factory) and cancel_unfunded."""
+"""fund / credit (via the factory) and cancel_unfunded."""
 
 from __future__ import annotations
 

@@ -121,7 +121,7 @@ def test_fee_on_transfer_base_rejected_in_create_and_fund(factory, chain, mk_dvp
     terms = mk_dvp(base_token=fee_token, base_amount=10**20)
     predicted = factory.predict_address(terms.as_struct(), seller, SALT)
     fee_token.mint(seller, terms.base.amount, sender=seller)
-    fee_token.approve(predicted, terms.base.amount, sender=seller)
+    fee_token.approve(factory, terms.base.amount, sender=seller)
     with ape.reverts("fee-on-transfer token"):
         factory.create_and_fund(terms.as_struct(), SALT, sender=seller)
     assert len(chain.provider.get_code(predicted)) == 0

@@ -78,7 +78,7 @@ def test_dvp_with_mainnet_usdt_and_wbtc(fork, project, accounts, chain, Contract
     ).validate(now)
     salt = b"\x42" * 32
     deal_address = factory.predict_address(terms.as_struct(), seller.address, salt)
-    wbtc.approve(deal_address, base, sender=seller)
+    wbtc.approve(factory.address, base, sender=seller)
     factory.create_and_fund(terms.as_struct(), salt, sender=seller)
     deal = project.DealEscrow.at(deal_address)
     usdt.approve(deal_address, quote, sender=buyer)  # real USDT: no return value

@@ -1,0 +1,357 @@
+"""Signed offers: EIP-712 typed data over the full deal terms, counters and invite links.
+
+An `Offer` is terms proposed by a maker (the buyer or the seller), optionally bound to one taker (a
+private invite), with an expiry and a nonce; a counter-offer references the hash of the offer it answers.
+The typed-data schema is defined once here and mirrored by `EscrowFactory` (a Hypothesis test checks that
+both produce the same digest for random terms).
+
+Types (EIP-712 `encodeType` of the primary type `Offer`)::
+
+    Offer(Terms terms,address maker,address taker,uint256 expiry,uint256 nonce,bytes32 previous,bytes32 salt)
+    Party(address wallet,uint256 roles,uint256 bps)
+    Terms(address base_token,uint256 base_amount,bool base_on_chain,address quote_token,
+          uint256 quote_amount,bool quote_on_chain,Party[] parties,uint256 approval_threshold,
+          uint256 release_threshold,uint256 desk_fee_bps,uint256 fee_leg,uint256 resolver_fee_bps,
+          uint256 funding_deadline,uint256 approval_window,uint256 dispute_timeout,uint256 dispute_default,
+          uint256 final_expiry,Tranche[] tranches)
+    Tranche(uint256 base_amount,uint256 quote_amount,uint256 unlock_time,uint256 deadline)
+
+Domain: name "nexotc", version "1", chainId, verifyingContract = the EscrowFactory.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_utils import keccak, to_checksum_address
+
+from nexotc_client.terms import (
+    ZERO_ADDRESS,
+    DisputeDefault,
+    Leg,
+    LegId,
+    Party,
+    Role,
+    Terms,
+    TermsError,
+    Tranche,
+)
+
+DOMAIN_NAME = "nexotc"
+DOMAIN_VERSION = "1"
+ZERO32 = b"\x00" * 32
+INVITE_PREFIX = "nexotc://offer/"
+
+TYPES: dict[str, list[dict[str, str]]] = {
+    "Offer": [
+        {"name": "terms", "type": "Terms"},
+        {"name": "maker", "type": "address"},
+        {"name": "taker", "type": "address"},
+        {"name": "expiry", "type": "uint256"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "previous", "type": "bytes32"},
+        {"name": "salt", "type": "bytes32"},
+    ],
+    "Terms": [
+        {"name": "base_token", "type": "address"},
+        {"name": "base_amount", "type": "uint256"},
+        {"name": "base_on_chain", "type": "bool"},
+        {"name": "quote_token", "type": "address"},
+        {"name": "quote_amount", "type": "uint256"},
+        {"name": "quote_on_chain", "type": "bool"},
+        {"name": "parties", "type": "Party[]"},
+        {"name": "approval_threshold", "type": "uint256"},
+        {"name": "release_threshold", "type": "uint256"},
+        {"name": "desk_fee_bps", "type": "uint256"},
+        {"name": "fee_leg", "type": "uint256"},
+        {"name": "resolver_fee_bps", "type": "uint256"},
+        {"name": "funding_deadline", "type": "uint256"},
+        {"name": "approval_window", "type": "uint256"},
+        {"name": "dispute_timeout", "type": "uint256"},
+        {"name": "dispute_default", "type": "uint256"},
+        {"name": "final_expiry", "type": "uint256"},
+        {"name": "tranches", "type": "Tranche[]"},
+    ],
+    "Party": [
+        {"name": "wallet", "type": "address"},
+        {"name": "roles", "type": "uint256"},
+        {"name": "bps", "type": "uint256"},
+    ],
+    "Tranche": [
+        {"name": "base_amount", "type": "uint256"},
+        {"name": "quote_amount", "type": "uint256"},
+        {"name": "unlock_time", "type": "uint256"},
+        {"name": "deadline", "type": "uint256"},
+    ],
+}
+
+
+class OfferError(ValueError):
+    """An offer, signature or invite link is malformed or does not verify."""
+
+
+@dataclass(frozen=True)
+class Offer:
+    """Terms proposed by `maker`. `taker` zero: anyone may accept (their wallet fills the counterparty's
+    zero slot in the terms); otherwise only that address. `previous` is the hash of the offer this one
+    counters (zero for an opening offer)."""
+
+    terms: Terms
+    maker: str
+    expiry: int
+    nonce: int
+    taker: str = ZERO_ADDRESS
+    previous: bytes = ZERO32
+    salt: bytes = ZERO32
+
+    # ------------------------------------------------------------ typed data
+    def message(self) -> dict[str, Any]:
+        t = self.terms
+        return {
+            "terms": {
+                "base_token": t.base.token,
+                "base_amount": t.base.amount,
+                "base_on_chain": t.base.on_chain,
+                "quote_token": t.quote.token,
+                "quote_amount": t.quote.amount,
+                "quote_on_chain": t.quote.on_chain,
+                "parties": [{"wallet": p.wallet, "roles": int(p.roles), "bps": p.bps} for p in t.parties],
+                "approval_threshold": t.approval_threshold,
+                "release_threshold": t.release_threshold,
+                "desk_fee_bps": t.desk_fee_bps,
+                "fee_leg": int(t.fee_leg),
+                "resolver_fee_bps": t.resolver_fee_bps,
+                "funding_deadline": t.funding_deadline,
+                "approval_window": t.approval_window,
+                "dispute_timeout": t.dispute_timeout,
+                "dispute_default": int(t.dispute_default),
+                "final_expiry": t.final_expiry,
+                "tranches": [
+                    {
+                        "base_amount": x.base_amount,
+                        "quote_amount": x.quote_amount,
+                        "unlock_time": x.unlock_time,
+                        "deadline": x.deadline,
+                    }
+                    for x in t.tranches
+                ],
+            },
+            "maker": self.maker,
+            "taker": self.taker,
+            "expiry": self.expiry,
+            "nonce": self.nonce,
+            "previous": self.previous,
+            "salt": self.salt,
+        }
+
+    def typed_data(self, chain_id: int, factory: str) -> dict[str, Any]:
+        return {
+            "types": {
+                "EIP712Domain": [
+                    {"name": "name", "type": "string"},
+                    {"name": "version", "type": "string"},
+                    {"name": "chainId", "type": "uint256"},
+                    {"name": "verifyingContract", "type": "address"},
+                ],
+                **TYPES,
+            },
+            "primaryType": "Offer",
+            "domain": domain(chain_id, factory),
+            "message": self.message(),
+        }
+
+    def digest(self, chain_id: int, factory: str) -> bytes:
+        """The EIP-712 digest a maker signs (keccak256(0x1901 ‖ domain separator ‖ struct hash))."""
+        signable = encode_typed_data(full_message=self.typed_data(chain_id, factory))
+        return keccak(b"\x19\x01" + signable.header + signable.body)
+
+    def offer_hash(self) -> bytes:
+        """The offer's struct hash: what a counter-offer references in `previous` (domain-free)."""
+        signable = encode_typed_data(full_message=self.typed_data(1, ZERO_ADDRESS))
+        return bytes(signable.body)
+
+    def as_struct(self) -> tuple:
+        """The `OfferMeta` tuple the factory takes next to the terms."""
+        return (self.maker, self.taker, self.expiry, self.nonce, self.previous, self.salt)
+
+    # -------------------------------------------------------------- signing
+    def sign(self, private_key: bytes | str, chain_id: int, factory: str) -> SignedOffer:
+        signed = Account.sign_message(
+            encode_typed_data(full_message=self.typed_data(chain_id, factory)), private_key=private_key
+        )
+        signer = Account.from_key(private_key).address
+        if signer.lower() != self.maker.lower():
+            raise OfferError(f"the key signs for {signer}, but the offer's maker is {self.maker}")
+        return SignedOffer(self, bytes(signed.signature), chain_id, to_checksum_address(factory))
+
+    def counter(self, terms: Terms, maker: str, expiry: int, nonce: int, **kw: Any) -> Offer:
+        """A counter-offer: new terms by the other side, referencing this offer's hash."""
+        return Offer(terms=terms, maker=maker, expiry=expiry, nonce=nonce, previous=self.offer_hash(), **kw)
+
+    def with_taker_filled(self, taker: str) -> Terms:
+        """The terms a public offer becomes when `taker` accepts: the counterparty's zero wallet is
+        replaced by `taker` (the contract does the same)."""
+        parties = tuple(replace(p, wallet=taker) if p.wallet == ZERO_ADDRESS else p for p in self.terms.parties)
+        return replace(self.terms, parties=parties)
+
+
+@dataclass(frozen=True)
+class SignedOffer:
+    offer: Offer
+    signature: bytes
+    chain_id: int
+    factory: str
+    taker_signature: bytes = b""
+    note: str = field(default="", compare=False)
+
+    def signer(self) -> str:
+        """Recover the signer of an EOA signature (contract makers sign via EIP-1271 instead)."""
+        digest = self.offer.digest(self.chain_id, self.factory)
+        return Account._recover_hash(digest, signature=self.signature)
+
+    def verify_eoa(self) -> None:
+        if self.signer().lower() != self.offer.maker.lower():
+            raise OfferError("the signature is not the maker's")
+
+    # ---------------------------------------------------------------- links
+    def to_link(self) -> str:
+        """A URL-safe invite link carrying the signed offer (compressed JSON, base64url)."""
+        payload = json.dumps(_encode(self), separators=(",", ":"), sort_keys=True).encode()
+        return INVITE_PREFIX + base64.urlsafe_b64encode(zlib.compress(payload, 9)).decode().rstrip("=")
+
+    @classmethod
+    def from_link(cls, link: str) -> SignedOffer:
+        text = link.strip()
+        if text.startswith(INVITE_PREFIX):
+            text = text[len(INVITE_PREFIX) :]
+        try:
+            raw = zlib.decompress(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+            return _decode(json.loads(raw))
+        except (ValueError, KeyError, TypeError, zlib.error) as exc:
+            raise OfferError(f"not a nexotc offer link: {exc}") from exc
+
+
+def domain(chain_id: int, factory: str) -> dict[str, Any]:
+    return {
+        "name": DOMAIN_NAME,
+        "version": DOMAIN_VERSION,
+        "chainId": chain_id,
+        "verifyingContract": to_checksum_address(factory),
+    }
+
+
+def diff(old: Offer, new: Offer) -> list[tuple[str, Any, Any]]:
+    """What changed between two offers, field by field (for a negotiation thread)."""
+    changes: list[tuple[str, Any, Any]] = []
+
+    def walk(prefix: str, a: Any, b: Any) -> None:
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in dict.fromkeys([*a, *b]):
+                walk(f"{prefix}.{key}" if prefix else key, a.get(key), b.get(key))
+        elif isinstance(a, list) and isinstance(b, list):
+            for i in range(max(len(a), len(b))):
+                walk(f"{prefix}[{i}]", a[i] if i < len(a) else None, b[i] if i < len(b) else None)
+        elif a != b:
+            changes.append((prefix, a, b))
+
+    walk("", old.message(), new.message())
+    return changes
+
+
+@dataclass
+class Thread:
+    """A negotiation: offers linked by `previous`, in order."""
+
+    offers: list[SignedOffer] = field(default_factory=list)
+
+    def add(self, signed: SignedOffer) -> None:
+        if self.offers:
+            last = self.offers[-1].offer
+            if signed.offer.previous != last.offer_hash():
+                raise OfferError("this offer does not counter the thread's last offer")
+        elif signed.offer.previous != ZERO32:
+            raise OfferError("a thread starts with an opening offer (previous = 0)")
+        self.offers.append(signed)
+
+    def changes(self) -> list[list[tuple[str, Any, Any]]]:
+        return [diff(a.offer, b.offer) for a, b in zip(self.offers, self.offers[1:], strict=False)]
+
+
+# ------------------------------------------------------------------ serialisation
+def _encode(signed: SignedOffer) -> dict[str, Any]:
+    o = signed.offer
+    return {
+        "v": 1,
+        "chain_id": signed.chain_id,
+        "factory": signed.factory,
+        "signature": signed.signature.hex(),
+        "taker_signature": signed.taker_signature.hex(),
+        "maker": o.maker,
+        "taker": o.taker,
+        "expiry": o.expiry,
+        "nonce": o.nonce,
+        "previous": o.previous.hex(),
+        "salt": o.salt.hex(),
+        "terms": _terms_to_json(o.terms),
+    }
+
+
+def _decode(d: dict[str, Any]) -> SignedOffer:
+    if d.get("v") != 1:
+        raise OfferError("unsupported offer link version")
+    offer = Offer(
+        terms=_terms_from_json(d["terms"]),
+        maker=to_checksum_address(d["maker"]),
+        taker=to_checksum_address(d["taker"]),
+        expiry=int(d["expiry"]),
+        nonce=int(d["nonce"]),
+        previous=bytes.fromhex(d["previous"]),
+        salt=bytes.fromhex(d["salt"]),
+    )
+    return SignedOffer(
+        offer,
+        bytes.fromhex(d["signature"]),
+        int(d["chain_id"]),
+        to_checksum_address(d["factory"]),
+        bytes.fromhex(d.get("taker_signature", "")),
+    )
+
+
+def _terms_to_json(t: Terms) -> dict[str, Any]:
+    d = asdict(t)
+    d["parties"] = [[p.wallet, int(p.roles), p.bps] for p in t.parties]
+    d["tranches"] = [[x.base_amount, x.quote_amount, x.unlock_time, x.deadline] for x in t.tranches]
+    d["fee_leg"] = int(t.fee_leg)
+    d["dispute_default"] = int(t.dispute_default)
+    return d
+
+
+def _terms_from_json(d: dict[str, Any]) -> Terms:
+    try:
+        return Terms(
+            base=Leg(**d["base"]),
+            quote=Leg(**d["quote"]),
+            parties=tuple(Party(to_checksum_address(w), Role(int(r)), int(b)) for w, r, b in d["parties"]),
+            tranches=tuple(Tranche(*(int(v) for v in x)) for x in d["tranches"]),
+            funding_deadline=int(d["funding_deadline"]),
+            final_expiry=int(d["final_expiry"]),
+            approval_threshold=int(d["approval_threshold"]),
+            release_threshold=int(d["release_threshold"]),
+            desk_fee_bps=int(d["desk_fee_bps"]),
+            fee_leg=LegId(int(d["fee_leg"])),
+            resolver_fee_bps=int(d["resolver_fee_bps"]),
+            approval_window=int(d["approval_window"]),
+            dispute_timeout=int(d["dispute_timeout"]),
+            dispute_default=DisputeDefault(int(d["dispute_default"])),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TermsError(f"offer terms are malformed: {exc}") from exc
+
+
+__all__ = ["Offer", "OfferError", "SignedOffer", "Thread", "TYPES", "diff", "domain"]
