@@ -35,6 +35,7 @@ test: deps
 
 bench: deps
 	$(BIN)/python bench/gas.py
+	$(BIN)/python bench/multisig.py
 
 lint: deps
 	$(BIN)/ruff check nexotc_client tests scripts bench

@@ -210,9 +210,7 @@ class Bench:
         r2 = deal_e.resolve(1, (0, 0, 0), (half, amount - fee - half, fee), sender=self.resolver)
         rows.append(measure("dispute", r1))
         rows.append(measure("resolve (split 3 ways + commissions)", r2))
-        rows.append(
-            Row("dispute + resolve", r1.gas_used + r2.gas_used, measure("", r1).exec + measure("", r2).exec)
-        )
+        rows.append(Row("dispute + resolve", r1.gas_used + r2.gas_used, measure("", r1).exec + measure("", r2).exec))
 
         # refund after a missed deadline (DVP tranche 1 of the first deal: both legs back)
         chain.pending_timestamp = t2.tranches[1].deadline + 1

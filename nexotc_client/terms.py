@@ -273,18 +273,14 @@ class Terms:
         if dvp:
             _require(self.base.token.lower() != self.quote.token.lower(), "legs use the same token")
         n = len(self.parties)
-        _require(
-            4 <= n <= MAX_PARTIES, f"need 4 to {MAX_PARTIES} parties (buyer, seller, platform, resolver ...)"
-        )
+        _require(4 <= n <= MAX_PARTIES, f"need 4 to {MAX_PARTIES} parties (buyer, seller, platform, resolver ...)")
         _require(bool(self.parties[0].roles & Role.BUYER), "parties[0] must be the buyer")
         _require(bool(self.parties[1].roles & Role.SELLER), "parties[1] must be the seller")
         _require(bool(self.parties[2].roles & Role.PLATFORM), "parties[2] must be the platform")
         _require(self.parties[3].roles == Role.RESOLVER, "the resolver holds no other role (never a payee)")
         paid_side = Role(0)
         if not dvp:
-            paid_side = (
-                Role.SELLER | Role.QUOTE_RECEIVER if self.quote.on_chain else Role.BUYER | Role.BASE_RECEIVER
-            )
+            paid_side = Role.SELLER | Role.QUOTE_RECEIVER if self.quote.on_chain else Role.BUYER | Role.BASE_RECEIVER
         seen: set[str] = set()
         counts = dict.fromkeys(("marker", "approver", "signer", "introducer", "base", "quote"), 0)
         fee_bps = self.desk_fee_bps
@@ -322,9 +318,7 @@ class Terms:
         _require(counts["introducer"] <= MAX_INTRODUCERS, f"at most {MAX_INTRODUCERS} introducers")
         _require(counts["marker"] <= MAX_MARKERS, f"at most {MAX_MARKERS} markers")
         _require(fee_bps <= MAX_TOTAL_FEE_BPS, f"desk fee + introducers above {MAX_TOTAL_FEE_BPS} bps")
-        _require(
-            self.resolver_fee_bps <= MAX_RESOLVER_FEE_BPS, f"resolver fee above {MAX_RESOLVER_FEE_BPS} bps"
-        )
+        _require(self.resolver_fee_bps <= MAX_RESOLVER_FEE_BPS, f"resolver fee above {MAX_RESOLVER_FEE_BPS} bps")
         for name, thr, holders in (
             ("approval", self.approval_threshold, counts["approver"]),
             ("release", self.release_threshold, counts["signer"]),
@@ -351,9 +345,7 @@ class Terms:
         for k, tr in enumerate(self.tranches):
             _require(tr.deadline >= self.funding_deadline, f"tranche {k}: deadline before funding deadline")
             _require(tr.unlock_time <= tr.deadline, f"tranche {k}: unlocks after its deadline")
-            moves = (tr.base_amount if self.base.on_chain else 0) + (
-                tr.quote_amount if self.quote.on_chain else 0
-            )
+            moves = (tr.base_amount if self.base.on_chain else 0) + (tr.quote_amount if self.quote.on_chain else 0)
             _require(moves > 0, f"tranche {k}: moves nothing")
             _require(tr.base_amount >= 0 and tr.quote_amount >= 0, f"tranche {k}: negative amount")
             last = max(last, tr.deadline)
@@ -420,8 +412,7 @@ class Terms:
             for i, p in enumerate(self.parties)
         ]
         words += [
-            t.base_amount | (t.quote_amount << 96) | (t.unlock_time << 192) | (t.deadline << 224)
-            for t in self.tranches
+            t.base_amount | (t.quote_amount << 96) | (t.unlock_time << 192) | (t.deadline << 224) for t in self.tranches
         ]
         return b"".join(w.to_bytes(32, "big") for w in words)
 

@@ -51,15 +51,11 @@ class Demo:
     # -------------------------------------------------------------- output
     def phase(self, title: str, detail: str = "") -> None:
         console.print()
-        console.print(
-            Panel.fit(f"[bold]{title}[/bold]" + (f"\n{detail}" if detail else ""), border_style="cyan")
-        )
+        console.print(Panel.fit(f"[bold]{title}[/bold]" + (f"\n{detail}" if detail else ""), border_style="cyan"))
 
     def step(self, what: str, tx_hash: str, gas: int) -> None:
         self.steps.append((what, tx_hash, gas))
-        console.print(
-            f"  [green]✓[/green] {what}\n      [dim]gas {gas:,} · tx {tx_hash}[/dim]", highlight=False
-        )
+        console.print(f"  [green]✓[/green] {what}\n      [dim]gas {gas:,} · tx {tx_hash}[/dim]", highlight=False)
 
     def tx(self, what: str, result: TxResult) -> TxResult:
         self.step(what, result.tx_hash, result.gas_used)
@@ -80,9 +76,7 @@ class Demo:
 
     # --------------------------------------------------------------- story
     def deploy(self) -> None:
-        self.phase(
-            "1 · Deploy", "mock WBTC (8 decimals) and USDT (6 decimals, no return values), the escrow factory"
-        )
+        self.phase("1 · Deploy", "mock WBTC (8 decimals) and USDT (6 decimals, no return values), the escrow factory")
         self.wbtc = self.desk.deploy(project.MockToken, "Wrapped BTC (mock)", "WBTC", 8, 0)
         self.usdt = self.desk.deploy(project.MockUSDT)
         registry = Registry(Path(tempfile.mkdtemp(prefix="nexotc-demo-")) / "deployments.json")
@@ -119,9 +113,7 @@ class Demo:
             "anyone may trigger a tranche once it unlocks: both legs are escrowed, so the swap is atomic",
         )
         deal = self.factory.create(terms, self.seller, salt="demo-quote-0001", fund=True)
-        self.step(
-            f"seller creates + funds 200 WBTC → {deal.address}", deal.created.tx_hash, deal.created.gas_used
-        )
+        self.step(f"seller creates + funds 200 WBTC → {deal.address}", deal.created.tx_hash, deal.created.gas_used)
         self.tx("buyer funds 13,000,000 USDT", deal.fund(self.buyer))
         for i, tranche in enumerate(terms.tranches):
             chain.pending_timestamp = max(chain.pending_timestamp, tranche.unlock_time)
@@ -162,9 +154,7 @@ class Demo:
         self.tx("buyer funds 650,000 USDT", deal.fund(self.buyer))
         chain.pending_timestamp = max(chain.pending_timestamp, terms.tranches[0].unlock_time)
         txid = keccak(text="btc:5 BTC to bc1q-buyer, tx 1")
-        self.tx(
-            f"seller marks tranche 1 delivered (evidence {txid.hex()[:12]}…)", deal.mark(0, txid, self.seller)
-        )
+        self.tx(f"seller marks tranche 1 delivered (evidence {txid.hex()[:12]}…)", deal.mark(0, txid, self.seller))
         self.tx("buyer approves tranche 1", deal.approve(0, self.buyer))
         self.tx("buyer releases tranche 1 (USDT → seller/desk/introducer)", deal.release(0, self.buyer))
 

@@ -50,14 +50,7 @@ def test_demo_settles_both_deals_exactly(demo_module):
     assert delta("buyer")[1] == -(13_000_000 * USD) - 2 * t + (t - fee - to_seller)
     assert (
         delta("seller")[1]
-        == 13_000_000 * USD
-        - dvp_desk
-        - dvp_intro
-        + 2 * t
-        - fee
-        - (t - fee - to_seller)
-        - esc_desk
-        - esc_intro
+        == 13_000_000 * USD - dvp_desk - dvp_intro + 2 * t - fee - (t - fee - to_seller) - esc_desk - esc_intro
     )
     # conservation: nothing created or lost, nothing left in any escrow
     assert sum(d[1] for d in (delta(n) for n in after)) == 0

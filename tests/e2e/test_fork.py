@@ -33,9 +33,7 @@ def fork(networks):
         pytest.fail("set NEXOTC_FORK_RPC to a mainnet RPC URL to run fork tests")
     # ape-config.yaml points the node provider's mainnet URI at ${NEXOTC_FORK_RPC}
     settings = {"fork": {"ethereum": {"mainnet": {"upstream_provider": "node"}}}}
-    with networks.parse_network_choice(
-        "ethereum:mainnet-fork:foundry", provider_settings=settings
-    ) as provider:
+    with networks.parse_network_choice("ethereum:mainnet-fork:foundry", provider_settings=settings) as provider:
         yield provider
 
 
@@ -56,9 +54,7 @@ def test_dvp_with_mainnet_usdt_and_wbtc(fork, project, accounts, chain, Contract
     desk, buyer, seller, introducer, resolver = (accounts.test_accounts[i] for i in range(5))
     usdt = Contract(USDT)
     wbtc = Contract(WBTC)
-    factory = desk.deploy(
-        project.EscrowFactory, project.DealEscrow.contract_type.deployment_bytecode.bytecode
-    )
+    factory = desk.deploy(project.EscrowFactory, project.DealEscrow.contract_type.deployment_bytecode.bytecode)
     base, quote = 2 * 10**8, 130_000 * 10**6
     _give(fork, wbtc, seller.address, base)
     _give(fork, usdt, buyer.address, quote)
