@@ -8,7 +8,11 @@
    both legs atomically when it unlocks, commissions routed on the way;
 3. an ESCROWED deal: 10 BTC delivered off chain against 650,000 USDT held in escrow; the seller marks
    a tranche delivered with the BTC transaction id, the buyer approves and releases it; the second
-   tranche is disputed and the resolver splits it.
+   tranche is disputed and the resolver splits it;
+4. signed offers: the seller signs an EIP-712 offer to the buyer, the buyer counters with a lower price,
+   the seller accepts the counter and both legs are funded in the same transaction from standing
+   approvals to the factory; the desk's 2-of-3 multisig is the release signer and releases each tranche
+   with two owners' signatures.
 Every step prints its transaction hash and gas; balances are shown before and after.
 """
 
@@ -26,6 +30,8 @@ from rich.table import Table
 
 from nexotc_client.chain.deal import Split, TxResult
 from nexotc_client.chain.deployment import Registry, deploy_factory
+from nexotc_client.multisig import Call, Domain, Execution, sign_execution
+from nexotc_client.offers import Offer, diff
 from nexotc_client.terms import ZERO_ADDRESS, Leg, Terms, TrancheStatus, even_tranches
 
 DAY = 86_400
@@ -39,6 +45,7 @@ class Demo:
     def __init__(self) -> None:
         a = accounts.test_accounts
         self.desk, self.buyer, self.seller, self.introducer, self.resolver = a[0], a[1], a[2], a[3], a[4]
+        self.lawyer, self.officer = a[6], a[7]  # the desk multisig's other owners
         self.actors = {
             "desk (platform)": self.desk,
             "buyer": self.buyer,
@@ -85,8 +92,8 @@ class Demo:
         self.step(f"EscrowFactory {self.factory.address}", str(receipt.txn_hash), receipt.gas_used)
         console.print(f"  implementation (never usable on its own): {self.factory.implementation}")
         for who, token, amount in (
-            (self.seller, self.wbtc, 200 * BTC),
-            (self.buyer, self.usdt, 13_650_000 * USD),
+            (self.seller, self.wbtc, 220 * BTC),
+            (self.buyer, self.usdt, 14_950_000 * USD),
         ):
             token.mint(who, amount, sender=self.desk)
 
@@ -176,6 +183,70 @@ class Demo:
         statuses = [TrancheStatus(t.status).name for t in deal.status().tranches]
         console.print(f"  tranches: {statuses}; phase: [bold]{deal.phase().name}[/bold]")
 
+    def offers(self) -> None:
+        self.phase(
+            "4 · Signed offers, counter, accept-and-fund; a 2-of-3 desk multisig releases",
+            "EIP-712 offer seller → buyer · counter with a lower price · accepted: deal deployed and both legs funded\n"
+            "in one transaction from standing approvals to the factory · release needs the desk multisig (2 of 3)",
+        )
+        msig_factory = self.desk.deploy(
+            project.MultiSigFactory, project.MultiSig.contract_type.deployment_bytecode.bytecode
+        )
+        owners = sorted([self.desk.address, self.lawyer.address, self.officer.address], key=lambda x: int(x, 16))
+        receipt = msig_factory.create(owners, 2, b"\x00" * 32, sender=self.desk)
+        wallet = project.MultiSig.at(receipt.decode_logs(msig_factory.MultiSigCreated)[0].wallet)
+        self.step(f"desk multisig 2-of-3 {wallet.address}", str(receipt.txn_hash), receipt.gas_used)
+
+        now = chain.pending_timestamp
+        chain_id = chain.chain_id
+        factory = self.factory.address
+
+        def terms_at(quote_total: int) -> Terms:
+            return Terms.build(
+                base=Leg(self.wbtc.address, 20 * BTC),
+                quote=Leg(self.usdt.address, quote_total),
+                buyer=self.buyer.address,
+                seller=self.seller.address,
+                platform=self.desk.address,
+                resolver=self.resolver.address,
+                tranches=even_tranches(20 * BTC, quote_total, 2, now + 3_600, DAY, DAY),
+                funding_deadline=now + DAY,
+                final_expiry=now + 30 * DAY,
+                signers=[wallet.address],  # the desk multisig signs every release
+                desk_fee_bps=20,
+                resolver_fee_bps=50,
+            ).validate(now)
+
+        opening = Offer(terms_at(1_320_000 * USD), self.seller.address, now + 3_600, nonce=1, taker=self.buyer.address)
+        opening.sign(self.seller.private_key, chain_id, factory)
+        console.print(f"  seller signs offer {opening.offer_hash().hex()[:16]}…: 20 WBTC for 1,320,000 USDT")
+        counter = opening.counter(
+            terms_at(1_300_000 * USD), self.buyer.address, now + 3_600, nonce=1, taker=self.seller.address
+        )
+        signed = counter.sign(self.buyer.private_key, chain_id, factory)
+        changed = [c for c in diff(opening, counter) if c[0].startswith("terms.")]
+        console.print(f"  buyer counters {counter.offer_hash().hex()[:16]}… (references the offer): ")
+        for field, old, new in changed:
+            console.print(f"      {field}: {old} → {new}")
+        for token, who, amount in ((self.wbtc, self.seller, 20 * BTC), (self.usdt, self.buyer, 1_300_000 * USD)):
+            token.approve(factory, amount, sender=who)  # one standing approval to the factory
+        receipt = self.factory.contract.accept_offer(
+            counter.terms.as_struct(), counter.as_struct(), signed.signature, b"", True, sender=self.seller
+        )
+        accepted = receipt.decode_logs(self.factory.contract.OfferAccepted)[0]
+        deal = self.factory.deal(accepted.deal)
+        self.step(f"seller accepts the counter; deal {deal.address} funded", str(receipt.txn_hash), receipt.gas_used)
+
+        domain = Domain(chain_id, wallet.address)
+        for i, tranche in enumerate(counter.terms.tranches):
+            chain.pending_timestamp = max(chain.pending_timestamp, tranche.unlock_time)
+            call = Call(deal.address, 0, bytes(deal.contract.release.encode_input(i)))
+            execution = Execution.single(call, wallet.call_view_method("nonce"), now + 60 * DAY)
+            sigs = sign_execution(execution, domain, [self.desk.private_key, self.officer.private_key])
+            receipt = wallet.execute(call.target, 0, execution.deadline, sigs, call.data, sender=self.desk)
+            self.step(f"multisig (desk + officer) releases tranche {i + 1}", str(receipt.txn_hash), receipt.gas_used)
+        console.print(f"  deal phase: [bold]{deal.phase().name}[/bold]")
+
     def summary(self, before: dict[str, tuple[int, int]]) -> None:
         after = self.balances("Balances after")
         table = Table(title="Change per actor")
@@ -203,5 +274,6 @@ def main() -> None:
     before = demo.balances("Balances before")
     demo.dvp()
     demo.escrowed()
+    demo.offers()
     demo.summary(before)
     console.print("\n[bold green]Demo complete:[/bold green] both deals settled on chain under their terms.")
