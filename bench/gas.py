@@ -58,7 +58,10 @@ class Bench:
         self.wbtc = self.desk.deploy(project.MockERC20, "Wrapped BTC (mock)", "WBTC", 8)
         self.usdt = self.desk.deploy(project.MockERC20, "USD (mock)", "USD", 6)
         self.factory = self.desk.deploy(
-            project.EscrowFactory, project.DealEscrow.contract_type.deployment_bytecode.bytecode
+            project.EscrowFactory,
+            project.DealEscrow.contract_type.deployment_bytecode.bytecode,
+            project.DepositWallet.contract_type.deployment_bytecode.bytecode,
+            "0x0000000000000000000000000000000000000000",
         )
         self.salt = 0
         # make every actor a holder of both tokens (steady state), and keep one deal created so the

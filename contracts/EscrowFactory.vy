@@ -5,6 +5,9 @@
         clone of one DealEscrow implementation with the packed terms appended
         to its code (CREATE2; the salt binds the terms hash, the creator and a
         creator-chosen salt such as a quote id). Keeps the registry of deals.
+        Also serves deposit addresses: one counterfactual CREATE2 address per
+        (deal, funder, leg) that a funder able to make only plain transfers
+        pays its leg into and that anyone sweeps into the deal.
 @dev Overlap rules enforced here (documented in the README):
        - parties[0..3] are buyer, seller, platform, resolver; every wallet is
          distinct and non-zero;
@@ -24,10 +27,17 @@
 @custom:security Permissionless and ownerless: the factory holds no funds and
      has no admin. The implementation it deploys can never act as a deal (every
      call on it reverts) and clones carry no initializer: terms are code.
+     A deposit address (a clone of DepositWallet, which obeys this factory
+     only) pays out to exactly two places, both bound by its salt: its deal,
+     exactly the funder's open leg, crediting that funder (`sweep`); and the
+     funder (`return_deposit`: excess, another token, or a leg that can no
+     longer be swept).
 """
 
 from ethereum.ercs import IERC20
 from interfaces import IDealEscrow
+from interfaces import IDepositWallet
+from interfaces import IDeskRegistry
 from interfaces import IEscrowFactory
 import modules.eip712 as eip712
 import modules.offer_hash as offer_hash
@@ -38,6 +48,7 @@ import modules.terms_layout as tl
 implements: IEscrowFactory
 
 MAX_INITCODE: constant(uint256) = 24_576
+MAX_WALLET_INITCODE: constant(uint256) = 2_048
 # EIP-1167 runtime, split around the implementation address.
 PROXY_HEAD: constant(bytes10) = 0x363d3d373d3d3d363d73
 PROXY_TAIL: constant(bytes15) = 0x5af43d82803e903d91602b57fd5bf3
@@ -51,6 +62,10 @@ VERSION_HASH: constant(bytes32) = keccak256("1")
 MAX_CANCEL: constant(uint256) = 64
 
 IMPLEMENTATION: immutable(address)
+# the DepositWallet implementation behind every deposit address
+WALLET_IMPLEMENTATION: immutable(address)
+# the DeskRegistry whose desks create_desk_deal serves (zero: none)
+DESK_REGISTRY: immutable(address)
 
 # maker => word => bitmap of used or cancelled offer nonces
 nonce_bitmap: public(HashMap[address, HashMap[uint256, uint256]])
@@ -58,12 +73,20 @@ nonce_bitmap: public(HashMap[address, HashMap[uint256, uint256]])
 
 
 @deploy
-def __init__(deal_initcode: Bytes[MAX_INITCODE]):
+def __init__(
+    deal_initcode: Bytes[MAX_INITCODE], wallet_initcode: Bytes[MAX_WALLET_INITCODE], desk_registry: address
+):
     """
     @param deal_initcode DealEscrow's creation code; the factory deploys the
            implementation itself so that the implementation's FACTORY is this.
+    @param wallet_initcode DepositWallet's creation code, deployed the same way
+           (second, at this factory's CREATE nonce 2: clients can derive it).
+    @param desk_registry The DeskRegistry whose desks `create_desk_deal`
+           serves (zero: no desk deals).
     """
     IMPLEMENTATION = raw_create(deal_initcode)
+    WALLET_IMPLEMENTATION = raw_create(wallet_initcode)
+    DESK_REGISTRY = desk_registry
 
 
 @external
@@ -73,6 +96,28 @@ def create_deal(terms: IDealEscrow.Terms, salt: bytes32) -> address:
             what binds the parties is that only they can fund and act on it.
     """
     return self._create(self._pack(terms), salt, msg.sender)
+
+
+@external
+def create_desk_deal(desk_id: uint256, terms: IDealEscrow.Terms, salt: bytes32) -> address:
+    """
+    @notice Create a deal for desk `desk_id`: the desk registry checks that the
+            caller is one of the desk's traders and that the terms follow the
+            desk's rules (asset list, fee schedule, access mode), reverting
+            with the rule broken; then the deal is created as by create_deal.
+    """
+    assert DESK_REGISTRY != empty(address), "no desk registry"
+    data: Bytes[MAX_DATA] = self._pack(terms)
+    policy_id: bytes32 = staticcall IDeskRegistry(DESK_REGISTRY).check_packed(desk_id, msg.sender, data)
+    deal: address = self._create(data, salt, msg.sender)
+    log IEscrowFactory.DeskDealCreated(deal=deal, desk_id=desk_id, creator=msg.sender, policy_id=policy_id)
+    return deal
+
+
+@view
+@external
+def desk_registry() -> address:
+    return DESK_REGISTRY
 
 
 @external
@@ -104,6 +149,84 @@ def fund_deal(deal: address):
     amount: uint256 = 0
     leg, token, amount = staticcall IDealEscrow(deal).funding_leg(msg.sender)
     self._move(deal, token, msg.sender, amount)
+
+
+@external
+@nonreentrant
+def sweep(deal: address, funder: address) -> uint256:
+    """
+    @notice Fund `funder`'s open leg of `deal` from its deposit address (see
+            `deposit_address`). Anyone may call once the address holds at
+            least the leg amount: exactly the leg moves into the deal, which
+            credits `funder`; any excess of the leg's token goes back to
+            `funder` in the same call.
+    @dev Creates the deposit address on first use. The deal's own checks
+         apply (`funding_leg`: registered, open, not funded, before the
+         funding deadline), the move is balance-delta checked (fee-on-transfer
+         tokens fail) and the deal checks it holds the leg. A failed return
+         of the excess (a blocklisted funder) leaves it in the deposit
+         address, for `return_deposit` later.
+    @return The excess returned to `funder`.
+    """
+    assert self._is_deal(deal), "not a deal of this factory"
+    leg: uint256 = 0
+    token: address = empty(address)
+    amount: uint256 = 0
+    leg, token, amount = staticcall IDealEscrow(deal).funding_leg(funder)
+    wallet: address = self._open_wallet(deal, funder, leg)
+    assert self._balance(token, wallet) >= amount, "deposit short"
+    before: uint256 = self._balance(token, deal)
+    assert self._transfer_out(wallet, token, deal, amount), "token transfer failed"
+    after: uint256 = self._balance(token, deal)
+    # cannot underflow: after >= before is checked first
+    assert after >= before and unsafe_sub(after, before) == amount, "fee-on-transfer token"
+    extcall IDealEscrow(deal).credit(funder)
+    log IEscrowFactory.DepositSwept(deal=deal, funder=funder, wallet=wallet, leg=leg, token=token, amount=amount)
+    excess: uint256 = self._balance(token, wallet)
+    if excess == 0 or not self._return(deal, funder, wallet, token, excess):
+        return 0
+    return excess
+
+
+@external
+@nonreentrant
+def return_deposit(deal: address, funder: address, leg: uint256, token: address) -> uint256:
+    """
+    @notice Send the whole balance of `token` (the zero address: ether) held
+            by the deposit address of (`deal`, `funder`, `leg`) to `funder`,
+            and nowhere else. Anyone may call when that balance can no longer
+            fund the leg: `token` is not the leg's token, or `leg` is not
+            `funder`'s open leg (already funded, not its leg, funding closed,
+            deal cancelled or expired). `funder` itself may call any time:
+            until swept, a deposit is still the funder's.
+    @return The amount returned.
+    """
+    assert self._is_deal(deal), "not a deal of this factory"
+    if msg.sender != funder:
+        success: bool = False
+        response: Bytes[96] = b""
+        success, response = raw_call(
+            deal,
+            abi_encode(funder, method_id=method_id("funding_leg(address)")),
+            max_outsize=96,
+            is_static_call=True,
+            revert_on_failure=False,
+        )
+        if success:
+            open_leg: uint256 = 0
+            leg_token: address = empty(address)
+            leg_amount: uint256 = 0
+            open_leg, leg_token, leg_amount = abi_decode(response, (uint256, address, uint256))
+            assert open_leg != leg or leg_token != token, "deposit can still fund the leg"
+        else:
+            # a deal always reverts with a reason ("already funded", "funding
+            # closed", ...): no reason means the call ran out of gas
+            assert len(response) > 0, "funding_leg failed"
+    wallet: address = self._open_wallet(deal, funder, leg)
+    amount: uint256 = self._balance(token, wallet)
+    assert amount > 0, "nothing to return"
+    assert self._return(deal, funder, wallet, token, amount), "token transfer failed"
+    return amount
 
 
 @external
@@ -216,7 +339,7 @@ def predict_address(terms: IDealEscrow.Terms, creator: address, salt: bytes32) -
     @notice The address `create_deal(terms, salt)` from `creator` deploys to.
     """
     data: Bytes[MAX_DATA] = self._pack(terms)
-    initcode: Bytes[MAX_DATA + 55] = self._initcode(data)
+    initcode: Bytes[MAX_DATA + 55] = self._initcode(IMPLEMENTATION, data)
     return self._create2_address(keccak256(initcode), self._salt(keccak256(data), creator, salt))
 
 
@@ -267,10 +390,30 @@ def implementation() -> address:
     return IMPLEMENTATION
 
 
+@view
+@external
+def deposit_address(deal: address, funder: address, leg: uint256) -> address:
+    """
+    @notice The deposit address of `funder`'s `leg` (0 base, 1 quote) of
+            `deal`: known before it (or the deal) is deployed. CREATE2 from
+            this factory with salt keccak256(abi_encode(deal, funder, leg))
+            and the 55-byte creation code of an EIP-1167 clone of
+            `deposit_implementation()` (a deal's, without terms).
+    """
+    initcode_hash: bytes32 = keccak256(self._initcode(WALLET_IMPLEMENTATION, b""))
+    return self._create2_address(initcode_hash, self._deposit_salt(deal, funder, leg))
+
+
+@view
+@external
+def deposit_implementation() -> address:
+    return WALLET_IMPLEMENTATION
+
+
 @internal
 def _create(data: Bytes[MAX_DATA], salt: bytes32, creator: address) -> address:
     terms_hash: bytes32 = keccak256(data)
-    deal: address = raw_create(self._initcode(data), salt=self._salt(terms_hash, creator, salt))
+    deal: address = raw_create(self._initcode(IMPLEMENTATION, data), salt=self._salt(terms_hash, creator, salt))
     extcall IDealEscrow(deal).register()
     log IEscrowFactory.DealCreated(deal=deal, creator=creator, terms_hash=terms_hash, salt=salt)
     return deal
@@ -332,8 +475,55 @@ def _create2_address(initcode_hash: bytes32, salt: bytes32) -> address:
 
 
 @internal
+def _open_wallet(deal: address, funder: address, leg: uint256) -> address:
+    """
+    @dev The deposit address of (deal, funder, leg), created if needed.
+    """
+    salt: bytes32 = self._deposit_salt(deal, funder, leg)
+    initcode: Bytes[MAX_DATA + 55] = self._initcode(WALLET_IMPLEMENTATION, b"")
+    wallet: address = self._create2_address(keccak256(initcode), salt)
+    if not wallet.is_contract:
+        wallet = raw_create(initcode, salt=salt)
+    return wallet
+
+
+@internal
+def _return(deal: address, funder: address, wallet: address, token: address, amount: uint256) -> bool:
+    """
+    @dev Send `amount` of `token` from `wallet` to `funder`; false if the
+         transfer failed (nothing moved, nothing logged).
+    """
+    if not self._transfer_out(wallet, token, funder, amount):
+        return False
+    log IEscrowFactory.DepositReturned(deal=deal, funder=funder, wallet=wallet, token=token, amount=amount)
+    return True
+
+
+@internal
+def _transfer_out(wallet: address, token: address, to: address, amount: uint256) -> bool:
+    return extcall IDepositWallet(wallet).transfer_out(token, to, amount)
+
+
+@internal
 @view
-def _initcode(data: Bytes[MAX_DATA]) -> Bytes[MAX_DATA + 55]:
+def _balance(token: address, holder: address) -> uint256:
+    # the zero address stands for ether; an address without code reverts
+    # (no return data)
+    if token == empty(address):
+        return holder.balance
+    return staticcall IERC20(token).balanceOf(holder)
+
+
+@internal
+@pure
+def _deposit_salt(deal: address, funder: address, leg: uint256) -> bytes32:
+    assert leg <= tl.LEG_QUOTE, "bad leg"
+    return keccak256(abi_encode(deal, funder, leg))
+
+
+@internal
+@view
+def _initcode(implementation: address, data: Bytes[MAX_DATA]) -> Bytes[MAX_DATA + 55]:
     # creation prefix: PUSH2 len DUP1 PUSH1 0x0a RETURNDATASIZE CODECOPY
     #                  RETURNDATASIZE RETURN  (copies and returns the runtime)
     runtime_len: uint256 = PROXY_LEN + len(data)
@@ -342,7 +532,7 @@ def _initcode(data: Bytes[MAX_DATA]) -> Bytes[MAX_DATA + 55]:
         slice(convert(runtime_len, bytes32), 30, 2),
         b"\x80\x60\x0a\x3d\x39\x3d\xf3",
         PROXY_HEAD,
-        convert(IMPLEMENTATION, bytes20),
+        convert(implementation, bytes20),
         PROXY_TAIL,
         data,
     )

@@ -219,6 +219,19 @@ class SignedOffer:
         if self.signer().lower() != self.offer.maker.lower():
             raise OfferError("the signature is not the maker's")
 
+    # ---------------------------------------------------------------- files
+    def to_json(self) -> dict[str, Any]:
+        """The signed offer as JSON-friendly data (what an offer file and an invite link carry)."""
+        return _encode(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SignedOffer:
+        """Read `to_json` data back; keys it does not know (notes added by tools) are ignored."""
+        try:
+            return _decode(data)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise OfferError(f"not a nexotc signed offer: {exc}") from exc
+
     # ---------------------------------------------------------------- links
     def to_link(self) -> str:
         """A URL-safe invite link carrying the signed offer (compressed JSON, base64url)."""
@@ -233,7 +246,7 @@ class SignedOffer:
         try:
             raw = zlib.decompress(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
             return _decode(json.loads(raw))
-        except (ValueError, KeyError, TypeError, zlib.error) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, zlib.error) as exc:
             raise OfferError(f"not a nexotc offer link: {exc}") from exc
 
 

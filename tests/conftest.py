@@ -102,7 +102,12 @@ def reentrant_token(project, desk):
 # ------------------------------------------------------------------ factory
 @pytest.fixture(scope="module")
 def factory(project, desk):
-    return desk.deploy(project.EscrowFactory, project.DealEscrow.contract_type.deployment_bytecode.bytecode)
+    return desk.deploy(
+        project.EscrowFactory,
+        project.DealEscrow.contract_type.deployment_bytecode.bytecode,
+        project.DepositWallet.contract_type.deployment_bytecode.bytecode,
+        "0x0000000000000000000000000000000000000000",
+    )
 
 
 @pytest.fixture

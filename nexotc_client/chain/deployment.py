@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from eth_utils import to_checksum_address
 
-from nexotc_client.chain.contracts import deal_container, factory_container
+from nexotc_client.chain.contracts import container, deal_container, factory_container
 from nexotc_client.chain.errors import NexotcError, NotDeployedError, reverts_as_errors
 from nexotc_client.chain.factory import Factory
 
@@ -47,9 +47,15 @@ class Deployment:
     timestamp: int
     tokens: dict[str, str] = field(default_factory=dict)
     """Symbol => address of tokens deployed with the factory (local mock tokens)."""
+    multisig_factory: str | None = None
+    """The MultiSigFactory deployed next to the escrow factory (absent in older records)."""
+    multisig_factory_block: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.multisig_factory is None:  # records written before the multisig keep their shape
+            del data["multisig_factory"], data["multisig_factory_block"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Deployment:
@@ -64,6 +70,12 @@ class Deployment:
                 deployer=to_checksum_address(data["deployer"]),
                 timestamp=int(data["timestamp"]),
                 tokens={str(k): to_checksum_address(v) for k, v in (data.get("tokens") or {}).items()},
+                multisig_factory=(
+                    to_checksum_address(data["multisig_factory"]) if data.get("multisig_factory") else None
+                ),
+                multisig_factory_block=(
+                    int(data["multisig_factory_block"]) if data.get("multisig_factory_block") is not None else None
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise NexotcError(f"malformed deployment record: {exc}") from exc
@@ -122,14 +134,23 @@ def deploy_factory(
     sender: AccountAPI,
     registry: Registry | None = None,
     tokens: dict[str, str] | None = None,
+    desk_registry: str | None = None,
 ) -> Factory:
-    """Deploy an EscrowFactory (which deploys its DealEscrow implementation) and record it."""
+    """Deploy an EscrowFactory (which deploys its DealEscrow and DepositWallet implementations) and
+    record it. The factory serves the desks of `desk_registry`; without one, a new DeskRegistry is
+    deployed first and recorded next to the deployment registry (desks.json)."""
     from ape import chain
 
+    from nexotc_client.chain.desk import DeskRecords, deploy_desk_registry
+
     registry = registry or Registry()
+    if desk_registry is None:
+        records = DeskRecords(registry.path.parent / "desks.json")
+        desk_registry = deploy_desk_registry(sender, records).address
     bytecode = deal_container().contract_type.deployment_bytecode.bytecode
+    wallet_bytecode = container("DepositWallet").contract_type.deployment_bytecode.bytecode
     with reverts_as_errors("deploying the factory"):
-        contract = factory_container().deploy(bytecode, sender=sender)
+        contract = factory_container().deploy(bytecode, wallet_bytecode, desk_registry, sender=sender)
         receipt = contract.creation_metadata.receipt if contract.creation_metadata else None
         block_number = int(receipt.block_number) if receipt else int(chain.blocks.height)
         block = chain.provider.get_block(block_number)

@@ -85,6 +85,12 @@ class Factory:
             return to_checksum_address(str(self.contract.implementation()))
 
     @property
+    def deposit_implementation(self) -> str:
+        """The DepositWallet implementation behind every deposit address (see chain/deposit.py)."""
+        with reverts_as_errors("deposit_implementation()"):
+            return to_checksum_address(str(self.contract.deposit_implementation()))
+
+    @property
     def deal_count(self) -> int:
         """Number of deals created (counted from the `DealCreated` events)."""
         return len(self.deals())
@@ -105,6 +111,16 @@ class Factory:
         """The address `create(terms, creator, salt)` deploys to (asked to the factory)."""
         with reverts_as_errors("predict_address"):
             return to_checksum_address(str(self.contract.predict_address(terms.as_struct(), creator, to_salt(salt))))
+
+    def deposit_address(self, deal: str, funder: str, leg: int) -> str:
+        """The deposit address of `funder`'s `leg` of `deal` (asked to the factory; chain/deposit.py
+        computes the same offline)."""
+        for what, value in (("deal", deal), ("funder", funder)):
+            if not is_valid_address(value):
+                raise NexotcError(f"{what} is not an address: {value!r}")
+        with reverts_as_errors("deposit_address"):
+            address = self.contract.deposit_address(to_checksum_address(deal), to_checksum_address(funder), int(leg))
+        return to_checksum_address(str(address))
 
     def deals(self, from_block: int | None = None) -> list[DealRecord]:
         """Every deal created by this factory (from its `DealCreated` events), oldest first."""

@@ -1,4 +1,4 @@
-"""The `nexotc` command line: `node`, `deploy` and `deal` groups (one module each).
+"""The `nexotc` command line: `node`, `deploy`, `deal`, `offer`, `msig` and `desk` groups (one module each).
 
     nexotc node start [--port 8545] [--block-time N] [--fresh]   anvil in the background, state in .nexotc/
     nexotc node status | stop                                     status exits 3 when no node runs
@@ -12,6 +12,18 @@
     nexotc deal resolve DEAL T (--base R,F,X --quote R,F,X | --receiver-bps N [--resolver-bps M])
     nexotc deal settle DEAL T | refund DEAL T | cancel DEAL | expire DEAL
     nexotc deal claim DEAL --token base|quote|0x.. [--to ADDR]
+    nexotc offer create --terms FILE.yaml [--taker ADDR|--public] [--expires +1h] [--approve] [--out F]
+    nexotc offer counter FILE --terms NEW.yaml | diff A B | thread FILE... | invite FILE
+    nexotc offer open LINK|FILE | accept LINK|FILE [--fund] | cancel --nonce N...
+    nexotc msig create --owner A --owner B --threshold N [--salt S] | owners WALLET
+    nexotc msig propose WALLET (--to ADDR --data 0x.. | --erc20-transfer T:TO:AMT | --call 'X.f(..)') --out P
+    nexotc msig sign P --out SIG | exec P SIG... [--sign-with test:1 ...]
+    nexotc desk deploy | create --admin A --fee-recipient F --max-fee-bps N --introducer-cap-bps M
+                [--invite-only] [--policy-id X] [--asset TOKEN]... | show ID
+    nexotc desk add-member ID WHO --role trader,approver | remove-member ID WHO
+    nexotc desk set-assets ID --allow T --disallow T | set-fees ID [--max-fee-bps N] [--introducer-cap-bps M]
+    nexotc desk set-access ID public|invite-only | set-policy ID P | suspend ID | unsuspend ID
+    nexotc desk propose-admin ID NEW | accept-admin ID     (admin commands: --calldata for a MultiSig)
 
 DEAL is an address or the creation number shown by `deal list` (`3` or `#3`); T a tranche index.
 Shared options, before or after the command: --network (ape choice; default ethereum:local:foundry
@@ -27,10 +39,16 @@ Printing happens only here. User mistakes end as one line on stderr and a non-ze
 from nexotc_client.cli.app import App, cli, main, run
 from nexotc_client.cli.deal import deal
 from nexotc_client.cli.deploy import deploy
+from nexotc_client.cli.desk import desk
+from nexotc_client.cli.msig import msig
 from nexotc_client.cli.node import node
+from nexotc_client.cli.offer import offer
 
 cli.add_command(node)
 cli.add_command(deploy)
 cli.add_command(deal)
+cli.add_command(offer)
+cli.add_command(msig)
+cli.add_command(desk)
 
 __all__ = ["App", "cli", "main", "run"]

@@ -393,4 +393,95 @@ def claim(app: App, ref: str, token: str, recipient: str | None) -> None:
     _emit_tx(app, f"claimed {d.address}", result, {"deal": d.address, "sender": sender.address})
 
 
+# --------------------------------------------------------- deposit addresses
+funder_option = click.option(
+    "--funder", required=True, help="The funding party: buyer, seller, or its address (or test:N / alias)."
+)
+
+
+def _funder(d: Deal, ref: str) -> str:
+    terms = d.terms
+    if ref.strip().lower() in ("buyer", "seller"):
+        return terms.buyer if ref.strip().lower() == "buyer" else terms.seller
+    return wallet_address(ref)
+
+
+@deal.command("deposit-address")
+@deal_arg
+@funder_option
+@shared_options
+@click.pass_obj
+def deposit_address(app: App, ref: str, funder: str) -> None:
+    """Where FUNDER can pay its leg with a plain transfer (an exchange withdrawal, a custodian);
+    anyone then moves it into the deal with `nexotc deal sweep`. Computed offline and checked
+    against the factory; excess or another token sent there can only go back to FUNDER."""
+    from nexotc_client.chain.deposit import deposit_info
+
+    d = _deal(app, ref)
+    info = deposit_info(d, _funder(d, funder))
+    meta = leg_meta(info.token, True)
+    leg = info.leg.name.lower()
+
+    def render(console: Any) -> None:
+        console.print(f"deposit address {info.address}")
+        console.print(f"  {leg} leg of {d.address}, funded by {info.funder}")
+        console.print(f"  send {meta.fmt(info.amount)} (token {info.token}) with a plain transfer")
+        if info.funded:
+            state = "already funded"
+        elif info.sweepable:
+            state = "ready to sweep"
+        elif info.phase == "funding":
+            state = "waiting for the deposit"
+        else:
+            state = f"deal {info.phase}: nothing to sweep"
+        console.print(
+            f"  holds {meta.fmt(info.balance)}; {state}"
+            f"{'' if info.deployed else ' (not deployed yet: created by the first sweep)'}"
+        )
+        if info.sweepable:
+            console.print(f"  next: nexotc deal sweep {d.address} --funder {info.funder}")
+
+    app.emit(info.to_dict(), render)
+
+
+@deal.command("sweep")
+@deal_arg
+@funder_option
+@shared_options
+@click.pass_obj
+def sweep(app: App, ref: str, funder: str) -> None:
+    """Move FUNDER's leg from its deposit address into the deal, crediting FUNDER (anyone may send
+    this); any excess of the leg's token goes back to FUNDER."""
+    from nexotc_client.chain.deposit import sweep as sweep_deposit
+
+    d = _deal(app, ref)
+    wallet = _funder(d, funder)
+    sender = app.sender()
+    with step(app, "sweeping the deposit"):
+        result = sweep_deposit(d, wallet, sender)
+    _emit_tx(app, f"swept into {d.address}", result, {"deal": d.address, "funder": wallet, "sender": sender.address})
+
+
+@deal.command("return-deposit")
+@deal_arg
+@funder_option
+@click.option("--token", default=None, help="Token to return: the leg's (default), eth, or a token address.")
+@shared_options
+@click.pass_obj
+def return_deposit(app: App, ref: str, funder: str, token: str | None) -> None:
+    """Send what FUNDER's deposit address holds back to FUNDER: another token, or the leg's token
+    once the leg is funded or funding closed (anyone); FUNDER itself may call at any time."""
+    from nexotc_client.chain.deposit import ETHER
+    from nexotc_client.chain.deposit import return_deposit as return_to_funder
+
+    d = _deal(app, ref)
+    wallet = _funder(d, funder)
+    if token is not None and token.strip().lower() in ("eth", "ether"):
+        token = ETHER
+    sender = app.sender()
+    with step(app, "returning the deposit"):
+        result = return_to_funder(d, wallet, sender, token)
+    _emit_tx(app, f"returned to {wallet}", result, {"deal": d.address, "funder": wallet, "sender": sender.address})
+
+
 __all__ = ["deal"]

@@ -47,6 +47,7 @@ def deploy(app: App, mock_tokens: bool, force: bool) -> None:
     from ape import chain
 
     from nexotc_client.chain.deployment import Registry, deploy_factory, get_deployment, network_key
+    from nexotc_client.chain.multisig import deploy_wallet_factory
 
     app.connect()
     registry = Registry(app.home / "deployments.json")
@@ -56,11 +57,14 @@ def deploy(app: App, mock_tokens: bool, force: bool) -> None:
         except NexotcError:
             existing = None
         if existing is not None:
+            added = _ensure_multisig_factory(app, registry, existing)
+            current = registry.get(existing.network) or existing
             app.emit(
-                {"already_deployed": True, **existing.to_dict()},
+                {"already_deployed": True, "multisig_factory_deployed": added, **current.to_dict()},
                 lambda c: c.print(
-                    f"factory already deployed on {existing.network} at {existing.factory} "
-                    f"(block {existing.block}); --force deploys another"
+                    f"factory already deployed on {current.network} at {current.factory} "
+                    f"(block {current.block}); --force deploys another"
+                    + (f"\nMultiSigFactory {current.multisig_factory} deployed and recorded" if added else "")
                 ),
             )
             return
@@ -73,6 +77,8 @@ def deploy(app: App, mock_tokens: bool, force: bool) -> None:
             tokens = deploy_mock_tokens(sender)
     with step(app, "deploying the factory"):
         factory = deploy_factory(sender, registry=registry, tokens=tokens)
+    with step(app, "deploying the MultiSigFactory"):
+        deploy_wallet_factory(sender, registry=registry)
     deployment = registry.get(network_key())
     assert deployment is not None
     data = {"already_deployed": False, **deployment.to_dict(), "registry": str(registry.path)}
@@ -80,11 +86,30 @@ def deploy(app: App, mock_tokens: bool, force: bool) -> None:
     def render(console: Any) -> None:
         console.print(f"factory {factory.address} on {deployment.network} (block {deployment.block})")
         console.print(f"implementation {deployment.implementation}")
+        console.print(f"MultiSigFactory {deployment.multisig_factory}")
         for symbol, address in tokens.items():
             console.print(f"mock {symbol} {address}")
         console.print(f"recorded in {registry.path}")
 
     app.emit(data, render)
+
+
+def _ensure_multisig_factory(app: App, registry: Any, deployment: Any) -> bool:
+    """Deploy and record the MultiSigFactory next to an existing escrow factory when it is missing
+    (a record made before it existed) or gone. True if it was deployed now."""
+    from ape import chain
+
+    from nexotc_client.chain.multisig import deploy_wallet_factory
+
+    if deployment.multisig_factory and chain.provider.get_code(deployment.multisig_factory):
+        return False
+    try:
+        sender = app.sender()
+    except NexotcError:
+        return False  # nothing to sign with: `nexotc deploy --account ...` adds it later
+    with step(app, "deploying the MultiSigFactory"):
+        deploy_wallet_factory(sender, registry=registry)
+    return True
 
 
 __all__ = ["deploy", "deploy_mock_tokens"]

@@ -185,7 +185,16 @@ def test_no_entry_point_takes_a_payee(project):
     factory_mutating = {
         a.name for a in factory_abi if a.type == "function" and a.stateMutability not in ("view", "pure")
     }
-    assert factory_mutating == {"create_deal", "create_and_fund", "fund_deal", "accept_offer", "cancel_nonces"}
+    assert factory_mutating == {
+        "create_deal",
+        "create_and_fund",
+        "create_desk_deal",
+        "fund_deal",
+        "accept_offer",
+        "cancel_nonces",
+        "sweep",
+        "return_deposit",
+    }
     payee_like = {
         a.name
         for a in factory_abi
@@ -193,7 +202,9 @@ def test_no_entry_point_takes_a_payee(project):
         and a.stateMutability not in ("view", "pure")
         and any(i.type == "address" for i in a.inputs)
     }
-    assert payee_like == {"fund_deal"}  # its address is the deal, checked with is_deal
+    # fund_deal's address is the deal, checked with is_deal; sweep and return_deposit pay only the
+    # deal and the funder whose deposit address (derived from deal, funder and leg) holds the funds
+    assert payee_like == {"fund_deal", "sweep", "return_deposit"}
 
 
 def test_resolver_cannot_be_given_another_role(factory, mk_dvp, resolver):

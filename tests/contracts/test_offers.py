@@ -257,7 +257,12 @@ def test_signature_for_another_chain_is_rejected(
 def test_signature_for_another_factory_is_rejected(
     factory, make_offer, chain_id, wbtc, usdt, buyer, seller, nothing_changed, desk, project
 ):
-    other = desk.deploy(project.EscrowFactory, project.DealEscrow.contract_type.deployment_bytecode.bytecode)
+    other = desk.deploy(
+        project.EscrowFactory,
+        project.DealEscrow.contract_type.deployment_bytecode.bytecode,
+        project.DepositWallet.contract_type.deployment_bytecode.bytecode,
+        "0x0000000000000000000000000000000000000000",
+    )
     offer = make_offer(nonce=11)
     approve_legs(offer.terms, factory, wbtc, usdt, buyer, seller)
     sig = sign(offer, seller, chain_id, other)

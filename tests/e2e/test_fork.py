@@ -54,7 +54,12 @@ def test_dvp_with_mainnet_usdt_and_wbtc(fork, project, accounts, chain, Contract
     desk, buyer, seller, introducer, resolver = (accounts.test_accounts[i] for i in range(5))
     usdt = Contract(USDT)
     wbtc = Contract(WBTC)
-    factory = desk.deploy(project.EscrowFactory, project.DealEscrow.contract_type.deployment_bytecode.bytecode)
+    factory = desk.deploy(
+        project.EscrowFactory,
+        project.DealEscrow.contract_type.deployment_bytecode.bytecode,
+        project.DepositWallet.contract_type.deployment_bytecode.bytecode,
+        "0x0000000000000000000000000000000000000000",
+    )
     base, quote = 2 * 10**8, 130_000 * 10**6
     _give(fork, wbtc, seller.address, base)
     _give(fork, usdt, buyer.address, quote)

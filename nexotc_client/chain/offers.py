@@ -1,0 +1,473 @@
+"""Signed offers on chain: verify one against the connected network, accept it through the factory,
+cancel nonces. A thin wrapper over `EscrowFactory.accept_offer` / `cancel_nonces` / `nonce_used`.
+
+    status = inspect_offer(factory, signed, taker=buyer.address)   # signature, chain, expiry, nonce, funds
+    accepted = accept_offer(factory, signed, buyer, fund=True)     # approves the taker's leg if short
+    accepted.deal.phase()
+
+A deal made from an offer lives at `factory.predict_address(filled terms, maker, offer struct hash)`.
+The maker signs either with an EOA key (ECDSA, low s) or, for a contract wallet, through EIP-1271
+(checked here by calling the wallet, as the factory does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from eth_abi import encode
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_utils import to_checksum_address
+
+from nexotc_client.chain.contracts import deal_container, erc20, instance
+from nexotc_client.chain.deal import Deal, TxResult, tx_result
+from nexotc_client.chain.errors import NexotcError, reverts_as_errors, simulate
+from nexotc_client.multisig import HALF_N
+from nexotc_client.offers import ZERO32, Offer, OfferError, SignedOffer
+from nexotc_client.terms import ZERO_ADDRESS, LegId, Terms, TermsError
+
+if TYPE_CHECKING:
+    from ape.api import AccountAPI
+
+    from nexotc_client.chain.factory import Factory
+
+ERC1271_MAGIC = bytes.fromhex("1626ba7e")
+MAX_CANCEL = 64
+# a stand-in for the open counterparty of a public offer, to validate its terms before anyone accepts
+PLACEHOLDER_TAKER = "0x000000000000000000000000000000000000dEaD"
+
+
+# ------------------------------------------------------------------ sides
+def maker_side(offer: Offer) -> tuple[str, str]:
+    """(`maker`'s side, the counterparty's side): ("seller", "buyer") or ("buyer", "seller")."""
+    parties = offer.terms.parties
+    if len(parties) < 4:
+        raise NexotcError("the offer's terms need buyer, seller, platform and resolver")
+    maker = offer.maker.lower()
+    if maker != ZERO_ADDRESS and maker == parties[1].wallet.lower():
+        return "seller", "buyer"
+    if maker != ZERO_ADDRESS and maker == parties[0].wallet.lower():
+        return "buyer", "seller"
+    raise NexotcError(f"the maker {offer.maker} is neither the buyer nor the seller of the offer's terms")
+
+
+def counterparty(offer: Offer) -> str:
+    """The counterparty's wallet in the signed terms (zero for a public offer)."""
+    side = maker_side(offer)[1]
+    return offer.terms.parties[0 if side == "buyer" else 1].wallet
+
+
+def filled_terms(offer: Offer, taker: str | None) -> Terms:
+    """The terms the deal gets when `taker` accepts (a public offer's open wallet becomes the taker)."""
+    if counterparty(offer) == ZERO_ADDRESS:
+        return offer.with_taker_filled(taker or PLACEHOLDER_TAKER)
+    return offer.terms
+
+
+def leg_of(terms: Terms, side: str) -> tuple[LegId, str, int] | None:
+    """The on-chain leg `side` ("buyer"/"seller") deposits: (leg, token, amount), or None."""
+    if side == "seller" and terms.base.on_chain:
+        return LegId.BASE, terms.base.token, terms.base.amount
+    if side == "buyer" and terms.quote.on_chain:
+        return LegId.QUOTE, terms.quote.token, terms.quote.amount
+    return None
+
+
+# ----------------------------------------------------------------- signing
+def sign_offer(offer: Offer, account: AccountAPI, chain_id: int, factory: str) -> SignedOffer:
+    """The maker's EIP-712 signature through its ape account (test account, keyfile: it prompts)."""
+    if account.address.lower() != offer.maker.lower():
+        raise NexotcError(f"the account {account.address} is not the offer's maker {offer.maker}")
+    signable = encode_typed_data(full_message=offer.typed_data(chain_id, factory))
+    signature = account.sign_message(signable)
+    if signature is None:
+        raise NexotcError("the account declined to sign the offer")
+    raw = _signature_bytes(signature)
+    signed = SignedOffer(offer, raw, chain_id, to_checksum_address(factory))
+    try:
+        signed.verify_eoa()
+    except OfferError as exc:
+        raise NexotcError(f"the account's signature does not verify: {exc}") from exc
+    return signed
+
+
+def _signature_bytes(signature: Any) -> bytes:
+    r = int.from_bytes(bytes(signature.r), "big") if isinstance(signature.r, bytes) else int(signature.r)
+    s = int.from_bytes(bytes(signature.s), "big") if isinstance(signature.s, bytes) else int(signature.s)
+    v = int(signature.v)
+    if v < 27:
+        v += 27
+    if s > HALF_N:  # the factory accepts only the low-s form
+        s, v = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141 - s, 55 - v
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([v])
+
+
+# ------------------------------------------------------------ verification
+@dataclass(frozen=True)
+class LegFunding:
+    """One funder's on-chain leg and whether the factory can move it (balance and allowance)."""
+
+    side: str  # "maker" | "taker"
+    role: str  # "seller" | "buyer"
+    wallet: str | None  # None: the taker of a public offer, not known yet
+    leg: str  # "base" | "quote"
+    token: str
+    amount: int
+    balance: int | None = None
+    allowance: int | None = None
+
+    @property
+    def balance_ok(self) -> bool | None:
+        return None if self.balance is None else self.balance >= self.amount
+
+    @property
+    def allowance_ok(self) -> bool | None:
+        return None if self.allowance is None else self.allowance >= self.amount
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "side": self.side,
+            "role": self.role,
+            "wallet": self.wallet,
+            "leg": self.leg,
+            "token": self.token,
+            "amount": self.amount,
+            "balance": self.balance,
+            "allowance": self.allowance,
+            "balance_ok": self.balance_ok,
+            "allowance_ok": self.allowance_ok,
+        }
+
+
+@dataclass(frozen=True)
+class OfferStatus:
+    """A signed offer checked against the connected chain and factory.
+
+    `problems` lists what stops it from being accepted now (empty: acceptable); a short taker
+    allowance is not one (accepting approves it)."""
+
+    signed: SignedOffer
+    digest: bytes
+    offer_hash: bytes
+    maker_role: str
+    maker_kind: str  # "eoa" | "contract"
+    taker: str | None
+    terms: Terms
+    deal: str | None
+    now: int
+    expired: bool
+    nonce_used: bool
+    funding: tuple[LegFunding, ...]
+    problems: tuple[str, ...] = field(default=())
+
+    @property
+    def acceptable(self) -> bool:
+        return not self.problems
+
+    @property
+    def public(self) -> bool:
+        return self.signed.offer.taker == ZERO_ADDRESS
+
+    def to_dict(self) -> dict[str, Any]:
+        o = self.signed.offer
+        return {
+            "offer_hash": "0x" + self.offer_hash.hex(),
+            "digest": "0x" + self.digest.hex(),
+            "chain_id": self.signed.chain_id,
+            "factory": self.signed.factory,
+            "maker": o.maker,
+            "maker_role": self.maker_role,
+            "maker_signature": self.maker_kind,
+            "taker": o.taker,
+            "public": self.public,
+            "accepting_as": self.taker,
+            "expiry": o.expiry,
+            "expired": self.expired,
+            "nonce": o.nonce,
+            "nonce_used": self.nonce_used,
+            "previous": "0x" + o.previous.hex() if o.previous != ZERO32 else None,
+            "salt": "0x" + o.salt.hex(),
+            "deal": self.deal,
+            "now": self.now,
+            "funding": [f.to_dict() for f in self.funding],
+            "acceptable": self.acceptable,
+            "problems": list(self.problems),
+        }
+
+
+def check_domain(signed: SignedOffer, factory: Factory) -> None:
+    """The offer was signed for the connected chain and this factory (else its signature is void)."""
+    from ape import chain
+
+    connected = int(chain.chain_id)
+    if signed.chain_id != connected:
+        raise NexotcError(f"the offer was signed for chain {signed.chain_id}, but the connected chain is {connected}")
+    if signed.factory.lower() != factory.address.lower():
+        raise NexotcError(
+            f"the offer was signed for the factory {signed.factory}, not the one recorded here ({factory.address})"
+        )
+
+
+def verify_maker_signature(signed: SignedOffer) -> str:
+    """The kind of maker signature, "eoa" or "contract", when it holds on the connected chain (EOA:
+    canonical ECDSA recovery; a maker with code: EIP-1271 `isValidSignature`); else NexotcError."""
+    from ape import chain
+
+    maker = signed.offer.maker
+    digest = signed.offer.digest(signed.chain_id, signed.factory)
+    with reverts_as_errors("reading the maker's code"):
+        code = chain.provider.get_code(maker)
+    if code:
+        if not is_valid_1271(maker, digest, signed.signature):
+            raise NexotcError(f"the maker {maker} is a contract and does not accept this signature (EIP-1271)")
+        return "contract"
+    sig = signed.signature
+    if len(sig) != 65 or sig[64] not in (27, 28) or int.from_bytes(sig[32:64], "big") > HALF_N:
+        raise NexotcError("the maker's signature is malformed (need 65 bytes, v 27/28, low s)")
+    try:
+        recovered = Account._recover_hash(digest, signature=sig)
+    except Exception as exc:  # eth-keys raises BadSignature and others for garbage
+        raise NexotcError("the maker's signature does not verify") from exc
+    if recovered.lower() != maker.lower():
+        raise NexotcError(f"the signature is not the maker's: it recovers to {recovered}, the maker is {maker}")
+    return "eoa"
+
+
+def is_valid_1271(wallet: str, digest: bytes, signature: bytes) -> bool:
+    """`wallet.isValidSignature(digest, signature)` answers the EIP-1271 magic value (a revert: no)."""
+    from ape import chain
+    from web3.exceptions import Web3Exception
+
+    data = ERC1271_MAGIC + encode(["bytes32", "bytes"], [digest, signature])
+    try:
+        answer = chain.provider.web3.eth.call({"to": wallet, "data": "0x" + data.hex()})  # type: ignore[attr-defined]
+    except (Web3Exception, ValueError):
+        return False
+    return bytes(answer)[:4] == ERC1271_MAGIC
+
+
+def nonce_used(factory: Factory, maker: str, nonce: int) -> bool:
+    with reverts_as_errors("nonce_used"):
+        return bool(factory.contract.nonce_used(to_checksum_address(maker), nonce))
+
+
+def inspect_offer(factory: Factory, signed: SignedOffer, taker: str | None = None) -> OfferStatus:
+    """Verify `signed` against the connected chain: chain id and factory of its domain and the
+    maker's signature (raise NexotcError: nothing can be trusted otherwise), then list what would
+    stop `taker` (default: the invited taker) from accepting it now: expiry, nonce, the terms'
+    rules, the funders' balances and allowances to the factory."""
+    from ape import chain
+
+    offer = signed.offer
+    check_domain(signed, factory)
+    maker_role, taker_role = maker_side(offer)
+    kind = verify_maker_signature(signed)
+    problems: list[str] = []
+
+    accepting = taker or (offer.taker if offer.taker != ZERO_ADDRESS else None)
+    if accepting is not None:
+        accepting = to_checksum_address(accepting)
+    open_wallet = counterparty(offer)
+    if offer.taker == ZERO_ADDRESS and open_wallet != ZERO_ADDRESS:
+        problems.append("a public offer must leave the counterparty's wallet open (zero) in its terms")
+    if offer.taker != ZERO_ADDRESS:
+        if open_wallet.lower() != offer.taker.lower():
+            problems.append(f"the invited taker {offer.taker} is not the {taker_role} of the terms ({open_wallet})")
+        if accepting is not None and accepting.lower() != offer.taker.lower():
+            problems.append(f"{accepting} is not the invited taker of this offer: only {offer.taker} can accept it")
+
+    now = int(chain.pending_timestamp)
+    expired = now > offer.expiry
+    if expired:
+        problems.append(f"the offer expired at {offer.expiry} (chain time {now})")
+    used = nonce_used(factory, offer.maker, offer.nonce)
+    if used:
+        problems.append(f"the maker's nonce {offer.nonce} is used or cancelled (accepted already, or withdrawn)")
+
+    terms = filled_terms(offer, accepting)
+    try:
+        factory.validate(terms)
+    except NexotcError as exc:
+        problems.append(f"the terms no longer pass the factory's checks: {getattr(exc, 'reason', exc)}")
+
+    deal = None
+    if accepting is not None or open_wallet != ZERO_ADDRESS:
+        try:
+            deal = factory.predict(terms, offer.maker, offer.offer_hash())
+        except NexotcError:
+            deal = None
+
+    funding: list[LegFunding] = []
+    for side, role in (("maker", maker_role), ("taker", taker_role)):
+        leg = leg_of(terms, role)
+        if leg is None:
+            continue
+        leg_id, token, amount = leg
+        wallet: str | None = offer.maker if side == "maker" else accepting
+        balance = allowance = None
+        if wallet is not None:
+            with reverts_as_errors("reading the token"):
+                contract = erc20(token)
+                balance = int(contract.balanceOf(wallet))
+                allowance = int(contract.allowance(wallet, factory.address))
+        entry = LegFunding(side, role, wallet, leg_id.name.lower(), token, amount, balance, allowance)
+        funding.append(entry)
+        if entry.balance_ok is False:
+            problems.append(f"the {side} {wallet} holds {balance} of {token}, its {entry.leg} leg needs {amount}")
+        if side == "maker" and entry.allowance_ok is False:
+            problems.append(
+                f"the maker {wallet} has approved the factory for {allowance} of {token}, its {entry.leg} leg "
+                f"needs {amount} (the maker runs `nexotc offer create|counter ... --approve`)"
+            )
+    return OfferStatus(
+        signed=signed,
+        digest=offer.digest(signed.chain_id, signed.factory),
+        offer_hash=offer.offer_hash(),
+        maker_role=maker_role,
+        maker_kind=kind,
+        taker=accepting,
+        terms=terms,
+        deal=deal,
+        now=now,
+        expired=expired,
+        nonce_used=used,
+        funding=tuple(funding),
+        problems=tuple(problems),
+    )
+
+
+# ---------------------------------------------------------------- actions
+def approve_leg(terms: Terms, role: str, account: AccountAPI, spender: str) -> TxResult | None:
+    """Approve `spender` (the factory) for the leg `account` funds as `role` when the allowance is
+    short (reset to 0 first, as USDT requires); None when nothing was needed. Checks the balance."""
+    leg = leg_of(terms, role)
+    if leg is None:
+        return None
+    leg_id, token_address, amount = leg
+    token = erc20(token_address)
+    with reverts_as_errors("reading the token"):
+        balance = int(token.balanceOf(account.address))
+        allowance = int(token.allowance(account.address, spender))
+    if balance < amount:
+        raise NexotcError(
+            f"{account.address} holds {balance} of token {token_address}, the {leg_id.name.lower()} leg needs {amount}"
+        )
+    if allowance >= amount:
+        return None
+    with reverts_as_errors("approve"):
+        if allowance:
+            token.approve(spender, 0, sender=account)
+        receipt = token.approve(spender, amount, sender=account)
+    return tx_result(receipt, set())
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """An accepted offer: the deal, the acceptance transaction and the taker's approval, if any."""
+
+    deal: Deal
+    result: TxResult
+    approval: TxResult | None
+    status: OfferStatus
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "deal": self.deal.address,
+            "offer_hash": "0x" + self.status.offer_hash.hex(),
+            "approval_tx": self.approval.tx_hash if self.approval else None,
+            **self.result.to_dict(),
+        }
+
+
+def require_invited(signed: SignedOffer, taker: str) -> None:
+    """Refuse at once (nothing read or sent) an account that is not the invited taker."""
+    invited = signed.offer.taker
+    if invited != ZERO_ADDRESS and invited.lower() != taker.lower() and not signed.taker_signature:
+        raise NexotcError(f"{taker} is not the invited taker of this offer: only {invited} can accept it")
+
+
+def accept_offer(factory: Factory, signed: SignedOffer, sender: AccountAPI, fund: bool = False) -> Accepted:
+    """Accept `signed` as `sender`: verify it (see `inspect_offer`), approve the factory for the
+    sender's leg if short, then `accept_offer` (simulated first: nothing failing is sent). With
+    `fund`, the factory deposits both legs in the same transaction."""
+    require_invited(signed, sender.address)
+    status = inspect_offer(factory, signed, taker=sender.address)
+    if status.problems:
+        raise NexotcError(f"cannot accept this offer: {status.problems[0]}")
+    offer = signed.offer
+    taker_role = maker_side(offer)[1]
+    approval = approve_leg(status.terms, taker_role, sender, factory.address)
+    args = (offer.terms.as_struct(), offer.as_struct(), signed.signature, signed.taker_signature, fund)
+    with reverts_as_errors("accept_offer"):
+        simulate(factory.contract, "accept_offer", args, sender.address)
+        receipt = factory.contract.accept_offer(*args, sender=sender)
+    accepted = [
+        log for log in receipt.decode_logs(factory.contract.OfferAccepted) if log.contract_address == factory.address
+    ]
+    if not accepted:
+        raise NexotcError(f"transaction {receipt.txn_hash} accepted no offer")
+    address = to_checksum_address(str(accepted[0].deal))
+    deal = Deal(instance(address, deal_container()), factory)
+    result = tx_result(receipt, {factory.address, address})
+    deal.created = result
+    return Accepted(deal, result, approval, status)
+
+
+def cancel_nonces(factory: Factory, nonces: Iterable[int], sender: AccountAPI) -> TxResult:
+    """Cancel the sender's offers with these nonces (used or not; at most 64 per transaction)."""
+    values = sorted(set(nonces))
+    if not values:
+        raise NexotcError("no nonce to cancel")
+    if len(values) > MAX_CANCEL:
+        raise NexotcError(f"at most {MAX_CANCEL} nonces per cancellation, got {len(values)}")
+    if any(n < 0 or n >= 2**256 for n in values):
+        raise NexotcError("a nonce is between 0 and 2**256-1")
+    with reverts_as_errors("cancel_nonces"):
+        simulate(factory.contract, "cancel_nonces", (values,), sender.address)
+        receipt = factory.contract.cancel_nonces(values, sender=sender)
+    return tx_result(receipt, {factory.address})
+
+
+def next_nonce(factory: Factory, maker: str, known: Iterable[int] = ()) -> int:
+    """The first nonce above every nonce in `known` (the maker's offers seen locally) that the
+    factory has not marked used or cancelled."""
+    candidate = max(known, default=0) + 1
+    while nonce_used(factory, maker, candidate):
+        candidate += 1
+    return candidate
+
+
+def validate_offer_terms(factory: Factory, offer: Offer) -> None:
+    """Run the factory's checks on the terms the offer would create (a public offer's open wallet
+    filled with a stand-in); raises NexotcError naming the broken rule."""
+    terms = filled_terms(offer, None)
+    try:
+        terms.validate()
+    except TermsError as exc:
+        raise NexotcError(f"the offer's terms are invalid: {exc}") from exc
+    factory.validate(terms)
+
+
+__all__ = [
+    "Accepted",
+    "LegFunding",
+    "OfferStatus",
+    "accept_offer",
+    "approve_leg",
+    "cancel_nonces",
+    "check_domain",
+    "counterparty",
+    "filled_terms",
+    "inspect_offer",
+    "is_valid_1271",
+    "leg_of",
+    "maker_side",
+    "next_nonce",
+    "nonce_used",
+    "require_invited",
+    "sign_offer",
+    "validate_offer_terms",
+    "verify_maker_signature",
+]

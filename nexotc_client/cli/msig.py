@@ -1,0 +1,417 @@
+"""`nexotc msig ...`: M-of-N multisig wallets (contracts/MultiSig.vy) made by the MultiSigFactory.
+
+    nexotc msig create --owner A --owner B --owner C --threshold 2 [--salt S] --account DEPLOYER
+    nexotc msig owners WALLET
+    nexotc msig propose WALLET (--to ADDR [--data 0x..] [--value WEI] | --erc20-transfer TOKEN:TO:AMOUNT
+                        | --call 'TARGET.method(args)')... [--deadline +1d] [--nonce N] --out PROPOSAL.json
+    nexotc msig sign PROPOSAL.json --account OWNER [--out SIG.json]     offline: no node needed
+    nexotc msig exec PROPOSAL.json [SIG.json...] [--sign-with ACCOUNT]... [--account RELAYER]
+
+Signatures are collected as files (one per owner, from `msig sign`) or made on the spot by several
+local accounts (`--sign-with test:1 --sign-with test:2`); `exec` checks each one against the
+proposal and the owners, sorts them by signer and refuses fewer than the threshold. Several calls
+(`--to`, then every `--erc20-transfer`, then every `--call`, in that order) make one batch.
+
+AMOUNT in --erc20-transfer is in the token's units ("1000.5" with its decimals); TOKEN is an address
+or a token symbol of the deployment (local mock tokens). In --call, TARGET is a deal (address or
+#N), `wallet` (the wallet itself: add_owner, remove_owner, change_threshold...), `factory` (the
+escrow factory), a token symbol, or an address (a token: transfer, approve, transferFrom); arguments
+are comma-separated: integers, addresses or account references (test:N), true/false, 0x hex, or
+quoted text.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from nexotc_client.chain.errors import NexotcError
+from nexotc_client.cli.app import App, load_account, shared_options, step, wallet_address
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from nexotc_client.chain.deal import TxResult
+    from nexotc_client.chain.multisig import MultiSigWallet
+    from nexotc_client.multisig import Call
+
+_CALL = re.compile(r"^\s*(?P<target>[^\s.(]+)\s*\.\s*(?P<method>[A-Za-z_][A-Za-z0-9_]*)\s*\((?P<args>.*)\)\s*$", re.S)
+
+
+@click.group()
+def msig() -> None:
+    """Multisig wallets: create, show owners, propose, sign, execute."""
+
+
+def _wallet(app: App, ref: str) -> MultiSigWallet:
+    from nexotc_client.chain.multisig import MultiSigWallet
+
+    app.connect()
+    return MultiSigWallet.at(_address(ref, "WALLET"))
+
+
+def _address(ref: str, what: str) -> str:
+    from nexotc_client.chain.encoding import is_valid_address
+
+    if is_valid_address(ref.strip()):
+        from eth_utils import to_checksum_address
+
+        return to_checksum_address(ref.strip())
+    try:
+        return wallet_address(ref.strip())
+    except NexotcError as exc:
+        raise NexotcError(f"{what}: {ref!r} is not an address or an account ({exc})") from exc
+
+
+def _render_result(console: Console, title: str, result: TxResult) -> None:
+    from nexotc_client.cli.render import render_tx
+
+    render_tx(console, title, result)
+
+
+# ------------------------------------------------------------------ create
+@msig.command("create")
+@click.option("--owner", "owners", multiple=True, required=True, help="An owner (address, alias or test:N); repeat.")
+@click.option("--threshold", type=click.IntRange(1, 20), required=True, help="Signatures an execution needs.")
+@click.option("--salt", default=None, help="CREATE2 salt: hex or text (default: random).")
+@shared_options
+@click.pass_obj
+def create(app: App, owners: tuple[str, ...], threshold: int, salt: str | None) -> None:
+    """Create a THRESHOLD-of-N wallet through the recorded MultiSigFactory."""
+    from nexotc_client.chain.encoding import to_salt
+    from nexotc_client.chain.multisig import WalletFactory
+
+    addresses = [_address(o, "--owner") for o in owners]
+    deployment = app.deployment()
+    factory = WalletFactory.recorded(deployment)
+    sender = app.sender()
+    raw_salt = to_salt(salt)
+    with step(app, "creating the wallet"):
+        wallet, result = factory.create(addresses, threshold, raw_salt, sender)
+    owners_sorted = list(wallet.owners())
+    data = {
+        "wallet": wallet.address,
+        "owners": owners_sorted,
+        "threshold": threshold,
+        "salt": "0x" + raw_salt.hex(),
+        "factory": factory.address,
+        "creator": sender.address,
+        **result.to_dict(),
+    }
+
+    def render(console: Console) -> None:
+        console.print(f"wallet {wallet.address}: {threshold} of {len(owners_sorted)}")
+        for owner in owners_sorted:
+            console.print(f"  owner {owner}")
+        _render_result(console, "created", result)
+
+    app.emit(data, render)
+
+
+@msig.command("owners")
+@click.argument("ref", metavar="WALLET")
+@shared_options
+@click.pass_obj
+def owners_cmd(app: App, ref: str) -> None:
+    """Owners (ascending), threshold and nonce of a wallet."""
+    info = _wallet(app, ref).info()
+
+    def render(console: Console) -> None:
+        console.print(f"wallet {info.address}: {info.threshold} of {len(info.owners)}, nonce {info.nonce}")
+        for owner in info.owners:
+            console.print(f"  owner {owner}")
+        console.print(f"  factory {info.factory}, balance {info.balance} wei")
+
+    app.emit(info.to_dict(), render)
+
+
+# ----------------------------------------------------------------- propose
+def _split_args(text: str) -> list[str]:
+    """Comma-separated arguments; commas inside quotes or brackets stay."""
+    out: list[str] = []
+    current = ""
+    quote: str | None = None
+    depth = 0
+    for ch in text:
+        if quote:
+            current += ch
+            if ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+            current += ch
+        elif ch in "([":
+            depth += 1
+            current += ch
+        elif ch in ")]":
+            depth -= 1
+            current += ch
+        elif ch == "," and depth == 0:
+            out.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    if current.strip() or out:
+        out.append(current.strip())
+    return out
+
+
+def _unquote(text: str) -> str:
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        return text[1:-1]
+    return text
+
+
+def convert_arg(raw: str, abi_type: str, where: str) -> Any:
+    """One --call argument converted to its ABI type."""
+    from nexotc_client.chain.encoding import to_reason
+
+    text = _unquote(raw.strip())
+    try:
+        if abi_type == "address":
+            return _address(text, where)
+        if abi_type.startswith(("uint", "int")):
+            return int(text.replace("_", ""), 0)
+        if abi_type == "bool":
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(f"expected true or false, got {text!r}")
+            return text.lower() in ("true", "1")
+        if abi_type == "bytes32":
+            return to_reason(text)
+        if abi_type == "bytes":
+            if not text.startswith("0x"):
+                raise ValueError(f"expected 0x hex, got {text!r}")
+            return bytes.fromhex(text[2:])
+        if abi_type == "string":
+            return text
+    except ValueError as exc:
+        raise NexotcError(f"{where}: {exc}") from exc
+    raise NexotcError(f"{where}: arguments of type {abi_type} are not supported here (use --to/--data)")
+
+
+def build_call(expr: str, wallet: str, tokens: dict[str, str] | None = None, factory: Any = None) -> Call:
+    """`TARGET.method(args)` as a Call: the target's contract type is found from what it is (a deal
+    of `factory`, the wallet, the factory, else an ERC-20 token)."""
+    from ape.contracts import ContractInstance
+
+    from nexotc_client.chain.contracts import deal_container, factory_container
+    from nexotc_client.chain.multisig import erc20_type, wallet_container
+    from nexotc_client.multisig import Call
+
+    match = _CALL.match(expr)
+    if match is None:
+        raise NexotcError(f"--call: expected TARGET.method(args), got {expr!r}")
+    target_ref, method, args_text = match["target"], match["method"], match["args"]
+    tokens = tokens or {}
+    kind = "token"
+    if target_ref.lower() in ("wallet", "self"):
+        target, contract_type, kind = wallet, wallet_container().contract_type, "wallet"
+    elif target_ref.lower() == "factory" and factory is not None:
+        target, contract_type, kind = factory.address, factory_container().contract_type, "factory"
+    elif target_ref in tokens:
+        target, contract_type = tokens[target_ref], erc20_type()
+    elif factory is not None and (target_ref.lstrip("#").isdigit() or factory.is_deal(target_ref)):
+        target, contract_type, kind = factory.deal(target_ref).address, deal_container().contract_type, "deal"
+    else:
+        target, contract_type = _address(target_ref, "--call"), erc20_type()
+    contract = ContractInstance(target, contract_type)
+    handler = getattr(contract, method, None)
+    abis = [abi for abi in getattr(handler, "abis", []) if abi.type == "function"] if handler is not None else []
+    if not abis:
+        raise NexotcError(f"--call: the {kind} at {target} has no method {method!r}")
+    args = _split_args(args_text)
+    candidates = [abi for abi in abis if len(abi.inputs) == len(args)]
+    if not candidates:
+        arities = ", ".join(str(len(abi.inputs)) for abi in abis)
+        raise NexotcError(f"--call: {method} takes {arities} argument(s), got {len(args)}")
+    abi = candidates[0]
+    values = [
+        convert_arg(a, str(i.type), f"--call {method} argument {i.name or n}")
+        for n, (a, i) in enumerate(zip(args, abi.inputs, strict=True))
+    ]
+    data = bytes(handler.encode_input(*values))
+    return Call(target, 0, data)
+
+
+def erc20_transfer_call(spec: str, tokens: dict[str, str]) -> Call:
+    """TOKEN:TO:AMOUNT (TO may itself contain ':', e.g. test:3; AMOUNT in the token's units)."""
+    from nexotc_client.chain.contracts import erc20
+    from nexotc_client.chain.multisig import erc20_transfer
+    from nexotc_client.spec import SpecError, to_units
+
+    parts = spec.split(":")
+    if len(parts) < 3:
+        raise NexotcError(f"--erc20-transfer: expected TOKEN:TO:AMOUNT, got {spec!r}")
+    token_ref, to_ref, amount = parts[0], ":".join(parts[1:-1]), parts[-1]
+    token = tokens.get(token_ref) or _address(token_ref, "--erc20-transfer TOKEN")
+    to = _address(to_ref, "--erc20-transfer TO")
+    try:
+        decimals = int(erc20(token).decimals())
+    except Exception as exc:  # not a token: no decimals()
+        raise NexotcError(f"--erc20-transfer: cannot read the decimals of {token}") from exc
+    try:
+        units = to_units(amount.replace("_", ""), decimals, "--erc20-transfer AMOUNT")
+    except SpecError as exc:
+        raise NexotcError(str(exc)) from exc
+    return erc20_transfer(token, to, units)
+
+
+def _describe(call: Call) -> str:
+    return f"{call.target} value {call.value} data 0x{call.data[:4].hex()}… ({len(call.data)} bytes)"
+
+
+@msig.command("propose")
+@click.argument("ref", metavar="WALLET")
+@click.option("--to", "to", default=None, help="Target of a raw call.")
+@click.option("--data", "data_hex", default="0x", show_default=True, help="Calldata of the raw call.")
+@click.option("--value", type=click.IntRange(0), default=0, show_default=True, help="Wei sent with the raw call.")
+@click.option("--erc20-transfer", "transfers", multiple=True, metavar="TOKEN:TO:AMOUNT", help="A token transfer.")
+@click.option("--call", "calls", multiple=True, metavar="'TARGET.method(args)'", help="A contract call.")
+@click.option("--deadline", default="+1d", show_default=True, help="Last time it may execute: '+1h', unix, ISO.")
+@click.option("--nonce", type=click.IntRange(0), default=None, help="Wallet nonce (default: the current one).")
+@click.option("--description", default="", help="A note for the signers (not signed).")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Proposal file to write.")
+@shared_options
+@click.pass_obj
+def propose(
+    app: App,
+    ref: str,
+    to: str | None,
+    data_hex: str,
+    value: int,
+    transfers: tuple[str, ...],
+    calls: tuple[str, ...],
+    deadline: str,
+    nonce: int | None,
+    description: str,
+    out: Path,
+) -> None:
+    """Write a proposal file for the owners to sign (one call, or several as a batch)."""
+    from ape import chain
+
+    from nexotc_client.chain.deployment import Registry, get_deployment
+    from nexotc_client.chain.factory import Factory
+    from nexotc_client.chain.multisig import Proposal
+    from nexotc_client.multisig import MAX_CALLS, Call, Execution
+    from nexotc_client.spec import parse_time
+
+    wallet = _wallet(app, ref)
+    tokens: dict[str, str] = {}
+    factory = None
+    try:
+        deployment = get_deployment(registry=Registry(app.home / "deployments.json"))
+        tokens = dict(deployment.tokens)
+        factory = Factory.at(deployment.factory, start_block=deployment.block)
+    except NexotcError:
+        pass  # no escrow factory recorded: raw calls and token transfers still work
+    built: list[Call] = []
+    if to is not None:
+        if not data_hex.startswith("0x"):
+            raise click.BadParameter("expected 0x hex", param_hint="--data")
+        try:
+            data = bytes.fromhex(data_hex[2:])
+        except ValueError as exc:
+            raise click.BadParameter(f"not hex: {exc}", param_hint="--data") from exc
+        built.append(Call(_address(to, "--to"), value, data))
+    elif data_hex != "0x" or value:
+        raise click.UsageError("--data and --value need --to")
+    built += [erc20_transfer_call(t, tokens) for t in transfers]
+    built += [build_call(c, wallet.address, tokens, factory) for c in calls]
+    if not built:
+        raise click.UsageError("nothing to propose: give --to, --erc20-transfer or --call")
+    if len(built) > MAX_CALLS:
+        raise NexotcError(f"at most {MAX_CALLS} calls in one proposal, got {len(built)}")
+    now = int(chain.pending_timestamp)
+    when = parse_time(deadline, now, "--deadline")
+    if when <= now:
+        raise NexotcError(f"--deadline: {when} is not in the future (chain time {now})")
+    current = wallet.nonce()
+    use_nonce = current if nonce is None else nonce
+    if use_nonce < current:
+        raise NexotcError(f"--nonce {use_nonce} is used already: the wallet is at nonce {current}")
+    proposal = Proposal(int(chain.chain_id), wallet.address, Execution(tuple(built), use_nonce, when), description)
+    proposal.save(out)
+    data_out = {"file": str(out), **proposal.to_json()}
+    del data_out["typed_data"]
+
+    def render(console: Console) -> None:
+        from nexotc_client.cli.render import fmt_time
+
+        console.print(f"proposal {out} for wallet {wallet.address} (nonce {use_nonce})")
+        console.print(f"  digest 0x{proposal.digest.hex()}")
+        console.print(f"  deadline {fmt_time(when, now)}; threshold {wallet.threshold()} of {len(wallet.owners())}")
+        for i, call in enumerate(built):
+            console.print(f"  call {i}: {_describe(call)}")
+        console.print("  next: each owner runs `nexotc msig sign` on it, then `nexotc msig exec` with the signatures")
+
+    app.emit(data_out, render)
+
+
+# -------------------------------------------------------------------- sign
+@msig.command("sign")
+@click.argument("proposal_file", metavar="PROPOSAL.json", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Default: PROPOSAL.<signer>.sig.json")
+@shared_options
+@click.pass_obj
+def sign(app: App, proposal_file: Path, out: Path | None) -> None:
+    """Sign a proposal as one owner (EIP-712; offline) and write the signature file."""
+    from nexotc_client.chain.multisig import Proposal, sign_proposal, signature_to_json, write_json
+
+    proposal = Proposal.load(proposal_file)
+    sender = app.sender()
+    sig = sign_proposal(proposal, sender)
+    target = out or proposal_file.with_name(f"{proposal_file.stem}.{sig.signer[:10].lower()}.sig.json")
+    document = signature_to_json(sig, proposal)
+    write_json(target, document)
+    data = {"file": str(target), **document}
+
+    def render(console: Console) -> None:
+        console.print(f"{sig.signer} signed proposal 0x{proposal.digest.hex()} → {target}")
+
+    app.emit(data, render)
+
+
+# -------------------------------------------------------------------- exec
+@msig.command("exec")
+@click.argument("proposal_file", metavar="PROPOSAL.json", type=click.Path(path_type=Path))
+@click.argument("signature_files", nargs=-1, metavar="[SIG.json...]", type=click.Path(path_type=Path))
+@click.option("--sign-with", "sign_with", multiple=True, metavar="ACCOUNT", help="An owner account signing now.")
+@shared_options
+@click.pass_obj
+def exec_cmd(app: App, proposal_file: Path, signature_files: tuple[Path, ...], sign_with: tuple[str, ...]) -> None:
+    """Execute a proposal with owners' signatures (files and/or --sign-with accounts); --account
+    relays it (default: the first --sign-with account)."""
+    from ape import chain
+
+    from nexotc_client.chain.multisig import Proposal, read_json, sign_proposal, signature_from_json
+
+    proposal = Proposal.load(proposal_file)
+    signatures = [signature_from_json(read_json(f), proposal, str(f)) for f in signature_files]
+    signers = [load_account(ref) for ref in sign_with]
+    if not signatures and not signers:
+        raise click.UsageError("give signature files or --sign-with accounts")
+    if app.account is None and signers:
+        relayer = signers[0]
+    else:
+        relayer = app.sender()
+    app.connect()
+    if int(chain.chain_id) != proposal.chain_id:
+        raise NexotcError(f"the proposal is for chain {proposal.chain_id}, the connected chain is {chain.chain_id}")
+    wallet = _wallet(app, proposal.wallet)
+    signatures += [sign_proposal(proposal, account) for account in signers]
+    with step(app, "executing"):
+        result = wallet.execute(proposal.execution, signatures, relayer)
+    data = {
+        "wallet": wallet.address,
+        "nonce": proposal.execution.nonce,
+        "digest": "0x" + proposal.digest.hex(),
+        "relayer": relayer.address,
+        **result.to_dict(),
+    }
+    app.emit(data, lambda c: _render_result(c, f"executed proposal (nonce {proposal.execution.nonce})", result))
+
+
+__all__ = ["build_call", "convert_arg", "erc20_transfer_call", "msig"]

@@ -1,0 +1,378 @@
+"""`nexotc offer ...`: a negotiation on a real anvil started by `nexotc node start`, driven through
+subprocesses (seller offers, buyer counters, seller counters back, invite link opened and accepted by
+the invited buyer with --fund; another account and a cancelled offer are refused with one line and
+nothing sent). Offline commands (diff, thread, invite) run in-process, and the chain wrappers
+(nexotc_client.chain.offers) are tested directly on ape's test network: expiry, EIP-1271 makers,
+public offers, foreign domains."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_abi import encode
+
+from nexotc_client.chain import NexotcError, Registry, deploy_factory
+from nexotc_client.chain.offers import (
+    accept_offer,
+    approve_leg,
+    check_domain,
+    inspect_offer,
+    nonce_used,
+    require_invited,
+    sign_offer,
+)
+from nexotc_client.cli import run
+from nexotc_client.offers import Offer, SignedOffer
+from nexotc_client.terms import ZERO_ADDRESS, Party, Phase
+
+ROOT = Path(__file__).resolve().parents[2]
+DVP_EXAMPLE = ROOT / "examples" / "dvp-wbtc-usdt.yaml"
+BUYER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # test:1
+SELLER = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"  # test:2
+OUTSIDER = "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc"  # test:5
+USD = 10**6
+
+
+# ------------------------------------------------------------ CLI harness
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def nexotc_command() -> list[str]:
+    script = Path(sys.executable).parent / "nexotc"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "nexotc_client.cli"]
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+@dataclass
+class Cli:
+    home: Path
+    port: int
+    state: dict[str, Any]
+
+    def __call__(self, *args: str | Path) -> Result:
+        env = {**os.environ, "NEXOTC_HOME": str(self.home)}
+        env.pop("NEXOTC_DEBUG", None)
+        env["PATH"] = f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{env.get('PATH', '')}"
+        proc = subprocess.run(
+            [*nexotc_command(), *map(str, args)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    def ok(self, *args: str | Path) -> Result:
+        result = self(*args)
+        assert result.code == 0, f"nexotc {' '.join(map(str, args))} -> {result.code}: {result.err}"
+        return result
+
+    def rpc(self, method: str, params: list[Any]) -> Any:
+        from nexotc_client.cli.node import rpc_call
+
+        return rpc_call(f"http://127.0.0.1:{self.port}", method, params)
+
+    def allowance(self, token: str, owner: str, spender: str) -> int:
+        data = "0xdd62ed3e" + encode(["address", "address"], [owner, spender]).hex()
+        return int(self.rpc("eth_call", [{"to": token, "data": data}, "latest"]), 16)
+
+
+def assert_one_line_error(result: Result, *fragments: str) -> None:
+    assert result.code != 0
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("error: "), result.err
+    assert "Traceback" not in result.err + result.out
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def in_process(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
+    code = run([*map(str, argv)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
+    home = tmp_path_factory.mktemp("nexotc-offers")
+    c = Cli(home=home, port=free_port(), state={"dir": tmp_path_factory.mktemp("offer-files")})
+    started = c.ok("node", "start", "--port", str(c.port), "--json").json()
+    try:
+        c.state["deployment"] = c.ok("deploy", "--mock-tokens", "--account", "test:0", "--json").json()
+        yield c
+    finally:
+        if c("node", "stop").code != 0:
+            try:
+                os.kill(started["pid"], signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+# ------------------------------------------------------------ negotiation
+def test_offer_counter_invite_open_and_accept(cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
+    files: Path = cli.state["dir"]
+    a, b, c = files / "A.json", files / "B.json", files / "C.json"
+    tokens = cli.state["deployment"]["tokens"]
+
+    # the seller offers to the buyer of the terms file and approves the factory for its leg
+    made = cli.ok(
+        "offer", "create", "--terms", DVP_EXAMPLE, "--account", "test:2", "--approve", "--out", a, "--json"
+    ).json()
+    assert (made["maker"], made["maker_role"], made["taker"], made["public"]) == (SELLER, "seller", BUYER, False)
+    assert made["approval_tx"] and made["maker_leg_approved"] is True
+    assert len(made["digest"]) == 66 and made["previous"] is None and made["nonce"] == 1
+    assert json.loads(a.read_text())["offer_hash"] == made["offer_hash"]
+
+    # the buyer counters with a lower price: the diff shows the price (timers count from the offer's time)
+    countered = cli.ok(
+        "offer",
+        "counter",
+        a,
+        "--terms",
+        DVP_EXAMPLE,
+        "--set",
+        "quote.amount=12900000",
+        "--account",
+        "test:1",
+        "--out",
+        b,
+        "--json",
+    ).json()
+    assert countered["previous"] == made["offer_hash"] and countered["taker"] == SELLER
+    terms_changes = {
+        ch["field"]: (ch["old"], ch["new"]) for ch in countered["changes"] if ch["field"].startswith("terms")
+    }
+    assert terms_changes["terms.quote_amount"] == (13_000_000 * USD, 12_900_000 * USD)
+    assert set(terms_changes) == {"terms.quote_amount", *(f"terms.tranches[{i}].quote_amount" for i in range(4))}
+
+    # the seller meets halfway
+    final = cli.ok(
+        "offer",
+        "counter",
+        b,
+        "--terms",
+        DVP_EXAMPLE,
+        "--set",
+        "quote.amount=12950000",
+        "--account",
+        "test:2",
+        "--out",
+        c,
+        "--json",
+    ).json()
+    assert final["previous"] == countered["offer_hash"] and final["nonce"] == 2
+
+    # offline: the thread (earlier offers found in the home's store), the diff, the invite link
+    code, out, err = in_process(capsys, "offer", "thread", c, "--home", cli.home, "--json")
+    assert code == 0, err
+    thread = json.loads(out)
+    assert [o["offer_hash"] for o in thread["offers"]] == [
+        made["offer_hash"],
+        countered["offer_hash"],
+        final["offer_hash"],
+    ]
+    assert all(o["eoa_signed"] for o in thread["offers"])
+    assert [o["maker_role"] for o in thread["offers"]] == ["seller", "buyer", "seller"]
+    assert "terms.quote_amount" in {ch["field"] for ch in thread["changes"][1]}
+    code, out, err = in_process(capsys, "offer", "diff", a, c, "--json")
+    assert code == 0, err
+    assert json.loads(out)["b_counters_a"] is False
+    code, out, err = in_process(capsys, "offer", "invite", c, "--json")
+    assert code == 0, err
+    link = json.loads(out)["link"]
+    body = link.removeprefix("nexotc://offer/")
+    assert link.startswith("nexotc://offer/") and body.replace("-", "").replace("_", "").isalnum()
+    assert json.loads(out)["taker"] == BUYER
+
+    # the invited buyer opens it: verified, and what it must fund and approve
+    opened = cli.ok("offer", "open", link, "--json").json()
+    assert opened["acceptable"] is True and opened["problems"] == []
+    assert (opened["maker_signature"], opened["offer_hash"], opened["taker"]) == ("eoa", final["offer_hash"], BUYER)
+    funding = {f["side"]: f for f in opened["funding"]}
+    assert funding["taker"]["wallet"] == BUYER and funding["taker"]["leg"] == "quote"
+    assert funding["taker"]["amount"] == 12_950_000 * USD and funding["taker"]["formatted"] == "12,950,000 USDT"
+    assert funding["taker"]["balance_ok"] is True and funding["taker"]["allowance_ok"] is False
+    assert funding["maker"]["allowance_ok"] is True
+
+    # another account is refused at once: one line, nothing sent
+    refused = cli("offer", "accept", link, "--account", "test:5", "--fund")
+    assert_one_line_error(refused, f"{OUTSIDER} is not the invited taker", f"only {BUYER} can accept")
+    assert int(cli.rpc("eth_getTransactionCount", [OUTSIDER, "latest"]), 16) == 0
+
+    # the buyer accepts: approves its leg, the deal is created and both legs funded in one transaction
+    accepted = cli.ok("offer", "accept", link, "--account", "test:1", "--fund", "--json").json()
+    assert accepted["deal"] == opened["deal"] and accepted["phase"] == "active" and accepted["funded"] is True
+    assert accepted["approval_tx"] is not None
+    names = [e["name"] for e in accepted["events"]]
+    assert names == ["DealCreated", "Funded", "Funded", "OfferAccepted"]
+    assert accepted["events"][-1]["args"]["previous"] == countered["offer_hash"]
+    assert cli.allowance(tokens["USDT"], BUYER, cli.state["deployment"]["factory"]) == 0  # exactly consumed
+
+    again = cli("offer", "accept", c, "--account", "test:1")
+    assert_one_line_error(again, "cannot accept this offer", "nonce 2 is used or cancelled")
+    cli.state["files"] = (a, b, c)
+
+
+def test_cancelled_offer_is_refused_and_nothing_sent(cli: Cli) -> None:
+    a, _, _ = cli.state["files"]
+    tokens = cli.state["deployment"]["tokens"]
+    factory = cli.state["deployment"]["factory"]
+    cancelled = cli.ok("offer", "cancel", a, "--account", "test:2", "--json").json()
+    assert cancelled["nonces"] == [1] and [e["name"] for e in cancelled["events"]] == ["NoncesCancelled"]
+    refused = cli("offer", "accept", a, "--account", "test:1", "--fund")
+    assert_one_line_error(refused, "cannot accept this offer", "nonce 1 is used or cancelled")
+    assert cli.allowance(tokens["USDT"], BUYER, factory) == 0  # refused before approving anything
+    not_mine = cli("offer", "cancel", a, "--account", "test:1")
+    assert_one_line_error(not_mine, f"made by {SELLER}, not by {BUYER}")
+
+
+def test_offline_mistakes_print_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def check(argv: list[str | Path], fragment: str) -> None:
+        code, _, err = in_process(capsys, *argv, "--home", tmp_path)
+        lines = err.strip().splitlines()
+        assert code == 1 and len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], err
+
+    check(["offer", "open", "nexotc://offer/AAAA"], "invite link: not a nexotc offer link")
+    check(["offer", "diff", tmp_path / "missing.json", tmp_path / "missing.json"], "no offer file or invite link")
+    (tmp_path / "bad.json").write_text('{"v": 2}')
+    check(["offer", "invite", tmp_path / "bad.json"], "not a nexotc signed offer")
+    # a thread whose second offer does not counter the first
+    from eth_account import Account
+
+    from nexotc_client.cli.offer import offer_document
+    from nexotc_client.terms import Leg, Terms, Tranche
+
+    keys = [Account.create() for _ in range(4)]
+    terms = Terms.build(
+        base=Leg("0x" + "11" * 20, 10),
+        quote=Leg("0x" + "22" * 20, 20),
+        buyer=keys[0].address,
+        seller=keys[1].address,
+        platform=keys[2].address,
+        resolver=keys[3].address,
+        tranches=[Tranche(10, 20, 2_000_000_000, 2_000_000_100)],
+        funding_deadline=1_999_999_999,
+        final_expiry=2_100_000_000,
+    )
+    factory = "0x" + "33" * 20
+    first = Offer(terms, keys[1].address, 2_000_000_000, 1, taker=keys[0].address).sign(keys[1].key, 1, factory)
+    unrelated = Offer(terms.with_changes(desk_fee_bps=5), keys[0].address, 2_000_000_000, 1, taker=keys[1].address)
+    second = unrelated.sign(keys[0].key, 1, factory)
+    for name, signed in (("1.json", first), ("2.json", second)):
+        (tmp_path / name).write_text(json.dumps(offer_document(signed)))
+    check(["offer", "thread", tmp_path / "1.json", tmp_path / "2.json"], "does not counter the thread's last offer")
+    code, out, _ = in_process(capsys, "offer", "diff", tmp_path / "1.json", tmp_path / "2.json", "--json")
+    assert code == 0 and "terms.desk_fee_bps" in {c["field"] for c in json.loads(out)["changes"]}
+    # an invite written to a file reads back
+    assert in_process(capsys, "offer", "invite", tmp_path / "1.json", "--out", tmp_path / "link.txt")[0] == 0
+    from nexotc_client.cli.offer import read_offer
+
+    assert read_offer(str(tmp_path / "link.txt"))[0] == first
+
+
+# ------------------------------------------------- chain wrappers, in-process
+@pytest.fixture(scope="module")
+def nx(desk: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return deploy_factory(desk, registry=Registry(tmp_path_factory.mktemp("nexotc") / "deployments.json"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_contracts(
+    nx: Any, wbtc: Any, usdt: Any, desk: Any, buyer: Any, seller: Any, resolver: Any, introducer: Any, attacker: Any
+) -> None:
+    """Set up module fixtures before the first test (ape's isolation snapshots)."""
+
+
+def _private_offer(terms: Any, maker: Any, taker: str, now: int, nonce: int) -> Offer:
+    return Offer(terms=terms, maker=maker.address, taker=taker, expiry=now + 600, nonce=nonce)
+
+
+def test_expired_offer_is_refused_before_anything_is_sent(nx, dvp_terms, wbtc, usdt, buyer, seller, chain, now):
+    terms = dvp_terms()
+    wbtc.mint(seller, terms.base.amount, sender=seller)
+    usdt.mint(buyer, terms.quote.amount, sender=buyer)
+    signed = sign_offer(_private_offer(terms, seller, buyer.address, now, 7), seller, chain.chain_id, nx.address)
+    approve_leg(terms, "seller", seller, nx.address)
+    fresh = inspect_offer(nx, signed)
+    assert fresh.acceptable and fresh.maker_kind == "eoa" and fresh.taker == buyer.address
+    assert fresh.deal == nx.predict(terms, seller.address, signed.offer.offer_hash())
+    chain.pending_timestamp = signed.offer.expiry + 1
+    status = inspect_offer(nx, signed)
+    assert status.expired and "expired" in status.problems[0]
+    with pytest.raises(NexotcError, match="cannot accept this offer: the offer expired"):
+        accept_offer(nx, signed, buyer, fund=True)
+    assert usdt.allowance(buyer, nx.address) == 0 and not nonce_used(nx, seller.address, 7)
+
+
+def test_private_offer_accepted_by_its_taker_only(nx, dvp_terms, wbtc, usdt, buyer, seller, attacker, chain, now):
+    terms = dvp_terms()
+    wbtc.mint(seller, terms.base.amount, sender=seller)
+    usdt.mint(buyer, terms.quote.amount, sender=buyer)
+    signed = sign_offer(_private_offer(terms, seller, buyer.address, now, 8), seller, chain.chain_id, nx.address)
+    with pytest.raises(NexotcError, match=f"only {buyer.address} can accept"):
+        require_invited(signed, attacker.address)
+    with pytest.raises(NexotcError, match="has approved the factory for 0"):  # the maker has not approved yet
+        accept_offer(nx, signed, buyer)
+    approve_leg(terms, "seller", seller, nx.address)
+    accepted = accept_offer(nx, signed, buyer, fund=True)
+    assert accepted.deal.phase() == Phase.ACTIVE and accepted.approval is not None
+    assert accepted.deal.address == nx.predict(terms, seller.address, signed.offer.offer_hash())
+    assert nonce_used(nx, seller.address, 8)
+
+
+def test_contract_maker_is_verified_with_eip1271(nx, escrowed_terms, project, usdt, buyer, desk, chain, now):
+    wallet = desk.deploy(project.MockERC1271)
+    terms = escrowed_terms(seller=wallet.address, markers=[wallet.address])
+    offer = Offer(terms=terms, maker=wallet.address, taker=buyer.address, expiry=now + 600, nonce=1)
+    signed = SignedOffer(offer, b"wallet-ok", chain.chain_id, nx.address)
+    with pytest.raises(NexotcError, match="is a contract and does not accept this signature"):
+        inspect_offer(nx, signed)
+    wallet.set_valid(offer.digest(chain.chain_id, nx.address), b"wallet-ok", True, sender=desk)
+    usdt.mint(buyer, terms.quote.amount, sender=buyer)
+    status = inspect_offer(nx, signed)
+    assert status.maker_kind == "contract" and status.acceptable
+    assert [f.side for f in status.funding] == ["taker"]  # the maker delivers off chain
+    accepted = accept_offer(nx, signed, buyer, fund=True)
+    assert accepted.deal.terms.seller == wallet.address and accepted.deal.phase() == Phase.ACTIVE
+
+
+def test_public_offer_and_foreign_domains(nx, dvp_terms, wbtc, usdt, buyer, seller, chain, now):
+    terms = dvp_terms()
+    parties = tuple(Party(ZERO_ADDRESS, p.roles, p.bps) if p.wallet == buyer.address else p for p in terms.parties)
+    open_terms = replace(terms, parties=parties)
+    offer = Offer(terms=open_terms, maker=seller.address, expiry=now + 600, nonce=9)
+    signed = sign_offer(offer, seller, chain.chain_id, nx.address)
+    wbtc.mint(seller, terms.base.amount, sender=seller)
+    approve_leg(terms, "seller", seller, nx.address)
+    anyone = inspect_offer(nx, signed)
+    assert anyone.public and anyone.taker is None and anyone.deal is None and anyone.acceptable
+    assert [(f.side, f.wallet) for f in anyone.funding] == [("maker", seller.address), ("taker", None)]
+    usdt.mint(buyer, terms.quote.amount, sender=buyer)
+    accepted = accept_offer(nx, signed, buyer)
+    assert accepted.deal.terms.buyer == buyer.address and accepted.deal.phase() == Phase.FUNDING
+    with pytest.raises(NexotcError, match=f"signed for chain {chain.chain_id + 1}"):
+        check_domain(replace(signed, chain_id=chain.chain_id + 1), nx)
+    with pytest.raises(NexotcError, match="not the one recorded here"):
+        check_domain(replace(signed, factory="0x" + "44" * 20), nx)
+    forged = replace(signed, signature=sign_offer(offer, seller, chain.chain_id + 1, nx.address).signature)
+    with pytest.raises(NexotcError, match="the signature is not the maker's"):
+        inspect_offer(nx, forged)
