@@ -12,7 +12,10 @@
 4. signed offers: the seller signs an EIP-712 offer to the buyer, the buyer counters with a lower price,
    the seller accepts the counter and both legs are funded in the same transaction from standing
    approvals to the factory; the desk's 2-of-3 multisig is the release signer and releases each tranche
-   with two owners' signatures.
+   with two owners' signatures;
+5. a proxy deposit address: a buyer whose USDT sits on an exchange withdraws it with a plain transfer to
+   the deal's counterfactual deposit address (known before anything is deployed there); anyone sweeps it
+   into the escrow, crediting the buyer.
 Every step prints its transaction hash and gas; balances are shown before and after.
 """
 
@@ -30,6 +33,7 @@ from rich.table import Table
 
 from nexotc_client.chain.deal import Split, TxResult
 from nexotc_client.chain.deployment import Registry, deploy_factory
+from nexotc_client.chain.deposit import deposit_address, sweep
 from nexotc_client.multisig import Call, Domain, Execution, sign_execution
 from nexotc_client.offers import Offer, diff
 from nexotc_client.terms import ZERO_ADDRESS, Leg, Terms, TrancheStatus, even_tranches
@@ -92,8 +96,8 @@ class Demo:
         self.step(f"EscrowFactory {self.factory.address}", str(receipt.txn_hash), receipt.gas_used)
         console.print(f"  implementation (never usable on its own): {self.factory.implementation}")
         for who, token, amount in (
-            (self.seller, self.wbtc, 220 * BTC),
-            (self.buyer, self.usdt, 14_950_000 * USD),
+            (self.seller, self.wbtc, 240 * BTC),
+            (self.buyer, self.usdt, 16_250_000 * USD),
         ):
             token.mint(who, amount, sender=self.desk)
 
@@ -247,6 +251,36 @@ class Demo:
             self.step(f"multisig (desk + officer) releases tranche {i + 1}", str(receipt.txn_hash), receipt.gas_used)
         console.print(f"  deal phase: [bold]{deal.phase().name}[/bold]")
 
+    def deposit(self) -> None:
+        self.phase(
+            "5 · Funding through a proxy deposit address",
+            "the buyer's USDT comes from an exchange withdrawal (a plain transfer): it goes to the deal's CREATE2\n"
+            "deposit address for (deal, buyer, quote leg); anyone sweeps it into the escrow, crediting the buyer",
+        )
+        now = chain.pending_timestamp
+        terms = Terms.build(
+            base=Leg(self.wbtc.address, 20 * BTC),
+            quote=Leg(self.usdt.address, 1_300_000 * USD),
+            buyer=self.buyer.address,
+            seller=self.seller.address,
+            platform=self.desk.address,
+            resolver=self.resolver.address,
+            tranches=even_tranches(20 * BTC, 1_300_000 * USD, 1, now + 60, DAY, DAY),
+            funding_deadline=now + DAY,
+            final_expiry=now + 30 * DAY,
+            desk_fee_bps=20,
+        ).validate(now)
+        deal = self.factory.create(terms, self.seller, salt="demo-quote-0005", fund=True)
+        self.step(f"seller creates + funds 20 WBTC → {deal.address}", deal.created.tx_hash, deal.created.gas_used)
+        address = deposit_address(self.factory.address, deal.address, self.buyer.address, 1)
+        console.print(f"  buyer's deposit address (nothing deployed there yet): {address}")
+        receipt = self.usdt.transfer(address, 1_300_000 * USD, sender=self.buyer)  # the "exchange withdrawal"
+        self.step("plain USDT transfer to the deposit address", str(receipt.txn_hash), receipt.gas_used)
+        self.tx("desk sweeps it into the escrow, crediting the buyer", sweep(deal, self.buyer.address, self.desk))
+        chain.pending_timestamp = max(chain.pending_timestamp, terms.tranches[0].unlock_time)
+        self.tx("the tranche swaps", deal.release(0, self.buyer))
+        console.print(f"  deal phase: [bold]{deal.phase().name}[/bold]")
+
     def summary(self, before: dict[str, tuple[int, int]]) -> None:
         after = self.balances("Balances after")
         table = Table(title="Change per actor")
@@ -275,5 +309,6 @@ def main() -> None:
     demo.dvp()
     demo.escrowed()
     demo.offers()
+    demo.deposit()
     demo.summary(before)
     console.print("\n[bold green]Demo complete:[/bold green] both deals settled on chain under their terms.")

@@ -27,6 +27,7 @@ def test_demo_settles_every_deal_exactly(demo_module):
     demo.dvp()
     demo.escrowed()
     demo.offers()
+    demo.deposit()
     after = demo.balances("after")
 
     def delta(name: str) -> tuple[int, int]:
@@ -45,16 +46,18 @@ def test_demo_settles_every_deal_exactly(demo_module):
 
     # signed offers: 20 WBTC for 1,300,000 USDT (the counter), 2 tranches, desk 20 bps, no introducer
     off_desk = 2 * (650_000 * USD * 20 // 10_000)
+    # deposit-address deal: 20 WBTC for 1,300,000 USDT in one tranche, desk 20 bps
+    dep_desk = 1_300_000 * USD * 20 // 10_000
 
-    assert delta("buyer")[0] == 220 * BTC
-    assert delta("seller")[0] == -220 * BTC
-    assert delta("desk (platform)") == (0, dvp_desk + esc_desk + off_desk)
+    assert delta("buyer")[0] == 240 * BTC
+    assert delta("seller")[0] == -240 * BTC
+    assert delta("desk (platform)") == (0, dvp_desk + esc_desk + off_desk + dep_desk)
     assert delta("introducer") == (0, dvp_intro + esc_intro)
     assert delta("resolver") == (0, fee)
-    assert delta("buyer")[1] == -(13_000_000 * USD) - 2 * t + (t - fee - to_seller) - 1_300_000 * USD
+    assert delta("buyer")[1] == -(13_000_000 * USD) - 2 * t + (t - fee - to_seller) - 2 * 1_300_000 * USD
     assert delta("seller")[1] == (
         13_000_000 * USD - dvp_desk - dvp_intro + 2 * t - fee - (t - fee - to_seller) - esc_desk - esc_intro
-    ) + (1_300_000 * USD - off_desk)
+    ) + (1_300_000 * USD - off_desk) + (1_300_000 * USD - dep_desk)
     # conservation: nothing created or lost, nothing left in any escrow
     assert sum(d[1] for d in (delta(n) for n in after)) == 0
     assert sum(d[0] for d in (delta(n) for n in after)) == 0
