@@ -7,73 +7,16 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
+from clikit import ROOT, Cli, assert_one_line_error, free_port
 
 from nexotc_client.cli import run
 
-ROOT = Path(__file__).resolve().parents[2]
 DVP_EXAMPLE = ROOT / "examples" / "dvp-wbtc-usdt.yaml"
 ESCROWED_EXAMPLE = ROOT / "examples" / "escrowed-btc-usdt.yaml"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def nexotc_command() -> list[str]:
-    script = Path(sys.executable).parent / "nexotc"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "nexotc_client.cli"]
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-@dataclass
-class Cli:
-    home: Path
-    port: int
-    state: dict[str, Any]
-
-    def __call__(self, *args: str, timeout: float = 120) -> Result:
-        env = {**os.environ, "NEXOTC_HOME": str(self.home)}
-        env.pop("NEXOTC_DEBUG", None)
-        env["PATH"] = f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{env.get('PATH', '')}"
-        proc = subprocess.run(
-            [*nexotc_command(), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
-        )
-        return Result(proc.returncode, proc.stdout, proc.stderr)
-
-    def ok(self, *args: str) -> Result:
-        result = self(*args)
-        assert result.code == 0, f"nexotc {' '.join(args)} -> {result.code}: {result.err}"
-        return result
-
-
-def assert_one_line_error(result: Result, *fragments: str) -> None:
-    assert result.code != 0
-    lines = result.err.strip().splitlines()
-    assert len(lines) == 1, result.err
-    assert lines[0].startswith("error: "), result.err
-    assert "Traceback" not in result.err + result.out
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 @pytest.fixture(scope="module")

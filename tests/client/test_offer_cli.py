@@ -10,16 +10,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from eth_abi import encode
+from clikit import ROOT, Cli, assert_one_line_error, free_port
 
 from nexotc_client.chain import NexotcError, Registry, deploy_factory
 from nexotc_client.chain.offers import (
@@ -35,74 +32,11 @@ from nexotc_client.cli import run
 from nexotc_client.offers import Offer, SignedOffer
 from nexotc_client.terms import ZERO_ADDRESS, Party, Phase
 
-ROOT = Path(__file__).resolve().parents[2]
 DVP_EXAMPLE = ROOT / "examples" / "dvp-wbtc-usdt.yaml"
 BUYER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # test:1
 SELLER = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"  # test:2
 OUTSIDER = "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc"  # test:5
 USD = 10**6
-
-
-# ------------------------------------------------------------ CLI harness
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def nexotc_command() -> list[str]:
-    script = Path(sys.executable).parent / "nexotc"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "nexotc_client.cli"]
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-@dataclass
-class Cli:
-    home: Path
-    port: int
-    state: dict[str, Any]
-
-    def __call__(self, *args: str | Path) -> Result:
-        env = {**os.environ, "NEXOTC_HOME": str(self.home)}
-        env.pop("NEXOTC_DEBUG", None)
-        env["PATH"] = f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{env.get('PATH', '')}"
-        proc = subprocess.run(
-            [*nexotc_command(), *map(str, args)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-        )
-        return Result(proc.returncode, proc.stdout, proc.stderr)
-
-    def ok(self, *args: str | Path) -> Result:
-        result = self(*args)
-        assert result.code == 0, f"nexotc {' '.join(map(str, args))} -> {result.code}: {result.err}"
-        return result
-
-    def rpc(self, method: str, params: list[Any]) -> Any:
-        from nexotc_client.cli.node import rpc_call
-
-        return rpc_call(f"http://127.0.0.1:{self.port}", method, params)
-
-    def allowance(self, token: str, owner: str, spender: str) -> int:
-        data = "0xdd62ed3e" + encode(["address", "address"], [owner, spender]).hex()
-        return int(self.rpc("eth_call", [{"to": token, "data": data}, "latest"]), 16)
-
-
-def assert_one_line_error(result: Result, *fragments: str) -> None:
-    assert result.code != 0
-    lines = result.err.strip().splitlines()
-    assert len(lines) == 1, result.err
-    assert lines[0].startswith("error: "), result.err
-    assert "Traceback" not in result.err + result.out
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def in_process(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
