@@ -1,6 +1,6 @@
 """nexotc MultiSig against Safe v1.4.1, side by side on the same anvil (ape-foundry).
 
-    .venv/bin/python bench/multisig.py [--markdown | --json]
+    .venv/bin/python bench/multisig.py [--markdown | --json] [--breakdown]
 
 Safe comes from its npm build artifacts (@safe-global/safe-contracts 1.4.1, `npm ci`): this script
 deploys the Safe singleton (L1 `Safe`, not `SafeL2`), SafeProxyFactory and
@@ -12,6 +12,11 @@ first transaction pays +17,100 for its nonce going 0 -> 1; ours sets its state s
 its first transaction is already steady). "holder": the recipient already holds the token; "fresh":
 its balance goes from 0. Signers are the `t` owners with the highest addresses (the worst case for
 our sorted owner scan; Safe's cost does not depend on which owners sign).
+
+--breakdown traces the steady-state 1/1 transfer to a fresh recipient of both wallets
+(debug_traceTransaction on anvil) and splits its gas into the parts no wallet can avoid (21,000 base,
+calldata, the token's own transfer, the signature's ecrecover, the nonce slot, the execution event) and
+the rest (the proxy hop and the wallet's own code), to show how much of each wallet's gas is its own.
 """
 
 from __future__ import annotations
@@ -45,6 +50,70 @@ ANCHORS = {
     (2, 3): (305_847, 72_729, 89_841),
     (3, 5): (352_800, 79_809, 96_897),
 }
+
+
+# trace buckets, in print order
+BUCKETS = (
+    "intrinsic (21,000 + calldata)",
+    "token call (CALL + the token's transfer)",
+    "ecrecover (precompile call)",
+    "storage (nonce and other wallet slots)",
+    "events",
+    "proxy hop (DELEGATECALL to the singleton/implementation)",
+    "wallet code (everything else)",
+)
+
+
+def breakdown(receipt) -> dict[str, int]:
+    """Split a wallet execution's gas into BUCKETS from anvil's struct-log trace."""
+    provider = chain.provider.web3.provider
+    trace = provider.make_request(
+        "debug_traceTransaction", [receipt.txn_hash, {"disableStorage": True, "disableMemory": True}]
+    )["result"]
+    logs = trace["structLogs"]
+    out = dict.fromkeys(BUCKETS, 0)
+    out[BUCKETS[0]] = receipt.gas_used - trace["gas"] + (receipt.transaction.gas_limit - logs[0]["gas"])
+    proxy_depth = None
+    i = 0
+    while i < len(logs):
+        step = logs[i]
+        op, depth = step["op"], step["depth"]
+        nxt = logs[i + 1] if i + 1 < len(logs) else None
+        if op in ("CALL", "DELEGATECALL", "STATICCALL", "CALLCODE"):
+            # the step's total: from its gas to the next step back at this depth
+            j = i + 1
+            while j < len(logs) and logs[j]["depth"] > depth:
+                j += 1
+            total = step["gas"] - logs[j]["gas"] if j < len(logs) else step["gasCost"]
+            entered = nxt is not None and nxt["depth"] == depth + 1
+            if op == "DELEGATECALL" and entered and proxy_depth is None:
+                # the proxy hop: the call's own cost; the callee's steps are walked normally
+                used_inside = nxt["gas"] - (logs[j - 1]["gas"] - logs[j - 1]["gasCost"])
+                out[BUCKETS[5]] += total - used_inside
+                proxy_depth = depth
+                i += 1
+                continue
+            if op == "STATICCALL" and not entered:
+                out[BUCKETS[2]] += total  # precompile (ecrecover)
+            elif op == "STATICCALL":
+                out[BUCKETS[6]] += total
+            else:
+                out[BUCKETS[1]] += total  # the token call and everything the token does
+            i = j
+            continue
+        if op in ("SLOAD", "SSTORE"):
+            out[BUCKETS[3]] += step["gasCost"]
+        elif op.startswith("LOG"):
+            out[BUCKETS[4]] += step["gasCost"]
+        elif depth == 1 and proxy_depth is None and op != "DELEGATECALL":
+            out[BUCKETS[5]] += step["gasCost"]  # proxy code before the hop
+        elif depth == (proxy_depth or 0) and proxy_depth is not None:
+            out[BUCKETS[5]] += step["gasCost"]  # proxy code after the hop (return data)
+        else:
+            out[BUCKETS[6]] += step["gasCost"]
+        i += 1
+    assert sum(out.values()) == receipt.gas_used, (out, receipt.gas_used)
+    return out
 
 
 @dataclass
@@ -209,14 +278,18 @@ HEADER = ("operation", "nexotc MultiSig", "Safe 1.4.1", "ours / Safe", "target",
 @click.command()
 @click.option("--markdown", is_flag=True, help="Print a Markdown table.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--breakdown", "show_breakdown", is_flag=True, help="Split the 1/1 fresh transfer's gas (trace).")
 @click.option("--network", default="ethereum:local:foundry", show_default=True)
-def main(markdown: bool, as_json: bool, network: str) -> None:
+def main(markdown: bool, as_json: bool, show_breakdown: bool, network: str) -> None:
     logger.set_level("ERROR")
     if not SAFE_ARTIFACTS.exists():
         raise click.ClickException(
             "Safe artifacts missing: run `npm ci` (package.json pins @safe-global/safe-contracts)"
         )
     with networks.parse_network_choice(network):
+        if show_breakdown:
+            print_breakdown(Bench(), markdown, as_json)
+            return
         rows = Bench().run()
     if as_json:
         json.dump([{**row.__dict__, "ratio": row.ratio} for row in rows], sys.stdout, indent=2)
@@ -237,6 +310,34 @@ def main(markdown: bool, as_json: bool, network: str) -> None:
             "Safe anchors (shared/ANCHORS.md): "
             + "; ".join(f"{t}/{n}: {a[0]:,} / {a[1]:,} / {a[2]:,}" for (t, n), a in ANCHORS.items())
         )
+
+
+def print_breakdown(bench: Bench, markdown: bool, as_json: bool) -> None:
+    ours, _ = bench.create_ours(1, 1)
+    safe, _ = bench.create_safe(1, 1)
+    for wallet in (ours, safe):
+        bench.token.mint(wallet.address, 10**12, sender=bench.funder)
+    bench.transfer_ours(ours, 1, 1, bench.holder)
+    bench.transfer_safe(safe, 1, 1, bench.holder)
+    a = breakdown(bench.transfer_ours(ours, 1, 1, bench.fresh()))
+    b = breakdown(bench.transfer_safe(safe, 1, 1, bench.fresh()))
+    rows = [(k, a[k], b[k]) for k in BUCKETS] + [("total", sum(a.values()), sum(b.values()))]
+    if as_json:
+        json.dump([{"part": k, "ours": x, "safe": y} for k, x, y in rows], sys.stdout, indent=2)
+        print()
+        return
+    if markdown:
+        print("| 1/1 transfer to a fresh recipient | nexotc MultiSig | Safe 1.4.1 |")
+        print("|---|---:|---:|")
+        for k, x, y in rows:
+            print(f"| {k} | {x:,} | {y:,} |")
+        return
+    table = Table(title="Where the gas goes: 1/1 ERC-20 transfer to a fresh recipient (trace)")
+    for h in ("part", "nexotc MultiSig", "Safe 1.4.1"):
+        table.add_column(h, justify="left" if h == "part" else "right")
+    for k, x, y in rows:
+        table.add_row(k, f"{x:,}", f"{y:,}")
+    Console(width=140).print(table)
 
 
 if __name__ == "__main__":
