@@ -89,14 +89,19 @@ class LockAmounts:
 
 
 def lock_amounts(quote: Quote, params: LockParams) -> LockAmounts:
-    """On-chain amounts of a quote: the size exactly in base units (refused if it needs more decimals), the
-    notional size × price in quote units rounded in the desk's favour (up when the client pays, down when the
-    desk pays)."""
-    base_units = to_minor(quote.size, params.base_decimals)
-    if Decimal(base_units).scaleb(-params.base_decimals) != quote.size:
-        raise LockError(f"size {quote.size} has more than {params.base_decimals} decimals: not representable on chain")
-    notional = CTX.multiply(quote.size, quote.price)
-    rounding = ROUND_CEILING if quote.side is Side.BUY else ROUND_FLOOR
+    """On-chain amounts of a quote (see :func:`amounts_for`)."""
+    return amounts_for(quote.side, quote.size, quote.price, params)
+
+
+def amounts_for(side: Side, size: Decimal, price: Decimal, params: LockParams) -> LockAmounts:
+    """On-chain amounts of a trade where the client (taker) `side`s `size` at `price`: the size exactly in
+    base units (refused if it needs more decimals), the notional size × price in quote units rounded in the
+    desk's (maker's) favour: up when the client pays, down when the desk pays."""
+    base_units = to_minor(size, params.base_decimals)
+    if Decimal(base_units).scaleb(-params.base_decimals) != size:
+        raise LockError(f"size {size} has more than {params.base_decimals} decimals: not representable on chain")
+    notional = CTX.multiply(size, price)
+    rounding = ROUND_CEILING if side is Side.BUY else ROUND_FLOOR
     quote_units = to_minor(notional, params.quote_decimals, rounding)
     if base_units <= 0 or quote_units <= 0:
         raise LockError("a locked quote needs a positive size and price")
@@ -105,8 +110,13 @@ def lock_amounts(quote: Quote, params: LockParams) -> LockAmounts:
 
 def lock_terms(quote: Quote, params: LockParams, now: int) -> Terms:
     """The deal terms of an accepted quote (validated against the factory's rules by ``Terms.validate``)."""
-    amounts = lock_amounts(quote, params)
-    client_buys = quote.side is Side.BUY
+    return terms_for(quote.side, quote.size, quote.price, params, now)
+
+
+def terms_for(side: Side, size: Decimal, price: Decimal, params: LockParams, now: int) -> Terms:
+    """Deal terms for the client (`params.client`) `side`-ing `size` at `price` against `params.desk`."""
+    amounts = amounts_for(side, size, price, params)
+    client_buys = side is Side.BUY
     buyer, seller = (params.client, params.desk) if client_buys else (params.desk, params.client)
     start = now + params.first_unlock_s
     extra: dict[str, object] = {}
@@ -206,6 +216,7 @@ __all__ = [
     "LockError",
     "LockParams",
     "accept_lock",
+    "amounts_for",
     "lock_amounts",
     "lock_offer",
     "lock_terms",
@@ -213,4 +224,5 @@ __all__ = [
     "quote_salt",
     "read_quote_id",
     "sign_lock",
+    "terms_for",
 ]
