@@ -315,7 +315,9 @@ class CcxtVenue:
         self, symbol: str, side: Side, size: Decimal, limit_price: Decimal | None, client_order_id: str
     ) -> OrderAck:
         self._load()
-        params = {"clientOrderId": client_order_id}
+        params: dict[str, Any] = {"clientOrderId": client_order_id}
+        if limit_price is not None:
+            params["timeInForce"] = "IOC"  # a marketable limit: fill what the book gives, cancel the rest
         kind = "limit" if limit_price is not None else "market"
         try:
             order = self.exchange.create_order(symbol, kind, side.value, size, limit_price, params)
