@@ -124,7 +124,7 @@ class QuoteState(enum.StrEnum):
 class QuoteComponents:
     """How a quote was built. ``vwap`` is the fee-adjusted VWAP of the hedge side for the size;
     ``spread_bps`` the size tier's half-spread, ``vol_addon_bps`` the volatility add-on, ``skew_bps`` the
-    inventory skew (positive: the desk's price moves against the client on this side)."""
+    inventory skew (added to both sides' prices: negative when the desk is long and would rather sell)."""
 
     vwap: Decimal
     spread_bps: Decimal
@@ -188,6 +188,7 @@ class ChildOrder:
     filled: Decimal = Decimal(0)
     notional: Decimal = Decimal(0)
     fees: Decimal = Decimal(0)
+    venue_filled: Decimal = Decimal(0)  # the filled quantity the venue reported for the order (fills may lag)
 
 
 @dataclass(frozen=True, slots=True)
