@@ -146,7 +146,10 @@ class HedgeRow(Base):
 class ChildOrderRow(Base):
     __tablename__ = "child_orders"
 
-    order_id: Mapped[str] = mapped_column(String(96), primary_key=True)
+    # keyed by the client order id: deterministic and known before the venue answers (the venue's order id
+    # is empty until then)
+    client_order_id: Mapped[str] = mapped_column(String(96), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(96), index=True)
     parent_id: Mapped[str] = mapped_column(ForeignKey("hedges.parent_id"), index=True)
     venue: Mapped[str] = mapped_column(String(32))
     symbol: Mapped[str] = mapped_column(String(32))
@@ -156,10 +159,10 @@ class ChildOrderRow(Base):
     ts_ms: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(24))
     clip: Mapped[int] = mapped_column(Integer, default=0)
-    client_order_id: Mapped[str] = mapped_column(String(96), default="", index=True)
     filled: Mapped[Decimal] = mapped_column(default=Decimal(0))
     notional: Mapped[Decimal] = mapped_column(default=Decimal(0))
     fees: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    venue_filled: Mapped[Decimal] = mapped_column(default=Decimal(0))
     seq: Mapped[int] = mapped_column(Integer, default=0)
 
 

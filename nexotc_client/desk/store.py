@@ -83,6 +83,8 @@ class PriceLock:
 class DeskStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # per hedge: how many of its state's fills (an append-only list) are stored already
+        self._saved_fills: dict[str, int] = {}
 
     # ------------------------------------------------------------------ RFQs and quotes
     def save_rfq(self, rfq: RFQ) -> None:
@@ -200,7 +202,12 @@ class DeskStore:
             s.flush()
             for seq, order in enumerate(state.orders):
                 self._upsert_order(s, order, seq)
-            return self._insert_fills(s, state.fills, plan.parent_id)
+            start = self._saved_fills.get(plan.parent_id, 0)
+            if start > len(state.fills):
+                start = 0
+            new = self._insert_fills(s, state.fills[start:], plan.parent_id)
+        self._saved_fills[plan.parent_id] = len(state.fills)
+        return new
 
     def load_hedge(self, parent_id: str) -> HedgeState:
         with self.db.session() as s:
@@ -213,7 +220,8 @@ class DeskStore:
             ).all()
             state.orders = [_order(o) for o in orders]
             state.fills = [_fill(f) for f in s.scalars(_fills_query(parent_id)).all()]
-            return state
+        self._saved_fills[parent_id] = len(state.fills)
+        return state
 
     def hedges(self) -> list[dict[str, Any]]:
         """A summary line per hedge (parent id, quote, side, target, filled, status)."""
@@ -257,10 +265,14 @@ class DeskStore:
             return [_order(o) for o in rows]
 
     def _upsert_order(self, s: Session, order: ChildOrder, seq: int) -> None:
-        row = s.get(ChildOrderRow, order.order_id)
+        key = order.client_order_id or order.order_id
+        if not key:
+            raise StoreError(f"child order of {order.parent_id} has neither a client order id nor an order id")
+        row = s.get(ChildOrderRow, key)
         if row is None:
-            row = ChildOrderRow(order_id=order.order_id, seq=seq)
+            row = ChildOrderRow(client_order_id=key, seq=seq)
             s.add(row)
+        row.order_id = order.order_id
         row.parent_id, row.venue, row.symbol, row.side = order.parent_id, order.venue, order.symbol, order.side.value
         row.size, row.limit_price, row.ts_ms, row.status = (
             order.size,
@@ -268,8 +280,9 @@ class DeskStore:
             order.ts_ms,
             order.status.value,
         )
-        row.clip, row.client_order_id = order.clip, order.client_order_id
+        row.clip = order.clip
         row.filled, row.notional, row.fees = order.filled, order.notional, order.fees
+        row.venue_filled = order.venue_filled
 
     def _insert_fills(self, s: Session, fills: Sequence[Fill], parent_id: str | None) -> int:
         if not fills:
@@ -541,6 +554,7 @@ def _order(row: ChildOrderRow) -> ChildOrder:
         filled=row.filled,
         notional=row.notional,
         fees=row.fees,
+        venue_filled=row.venue_filled,
     )
 
 

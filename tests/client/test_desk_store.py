@@ -89,7 +89,7 @@ def fill(trade: str, size: str = "1.5", venue: str = "binance", order: str = "O1
 
 # ------------------------------------------------------------------ schema
 def test_open_migrates_to_head_and_matches_the_models(store: DeskStore, db_url: str) -> None:
-    assert store.db.revision() == head_revision() == "0001"
+    assert store.db.revision() == head_revision() == "0002"
     assert TABLES <= set(inspect(store.db.engine).get_table_names())
     with store.db.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
@@ -181,7 +181,18 @@ def test_hedge_state_round_trips_with_orders_and_fills(store: DeskStore) -> None
     order = ChildOrder("O1", "H1", "binance", "BTC/USDT", Side.BUY, Decimal("50"), Decimal("65300"), 1_000, clip=0)
     order.client_order_id = "H1-0-binance"
     state.orders.append(order)
+    # two orders persisted before the venues answer (no venue order id yet) are two rows, keyed by client id
+    pending = [
+        ChildOrder("", "H1", v, "BTC/USDT", Side.BUY, Decimal("25"), None, 2_000, clip=1, client_order_id=f"H1-c1-{v}")
+        for v in ("okx", "kraken")
+    ]
+    state.orders += pending
     assert store.save_hedge(state, quote_id="Q1") == 0
+    assert [o.client_order_id for o in store.load_hedge("H1").orders] == ["H1-0-binance", "H1-c1-okx", "H1-c1-kraken"]
+    pending[0].order_id, pending[0].status = "okx-o7", OrderStatus.CANCELED
+    store.save_hedge(state)
+    assert [o.order_id for o in store.load_hedge("H1").orders] == ["O1", "okx-o7", ""]
+    state.orders = [order]
     # a clip fills: the order and the state change, fills arrive (one twice)
     order.status, order.filled = OrderStatus.FILLED, Decimal("50")
     state.fills += [fill("t1", "20"), fill("t2", "30"), fill("t1", "20")]
@@ -191,7 +202,7 @@ def test_hedge_state_round_trips_with_orders_and_fills(store: DeskStore) -> None
 
     loaded = store.load_hedge("H1")
     assert loaded.plan == plan and loaded.filled == Decimal("50") and loaded.mids == state.mids
-    assert loaded.orders == [order]
+    assert loaded.orders[0] == order and len(loaded.orders) == 3  # rows are never dropped
     assert [f.trade_id for f in loaded.fills] == ["t1", "t2"]
     assert store.hedge_quote_id("H1") == "Q1"
     assert store.hedges()[0]["status"] == "running"

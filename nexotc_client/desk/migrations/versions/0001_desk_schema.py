@@ -164,10 +164,10 @@ def upgrade() -> None:
             ["parent_id"],
             ["hedges.parent_id"],
         ),
-        sa.PrimaryKeyConstraint("order_id"),
+        sa.PrimaryKeyConstraint("client_order_id"),
     )
     with op.batch_alter_table("child_orders", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_child_orders_client_order_id"), ["client_order_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_child_orders_order_id"), ["order_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_child_orders_parent_id"), ["parent_id"], unique=False)
 
     op.create_table(
