@@ -315,8 +315,8 @@ class HedgeExecutor:
                         break
                 if state.status is HedgeStatus.RUNNING:
                     due = self.clip_due_ms(state, state.next_clip) if state.next_clip < state.plan.clips else None
-                    wait = poll_ms if due is None else max(0, min(poll_ms, due - self.clock()))
-                    self.sleep(wait or poll_ms if due is None or due <= self.clock() else wait)
+                    now = self.clock()
+                    self.sleep(min(poll_ms, due - now) if due is not None and due > now else poll_ms)
         finally:
             if progress is not None:
                 progress.stop()
