@@ -66,6 +66,7 @@ class HedgeExecutor:
         clock: Callable[[], int],
         sleep: Callable[[int], None],
         size_dp: int = 8,
+        book_depth: int | None = None,
         console: Console | None = None,
         on_change: Callable[[HedgeState], None] | None = None,
     ) -> None:
@@ -73,6 +74,7 @@ class HedgeExecutor:
         self.clock = clock
         self.sleep = sleep
         self.size_dp = size_dp
+        self.book_depth = book_depth
         self.console = console
         self.on_change = on_change
         self._seen: dict[str, set[tuple[str, str]]] = {}
@@ -95,7 +97,7 @@ class HedgeExecutor:
         if plan.participation_cap is not None and not (0 < plan.participation_cap <= 1):
             raise HedgeError("participation cap must be in (0, 1]")
         names = self._plan_venues(plan)
-        book = consolidate([self.venues[n].fetch_order_book(plan.symbol) for n in names], plan.symbol)
+        book = consolidate([self.venues[n].fetch_order_book(plan.symbol, self.book_depth) for n in names], plan.symbol)
         state = HedgeState(plan=plan, status=HedgeStatus.RUNNING, arrival_mid=book.mid, updated_ms=self.clock())
         state.mids.append((self.clock(), book.mid))
         self._seen[plan.parent_id] = set()
@@ -223,7 +225,7 @@ class HedgeExecutor:
             self._maybe_done(state)
             return False
         names = self._plan_venues(plan)
-        book = consolidate([self.venues[n].fetch_order_book(plan.symbol) for n in names], plan.symbol)
+        book = consolidate([self.venues[n].fetch_order_book(plan.symbol, self.book_depth) for n in names], plan.symbol)
         state.mids.append((now, book.mid))
         clip = state.next_clip
         size = self.clip_size(state, book)

@@ -71,6 +71,7 @@ class _SymbolState:
     ask_size: list[Decimal]
     bid_size: list[Decimal]
     t_ms: int
+    depleted: dict[str, set[int]] = field(default_factory=lambda: {"ask": set(), "bid": set()})
 
 
 @dataclass
@@ -127,10 +128,14 @@ class SimVenue:
         st.impact = st.impact * decay_imp
         keep = (Decimal(-dt) / Decimal(p.replenish_ms)).exp()
         q = Decimal(1).scaleb(-p.size_dp)
-        for sizes, orig in ((st.ask_size, st.ask_orig), (st.bid_size, st.bid_orig)):
-            for i, (s, o) in enumerate(zip(sizes, orig, strict=True)):
-                if s != o:
-                    sizes[i] = (o - (o - s) * keep).quantize(q)
+        for name, sizes, orig in (("ask", st.ask_size, st.ask_orig), ("bid", st.bid_size, st.bid_orig)):
+            dep = st.depleted[name]
+            for i in list(dep):
+                o = orig[i]
+                sizes[i] = (o - (o - sizes[i]) * keep).quantize(q)
+                if sizes[i] >= o:
+                    sizes[i] = o
+                    dep.discard(i)
         st.t_ms = now
         return st
 
@@ -171,6 +176,7 @@ class SimVenue:
         order_id = f"{self.name}-o{self._seq}"
         m = st.fair_mid * (1 + st.impact)
         offs, sizes = (st.ask_off, st.ask_size) if side is Side.BUY else (st.bid_off, st.bid_size)
+        dep = st.depleted["ask" if side is Side.BUY else "bid"]
         left = size
         fills: list[Fill] = []
         late: list[Fill] = []
@@ -186,6 +192,7 @@ class SimVenue:
                 break
             take = min(avail, left)
             sizes[i] = avail - take
+            dep.add(i)
             left -= take
             self._seq += 1
             f = Fill(
