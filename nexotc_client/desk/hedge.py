@@ -200,12 +200,16 @@ class HedgeExecutor:
         venue = self.venues[order.venue]
         try:
             ack = venue.create_order(order.symbol, order.side, order.size, order.limit_price, order.client_order_id)
-        except VenueError as exc:
-            order.status = OrderStatus.REJECTED
-            order.order_id = f"rejected:{order.client_order_id}"
-            state.mids.append((self.clock(), state.mids[-1][1] if state.mids else Decimal(0)))
-            del exc
-            return
+        except VenueError:
+            # the request may still have reached the venue (a timeout): look the order up before giving up on it
+            try:
+                ack = venue.fetch_order(order.symbol, order.client_order_id)
+            except VenueError:
+                ack = None
+            if ack is None:
+                order.status = OrderStatus.REJECTED
+                order.order_id = f"rejected:{order.client_order_id}"
+                return
         self._adopt(state, order, ack)
 
     def _adopt(self, state: HedgeState, order: ChildOrder, ack) -> None:
