@@ -204,7 +204,8 @@ def main(as_json: bool, markdown: bool, seeds: int, rfqs: int, fills: int) -> No
         ),
         (
             f"TWAP (20 x 60 s) vs one sweep, 200 BTC, {tw['seeds']} seeds: mean arrival slippage",
-            f"{tw['twap_mean_bps']:.2f} vs {tw['sweep_mean_bps']:.2f} bps ({tw['ratio']:.0%})",
+            f"{tw['twap_mean_bps']:.2f} (sd {tw['twap_sd_bps']:.2f}) vs {tw['sweep_mean_bps']:.2f} bps"
+            f" ({tw['ratio']:.0%})",
             "<= 50% of the sweep's",
             tw["ratio"] <= 0.5,
         ),

@@ -384,3 +384,29 @@ def test_reconciliation_classifies_every_break(tmp_path, books):
     assert len(rep.breaks) == 9
     assert rep.matched == len(fills) - 5
     assert write_breaks_csv(rep, tmp_path / "breaks.csv").read_text().count("\n") == 10
+
+
+def test_routing_by_fee_adjusted_price_and_participation_cap(books):
+    clock = SimClock(TS)
+    venues = sims(books, clock)
+    cb = consolidate(list(books.values()))
+    best = min(books.values(), key=lambda b: b.asks[0].price * (1 + b.fee_bps / 10_000)).venue
+    ex = HedgeExecutor(venues, clock=clock, sleep=clock.sleep)
+    st = ex.start(HedgePlan("hsmall", "BTC/USDT", Side.BUY, D("0.01"), 1, 0, TS))
+    ex.run(st)
+    assert [o.venue for o in st.orders] == [best]  # a small clip goes to the cheapest venue after fees
+    # kraken's top-of-book ask is not the cheapest after its 40 bps fee: a 5 BTC buy never touches it
+    st = ex.start(HedgePlan("h5", "BTC/USDT", Side.BUY, D(5), 1, 0, TS))
+    ex.run(st)
+    assert "kraken" not in {o.venue for o in st.orders}
+    # participation cap: each clip at most 1% of the depth within 50 bps of the mid
+    clock2 = SimClock(TS)
+    ex2 = HedgeExecutor(sims(books, clock2), clock=clock2, sleep=clock2.sleep)
+    cap = D("0.01")
+    st = ex2.start(HedgePlan("hcap", "BTC/USDT", Side.BUY, D(200), 4, 60_000, TS, participation_cap=cap))
+    ex2.run(st)
+    first = sum(o.size for o in st.orders if o.clip == 0)
+    assert first <= cap * cb.depth_within(Side.BUY, D(50)) < D(50)
+    assert st.status is HedgeStatus.DONE and st.filled < D(200)  # the cap left the rest unhedged
+    r = tca(st)
+    assert r.is_opportunity != 0 and r.filled == st.filled
