@@ -66,6 +66,7 @@ class HedgeExecutor:
         clock: Callable[[], int],
         sleep: Callable[[int], None],
         size_dp: int = 8,
+        book_depth: int | None = None,
         console: Console | None = None,
         on_change: Callable[[HedgeState], None] | None = None,
     ) -> None:
@@ -73,6 +74,7 @@ class HedgeExecutor:
         self.clock = clock
         self.sleep = sleep
         self.size_dp = size_dp
+        self.book_depth = book_depth
         self.console = console
         self.on_change = on_change
         self._seen: dict[str, set[tuple[str, str]]] = {}
@@ -95,7 +97,7 @@ class HedgeExecutor:
         if plan.participation_cap is not None and not (0 < plan.participation_cap <= 1):
             raise HedgeError("participation cap must be in (0, 1]")
         names = self._plan_venues(plan)
-        book = consolidate([self.venues[n].fetch_order_book(plan.symbol) for n in names], plan.symbol)
+        book = consolidate([self.venues[n].fetch_order_book(plan.symbol, self.book_depth) for n in names], plan.symbol)
         state = HedgeState(plan=plan, status=HedgeStatus.RUNNING, arrival_mid=book.mid, updated_ms=self.clock())
         state.mids.append((self.clock(), book.mid))
         self._seen[plan.parent_id] = set()
@@ -198,12 +200,16 @@ class HedgeExecutor:
         venue = self.venues[order.venue]
         try:
             ack = venue.create_order(order.symbol, order.side, order.size, order.limit_price, order.client_order_id)
-        except VenueError as exc:
-            order.status = OrderStatus.REJECTED
-            order.order_id = f"rejected:{order.client_order_id}"
-            state.mids.append((self.clock(), state.mids[-1][1] if state.mids else Decimal(0)))
-            del exc
-            return
+        except VenueError:
+            # the request may still have reached the venue (a timeout): look the order up before giving up on it
+            try:
+                ack = venue.fetch_order(order.symbol, order.client_order_id)
+            except VenueError:
+                ack = None
+            if ack is None:
+                order.status = OrderStatus.REJECTED
+                order.order_id = f"rejected:{order.client_order_id}"
+                return
         self._adopt(state, order, ack)
 
     def _adopt(self, state: HedgeState, order: ChildOrder, ack) -> None:
@@ -223,7 +229,7 @@ class HedgeExecutor:
             self._maybe_done(state)
             return False
         names = self._plan_venues(plan)
-        book = consolidate([self.venues[n].fetch_order_book(plan.symbol) for n in names], plan.symbol)
+        book = consolidate([self.venues[n].fetch_order_book(plan.symbol, self.book_depth) for n in names], plan.symbol)
         state.mids.append((now, book.mid))
         clip = state.next_clip
         size = self.clip_size(state, book)
@@ -315,8 +321,8 @@ class HedgeExecutor:
                         break
                 if state.status is HedgeStatus.RUNNING:
                     due = self.clip_due_ms(state, state.next_clip) if state.next_clip < state.plan.clips else None
-                    wait = poll_ms if due is None else max(0, min(poll_ms, due - self.clock()))
-                    self.sleep(wait or poll_ms if due is None or due <= self.clock() else wait)
+                    now = self.clock()
+                    self.sleep(min(poll_ms, due - now) if due is not None and due > now else poll_ms)
         finally:
             if progress is not None:
                 progress.stop()

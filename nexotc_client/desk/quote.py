@@ -32,6 +32,7 @@ from nexotc_client.desk.venues import apply_guards
 
 __all__ = [
     "IllegalTransitionError",
+    "NoMarketDataError",
     "QuoteConfig",
     "QuoteEngine",
     "QuoteError",
@@ -48,6 +49,10 @@ class QuoteError(RuntimeError):
 
 class SizeBeyondDepthError(QuoteError):
     """The RFQ's size exceeds the depth the guarded venues show on one side."""
+
+
+class NoMarketDataError(QuoteError):
+    """No venue book passed the staleness and divergence guards."""
 
 
 class IllegalTransitionError(QuoteError):
@@ -152,7 +157,7 @@ class QuoteEngine:
         cfg = self.config
         guard = apply_guards(self.books(symbol), self.clock(), cfg.max_age_ms, cfg.max_divergence_bps)
         if not guard.kept:
-            raise SizeBeyondDepthError(f"{symbol}: no usable venue ({guard.dropped})")
+            raise NoMarketDataError(f"{symbol}: no usable venue ({guard.dropped})")
         prepared = self._prepare(guard.kept)
         try:
             ask_vwap = walk_vwap(prepared, Side.BUY, size)

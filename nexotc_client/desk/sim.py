@@ -6,7 +6,8 @@ each level has a resting size. A taker order walks the levels best first up to i
 (IOC: the rest is cancelled). Consumed size **replenishes** toward the level's original size exponentially with
 time constant ``replenish_ms``. Each execution pushes the fair mid by a **temporary impact** of
 ``impact_bps_per_unit`` bps per base unit traded (in the trade's direction) that decays with time constant
-``impact_decay_ms``. The fair mid also follows a random walk of ``vol_bps_per_min`` bps per √minute (integer
+``impact_decay_ms``, and moves the fair mid for good by a **permanent impact** of ``permanent_bps_per_unit``.
+The fair mid also follows a random walk of ``vol_bps_per_min`` bps per √minute (integer
 ppm steps drawn from the seeded RNG; all prices and sizes are exact Decimals). ``late_fill_prob`` withholds
 fills from the order's acknowledgement: they appear only in :meth:`SimVenue.fetch_my_trades`, ``late_ms`` later,
 which also returns every earlier trade again (duplicates) in shuffled order.
@@ -48,6 +49,7 @@ class SimParams:
     replenish_ms: int = 20_000
     impact_bps_per_unit: Decimal = Decimal("0.15")
     impact_decay_ms: int = 30_000
+    permanent_bps_per_unit: Decimal = Decimal("0.05")
     vol_bps_per_min: Decimal = Decimal(3)
     late_fill_prob: float = 0.0
     late_ms: int = 2_000
@@ -71,6 +73,7 @@ class _SymbolState:
     ask_size: list[Decimal]
     bid_size: list[Decimal]
     t_ms: int
+    depleted: dict[str, set[int]] = field(default_factory=lambda: {"ask": set(), "bid": set()})
 
 
 @dataclass
@@ -127,17 +130,16 @@ class SimVenue:
         st.impact = st.impact * decay_imp
         keep = (Decimal(-dt) / Decimal(p.replenish_ms)).exp()
         q = Decimal(1).scaleb(-p.size_dp)
-        for sizes, orig in ((st.ask_size, st.ask_orig), (st.bid_size, st.bid_orig)):
-            for i, (s, o) in enumerate(zip(sizes, orig, strict=True)):
-                if s != o:
-                    sizes[i] = (o - (o - s) * keep).quantize(q)
+        for name, sizes, orig in (("ask", st.ask_size, st.ask_orig), ("bid", st.bid_size, st.bid_orig)):
+            dep = st.depleted[name]
+            for i in list(dep):
+                o = orig[i]
+                sizes[i] = (o - (o - sizes[i]) * keep).quantize(q)
+                if sizes[i] >= o:
+                    sizes[i] = o
+                    dep.discard(i)
         st.t_ms = now
         return st
-
-    def _prices(self, st: _SymbolState) -> tuple[Decimal, Decimal]:
-        """(bid reference, ask reference): the fair mid moved by the temporary impact."""
-        m = st.fair_mid * (1 + st.impact)
-        return m, m
 
     def mid(self, symbol: str) -> Decimal:
         st = self._advance(symbol)
@@ -171,6 +173,7 @@ class SimVenue:
         order_id = f"{self.name}-o{self._seq}"
         m = st.fair_mid * (1 + st.impact)
         offs, sizes = (st.ask_off, st.ask_size) if side is Side.BUY else (st.bid_off, st.bid_size)
+        dep = st.depleted["ask" if side is Side.BUY else "bid"]
         left = size
         fills: list[Fill] = []
         late: list[Fill] = []
@@ -186,6 +189,7 @@ class SimVenue:
                 break
             take = min(avail, left)
             sizes[i] = avail - take
+            dep.add(i)
             left -= take
             self._seq += 1
             f = Fill(
@@ -209,6 +213,7 @@ class SimVenue:
         filled = size - left
         # temporary impact in the trade's direction
         st.impact += side.sign * self.params.impact_bps_per_unit * filled / BPS
+        st.fair_mid *= 1 + side.sign * self.params.permanent_bps_per_unit * filled / BPS
         status = OrderStatus.FILLED if left == 0 else OrderStatus.CANCELED
         ack = OrderAck(order_id, client_order_id, status, filled, fills)
         self._orders[client_order_id] = ack

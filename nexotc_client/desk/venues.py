@@ -2,12 +2,13 @@
 replay venue over recorded snapshots (:class:`ReplayVenue`), a raw-response transport for ccxt
 (:class:`RawTransport`, :class:`FixtureResponder`) and the staleness and divergence guards.
 
-The ccxt adapter reads ccxt's *unified* structures with ``exchange.number = Decimal`` (orders and trades are then
-parsed from the exchange's decimal strings straight into ``Decimal``). ccxt parses order-book levels with
-``safe_float`` whatever ``number`` is; :func:`exact` recovers each level's decimal string from the double exactly
-(``repr`` of a double is the shortest string that round-trips, and every decimal of at most 15 significant digits
-round-trips: exchange prices and sizes have fewer), and the tests check every fixture level against its raw
-string. No float reaches the desk's arithmetic. Tests and the
+The ccxt adapter reads ccxt's *unified* structures, whose numbers ccxt parses from the exchange's decimal strings
+into doubles; :func:`exact` recovers each decimal string from the double exactly (``repr`` of a double is the
+shortest string that round-trips, and every decimal of at most 15 significant digits round-trips: exchange prices,
+sizes and fees have fewer), and the tests check every fixture level against its raw string. The adapter never
+computes with a float: no float reaches the desk's arithmetic. (``exchange.number = Decimal`` is not used: ccxt
+parses order books with ``safe_float`` whatever it is, and its order parser drops the fills of Binance's FULL
+order response under it.) Tests and the
 offline demo replace only ccxt's HTTP layer: :class:`RawTransport` is a ``requests`` adapter mounted on the
 exchange's session that answers each request with a raw exchange response (a fixture file, or a responder
 such as :class:`nexotc_client.desk.sim.BinanceSandboxEmulator`), so ccxt's request building, signing, error
@@ -251,8 +252,7 @@ class CcxtVenue:
 
     def _load(self) -> None:
         if not self._loaded:
-            self.exchange.load_markets()  # markets' own numbers stay ccxt's default (some parsers need it)
-            self.exchange.number = Decimal  # from now on ccxt parses orders and trades into Decimal
+            self.exchange.load_markets()
             self._loaded = True
 
     def fee_bps(self, symbol: str) -> Decimal:
@@ -290,10 +290,15 @@ class CcxtVenue:
             "expired": OrderStatus.CANCELED,
             "rejected": OrderStatus.REJECTED,
         }.get(order.get("status") or "open", OrderStatus.NEW)
-        filled = D(order.get("filled") or 0)
+        filled = exact(order.get("filled") or 0)
         if status is OrderStatus.NEW and filled > 0:
             status = OrderStatus.PARTIALLY_FILLED
-        fills = [self._fill(t, symbol) for t in order.get("trades") or []]
+        fills = [
+            self._fill(
+                {**t, "side": t.get("side") or order.get("side"), "order": t.get("order") or order["id"]}, symbol
+            )
+            for t in order.get("trades") or []
+        ]
         return OrderAck(str(order["id"]), order.get("clientOrderId") or client_order_id, status, filled, fills)
 
     def _fill(self, t: dict[str, Any], symbol: str) -> Fill:
@@ -303,9 +308,9 @@ class CcxtVenue:
             order_id=str(t.get("order") or ""),
             venue=self.name,
             side=Side(t["side"]),
-            size=D(t["amount"]),
-            price=D(t["price"]),
-            fee=D(fee.get("cost") or 0),
+            size=exact(t["amount"]),
+            price=exact(t["price"]),
+            fee=exact(fee.get("cost") or 0),
             fee_asset=fee.get("currency") or "",
             ts_ms=int(t.get("timestamp") or self.clock()),
             symbol=symbol,
