@@ -41,7 +41,7 @@ from nexotc_client.cli.app import App, cli, main, run
 from nexotc_client.cli.deal import deal
 from nexotc_client.cli.deploy import deploy
 from nexotc_client.cli.desk import desk
-from nexotc_client.cli.desk_engine import hedge, match, quote, rfq, settle
+from nexotc_client.cli.desk_engine import hedge, match, quote, recon, rfq, settle
 from nexotc_client.cli.msig import msig
 from nexotc_client.cli.node import node
 from nexotc_client.cli.offer import offer
@@ -52,7 +52,7 @@ cli.add_command(deal)
 cli.add_command(offer)
 cli.add_command(msig)
 cli.add_command(desk)
-for _group in (rfq, quote, hedge, settle, match):  # the desk engine (nexotc_client.cli.desk_engine)
+for _group in (rfq, quote, hedge, settle, recon, match):  # the desk engine (nexotc_client.cli.desk_engine)
     cli.add_command(_group)
 
 __all__ = ["App", "cli", "main", "run"]

@@ -9,7 +9,8 @@
     nexotc hedge start Q [--clips 8] [--interval 1s] [--participation 0.1] [--venue-cap okx=50] [--seed N]
     nexotc hedge resume H | show H | list                  (a killed hedge resumes from the database)
     nexotc settle track DEAL [--confirmations N] [--sla-funding 1h] [--sla-release 1d] [--sla-offchain 12h]
-    nexotc settle status DEAL | mark DEAL T --milestone delivered --evidence TXID [--account MARKER]
+    nexotc settle status DEAL | mark DEAL T --milestone delivered --evidence TXID [--on-chain --account M]
+    nexotc settle release DEAL T --account A               release a tranche and book the settlement
     nexotc recon Q [--out DIR]                             bookings vs fills vs settlement, TCA, CSV + PNG
     nexotc match offer ... | want ... | rank PREF [--offline] | invite MATCH --account MAKER ... | list
 
@@ -691,6 +692,72 @@ def settle_mark(
     app.emit(data, lambda c: c.print(f"tranche {tranche}: {milestone} ({row.evidence_hash})"))
 
 
+@settle.command("release")
+@click.argument("deal_address")
+@click.argument("tranche", type=int)
+@db_option
+@shared_options
+@click.pass_obj
+def settle_release(app: App, deal_address: str, tranche: int, db_url: str | None) -> None:
+    """Release a tranche of a locked deal from --account and book the settlement (ref <quote id>/<tranche>)."""
+    from nexotc_client.chain.contracts import erc20
+    from nexotc_client.desk.engine import book_settlement
+
+    store = open_store(app, db_url)
+    factory = app.factory()
+    deal = factory.deal(deal_address)
+    with desk_errors():
+        q = store.quote_for_deal(deal.address)
+        if q is None:
+            raise NexotcError(f"deal {deal.address} locks no quote of this desk database")
+    sender = app.sender()
+    with step(app, f"releasing tranche {tranche}"):
+        result = deal.release(tranche, sender)
+    terms = deal.terms
+    decimals = [int(erc20(leg.token).decimals()) if leg.on_chain else 8 for leg in (terms.base, terms.quote)]
+    ts = max((e.timestamp for e in result.events), default=0) * 1000
+    with desk_errors():
+        booking = book_settlement(store, q, terms, tranche, result.tx_hash, ts, decimals[0], decimals[1])
+    data = {**result.to_dict(), "booking": _jsonable(booking)}
+    app.emit(data, lambda c: c.print(f"tranche {tranche} released ({result.tx_hash}), booked {booking.ref}"))
+
+
+# ===================================================================== recon
+@click.command()
+@click.argument("quote_id")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Default: <home>/reports.")
+@db_option
+@shared_options
+@click.pass_obj
+def recon(app: App, quote_id: str, out: Path | None, db_url: str | None) -> None:
+    """Reconcile a client trade (bookings vs hedge fills vs on-chain settlement) with its TCA; CSV + PNG
+    (exit 5 when there are breaks)."""
+    from nexotc_client.desk.engine import reconcile_quote
+
+    store = open_store(app, db_url)
+    with desk_errors():
+        result = reconcile_quote(store, quote_id, out or app.home / "reports")
+    data = result.to_dict()
+
+    def render(c: Console) -> None:
+        c.print(f"reconciliation of {quote_id}: {result.report.matched}/{result.report.compared} matched")
+        for kind, count in sorted(result.report.by_kind().items()):
+            c.print(f"  [red]{count} {kind} break(s)[/red]")
+        if data["tca"]:
+            t = data["tca"]
+            c.print(
+                f"  TCA: filled {t['filled']} avg {t['avg_price']}, arrival slippage {t['arrival_slippage_bps']} bps, "
+                f"interval-VWAP slippage {t['interval_vwap_slippage_bps']} bps, shortfall {t['shortfall_total_bps']} "
+                f"bps {t['shortfall_bps']}"
+            )
+        for name, path in data["files"].items():
+            c.print(f"  {name}: {path}")
+
+    app.emit(data, render)
+    if result.report.breaks:
+        click.get_current_context().exit(5)
+
+
 # ===================================================================== match
 @click.group()
 def match() -> None:
@@ -902,4 +969,4 @@ def match_list(app: App, db_url: str | None) -> None:
     app.emit(data, lambda c: c.print(data))
 
 
-__all__ = ["hedge", "match", "quote", "rfq", "settle"]
+__all__ = ["hedge", "match", "quote", "recon", "rfq", "settle"]

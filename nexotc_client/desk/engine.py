@@ -12,19 +12,40 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 from nexotc_client.desk.exchange import open_sim_venues, wall_ms
 from nexotc_client.desk.hedge import HedgeExecutor
-from nexotc_client.desk.models import Book, Booking, BookingKind, HedgePlan, HedgeState, HedgeStatus, Quote
+from nexotc_client.desk.models import (
+    Book,
+    Booking,
+    BookingKind,
+    HedgePlan,
+    HedgeState,
+    HedgeStatus,
+    Quote,
+    to_dict,
+)
+from nexotc_client.desk.money import CTX
 from nexotc_client.desk.quote import QuoteConfig, QuoteEngine
 from nexotc_client.desk.sim import SimParams
 from nexotc_client.desk.store import DeskStore
+from nexotc_client.desk.tca import (
+    ReconReport,
+    TCAReport,
+    plot_trade,
+    reconcile,
+    tca,
+    write_breaks_csv,
+    write_tca_csv,
+)
 from nexotc_client.desk.venues import CCXT_VENUES, CcxtVenue, FixtureResponder, RawTransport
+from nexotc_client.terms import LegId, Terms
 
 ENV_FIXTURES = "NEXOTC_VENUE_FIXTURES"
 
@@ -188,8 +209,96 @@ def book_hedge_fills(store: DeskStore, state: HedgeState, quote_id: str | None) 
     return len(state.fills)
 
 
+def book_settlement(
+    store: DeskStore,
+    quote: Quote,
+    terms: Terms,
+    tranche: int,
+    tx_hash: str,
+    ts_ms: int,
+    base_decimals: int,
+    quote_decimals: int,
+) -> Booking:
+    """The desk's booking of one settled tranche of a locked quote (ref ``<quote id>/<tranche>``): the tranche's
+    base amount at the locked price, the commissions the terms take from it, the release transaction."""
+    t = terms.tranches[tranche]
+    fee_units = sum(terms.commissions(t.quote_amount if terms.fee_leg == LegId.QUOTE else t.base_amount).values())
+    fee_dp = quote_decimals if terms.fee_leg == LegId.QUOTE else base_decimals
+    base = Decimal(t.base_amount).scaleb(-base_decimals)
+    booking = Booking(
+        booking_id=f"SB-{quote.quote_id}-{tranche}",
+        kind=BookingKind.SETTLEMENT,
+        ref=f"{quote.quote_id}/{tranche}",
+        symbol=quote.symbol,
+        side=quote.side,
+        size=base,
+        price=CTX.divide(Decimal(t.quote_amount).scaleb(-quote_decimals), base),
+        fee=Decimal(fee_units).scaleb(-fee_dp),
+        ts_ms=ts_ms,
+        tx_hash=tx_hash,
+    )
+    store.save_booking(booking, quote_id=quote.quote_id)
+    return booking
+
+
+@dataclass(frozen=True)
+class ReconResult:
+    quote_id: str
+    report: ReconReport
+    tca: TCAReport | None
+    files: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        t = self.tca
+        return {
+            "quote_id": self.quote_id,
+            "compared": self.report.compared,
+            "matched": self.report.matched,
+            "breaks": self.report.by_kind(),
+            "break_list": [to_dict(b) for b in self.report.breaks[:100]],
+            "tca": None
+            if t is None
+            else {
+                "filled": str(t.filled),
+                "avg_price": str(t.avg_price.quantize(Decimal("0.00000001"))),
+                "decision_mid": str(t.decision_mid),
+                "arrival_mid": str(t.arrival_mid),
+                "arrival_slippage_bps": str(t.arrival_slippage_bps.quantize(Decimal("0.0001"))),
+                "interval_vwap_slippage_bps": str(t.interval_vwap_slippage_bps.quantize(Decimal("0.0001"))),
+                "shortfall_bps": {k: str(v.quantize(Decimal("0.0001"))) for k, v in t.components_bps().items()},
+                "shortfall_total_bps": str(t.is_total_bps.quantize(Decimal("0.0001"))),
+                "markouts_bps": {str(h): str(v.quantize(Decimal("0.0001"))) for h, v in t.markouts_bps},
+            },
+            "files": self.files,
+        }
+
+
+def reconcile_quote(store: DeskStore, quote_id: str, out_dir: Path) -> ReconResult:
+    """Reconciliation of one client trade: the desk's bookings against the hedge's venue fills and the deal's
+    on-chain settlement records, plus the hedge's TCA (decision mid: the quote's mid); writes breaks.csv,
+    tca.csv and the trade's PNG (fills vs schedule vs mid) into `out_dir`."""
+    quote = store.get_quote(quote_id)
+    hedges = [h["parent_id"] for h in store.hedges() if h["quote_id"] == quote_id]
+    fills = [f for h in hedges for f in store.fills(h)]
+    lock = store.lock_of(quote_id)
+    settlements = store.settlement_records(lock.deal) if lock is not None else []
+    report = reconcile(store.bookings(quote_id=quote_id), fills, settlements)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {"breaks_csv": str(write_breaks_csv(report, out_dir / f"{quote_id}-breaks.csv"))}
+    analysis = None
+    if hedges:
+        state = store.load_hedge(hedges[0])
+        analysis = tca(state, decision_mid=quote.mid)
+        files["tca_csv"] = str(write_tca_csv([analysis], out_dir / f"{quote_id}-tca.csv"))
+        files["png"] = str(plot_trade(state, out_dir / f"{quote_id}.png"))
+    return ReconResult(quote_id, report, analysis, files)
+
+
 __all__ = [
+    "ReconResult",
     "book_hedge_fills",
+    "book_settlement",
+    "reconcile_quote",
     "fixture_books",
     "fixtures_root",
     "hedge_plan",
