@@ -78,7 +78,7 @@ def desk_errors() -> Iterator[None]:
     except NexotcError:
         raise
     except (DatabaseError, HedgeError, MatchError, MoneyError, QuoteError, StoreError, VenueError) as exc:
-        raise NexotcError(str(exc).strip("'\"")) from exc
+        raise NexotcError(str(exc)) from exc
     except FileNotFoundError as exc:
         raise NexotcError(str(exc)) from exc
 
