@@ -12,13 +12,14 @@ import pytest
 from rich.console import Console
 
 from nexotc_client.desk.aggregator import InsufficientDepthError, PreparedBook, consolidate, walk_vwap
-from nexotc_client.desk.hedge import HedgeExecutor
+from nexotc_client.desk.hedge import HedgeExecutor, recompute_totals
 from nexotc_client.desk.models import (
     RFQ,
     Book,
     Booking,
     BookingKind,
     BreakKind,
+    Fill,
     HedgePlan,
     HedgeState,
     HedgeStatus,
@@ -410,3 +411,34 @@ def test_routing_by_fee_adjusted_price_and_participation_cap(books):
     assert st.status is HedgeStatus.DONE and st.filled < D(200)  # the cap left the rest unhedged
     r = tca(st)
     assert r.is_opportunity != 0 and r.filled == st.filled
+
+
+def test_tca_hand_computed_example():
+    plan = HedgePlan("hx", "BTC/USDT", Side.BUY, D(10), 2, 60_000, TS)
+    state = HedgeState(plan=plan, arrival_mid=D(101), mids=[(TS, D(101)), (TS + 60_000, D(104))])
+    state.fills = [
+        Fill("t1", "o1", "v", Side.BUY, D(4), D(102), D(1), "USDT", TS),
+        Fill("t2", "o2", "v", Side.BUY, D(4), D(103), D(1), "USDT", TS + 60_000),
+    ]
+    recompute_totals(state)
+    mids = [*state.mids, (TS + 120_000, D(105)), (TS + 360_000, D(100))]
+    r = tca(
+        state,
+        decision_mid=D(100),
+        mids=mids,
+        prints=[(TS, D(101), D(1)), (TS + 30_000, D(103), D(1))],
+        markout_ms=(60_000, 300_000, 10**9),
+    )
+    assert (r.is_delay, r.is_execution, r.is_opportunity, r.is_fees, r.is_total) == (8, 12, 8, 2, 30)
+    assert r.is_total_bps == 300 and r.end_mid == 104 and r.avg_price == D("102.5")
+    assert r.arrival_slippage_bps == D("1.5") / 101 * 10_000
+    assert r.interval_vwap == 102 and r.interval_vwap_slippage_bps == D("0.5") / 102 * 10_000
+    assert r.markouts_bps == ((60_000, D("2.5") / D("102.5") * 10_000), (300_000, D("-2.5") / D("102.5") * 10_000))
+    assert r.components_bps() == {"delay": 80, "execution": 120, "opportunity": 80, "fees": 20}
+    # a SELL mirrors the signs: selling below the decision mid is a cost
+    plan_s = HedgePlan("hs", "BTC/USDT", Side.SELL, D(4), 1, 0, TS)
+    sell = HedgeState(plan=plan_s, arrival_mid=D(99), mids=[(TS, D(99))])
+    sell.fills = [Fill("t3", "o3", "v", Side.SELL, D(4), D(98), D(1), "USDT", TS)]
+    recompute_totals(sell)
+    rs = tca(sell, decision_mid=D(100))
+    assert (rs.is_delay, rs.is_execution, rs.is_opportunity, rs.is_total) == (4, 4, 0, 9)
