@@ -100,7 +100,9 @@ def test_sigkill_mid_hedge_then_resume_loses_and_doubles_nothing(tmp_path: Path,
         assert set(keys) == {f.key for f in executed}  # nothing lost, nothing invented
         assert state.filled == sum(f.size for f in executed) == sum(f.size for f in stored)
         assert state.fees == sum(f.fee for f in executed)
-        assert Decimal(199) < state.filled <= Decimal(200)
+        assert (
+            Decimal(190) < state.filled <= Decimal(200)
+        )  # the sim executes IOC within limits: a small shortfall is possible
         # every client order id reached a venue at most once, and each stored order is the venue's
         sent = Counter(coid for v in venues for coid in v.client_order_ids())
         assert sent and max(sent.values()) == 1
