@@ -101,6 +101,32 @@ def test_open_migrates_to_head_and_matches_the_models(store: DeskStore, db_url: 
     again.close()
 
 
+def test_upgrade_from_the_first_revision_keeps_the_data(db_url: str) -> None:
+    db = Database.open(db_url, migrate=False)
+    db.upgrade("0001")
+    assert db.revision() == "0001"
+    store = DeskStore(db)
+    store.save_rfq(rfq())
+    with db.engine.begin() as connection:
+        columns = {c["name"] for c in inspect(connection).get_columns("child_orders")}
+        assert "venue_filled" not in columns
+        connection.exec_driver_sql(
+            "INSERT INTO hedges (parent_id, symbol, side, target, filled, status, state, updated_ms) "
+            "VALUES ('H0', 'BTC/USDT', 'buy', '1', '0', 'running', '{}', 0)"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO child_orders (client_order_id, order_id, parent_id, venue, symbol, side, size, ts_ms, status,"
+            " clip, filled, notional, fees, seq) VALUES ('H0-c0-okx', 'o1', 'H0', 'okx', 'BTC/USDT', 'buy', '1', 0,"
+            " 'filled', 0, '1', '65000', '0.1', 0)"
+        )
+    db.upgrade()
+    assert db.revision() == "0002"
+    assert store.get_rfq("R1") == rfq()
+    [order] = store.orders("H0")
+    assert order.order_id == "o1" and order.venue_filled == 0 and order.filled == 1
+    db.close()
+
+
 def test_bad_urls_are_named_errors(tmp_path: Path) -> None:
     with pytest.raises(DatabaseError, match="not a database URL"):
         Database.open("::nonsense::")

@@ -120,3 +120,42 @@ def test_rfq_to_escrow_settlement_and_reconciliation(cli: Cli) -> None:
     broken = cli("recon", qid, "--json")
     assert broken.code == 5
     assert broken.json()["breaks"] == {"tx_hash": 1, "quantity": 1}
+
+
+def test_matchmaking_to_a_private_invite_the_taker_accepts(cli: Cli) -> None:
+    """Maker offers and a taker's preferences; the ranking reads reputation from the chain (the deals above);
+    the chosen match becomes an invite link that `nexotc offer open|accept` (the existing machinery) takes."""
+    outsider = "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc"  # test:5
+    for oid, maker, price in (("OM-1", "test:2", "65010"), ("OM-2", "test:6", "64995"), ("OM-3", "test:5", "64990")):
+        cli.ok("match", "offer", "--maker", maker, "--side", "sell", "--size", "5-50", "--price", price, "--kyc", "2",
+               "--id", oid)  # fmt: skip
+    cli.ok(
+        "match", "want", "--taker", "test:1", "--side", "buy", "--size", "10-20", "--ref-price", "65000",
+        "--tolerance-bps", "10", "--min-kyc", "1", "--avoid", outsider, "--id", "PW-1",
+    )  # fmt: skip
+    ranked = cli.ok("match", "rank", "PW-1", "--json").json()
+    assert [c["offer_id"] for c in ranked["candidates"]] == ["OM-1", "OM-2"]  # a settled deal on chain beats 15 bps
+    assert {e["offer_id"]: e["reason"] for e in ranked["excluded"]} == {
+        "OM-3": "counterparty on the taker's avoid list"
+    }
+    rep = ranked["candidates"][0]["features"]["reputation"]
+    assert rep["detail"].startswith("1 completed, 0 disputed") and Decimal(rep["value"]) > Decimal("0.5")
+    match_id = ranked["matches"][0]
+
+    assert_one_line_error(
+        cli("match", "invite", match_id, "--account", "test:6", "--platform", "test:0", "--resolver", "test:4"),
+        "only the maker",
+    )
+    invite = cli.ok(
+        "match", "invite", match_id, "--account", "test:2", "--platform", "test:0", "--resolver", "test:4", "--json"
+    ).json()
+    link = invite["link"]
+    assert link.startswith("nexotc://offer/") and invite["taker"] == BUYER
+    opened = cli.ok("offer", "open", link, "--json").json()
+    assert opened["taker"] == BUYER and opened["maker"] == SELLER and opened["acceptable"] is True
+    assert_one_line_error(cli("offer", "accept", link, "--account", "test:5"), "not the invited taker")
+    accepted = cli.ok("offer", "accept", link, "--account", "test:1", "--fund", "--json").json()
+    assert cli.balance_of(cli.state["deployment"]["tokens"]["WBTC"], accepted["deal"]) == 20 * BTC
+    listed = cli.ok("match", "list", "--json").json()
+    assert {m["match_id"]: m["status"] for m in listed["matches"]}[match_id] == "invited"
+    assert [o["offer_id"] for o in listed["offers"]] == ["OM-2", "OM-3"]
