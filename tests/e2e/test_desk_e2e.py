@@ -159,3 +159,31 @@ def test_matchmaking_to_a_private_invite_the_taker_accepts(cli: Cli) -> None:
     listed = cli.ok("match", "list", "--json").json()
     assert {m["match_id"]: m["status"] for m in listed["matches"]}[match_id] == "invited"
     assert [o["offer_id"] for o in listed["offers"]] == ["OM-2", "OM-3"]
+
+
+def test_offchain_leg_breach_then_milestone_marked_on_chain(cli: Cli) -> None:
+    """An ESCROWED lock (BTC delivered off chain): past the off-chain SLA `settle status` flags the breach
+    (exit 4); the desk's "delivered" milestone with the BTC txid marks the tranche on chain and clears it."""
+    cli.ok("rfq", "new", "--client", "test:1", "--side", "buy", "--size", "5", "--id", "OTC")
+    qid = cli.ok("quote", "new", "OTC", "--ttl", "10m", "--json").json()["quote_id"]
+    cli.ok("quote", "accept", qid)
+    lock = cli.ok(
+        "quote", "lock", qid, "--account", "test:2", "--client", "test:1", "--platform", "test:0",
+        "--resolver", "test:4", "--offchain-base", "--json",
+    ).json()  # fmt: skip
+    deal = cli.ok("quote", "take", lock["link"], "--account", "test:1", "--fund", "--json").json()["deal"]
+    assert cli.ok("settle", "track", deal, "--sla-offchain", "60s", "--json").json()["mode"] == "escrowed"
+    cli.rpc("evm_increaseTime", [60 + 61 + 5])
+    cli.rpc("evm_mine", [])
+    late = cli("settle", "status", deal, "--json")
+    assert late.code == 4
+    assert [(b["kind"], b["tranche"]) for b in late.json()["breaches"]] == [("offchain_late", 0)]
+    txid = "ab" * 32
+    marked = cli.ok(
+        "settle", "mark", deal, "0", "--milestone", "delivered", "--evidence", txid,
+        "--on-chain", "--account", "test:2", "--json",
+    ).json()  # fmt: skip
+    assert marked["evidence_hash"] == "0x" + txid and marked["tx_hash"]
+    status = cli.ok("settle", "status", deal, "--json").json()
+    assert status["breaches"] == [] and status["tranches"][0]["status"] == "marked"
+    assert status["tranches"][0]["offchain"] == ["delivered"]
