@@ -36,6 +36,7 @@ from nexotc_client.desk.quote import (
     QuoteEngine,
     QuoteExpiredError,
     SizeBeyondDepthError,
+    realised_vol_bps,
 )
 from nexotc_client.desk.sim import BinanceSandboxEmulator, SimClock, SimParams, SimVenue
 from nexotc_client.desk.tca import plot_trade, reconcile, tca, write_breaks_csv, write_tca_csv
@@ -442,3 +443,15 @@ def test_tca_hand_computed_example():
     recompute_totals(sell)
     rs = tca(sell, decision_mid=D(100))
     assert (rs.is_delay, rs.is_execution, rs.is_opportunity, rs.is_total) == (4, 4, 0, 9)
+
+
+def test_realised_vol_and_decimal_context():
+    assert realised_vol_bps([D(100)] * 5) == 0
+    assert realised_vol_bps([D(100), D(101)]) == 0  # too few points
+    # returns +100 bps, -100 bps (approximately), +100 bps: a sample sd close to 115 bps
+    vol = realised_vol_bps([D(100), D(101), D(100), D(101)])
+    assert D(114) < vol < D(117)
+    import decimal
+
+    assert decimal.getcontext().prec == 50
+    assert D("1") / D("3") * 3 != 1 and len(str(D("1") / D("3"))) == 52
