@@ -455,3 +455,19 @@ def test_realised_vol_and_decimal_context():
 
     assert decimal.getcontext().prec == 50
     assert D("1") / D("3") * 3 != 1 and len(str(D("1") / D("3"))) == 52
+
+
+def test_requested_then_quoted_or_rejected(engine, books):
+    pending = engine.request(RFQ("r5", "buyer", "BTC/USDT", Side.BUY, D(20), TS))
+    assert pending.state is QuoteState.REQUESTED and pending.price == 0
+    with pytest.raises(IllegalTransitionError):
+        engine.accept(pending)  # nothing to accept before it is priced
+    engine.respond(pending)
+    direct = engine.quote(RFQ("r6", "buyer", "BTC/USDT", Side.BUY, D(20), TS))
+    assert pending.state is QuoteState.QUOTED and (pending.bid, pending.ask) == (direct.bid, direct.ask)
+    with pytest.raises(IllegalTransitionError):
+        engine.respond(pending)
+    huge = engine.request(RFQ("r7", "buyer", "BTC/USDT", Side.SELL, D(10**6), TS))
+    with pytest.raises(SizeBeyondDepthError):
+        engine.respond(huge)
+    assert huge.state is QuoteState.REJECTED and "exceeds the depth" in huge.reason
