@@ -231,6 +231,7 @@ class CcxtVenue:
         sandbox: bool = False,
         api_key: str | None = None,
         secret: str | None = None,
+        password: str | None = None,
         fee_bps: Decimal | None = None,
         clock: Callable[[], int] = _ms,
     ) -> None:
@@ -240,6 +241,8 @@ class CcxtVenue:
         config: dict[str, Any] = {"enableRateLimit": False, "options": dict(_CCXT_OPTIONS.get(exchange_id, {}))}
         if api_key:
             config["apiKey"], config["secret"] = api_key, secret or ""
+            if password:
+                config["password"] = password  # OKX's API passphrase
         self.exchange = cls(config)
         if sandbox:
             self.exchange.set_sandbox_mode(True)
@@ -335,9 +338,7 @@ class CcxtVenue:
         import ccxt
 
         try:
-            order = self.exchange.fetch_order(
-                None, symbol, {"clientOrderId": client_order_id, "origClientOrderId": client_order_id}
-            )
+            order = self.exchange.fetch_order(None, symbol, {"clientOrderId": client_order_id})
         except ccxt.OrderNotFound:
             return None
         except Exception as exc:
