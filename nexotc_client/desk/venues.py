@@ -36,7 +36,9 @@ from nexotc_client.desk.money import BPS, D
 __all__ = [
     "CCXT_VENUES",
     "DEFAULT_TAKER_FEE_BPS",
+    "MAX_DEPTH",
     "CcxtVenue",
+    "ExecutionVenue",
     "FixtureResponder",
     "GuardResult",
     "OrderAck",
@@ -52,7 +54,8 @@ __all__ = [
 
 CCXT_VENUES = ("binance", "coinbase", "okx", "kraken")
 
-#: Taker fees (bps) at each venue's entry tier: the aggregator's default when a venue gives none.
+#: Taker fees (bps) at each venue's entry tier, used when ccxt's market gives none (ccxt's own market figures
+#: take precedence: binance 10, okx 15, coinbase 120, kraken 40 bps in 4.5.90); pass ``fee_bps`` for a desk tier.
 DEFAULT_TAKER_FEE_BPS: dict[str, Decimal] = {
     "binance": Decimal(10),
     "okx": Decimal(10),
@@ -111,7 +114,7 @@ class RawTransport(BaseAdapter):
         self.responder = responder
         self.requests: list[tuple[str, str]] = []
 
-    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):  # noqa: D401
+    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
         body = request.body.encode() if isinstance(request.body, str) else request.body
         self.requests.append((request.method, request.url))
         status, payload = self.responder(request.method, request.url, body)
