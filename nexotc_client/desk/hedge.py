@@ -4,15 +4,18 @@ caps, an optional participation cap, child-order and fill tracking.
 All state lives in :class:`~nexotc_client.desk.models.HedgeState` (plan, progress, child orders, distinct fills),
 so a caller can persist it after every :meth:`HedgeExecutor.step` and continue after a crash with
 :meth:`HedgeExecutor.resume`. Crash safety comes from the order of operations: a child order is appended to the
-state (status NEW, a deterministic client order id ``<parent>-c<clip>-<venue>``) *before* it is sent, and on
-resume every NEW order is looked up by its client order id on its venue: an order the venue knows is adopted
-(never re-sent), an unknown one is sent now. Fills are keyed by ``(venue, trade_id)``: a fill seen twice (in the
-acknowledgement and again in ``fetch_my_trades``, or again after a restart) counts once, late and out-of-order
-fills are accepted whenever they arrive, and the totals are sums over the distinct fills.
+state (status NEW, a deterministic client order id from parent, clip and venue: :func:`client_order_id`)
+*before* it is sent, and on resume every NEW order is looked up by its client order id on its venue: an order
+the venue knows is adopted (never re-sent), an unknown one is sent now. Orders still open are refreshed on every
+poll (a venue may acknowledge before it reports the order's state). Fills are keyed by ``(venue, trade_id)``:
+a fill seen twice (in the acknowledgement and again in ``fetch_my_trades``, or again after a restart) counts
+once, late and out-of-order fills are accepted whenever they arrive, and the totals are sums over the distinct
+fills.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from decimal import ROUND_DOWN, Decimal
 
@@ -24,7 +27,15 @@ from nexotc_client.desk.models import ChildOrder, Fill, HedgePlan, HedgeState, H
 from nexotc_client.desk.money import BPS, quantize
 from nexotc_client.desk.venues import ExecutionVenue, VenueError
 
-__all__ = ["HedgeError", "HedgeExecutor", "recompute_totals"]
+__all__ = ["HedgeError", "HedgeExecutor", "client_order_id", "recompute_totals"]
+
+
+def client_order_id(parent_id: str, clip: int, venue: str) -> str:
+    """The deterministic client order id of a clip's child order on a venue: letters and digits only, at most
+    32 characters (accepted by Binance, OKX, Coinbase and Kraken), readable prefix + a hash for uniqueness."""
+    raw = f"{parent_id}/{clip}/{venue}"
+    tag = "".join(ch for ch in parent_id if ch.isascii() and ch.isalnum())[:12]
+    return f"{tag}c{clip}{venue[:3]}{hashlib.sha256(raw.encode()).hexdigest()[:10]}"[:32]
 
 
 class HedgeError(RuntimeError):
@@ -143,8 +154,15 @@ class HedgeExecutor:
         return new
 
     def poll(self, state: HedgeState) -> int:
-        """Fetch the venues' trades since the hedge started and ingest the new ones."""
+        """Refresh the orders still open (a venue such as OKX acknowledges an order before it reports its state),
+        then fetch the venues' trades since the hedge started and ingest the new ones."""
         new = 0
+        for o in state.orders:
+            if o.order_id and o.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED):
+                ack = self.venues[o.venue].fetch_order(o.symbol, o.client_order_id)
+                if ack is not None and (ack.status is not o.status or ack.filled != o.venue_filled):
+                    o.status, o.venue_filled = ack.status, ack.filled
+                    new += self.ingest(state, ack.fills)
         for name in {o.venue for o in state.orders}:
             new += self.ingest(state, self.venues[name].fetch_my_trades(state.plan.symbol, state.plan.start_ms))
         if new:
@@ -249,7 +267,7 @@ class HedgeExecutor:
                 limit_price=worst,
                 ts_ms=now,
                 clip=clip,
-                client_order_id=f"{plan.parent_id}-c{clip}-{venue}",
+                client_order_id=client_order_id(plan.parent_id, clip, venue),
             )
             state.orders.append(order)
             new_orders.append(order)

@@ -36,8 +36,13 @@ __all__ = [
 ]
 
 #: 50 significant digits: an 18-decimal token amount of up to 10**30 units times a price still fits exactly.
-CTX = decimal.Context(prec=50, rounding=ROUND_HALF_EVEN, traps=[decimal.InvalidOperation, decimal.DivisionByZero])
-decimal.setcontext(CTX)  # the desk engine's modules compute in this context
+CTX = decimal.Context(
+    prec=50, rounding=ROUND_HALF_EVEN, traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow]
+)
+# The desk engine's modules compute with plain operators in this context: importing the package sets it for the
+# importing thread and as the default of threads started afterwards (50 digits instead of 28, same traps).
+decimal.setcontext(CTX)
+decimal.DefaultContext.prec = CTX.prec
 
 ZERO = Decimal(0)
 BPS = Decimal(10_000)

@@ -13,7 +13,8 @@ the size: the walk's VWAPs separate as size grows, the tiers never decrease, and
 spread never narrows as the size grows. A size beyond the available depth on either side is refused
 (:class:`SizeBeyondDepthError`).
 
-States (FIX QuoteStatus-like): REQUESTED → QUOTED → ACCEPTED | COUNTERED | EXPIRED | REJECTED; COUNTERED →
+States (FIX QuoteStatus-like; :meth:`QuoteEngine.request` + :meth:`QuoteEngine.respond`, or
+:meth:`QuoteEngine.quote` in one call): REQUESTED → QUOTED → ACCEPTED | COUNTERED | EXPIRED | REJECTED; COUNTERED →
 QUOTED (re-quote) | ACCEPTED (the desk takes the counter) | EXPIRED | REJECTED. Any other move raises
 :class:`IllegalTransitionError`; accepting after the TTL expires the quote and raises :class:`QuoteExpiredError`.
 """
@@ -201,6 +202,45 @@ class QuoteEngine:
             state=QuoteState.QUOTED,
             updated_ms=now,
         )
+
+    def request(self, rfq: RFQ) -> Quote:
+        """The RFQ received, not priced yet: a REQUESTED quote (no prices) to answer with :meth:`respond`."""
+        now = self.clock()
+        zero = Decimal(0)
+        return Quote(
+            quote_id=f"{rfq.rfq_id}-q{next(self._seq)}",
+            rfq_id=rfq.rfq_id,
+            symbol=rfq.symbol,
+            side=rfq.side,
+            size=rfq.size,
+            bid=zero,
+            ask=zero,
+            price=zero,
+            mid=zero,
+            components=QuoteComponents(zero, zero, zero, zero),
+            created_ms=now,
+            ttl_ms=self.config.ttl_ms,
+            state=QuoteState.REQUESTED,
+            updated_ms=now,
+        )
+
+    def respond(self, quote: Quote) -> Quote:
+        """Price a REQUESTED quote (→ QUOTED, its TTL starting now). A size the books cannot serve, or no usable
+        market data, rejects it (→ REJECTED with the reason) and raises the named error."""
+        now = self.clock()
+        if quote.state is not QuoteState.REQUESTED:
+            raise IllegalTransitionError(f"quote {quote.quote_id}: {quote.state.value} -> quoted is not allowed")
+        try:
+            bid, ask, mid, comps = self.price(quote.symbol, quote.size)
+        except QuoteError as exc:
+            self._move(quote, QuoteState.REJECTED, now, str(exc))
+            raise
+        self._move(quote, QuoteState.QUOTED, now)
+        quote.bid, quote.ask, quote.mid = bid, ask, quantize_price(mid, dp=PRICE_DP + 2)
+        quote.price = ask if quote.side is Side.BUY else bid
+        quote.components = replace(comps, vwap=comps.ask_vwap if quote.side is Side.BUY else comps.bid_vwap)
+        quote.created_ms = now
+        return quote
 
     # life cycle -------------------------------------------------------------------------------------------
 

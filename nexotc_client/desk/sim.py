@@ -15,6 +15,7 @@ which also returns every earlier trade again (duplicates) in shuffled order.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from nexotc_client.desk.models import Book, Fill, Level, OrderStatus, Side
 from nexotc_client.desk.money import BPS, D, quantize
 from nexotc_client.desk.venues import OrderAck, VenueError
 
-__all__ = ["BinanceSandboxEmulator", "SimClock", "SimParams", "SimVenue"]
+__all__ = ["BinanceSandboxEmulator", "OkxSandboxEmulator", "SimClock", "SimParams", "SimVenue"]
 
 PPM = Decimal(1_000_000)
 
@@ -337,3 +338,138 @@ class BinanceSandboxEmulator:
                 for f in self.sim.fetch_my_trades(sym, since)
             ]
         return 404, {"code": -1, "msg": f"no route {method} {path}"}
+
+
+class OkxSandboxEmulator:
+    """A responder for :class:`~nexotc_client.desk.venues.RawTransport` answering ccxt's OKX requests (demo
+    trading: ``x-simulated-trading: 1``) from a :class:`SimVenue` in OKX's raw v5 formats. Unlike Binance, OKX
+    acknowledges an order without its fills: they arrive only through ``GET /api/v5/trade/fills-history``
+    (and the order's state through ``GET /api/v5/trade/order``). Routes: ``public/instruments`` (from the
+    fixture's markets), ``market/books``, ``POST trade/order`` and ``trade/batch-orders`` (ccxt's default),
+    ``GET trade/order``, ``trade/fills-history``."""
+
+    def __init__(self, sim: SimVenue, markets: dict[str, Any]) -> None:
+        self.sim = sim
+        self.markets = markets
+        self.orders: dict[str, tuple[OrderAck, str, str, str, str]] = {}  # clOrdId -> ack, instId, side, sz, px
+
+    @staticmethod
+    def _ok(data: list[dict[str, Any]]) -> tuple[int, Any]:
+        return 200, {"code": "0", "msg": "", "data": data}
+
+    @staticmethod
+    def _num(x: Decimal) -> str:
+        return format(x, "f")
+
+    def _order_raw(self, cl_ord_id: str) -> dict[str, Any]:
+        ack, inst, side, sz, px = self.orders[cl_ord_id]
+        fills = [t.fill for t in self.sim._trades if t.fill.order_id == ack.order_id]
+        acc = sum((f.size for f in fills), Decimal(0))
+        avg = sum((f.size * f.price for f in fills), Decimal(0)) / acc if acc else Decimal(0)
+        fee = sum((f.fee for f in fills), Decimal(0))
+        state = "filled" if ack.status is OrderStatus.FILLED else ("canceled" if acc == 0 else "partially_filled")
+        if ack.status is OrderStatus.CANCELED and acc > 0:
+            state = "canceled"  # IOC: the remainder was cancelled
+        ts = str(fills[0].ts_ms if fills else self.sim.clock())
+        return {
+            "accFillSz": self._num(acc),
+            "avgPx": self._num(avg) if acc else "",
+            "cTime": ts,
+            "category": "normal",
+            "ccy": "",
+            "clOrdId": cl_ord_id,
+            "fee": self._num(-fee),
+            "feeCcy": inst.split("-")[1],
+            "fillPx": self._num(fills[-1].price) if fills else "",
+            "fillSz": self._num(fills[-1].size) if fills else "0",
+            "fillTime": ts,
+            "instId": inst,
+            "instType": "SPOT",
+            "lever": "",
+            "ordId": ack.order_id.rsplit("o", 1)[1],
+            "ordType": "ioc" if px else "market",
+            "pnl": "0",
+            "posSide": "",
+            "px": px,
+            "rebate": "0",
+            "rebateCcy": inst.split("-")[0],
+            "side": side,
+            "state": state,
+            "sz": sz,
+            "tag": "",
+            "tdMode": "cash",
+            "tgtCcy": "",
+            "tradeId": "",
+            "uTime": ts,
+        }
+
+    def _place(self, req: dict[str, Any]) -> dict[str, Any]:
+        inst, side, ord_type = req["instId"], Side(req["side"]), req["ordType"]
+        limit = D(req["px"]) if ord_type in ("limit", "ioc", "fok") and req.get("px") else None
+        try:
+            ack = self.sim.create_order(inst.replace("-", "/"), side, D(req["sz"]), limit, req["clOrdId"])
+        except VenueError as exc:
+            return {"clOrdId": req.get("clOrdId", ""), "ordId": "", "tag": "", "sCode": "51000", "sMsg": str(exc)}
+        self.orders[req["clOrdId"]] = (ack, inst, req["side"], req["sz"], req.get("px", ""))
+        return {
+            "clOrdId": req["clOrdId"],
+            "ordId": ack.order_id.rsplit("o", 1)[1],
+            "tag": "",
+            "ts": str(self.sim.clock()),
+            "sCode": "0",
+            "sMsg": "Order placed",
+        }
+
+    def __call__(self, method: str, url: str, body: bytes | None) -> tuple[int, Any]:
+        parts = urlsplit(url)
+        q = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        path = parts.path
+        if path == "/api/v5/public/instruments":
+            return 200, self.markets["/api/v5/public/instruments"]
+        if path == "/api/v5/market/books":
+            book = self.sim.fetch_order_book(q["instId"].replace("-", "/"), int(q.get("sz", 400)))
+            return self._ok(
+                [
+                    {
+                        "asks": [[self._num(lv.price), self._num(lv.size), "0", "1"] for lv in book.asks],
+                        "bids": [[self._num(lv.price), self._num(lv.size), "0", "1"] for lv in book.bids],
+                        "ts": str(book.ts_ms),
+                    }
+                ]
+            )
+        if path in ("/api/v5/trade/order", "/api/v5/trade/batch-orders") and method == "POST":
+            body_json = json.loads(body or b"{}")
+            return self._ok([self._place(req) for req in (body_json if isinstance(body_json, list) else [body_json])])
+        if path == "/api/v5/trade/order" and method == "GET":
+            cl = q.get("clOrdId", "")
+            if cl not in self.orders:
+                return 200, {"code": "51603", "msg": "Order does not exist", "data": []}
+            return self._ok([self._order_raw(cl)])
+        if path in ("/api/v5/trade/fills-history", "/api/v5/trade/fills"):
+            inst = q["instId"]
+            since = int(q["begin"]) if "begin" in q else None
+            cl_of = {a.order_id: cl for cl, (a, *_rest) in self.orders.items()}
+            return self._ok(
+                [
+                    {
+                        "instType": "SPOT",
+                        "instId": inst,
+                        "tradeId": f.trade_id.rsplit("t", 1)[1],
+                        "ordId": f.order_id.rsplit("o", 1)[1],
+                        "clOrdId": cl_of.get(f.order_id, ""),
+                        "billId": "",
+                        "tag": "",
+                        "fillPx": self._num(f.price),
+                        "fillSz": self._num(f.size),
+                        "side": f.side.value,
+                        "posSide": "net",
+                        "execType": "T",
+                        "feeCcy": f.fee_asset,
+                        "fee": self._num(-f.fee),
+                        "ts": str(f.ts_ms),
+                        "fillTime": str(f.ts_ms),
+                    }
+                    for f in self.sim.fetch_my_trades(inst.replace("-", "/"), since)
+                ]
+            )
+        return 404, {"code": "50000", "msg": f"no route {method} {path}", "data": []}

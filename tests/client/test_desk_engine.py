@@ -36,8 +36,9 @@ from nexotc_client.desk.quote import (
     QuoteEngine,
     QuoteExpiredError,
     SizeBeyondDepthError,
+    realised_vol_bps,
 )
-from nexotc_client.desk.sim import BinanceSandboxEmulator, SimClock, SimParams, SimVenue
+from nexotc_client.desk.sim import BinanceSandboxEmulator, OkxSandboxEmulator, SimClock, SimParams, SimVenue
 from nexotc_client.desk.tca import plot_trade, reconcile, tca, write_breaks_csv, write_tca_csv
 from nexotc_client.desk.venues import (
     CCXT_VENUES,
@@ -287,22 +288,37 @@ def test_resume_after_kill_neither_resends_nor_double_counts(books):
     assert venue_total == restored.filled == sum(f.size for f in restored.fills)
 
 
-def test_ccxt_sandbox_execution_path(books):
-    markets = json.loads((FIX / "binance" / "markets.json").read_text())
+@pytest.mark.parametrize("exchange", ["binance", "okx"])
+def test_ccxt_sandbox_execution_path(books, exchange):
+    """The hedge runs through CcxtVenue in sandbox mode: ccxt builds and signs the requests and parses the raw
+    order / trade responses. Binance acknowledges with the order's fills, OKX without (fills only by polling)."""
+    markets = json.loads((FIX / exchange / "markets.json").read_text())
     clock = SimClock(TS)
-    sim = SimVenue("binance", [books["binance"]], clock, seed=2, params=SimParams(late_fill_prob=0.4))
-    transport = RawTransport(BinanceSandboxEmulator(sim, markets, {"BTCUSDT": "BTC/USDT"}))
-    venue = CcxtVenue("binance", transport=transport, sandbox=True, api_key="key", secret="secret", clock=clock)
-    ex = HedgeExecutor({"binance": venue}, clock=clock, sleep=clock.sleep)
+    sim = SimVenue(exchange, [books[exchange]], clock, seed=2, params=SimParams(late_fill_prob=0.4))
+    if exchange == "binance":
+        emulator = BinanceSandboxEmulator(sim, markets, {"BTCUSDT": "BTC/USDT"})
+    else:
+        emulator = OkxSandboxEmulator(sim, markets)
+    transport = RawTransport(emulator)
+    venue = CcxtVenue(
+        exchange, transport=transport, sandbox=True, api_key="key", secret="secret", password="pass", clock=clock
+    )
+    ex = HedgeExecutor({exchange: venue}, clock=clock, sleep=clock.sleep)
     st = ex.start(HedgePlan("hs", "BTC/USDT", Side.BUY, D(20), 4, 60_000, TS))
     ex.run(st)
     assert st.status is HedgeStatus.DONE and st.filled == D(20)
-    assert all("testnet.binance.vision" in u for _, u in transport.requests)
-    assert any(m == "POST" and "/api/v3/order" in u for m, u in transport.requests)
-    assert any("/api/v3/myTrades" in u for _, u in transport.requests)
+    host = "testnet.binance.vision" if exchange == "binance" else "www.okx.com"
+    assert all(host in u for _, u in transport.requests)
+    orders_path = "/api/v3/order" if exchange == "binance" else "/api/v5/trade/batch-orders"  # ccxt's default
+    trades_path = "/api/v3/myTrades" if exchange == "binance" else "/api/v5/trade/fills-history"
+    assert sum(1 for m, u in transport.requests if m == "POST" and orders_path in u) == len(st.orders) == 4
+    assert any(trades_path in u for _, u in transport.requests)
+    assert sorted(f.size for f in st.fills) == sorted(t.fill.size for t in sim._trades)
     assert sum(f.size for f in st.fills) == sum(a.filled for a in sim._orders.values())
-    assert venue.fetch_order("BTC/USDT", "hs-c0-binance").order_id == st.orders[0].order_id
-    assert venue.fetch_order("BTC/USDT", "never-sent") is None
+    assert all(o.client_order_id.isalnum() and len(o.client_order_id) <= 32 for o in st.orders)
+    first = st.orders[0]
+    assert venue.fetch_order("BTC/USDT", first.client_order_id).order_id == first.order_id
+    assert venue.fetch_order("BTC/USDT", "neverSent") is None
 
 
 def test_reconciliation_classifies_every_break(tmp_path, books):
@@ -442,3 +458,31 @@ def test_tca_hand_computed_example():
     recompute_totals(sell)
     rs = tca(sell, decision_mid=D(100))
     assert (rs.is_delay, rs.is_execution, rs.is_opportunity, rs.is_total) == (4, 4, 0, 9)
+
+
+def test_realised_vol_and_decimal_context():
+    assert realised_vol_bps([D(100)] * 5) == 0
+    assert realised_vol_bps([D(100), D(101)]) == 0  # too few points
+    # returns +100 bps, -100 bps (approximately), +100 bps: a sample sd close to 115 bps
+    vol = realised_vol_bps([D(100), D(101), D(100), D(101)])
+    assert D(114) < vol < D(117)
+    import decimal
+
+    assert decimal.getcontext().prec == 50
+    assert D("1") / D("3") * 3 != 1 and len(str(D("1") / D("3"))) == 52
+
+
+def test_requested_then_quoted_or_rejected(engine, books):
+    pending = engine.request(RFQ("r5", "buyer", "BTC/USDT", Side.BUY, D(20), TS))
+    assert pending.state is QuoteState.REQUESTED and pending.price == 0
+    with pytest.raises(IllegalTransitionError):
+        engine.accept(pending)  # nothing to accept before it is priced
+    engine.respond(pending)
+    direct = engine.quote(RFQ("r6", "buyer", "BTC/USDT", Side.BUY, D(20), TS))
+    assert pending.state is QuoteState.QUOTED and (pending.bid, pending.ask) == (direct.bid, direct.ask)
+    with pytest.raises(IllegalTransitionError):
+        engine.respond(pending)
+    huge = engine.request(RFQ("r7", "buyer", "BTC/USDT", Side.SELL, D(10**6), TS))
+    with pytest.raises(SizeBeyondDepthError):
+        engine.respond(huge)
+    assert huge.state is QuoteState.REJECTED and "exceeds the depth" in huge.reason
