@@ -221,3 +221,7 @@ def fund(chain):
 
 
 __all__ = ["BTC", "DAY", "USD6", "Tranche"]
+
+
+# ------------------------------------------------------------------ desk database (PostgreSQL server)
+from pgserver import pg_database, pg_server  # noqa: E402,F401  (session-scoped real PostgreSQL, see tests/pgserver.py)

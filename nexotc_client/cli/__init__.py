@@ -24,6 +24,7 @@
     nexotc desk set-assets ID --allow T --disallow T | set-fees ID [--max-fee-bps N] [--introducer-cap-bps M]
     nexotc desk set-access ID public|invite-only | set-policy ID P | suspend ID | unsuspend ID
     nexotc desk propose-admin ID NEW | accept-admin ID     (admin commands: --calldata for a MultiSig)
+    nexotc rfq | quote | hedge | settle | recon | match    the desk engine (see nexotc_client.cli.desk_engine)
 
 DEAL is an address or the creation number shown by `deal list` (`3` or `#3`); T a tranche index.
 Shared options, before or after the command: --network (ape choice; default ethereum:local:foundry
@@ -40,6 +41,7 @@ from nexotc_client.cli.app import App, cli, main, run
 from nexotc_client.cli.deal import deal
 from nexotc_client.cli.deploy import deploy
 from nexotc_client.cli.desk import desk
+from nexotc_client.cli.desk_engine import hedge, match, quote, recon, rfq, settle
 from nexotc_client.cli.msig import msig
 from nexotc_client.cli.node import node
 from nexotc_client.cli.offer import offer
@@ -50,5 +52,7 @@ cli.add_command(deal)
 cli.add_command(offer)
 cli.add_command(msig)
 cli.add_command(desk)
+for _group in (rfq, quote, hedge, settle, recon, match):  # the desk engine (nexotc_client.cli.desk_engine)
+    cli.add_command(_group)
 
 __all__ = ["App", "cli", "main", "run"]

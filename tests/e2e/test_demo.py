@@ -65,3 +65,27 @@ def test_demo_settles_every_deal_exactly(demo_module):
     receipts = [demo_module.chain.provider.get_receipt(tx) for _, tx, _ in demo.steps]
     assert [r.gas_used for r in receipts] == [gas for _, _, gas in demo.steps]
     assert all(r.status == 1 for r in receipts)
+
+
+def test_demo_desk_path_locks_hedges_settles_and_reconciles(demo_module):
+    """Phase 6: the RFQ for 200 BTC ends as a settled escrow, a finished hedge and a break-free reconciliation."""
+    from nexotc_client.desk.lock import read_quote_id
+    from nexotc_client.terms import Phase
+
+    demo = demo_module.Demo()
+    demo.deploy()
+    buyer_btc, seller_usd = demo.wbtc.balanceOf(demo.buyer), demo.usdt.balanceOf(demo.seller)
+    out = demo.desk_path()
+    deal, quote, recon = out["deal"], out["quote"], out["recon"]
+    assert quote.size == 200 and quote.state.value == "accepted" and quote.price == quote.ask
+    assert deal.phase() is Phase.SETTLED and out["view"].settled and out["view"].breaches == ()
+    assert read_quote_id(demo.factory, deal.address) == quote.quote_id == out["lock"].quote_id
+    # the client received 200 BTC; the desk's wallet received the locked notional (no desk fee on this deal)
+    assert demo.wbtc.balanceOf(demo.buyer) - buyer_btc == 200 * BTC
+    assert demo.usdt.balanceOf(demo.seller) - seller_usd == deal.terms.quote.amount
+    assert deal.terms.quote.amount == -(-200 * quote.price * USD // 1)
+    hedge = out["hedge"]
+    assert hedge.status.value == "done" and 190 < hedge.filled <= 200
+    assert recon.report.breaks == [] and recon.report.matched == len(hedge.fills) + 2
+    with open(recon.files["png"], "rb") as fh:
+        assert fh.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,165 @@
+"""Simulated exchanges that outlive the desk process: a :class:`~nexotc_client.desk.sim.SimVenue` whose every
+state-changing call is journaled to a file, so a fresh process rebuilds exactly the same venue (same books,
+same open impact, same trades, same RNG position) by replaying the journal.
+
+This is what makes "kill the desk mid-hedge, restart, resume" meaningful offline: a real exchange keeps the
+orders it executed whatever happens to the client. Here the journal line is the exchange's commit point — it
+is written (and fsynced) after the venue executed a call and before the answer goes back — so an order either
+happened at the exchange (the resumed hedge finds it by its client order id and adopts its fills) or did not
+(the resumed hedge sends it). Replay feeds each call the clock value it originally saw; the simulated venue is
+deterministic given its seed, its initial books and that sequence.
+
+    venues = open_sim_venues(books, journal_dir, seed=7)       # {name: JournaledVenue}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from nexotc_client.desk.models import Book, Fill, Side, from_dict, to_dict
+from nexotc_client.desk.sim import SimParams, SimVenue
+from nexotc_client.desk.venues import OrderAck
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class _ReplayableClock:
+    """The venue's clock: the desk's clock, or during replay the time each journaled call saw."""
+
+    def __init__(self, clock: Callable[[], int]) -> None:
+        self.clock = clock
+        self.fixed: int | None = None
+
+    def __call__(self) -> int:
+        return self.fixed if self.fixed is not None else self.clock()
+
+
+class JournaledVenue:
+    """An execution venue over a SimVenue, journaled to `path` (JSON lines)."""
+
+    def __init__(
+        self,
+        name: str,
+        books: Sequence[Book],
+        path: Path,
+        clock: Callable[[], int] = wall_ms,
+        seed: int = 0,
+        params: SimParams | None = None,
+    ) -> None:
+        self.name = name
+        self.path = Path(path)
+        self._clock = _ReplayableClock(clock)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        params = params or SimParams()
+        header = {"venue": name, "seed": seed, "params": to_dict(params), "books": [to_dict(b) for b in books]}
+        if self.path.exists() and self.path.stat().st_size:
+            raw = self.path.read_bytes()
+            if not raw.endswith(b"\n"):  # a torn last line: that call never committed; drop it
+                raw = raw[: raw.rfind(b"\n") + 1]
+                self.path.write_bytes(raw)
+            lines = raw.decode().splitlines()
+            first = json.loads(lines[0])
+            books = [from_dict(Book, b) for b in first["books"]]
+            seed = int(first["seed"])
+            params = from_dict(SimParams, first["params"])
+            self._clock.fixed = int(first.get("t0", 0))
+            self.sim = SimVenue(name, list(books), self._clock, seed=seed, params=params)
+            self.replayed = 0
+            for line in lines[1:]:
+                entry = json.loads(line)
+                self._clock.fixed = int(entry["t"])
+                self._apply(entry["m"], entry["a"])
+                self.replayed += 1
+            self._clock.fixed = None
+            self._fh = self.path.open("a")
+        else:
+            header["t0"] = self._clock()
+            self._clock.fixed = header["t0"]
+            self.sim = SimVenue(name, list(books), self._clock, seed=seed, params=params)
+            self._clock.fixed = None
+            self.replayed = 0
+            self._fh = self.path.open("w")
+            self._write(header)
+
+    # ------------------------------------------------------------------ journal
+    def _write(self, entry: dict[str, Any]) -> None:
+        self._fh.write(json.dumps(entry, separators=(",", ":")) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def _call(self, method: str, args: list[Any]) -> Any:
+        now = self._clock()
+        self._clock.fixed = now
+        try:
+            result = self._apply(method, args)
+        finally:
+            self._clock.fixed = None
+        self._write({"t": now, "m": method, "a": args})
+        return result
+
+    def _apply(self, method: str, args: list[Any]) -> Any:
+        if method == "book":
+            return self.sim.fetch_order_book(args[0], args[1])
+        if method == "order":
+            symbol, side, size, limit, coid = args
+            return self.sim.create_order(
+                symbol, Side(side), Decimal(size), Decimal(limit) if limit is not None else None, coid
+            )
+        if method == "trades":
+            return self.sim.fetch_my_trades(args[0], args[1])
+        raise ValueError(f"unknown journal entry {method!r}")
+
+    def close(self) -> None:
+        self._fh.close()
+
+    # ------------------------------------------------------------------ venue protocol
+    def fetch_order_book(self, symbol: str, depth: int | None = None) -> Book:
+        return self._call("book", [symbol, depth])
+
+    def create_order(
+        self, symbol: str, side: Side, size: Decimal, limit_price: Decimal | None, client_order_id: str
+    ) -> OrderAck:
+        args = [symbol, side.value, str(size), str(limit_price) if limit_price is not None else None, client_order_id]
+        return self._call("order", args)
+
+    def fetch_order(self, symbol: str, client_order_id: str) -> OrderAck | None:
+        return self.sim.fetch_order(symbol, client_order_id)  # a read: no state change, nothing to journal
+
+    def fetch_my_trades(self, symbol: str, since_ms: int | None = None) -> list[Fill]:
+        return self._call("trades", [symbol, since_ms])  # journaled: it draws from the RNG (shuffle)
+
+    def executed(self, symbol: str) -> list[Fill]:
+        """Every trade the venue executed for `symbol`, visible yet or not (the exchange's own record)."""
+        return [t.fill for t in self.sim._trades if t.fill.symbol == symbol]
+
+    def client_order_ids(self) -> list[str]:
+        return list(self.sim._orders)
+
+
+def open_sim_venues(
+    books: Sequence[Book],
+    journal_dir: Path | str,
+    clock: Callable[[], int] = wall_ms,
+    seed: int = 0,
+    params: SimParams | None = None,
+) -> dict[str, JournaledVenue]:
+    """One journaled simulated venue per venue of `books` (journal ``<dir>/<venue>.jsonl``; replayed if present)."""
+    by_venue: dict[str, list[Book]] = {}
+    for book in books:
+        by_venue.setdefault(book.venue, []).append(book)
+    root = Path(journal_dir)
+    return {
+        name: JournaledVenue(name, vb, root / f"{name}.jsonl", clock=clock, seed=seed, params=params)
+        for name, vb in sorted(by_venue.items())
+    }
+
+
+__all__ = ["JournaledVenue", "open_sim_venues", "wall_ms"]

@@ -1,0 +1,396 @@
+"""Settlement tracker: follows a deal's escrow events with a confirmation threshold per network, the off-chain
+leg's milestones (USDT on another chain, a fiat wire, BTC: a mark with its evidence), and flags SLA breaches.
+
+    tracker = SettlementTracker(store, factory, network="ethereum:mainnet")     # 12 confirmations
+    tracker.track(deal, quote_id="Q-1", sla=Sla(funding_s=3600, release_s=86400))
+    view = tracker.poll(deal.address)        # new confirmed events stored once; pending ones shown
+    tracker.mark_offchain(deal.address, 0, "delivered", "btc txid ...", marker)   # ESCROWED: marks on chain too
+    view.breaches                             # funding late, release late, off-chain leg late, disputes...
+
+Only events with at least the network's confirmations are stored (by tx hash and log index: polling twice or
+after a restart stores nothing twice); younger ones are reported as pending with their confirmation count.
+The chain stays the authority: a tranche's state comes from the deal's own views; the store keeps the
+history the reconciliation reads (:meth:`DeskStore.settlement_records`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from nexotc_client.chain.errors import NexotcError
+from nexotc_client.desk.db import SettlementMarkRow, SettlementRow, TrackedDealRow
+from nexotc_client.desk.store import DeskStore
+from nexotc_client.terms import LegId, Mode, Phase
+
+if TYPE_CHECKING:
+    from ape.api import AccountAPI
+
+    from nexotc_client.chain.deal import Deal, DealEvent
+    from nexotc_client.chain.factory import Factory
+
+#: confirmations before an event counts as settled, per network (ecosystem:network); others: DEFAULT
+CONFIRMATIONS: dict[str, int] = {
+    "ethereum:mainnet": 12,
+    "ethereum:sepolia": 3,
+    "ethereum:holesky": 3,
+    "arbitrum:mainnet": 20,
+    "optimism:mainnet": 10,
+    "base:mainnet": 10,
+    "polygon:mainnet": 128,
+    "bsc:mainnet": 15,
+    "avalanche:mainnet": 1,
+    "ethereum:local": 1,
+    "ethereum:mainnet-fork": 1,
+}
+DEFAULT_CONFIRMATIONS = 6
+#: milestones of an off-chain leg, in order; "delivered" is the one an ESCROWED deal marks on chain
+MILESTONES = ("initiated", "sent", "delivered", "confirmed")
+SETTLED_EVENTS = ("Released", "Resolved")
+
+
+def confirmations_for(network: str) -> int:
+    key = ":".join(network.split(":")[:2])
+    return CONFIRMATIONS.get(key, DEFAULT_CONFIRMATIONS)
+
+
+@dataclass(frozen=True)
+class Sla:
+    """Service levels in seconds: both legs funded within `funding_s` of tracking; each tranche released within
+    `release_s` of its unlock; the off-chain leg delivered (marked) within `offchain_s` of the unlock."""
+
+    funding_s: int = 3_600
+    release_s: int = 86_400
+    offchain_s: int = 43_200
+
+    def to_dict(self) -> dict[str, int]:
+        return {"funding_s": self.funding_s, "release_s": self.release_s, "offchain_s": self.offchain_s}
+
+
+@dataclass(frozen=True)
+class Breach:
+    kind: str  # funding_late | offchain_late | release_late | disputed | deadline_missed
+    tranche: int | None
+    due: int
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "tranche": self.tranche, "due": self.due, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    name: str
+    tranche: int | None
+    tx_hash: str
+    confirmations: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "event": self.name,
+            "tranche": self.tranche,
+            "tx_hash": self.tx_hash,
+            "confirmations": self.confirmations,
+        }
+
+
+@dataclass(frozen=True)
+class TrancheView:
+    index: int
+    status: str
+    unlock_time: int
+    deadline: int
+    settled_tx: str | None
+    offchain: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "status": self.status,
+            "unlock_time": self.unlock_time,
+            "deadline": self.deadline,
+            "settled_tx": self.settled_tx,
+            "offchain": list(self.offchain),
+        }
+
+
+@dataclass(frozen=True)
+class SettlementView:
+    deal: str
+    quote_id: str | None
+    network: str
+    confirmations: int
+    head: int
+    now: int
+    phase: str
+    funded: tuple[bool, bool]
+    tranches: tuple[TrancheView, ...]
+    new_events: int
+    pending: tuple[PendingEvent, ...] = ()
+    breaches: tuple[Breach, ...] = field(default=())
+
+    @property
+    def settled(self) -> bool:
+        return self.phase == Phase.SETTLED.name.lower() and not self.pending
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "deal": self.deal,
+            "quote_id": self.quote_id,
+            "network": self.network,
+            "confirmations": self.confirmations,
+            "head": self.head,
+            "now": self.now,
+            "phase": self.phase,
+            "funded": list(self.funded),
+            "settled": self.settled,
+            "new_events": self.new_events,
+            "tranches": [t.to_dict() for t in self.tranches],
+            "pending": [p.to_dict() for p in self.pending],
+            "breaches": [b.to_dict() for b in self.breaches],
+        }
+
+
+class SettlementTracker:
+    def __init__(self, store: DeskStore, factory: Factory, network: str = "ethereum:local") -> None:
+        self.store = store
+        self.factory = factory
+        self.network = network
+
+    # ------------------------------------------------------------------ tracking
+    def track(
+        self,
+        deal: Deal,
+        quote_id: str | None = None,
+        sla: Sla | None = None,
+        confirmations: int | None = None,
+        offchain_decimals: int = 8,
+    ) -> TrackedDealRow:
+        """Start following `deal` (idempotent: tracking again updates the SLA and the threshold)."""
+        from ape import chain
+
+        from nexotc_client.chain.contracts import erc20
+
+        terms = deal.terms
+        decimals = []
+        for leg in (terms.base, terms.quote):
+            decimals.append(int(erc20(leg.token).decimals()) if leg.on_chain else offchain_decimals)
+        if quote_id is None:
+            quote = self.store.quote_for_deal(deal.address)
+            quote_id = quote.quote_id if quote is not None else None
+        threshold = confirmations if confirmations is not None else confirmations_for(self.network)
+        if threshold < 1:
+            raise NexotcError("confirmations: at least 1")
+        try:
+            previous = self.store.tracked(deal.address)
+        except LookupError:
+            previous = None
+        row = TrackedDealRow(
+            deal_address=deal.address,
+            quote_id=quote_id,
+            network=self.network,
+            chain_id=int(chain.chain_id),
+            confirmations=threshold,
+            mode=terms.mode.name.lower(),
+            base_decimals=decimals[0],
+            quote_decimals=decimals[1],
+            tranches=[{"unlock": t.unlock_time, "deadline": t.deadline} for t in terms.tranches],
+            sla=(sla or Sla()).to_dict(),
+            last_block=previous.last_block if previous else 0,
+            created=previous.created if previous else int(chain.pending_timestamp),
+        )
+        self.store.track_deal(row)
+        return row
+
+    # ------------------------------------------------------------------ polling
+    def poll(self, deal_address: str) -> SettlementView:
+        """Read the deal's events: store every confirmed one not stored yet, report the younger ones as
+        pending; the tranches' state from the chain; the SLA breaches at the chain's current time."""
+        from ape import chain
+
+        tracked = self.store.tracked(deal_address)
+        deal = self.factory.deal(tracked.deal_address)
+        head = int(chain.blocks.head.number or 0)
+        now = int(chain.blocks.head.timestamp)
+        confirmed_to = head - tracked.confirmations + 1  # an event in block b has head - b + 1 confirmations
+        start = max(self.factory.start_block, tracked.last_block + 1 if tracked.last_block else 0)
+        rows: list[SettlementRow] = []
+        pending: list[PendingEvent] = []
+        for ev in deal.events(from_block=start):
+            tranche = _tranche_of(ev)
+            if ev.block > confirmed_to:
+                pending.append(PendingEvent(ev.name, tranche, ev.tx_hash, head - ev.block + 1))
+                continue
+            rows.append(self._row(tracked, ev, tranche))
+        new = self.store.add_settlement_events(rows)
+        if confirmed_to > 0:
+            self.store.set_last_block(tracked.deal_address, confirmed_to)
+        status = deal.status()
+        settled_tx = {
+            e.tranche: e.tx_hash
+            for e in self.store.settlement_events(tracked.deal_address)
+            if e.event in SETTLED_EVENTS
+        }
+        marks: dict[int, list[str]] = {}
+        for mark in self.store.marks(tracked.deal_address):
+            marks.setdefault(mark.tranche, []).append(mark.milestone)
+        tranches = tuple(
+            TrancheView(
+                t.index,
+                t.status.name.lower(),
+                t.unlock_time,
+                t.deadline,
+                settled_tx.get(t.index),
+                tuple(marks.get(t.index, ())),
+            )
+            for t in status.tranches
+        )
+        view = SettlementView(
+            deal=tracked.deal_address,
+            quote_id=tracked.quote_id,
+            network=tracked.network,
+            confirmations=tracked.confirmations,
+            head=head,
+            now=now,
+            phase=status.phase.name.lower(),
+            funded=(status.base.funded or not status.base.on_chain, status.quote.funded or not status.quote.on_chain),
+            tranches=tranches,
+            new_events=new,
+            pending=tuple(pending),
+        )
+        return _with_breaches(view, tracked, status, now)
+
+    def _row(self, tracked: TrackedDealRow, ev: DealEvent, tranche: int | None) -> SettlementRow:
+        args = ev.args
+        base = quote = fee = Decimal(0)
+        if ev.name in ("Released", "Refunded", "Cancelled", "Expired"):
+            base = _units(args.get("base_amount", 0), tracked.base_decimals)
+            quote = _units(args.get("quote_amount", 0), tracked.quote_decimals)
+        if ev.name == "Released":
+            deal = self.factory.deal(tracked.deal_address)
+            fee_decimals = tracked.quote_decimals if deal.terms.fee_leg == LegId.QUOTE else tracked.base_decimals
+            fee = _units(args.get("fees", 0), fee_decimals)
+        elif ev.name == "Resolved":
+            base = _units(int(args["base"]["to_receiver"]), tracked.base_decimals)
+            quote = _units(int(args["quote"]["to_receiver"]), tracked.quote_decimals)
+        elif ev.name == "Funded":
+            leg = int(args.get("leg", 0))
+            amount = _units(args.get("amount", 0), tracked.base_decimals if leg == 0 else tracked.quote_decimals)
+            base, quote = (amount, Decimal(0)) if leg == 0 else (Decimal(0), amount)
+        ref_root = tracked.quote_id or tracked.deal_address
+        return SettlementRow(
+            deal_address=tracked.deal_address,
+            ref=f"{ref_root}/{tranche}" if tranche is not None else f"{ref_root}/{ev.name.lower()}",
+            event=ev.name,
+            tranche=tranche,
+            base_amount=base,
+            quote_amount=quote,
+            fee=fee,
+            tx_hash=ev.tx_hash,
+            log_index=ev.log_index,
+            block=ev.block,
+            ts_ms=ev.timestamp * 1000,
+            chain_id=tracked.chain_id,
+            args=_jsonable(args),
+        )
+
+    # ------------------------------------------------------------------ off-chain leg
+    def mark_offchain(
+        self,
+        deal_address: str,
+        tranche: int,
+        milestone: str,
+        evidence: str,
+        marker: AccountAPI | None = None,
+    ) -> SettlementMarkRow:
+        """Record a milestone of the off-chain leg of `tranche` with its evidence (a txid on another chain, a
+        wire reference). For an ESCROWED deal, "delivered" is also the on-chain mark (`DealEscrow.mark` with
+        the evidence hash) when the `marker` account is given."""
+        from ape import chain
+
+        from nexotc_client.chain.encoding import to_evidence
+
+        if milestone not in MILESTONES:
+            raise NexotcError(f"milestone {milestone!r}: one of {', '.join(MILESTONES)}")
+        tracked = self.store.tracked(deal_address)
+        if not 0 <= tranche < len(tracked.tranches):
+            raise NexotcError(f"no tranche {tranche}: the deal has {len(tracked.tranches)}")
+        if not evidence.strip():
+            raise NexotcError("evidence: empty")
+        tx_hash = None
+        if marker is not None and milestone == "delivered":
+            deal = self.factory.deal(tracked.deal_address)
+            if deal.terms.mode != Mode.ESCROWED:
+                raise NexotcError("a DVP deal has no off-chain leg to mark on chain")
+            tx_hash = deal.mark(tranche, evidence, marker).tx_hash
+        row = SettlementMarkRow(
+            deal_address=tracked.deal_address,
+            tranche=tranche,
+            milestone=milestone,
+            evidence=evidence,
+            evidence_hash="0x" + to_evidence(evidence).hex(),
+            ts=int(chain.blocks.head.timestamp),
+            tx_hash=tx_hash,
+        )
+        self.store.add_mark(row)
+        return row
+
+
+# ------------------------------------------------------------------ breaches
+def _with_breaches(view: SettlementView, tracked: TrackedDealRow, status: Any, now: int) -> SettlementView:
+    sla = Sla(**tracked.sla)
+    breaches: list[Breach] = []
+    funding_due = tracked.created + sla.funding_s
+    if not all(view.funded) and status.phase in (Phase.FUNDING,) and now > funding_due:
+        missing = [leg for leg, ok in zip(("base", "quote"), view.funded, strict=True) if not ok]
+        breaches.append(Breach("funding_late", None, funding_due, f"{' and '.join(missing)} leg not funded"))
+    marks = {(m, t.index) for t in view.tranches for m in t.offchain}
+    for t in view.tranches:
+        done = t.status in ("released", "resolved", "refunded")
+        if t.status == "disputed":
+            breaches.append(Breach("disputed", t.index, t.unlock_time, "tranche disputed: awaiting the resolver"))
+            continue
+        if tracked.mode == "escrowed" and not done and t.status != "marked":
+            due = t.unlock_time + sla.offchain_s
+            if now > due and ("delivered", t.index) not in marks:
+                breaches.append(Breach("offchain_late", t.index, due, "off-chain leg not delivered (no mark)"))
+        if not done and now > t.unlock_time + sla.release_s:
+            breaches.append(Breach("release_late", t.index, t.unlock_time + sla.release_s, f"tranche {t.status}"))
+        if not done and now > t.deadline:
+            breaches.append(Breach("deadline_missed", t.index, t.deadline, "past its delivery deadline: refundable"))
+    return SettlementView(**{**view.__dict__, "breaches": tuple(breaches)})
+
+
+def _tranche_of(ev: DealEvent) -> int | None:
+    value = ev.args.get("tranche")
+    return int(value) if value is not None else None
+
+
+def _units(value: Any, decimals: int) -> Decimal:
+    return Decimal(int(value)).scaleb(-decimals)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, int | str | bool) or value is None:
+        return value
+    return str(value)
+
+
+__all__ = [
+    "CONFIRMATIONS",
+    "Breach",
+    "MILESTONES",
+    "PendingEvent",
+    "SettlementTracker",
+    "SettlementView",
+    "Sla",
+    "TrancheView",
+    "confirmations_for",
+]

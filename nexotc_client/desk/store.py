@@ -1,0 +1,583 @@
+"""Repositories over the desk database: RFQs, quotes and their price locks, hedges (state, child orders,
+fills), bookings, tracked deals and their settlement records, the match book.
+
+    store = DeskStore(Database.open(url))
+    store.save_rfq(rfq); store.save_quote(quote)
+    store.save_hedge(state)            # one transaction: plan/progress, every child order, new fills
+    state = store.load_hedge(parent)   # after a crash: exactly what was last saved
+    store.add_fills(fills, parent)     # dedupe by (venue, trade_id): a fill reported twice is stored once
+
+Every save is one transaction, so a process killed at any instant leaves the last complete save behind.
+The store speaks the engine's dataclasses (:mod:`nexotc_client.desk.models`); rows never leave it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from nexotc_client.desk.db import (
+    BookingRow,
+    BookOfferRow,
+    ChildOrderRow,
+    Database,
+    FillRow,
+    HedgeRow,
+    MatchRow,
+    PreferenceRow,
+    QuoteRow,
+    RfqRow,
+    SettlementMarkRow,
+    SettlementRow,
+    TrackedDealRow,
+)
+from nexotc_client.desk.models import (
+    RFQ,
+    Booking,
+    BookingKind,
+    ChildOrder,
+    Fill,
+    HedgePlan,
+    HedgeState,
+    HedgeStatus,
+    OrderStatus,
+    Quote,
+    QuoteComponents,
+    QuoteState,
+    SettlementRecord,
+    Side,
+    from_dict,
+    to_dict,
+)
+
+
+class StoreError(LookupError):
+    """Something asked of the store does not exist (unknown RFQ, quote, hedge, deal)."""
+
+
+@dataclass(frozen=True)
+class PriceLock:
+    """Where an accepted quote became a deal: the escrow, the signed offer's hash, the accepting tx."""
+
+    quote_id: str
+    deal: str
+    offer_hash: str
+    tx_hash: str
+    chain_id: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "quote_id": self.quote_id,
+            "deal": self.deal,
+            "offer_hash": self.offer_hash,
+            "tx_hash": self.tx_hash,
+            "chain_id": self.chain_id,
+        }
+
+
+class DeskStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        # per hedge: how many of its state's fills (an append-only list) are stored already
+        self._saved_fills: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ RFQs and quotes
+    def save_rfq(self, rfq: RFQ) -> None:
+        with self.db.session() as s:
+            s.merge(
+                RfqRow(
+                    rfq_id=rfq.rfq_id,
+                    client=rfq.client,
+                    symbol=rfq.symbol,
+                    side=rfq.side.value,
+                    size=rfq.size,
+                    ts_ms=rfq.ts_ms,
+                )
+            )
+
+    def get_rfq(self, rfq_id: str) -> RFQ:
+        with self.db.session() as s:
+            row = s.get(RfqRow, rfq_id)
+            if row is None:
+                raise StoreError(f"no RFQ {rfq_id!r}")
+            return RFQ(row.rfq_id, row.client, row.symbol, Side(row.side), row.size, row.ts_ms)
+
+    def rfqs(self) -> list[RFQ]:
+        with self.db.session() as s:
+            rows = s.scalars(select(RfqRow).order_by(RfqRow.ts_ms, RfqRow.rfq_id)).all()
+            return [RFQ(r.rfq_id, r.client, r.symbol, Side(r.side), r.size, r.ts_ms) for r in rows]
+
+    def save_quote(self, quote: Quote) -> None:
+        """Insert or update a quote (its state changes as it is accepted, countered, expired...); the
+        price lock columns are kept."""
+        with self.db.session() as s:
+            row = s.get(QuoteRow, quote.quote_id)
+            if row is None:
+                if s.get(RfqRow, quote.rfq_id) is None:
+                    raise StoreError(f"quote {quote.quote_id}: no RFQ {quote.rfq_id!r} (save the RFQ first)")
+                row = QuoteRow(quote_id=quote.quote_id)
+                s.add(row)
+            row.rfq_id = quote.rfq_id
+            row.symbol = quote.symbol
+            row.side = quote.side.value
+            row.size = quote.size
+            row.bid = quote.bid
+            row.ask = quote.ask
+            row.price = quote.price
+            row.mid = quote.mid
+            row.components = to_dict(quote.components)
+            row.created_ms = quote.created_ms
+            row.ttl_ms = quote.ttl_ms
+            row.state = quote.state.value
+            row.counter_price = quote.counter_price
+            row.updated_ms = quote.updated_ms
+            row.reason = quote.reason
+
+    def get_quote(self, quote_id: str) -> Quote:
+        with self.db.session() as s:
+            row = s.get(QuoteRow, quote_id)
+            if row is None:
+                raise StoreError(f"no quote {quote_id!r}")
+            return _quote(row)
+
+    def quotes(self, rfq_id: str | None = None, state: QuoteState | None = None) -> list[Quote]:
+        with self.db.session() as s:
+            query = select(QuoteRow).order_by(QuoteRow.created_ms, QuoteRow.quote_id)
+            if rfq_id is not None:
+                query = query.where(QuoteRow.rfq_id == rfq_id)
+            if state is not None:
+                query = query.where(QuoteRow.state == state.value)
+            return [_quote(r) for r in s.scalars(query).all()]
+
+    def record_lock(self, lock: PriceLock) -> None:
+        with self.db.session() as s:
+            row = s.get(QuoteRow, lock.quote_id)
+            if row is None:
+                raise StoreError(f"no quote {lock.quote_id!r}")
+            if row.deal_address and row.deal_address.lower() != lock.deal.lower():
+                raise StoreError(f"quote {lock.quote_id} is already locked into deal {row.deal_address}")
+            row.deal_address, row.offer_hash, row.lock_tx, row.chain_id = (
+                lock.deal,
+                lock.offer_hash,
+                lock.tx_hash,
+                lock.chain_id,
+            )
+
+    def lock_of(self, quote_id: str) -> PriceLock | None:
+        with self.db.session() as s:
+            row = s.get(QuoteRow, quote_id)
+            if row is None:
+                raise StoreError(f"no quote {quote_id!r}")
+            if not row.deal_address:
+                return None
+            return PriceLock(row.quote_id, row.deal_address, row.offer_hash or "", row.lock_tx or "", row.chain_id or 0)
+
+    def quote_for_deal(self, deal: str) -> Quote | None:
+        with self.db.session() as s:
+            row = s.scalars(select(QuoteRow).where(func.lower(QuoteRow.deal_address) == deal.lower())).first()
+            return _quote(row) if row is not None else None
+
+    # ------------------------------------------------------------------ hedges
+    def save_hedge(self, state: HedgeState, quote_id: str | None = None) -> int:
+        """Persist the whole hedge in one transaction: its progress, every child order (inserted or
+        updated) and the fills not stored yet. Returns how many fills were new."""
+        plan = state.plan
+        with self.db.session() as s:
+            row = s.get(HedgeRow, plan.parent_id)
+            if row is None:
+                row = HedgeRow(parent_id=plan.parent_id, quote_id=quote_id)
+                s.add(row)
+            elif quote_id is not None:
+                row.quote_id = quote_id
+            head = to_dict(state)
+            head.pop("orders")
+            head.pop("fills")
+            row.symbol, row.side, row.target = plan.symbol, plan.side.value, plan.target_size
+            row.filled, row.status, row.state, row.updated_ms = state.filled, state.status.value, head, state.updated_ms
+            s.flush()
+            for seq, order in enumerate(state.orders):
+                self._upsert_order(s, order, seq)
+            start = self._saved_fills.get(plan.parent_id, 0)
+            if start > len(state.fills):
+                start = 0
+            new = self._insert_fills(s, state.fills[start:], plan.parent_id)
+        self._saved_fills[plan.parent_id] = len(state.fills)
+        return new
+
+    def load_hedge(self, parent_id: str) -> HedgeState:
+        with self.db.session() as s:
+            row = s.get(HedgeRow, parent_id)
+            if row is None:
+                raise StoreError(f"no hedge {parent_id!r}")
+            state = from_dict(HedgeState, {**row.state, "orders": [], "fills": []})
+            orders = s.scalars(
+                select(ChildOrderRow).where(ChildOrderRow.parent_id == parent_id).order_by(ChildOrderRow.seq)
+            ).all()
+            state.orders = [_order(o) for o in orders]
+            state.fills = [_fill(f) for f in s.scalars(_fills_query(parent_id)).all()]
+        self._saved_fills[parent_id] = len(state.fills)
+        return state
+
+    def hedges(self) -> list[dict[str, Any]]:
+        """A summary line per hedge (parent id, quote, side, target, filled, status)."""
+        with self.db.session() as s:
+            rows = s.scalars(select(HedgeRow).order_by(HedgeRow.parent_id)).all()
+            return [
+                {
+                    "parent_id": r.parent_id,
+                    "quote_id": r.quote_id,
+                    "symbol": r.symbol,
+                    "side": r.side,
+                    "target": r.target,
+                    "filled": r.filled,
+                    "status": r.status,
+                    "updated_ms": r.updated_ms,
+                }
+                for r in rows
+            ]
+
+    def hedge_quote_id(self, parent_id: str) -> str | None:
+        with self.db.session() as s:
+            row = s.get(HedgeRow, parent_id)
+            if row is None:
+                raise StoreError(f"no hedge {parent_id!r}")
+            return row.quote_id
+
+    def add_fills(self, fills: Iterable[Fill], parent_id: str | None = None) -> int:
+        """Store fills not seen before (by venue and trade id); returns how many were new."""
+        with self.db.session() as s:
+            return self._insert_fills(s, list(fills), parent_id)
+
+    def fills(self, parent_id: str | None = None) -> list[Fill]:
+        with self.db.session() as s:
+            return [_fill(f) for f in s.scalars(_fills_query(parent_id)).all()]
+
+    def orders(self, parent_id: str) -> list[ChildOrder]:
+        with self.db.session() as s:
+            rows = s.scalars(
+                select(ChildOrderRow).where(ChildOrderRow.parent_id == parent_id).order_by(ChildOrderRow.seq)
+            ).all()
+            return [_order(o) for o in rows]
+
+    def _upsert_order(self, s: Session, order: ChildOrder, seq: int) -> None:
+        key = order.client_order_id or order.order_id
+        if not key:
+            raise StoreError(f"child order of {order.parent_id} has neither a client order id nor an order id")
+        row = s.get(ChildOrderRow, key)
+        if row is None:
+            row = ChildOrderRow(client_order_id=key, seq=seq)
+            s.add(row)
+        row.order_id = order.order_id
+        row.parent_id, row.venue, row.symbol, row.side = order.parent_id, order.venue, order.symbol, order.side.value
+        row.size, row.limit_price, row.ts_ms, row.status = (
+            order.size,
+            order.limit_price,
+            order.ts_ms,
+            order.status.value,
+        )
+        row.clip = order.clip
+        row.filled, row.notional, row.fees = order.filled, order.notional, order.fees
+        row.venue_filled = order.venue_filled
+
+    def _insert_fills(self, s: Session, fills: Sequence[Fill], parent_id: str | None) -> int:
+        if not fills:
+            return 0
+        values = [
+            {
+                "trade_id": f.trade_id,
+                "order_id": f.order_id,
+                "parent_id": parent_id,
+                "venue": f.venue,
+                "symbol": f.symbol,
+                "side": f.side.value,
+                "size": f.size,
+                "price": f.price,
+                "fee": f.fee,
+                "fee_asset": f.fee_asset,
+                "ts_ms": f.ts_ms,
+            }
+            for f in fills
+        ]
+        dialect = s.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        before = s.scalar(select(func.count()).select_from(FillRow)) or 0
+        # duplicates within the batch and against the table are both skipped
+        s.execute(insert(FillRow).on_conflict_do_nothing(index_elements=["venue", "trade_id"]), values)
+        after = s.scalar(select(func.count()).select_from(FillRow)) or 0
+        return int(after - before)
+
+    # ------------------------------------------------------------------ bookings
+    def save_booking(self, booking: Booking, quote_id: str | None = None) -> None:
+        with self.db.session() as s:
+            s.merge(
+                BookingRow(
+                    booking_id=booking.booking_id,
+                    kind=booking.kind.value,
+                    ref=booking.ref,
+                    quote_id=quote_id,
+                    symbol=booking.symbol,
+                    side=booking.side.value,
+                    size=booking.size,
+                    price=booking.price,
+                    fee=booking.fee,
+                    ts_ms=booking.ts_ms,
+                    tx_hash=booking.tx_hash,
+                )
+            )
+
+    def bookings(self, quote_id: str | None = None, kind: BookingKind | None = None) -> list[Booking]:
+        with self.db.session() as s:
+            query = select(BookingRow).order_by(BookingRow.ts_ms, BookingRow.booking_id)
+            if quote_id is not None:
+                query = query.where(BookingRow.quote_id == quote_id)
+            if kind is not None:
+                query = query.where(BookingRow.kind == kind.value)
+            return [
+                Booking(
+                    r.booking_id,
+                    BookingKind(r.kind),
+                    r.ref,
+                    r.symbol,
+                    Side(r.side),
+                    r.size,
+                    r.price,
+                    r.fee,
+                    r.ts_ms,
+                    r.tx_hash,
+                )
+                for r in s.scalars(query).all()
+            ]
+
+    # ------------------------------------------------------------------ settlement
+    def track_deal(self, row: TrackedDealRow) -> None:
+        with self.db.session() as s:
+            s.merge(row)
+
+    def tracked(self, deal: str) -> TrackedDealRow:
+        with self.db.session() as s:
+            row = s.scalars(
+                select(TrackedDealRow).where(func.lower(TrackedDealRow.deal_address) == deal.lower())
+            ).first()
+            if row is None:
+                raise StoreError(f"deal {deal} is not tracked (run `nexotc settle track` first)")
+            s.expunge(row)
+            return row
+
+    def tracked_deals(self) -> list[TrackedDealRow]:
+        with self.db.session() as s:
+            rows = list(s.scalars(select(TrackedDealRow).order_by(TrackedDealRow.created)).all())
+            for row in rows:
+                s.expunge(row)
+            return rows
+
+    def set_last_block(self, deal: str, block: int) -> None:
+        with self.db.session() as s:
+            row = s.get(TrackedDealRow, deal)
+            if row is None:
+                raise StoreError(f"deal {deal} is not tracked")
+            row.last_block = max(row.last_block, block)
+
+    def add_settlement_events(self, rows: Iterable[SettlementRow]) -> int:
+        """Store on-chain events not stored yet (by tx hash and log index); returns how many were new."""
+        added = 0
+        with self.db.session() as s:
+            for row in rows:
+                exists = s.scalar(
+                    select(func.count())
+                    .select_from(SettlementRow)
+                    .where(SettlementRow.tx_hash == row.tx_hash, SettlementRow.log_index == row.log_index)
+                )
+                if not exists:
+                    s.add(row)
+                    added += 1
+        return added
+
+    def settlement_events(self, deal: str) -> list[SettlementRow]:
+        with self.db.session() as s:
+            rows = list(
+                s.scalars(
+                    select(SettlementRow)
+                    .where(func.lower(SettlementRow.deal_address) == deal.lower())
+                    .order_by(SettlementRow.block, SettlementRow.log_index)
+                ).all()
+            )
+            for row in rows:
+                s.expunge(row)
+            return rows
+
+    def settlement_records(self, deal: str | None = None) -> list[SettlementRecord]:
+        """The settled tranches (Released / Resolved events) as the reconciliation's SettlementRecords."""
+        with self.db.session() as s:
+            query = (
+                select(SettlementRow)
+                .where(SettlementRow.event.in_(("Released", "Resolved")))
+                .order_by(SettlementRow.block, SettlementRow.log_index)
+            )
+            if deal is not None:
+                query = query.where(func.lower(SettlementRow.deal_address) == deal.lower())
+            return [
+                SettlementRecord(
+                    ref=r.ref,
+                    base_amount=r.base_amount,
+                    quote_amount=r.quote_amount,
+                    fee=r.fee,
+                    ts_ms=r.ts_ms,
+                    tx_hash=r.tx_hash,
+                    chain_id=r.chain_id,
+                    deal=r.deal_address,
+                    block=r.block,
+                )
+                for r in s.scalars(query).all()
+            ]
+
+    def add_mark(self, row: SettlementMarkRow) -> None:
+        with self.db.session() as s:
+            existing = s.scalars(
+                select(SettlementMarkRow).where(
+                    SettlementMarkRow.deal_address == row.deal_address,
+                    SettlementMarkRow.tranche == row.tranche,
+                    SettlementMarkRow.milestone == row.milestone,
+                )
+            ).first()
+            if existing is not None:
+                raise StoreError(
+                    f"tranche {row.tranche} of {row.deal_address} already has a {row.milestone!r} mark "
+                    f"(evidence {existing.evidence!r})"
+                )
+            s.add(row)
+
+    def marks(self, deal: str) -> list[SettlementMarkRow]:
+        with self.db.session() as s:
+            rows = list(
+                s.scalars(
+                    select(SettlementMarkRow)
+                    .where(func.lower(SettlementMarkRow.deal_address) == deal.lower())
+                    .order_by(SettlementMarkRow.tranche, SettlementMarkRow.ts)
+                ).all()
+            )
+            for row in rows:
+                s.expunge(row)
+            return rows
+
+    # ------------------------------------------------------------------ match book
+    def add(self, row: BookOfferRow | PreferenceRow | MatchRow) -> None:
+        with self.db.session() as s:
+            s.merge(row)
+
+    def book_offers(self, pair: str | None = None, status: str | None = "open") -> list[BookOfferRow]:
+        with self.db.session() as s:
+            query = select(BookOfferRow).order_by(BookOfferRow.created, BookOfferRow.offer_id)
+            if pair is not None:
+                query = query.where(BookOfferRow.pair == pair)
+            if status is not None:
+                query = query.where(BookOfferRow.status == status)
+            rows = list(s.scalars(query).all())
+            for row in rows:
+                s.expunge(row)
+            return rows
+
+    def get(self, kind: type[Any], key: str) -> Any:
+        with self.db.session() as s:
+            row = s.get(kind, key)
+            if row is None:
+                raise StoreError(f"no {kind.__tablename__[:-1].replace('_', ' ')} {key!r}")
+            s.expunge(row)
+            return row
+
+    def preferences(self) -> list[PreferenceRow]:
+        with self.db.session() as s:
+            rows = list(s.scalars(select(PreferenceRow).order_by(PreferenceRow.created)).all())
+            for row in rows:
+                s.expunge(row)
+            return rows
+
+    def matches(self, pref_id: str | None = None) -> list[MatchRow]:
+        with self.db.session() as s:
+            query = select(MatchRow).order_by(MatchRow.created, MatchRow.match_id)
+            if pref_id is not None:
+                query = query.where(MatchRow.pref_id == pref_id)
+            rows = list(s.scalars(query).all())
+            for row in rows:
+                s.expunge(row)
+            return rows
+
+    def set_status(self, kind: type[Any], key: str, status: str, **values: Any) -> None:
+        with self.db.session() as s:
+            row = s.get(kind, key)
+            if row is None:
+                raise StoreError(f"no {kind.__tablename__[:-1].replace('_', ' ')} {key!r}")
+            row.status = status
+            for name, value in values.items():
+                setattr(row, name, value)
+
+
+# ------------------------------------------------------------------ row -> model
+def _quote(row: QuoteRow) -> Quote:
+    return Quote(
+        quote_id=row.quote_id,
+        rfq_id=row.rfq_id,
+        symbol=row.symbol,
+        side=Side(row.side),
+        size=row.size,
+        bid=row.bid,
+        ask=row.ask,
+        price=row.price,
+        mid=row.mid,
+        components=from_dict(QuoteComponents, row.components),
+        created_ms=row.created_ms,
+        ttl_ms=row.ttl_ms,
+        state=QuoteState(row.state),
+        counter_price=row.counter_price,
+        updated_ms=row.updated_ms,
+        reason=row.reason,
+    )
+
+
+def _order(row: ChildOrderRow) -> ChildOrder:
+    return ChildOrder(
+        order_id=row.order_id,
+        parent_id=row.parent_id,
+        venue=row.venue,
+        symbol=row.symbol,
+        side=Side(row.side),
+        size=row.size,
+        limit_price=row.limit_price,
+        ts_ms=row.ts_ms,
+        status=OrderStatus(row.status),
+        clip=row.clip,
+        client_order_id=row.client_order_id,
+        filled=row.filled,
+        notional=row.notional,
+        fees=row.fees,
+        venue_filled=row.venue_filled,
+    )
+
+
+def _fill(row: FillRow) -> Fill:
+    return Fill(
+        trade_id=row.trade_id,
+        order_id=row.order_id,
+        venue=row.venue,
+        side=Side(row.side),
+        size=row.size,
+        price=row.price,
+        fee=row.fee,
+        fee_asset=row.fee_asset,
+        ts_ms=row.ts_ms,
+        symbol=row.symbol,
+    )
+
+
+def _fills_query(parent_id: str | None) -> Any:
+    query = select(FillRow).order_by(FillRow.id)
+    if parent_id is not None:
+        query = query.where(FillRow.parent_id == parent_id)
+    return query
+
+
+__all__ = ["DeskStore", "HedgePlan", "HedgeStatus", "PriceLock", "StoreError"]

@@ -1,0 +1,455 @@
+"""Market-data and execution venues: the :class:`Venue` protocol, the ccxt adapter (:class:`CcxtVenue`), a
+replay venue over recorded snapshots (:class:`ReplayVenue`), a raw-response transport for ccxt
+(:class:`RawTransport`, :class:`FixtureResponder`) and the staleness and divergence guards.
+
+The ccxt adapter reads ccxt's *unified* structures, whose numbers ccxt parses from the exchange's decimal strings
+into doubles; :func:`exact` recovers each decimal string from the double exactly (``repr`` of a double is the
+shortest string that round-trips, and every decimal of at most 15 significant digits round-trips: exchange prices,
+sizes and fees have fewer), and the tests check every fixture level against its raw string. The adapter never
+computes with a float: no float reaches the desk's arithmetic. (``exchange.number = Decimal`` is not used: ccxt
+parses order books with ``safe_float`` whatever it is, and its order parser drops the fills of Binance's FULL
+order response under it.) Tests and the
+offline demo replace only ccxt's HTTP layer: :class:`RawTransport` is a ``requests`` adapter mounted on the
+exchange's session that answers each request with a raw exchange response (a fixture file, or a responder
+such as :class:`nexotc_client.desk.sim.BinanceSandboxEmulator`), so ccxt's request building, signing, error
+handling and parsing all run as they do against the exchange.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+from requests.adapters import BaseAdapter
+
+from nexotc_client.desk.models import Book, Fill, Level, OrderStatus, Side, from_dict, to_dict
+from nexotc_client.desk.money import BPS, D
+
+__all__ = [
+    "CCXT_VENUES",
+    "DEFAULT_TAKER_FEE_BPS",
+    "MAX_DEPTH",
+    "CcxtVenue",
+    "ExecutionVenue",
+    "FixtureResponder",
+    "GuardResult",
+    "OrderAck",
+    "RawTransport",
+    "ReplayVenue",
+    "Venue",
+    "VenueError",
+    "apply_guards",
+    "divergence_guard",
+    "exact",
+    "staleness_guard",
+]
+
+CCXT_VENUES = ("binance", "coinbase", "okx", "kraken")
+
+#: Taker fees (bps) at each venue's entry tier, used when ccxt's market gives none (ccxt's own market figures
+#: take precedence: binance 10, okx 15, coinbase 120, kraken 40 bps in 4.5.90); pass ``fee_bps`` for a desk tier.
+DEFAULT_TAKER_FEE_BPS: dict[str, Decimal] = {
+    "binance": Decimal(10),
+    "okx": Decimal(10),
+    "coinbase": Decimal(60),
+    "kraken": Decimal(40),
+}
+
+
+class VenueError(RuntimeError):
+    """A venue could not serve a request (unknown symbol, no snapshot yet, an exchange error)."""
+
+
+@dataclass(slots=True)
+class OrderAck:
+    """A venue's answer to an order: its id, status, and the fills reported with the answer (more may
+    arrive later through :meth:`Venue.fetch_my_trades`)."""
+
+    order_id: str
+    client_order_id: str
+    status: OrderStatus
+    filled: Decimal
+    fills: list[Fill] = field(default_factory=list)
+
+
+@runtime_checkable
+class Venue(Protocol):
+    """A market-data venue; execution venues also implement create_order / fetch_order / fetch_my_trades."""
+
+    name: str
+
+    def fetch_order_book(self, symbol: str, depth: int | None = None) -> Book: ...
+
+
+@runtime_checkable
+class ExecutionVenue(Venue, Protocol):
+    def create_order(
+        self, symbol: str, side: Side, size: Decimal, limit_price: Decimal | None, client_order_id: str
+    ) -> OrderAck: ...
+
+    def fetch_order(self, symbol: str, client_order_id: str) -> OrderAck | None: ...
+
+    def fetch_my_trades(self, symbol: str, since_ms: int | None = None) -> list[Fill]: ...
+
+
+# --- raw transport for ccxt ---------------------------------------------------------------------------------
+
+Responder = Callable[[str, str, bytes | None], tuple[int, Any]]
+
+
+class RawTransport(BaseAdapter):
+    """A ``requests`` transport adapter answering every request with ``responder(method, url, body)`` =
+    ``(status, json_body)``: mount it on a ccxt exchange's ``session`` and ccxt never touches the network."""
+
+    def __init__(self, responder: Responder) -> None:
+        super().__init__()
+        self.responder = responder
+        self.requests: list[tuple[str, str]] = []
+
+    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
+        body = request.body.encode() if isinstance(request.body, str) else request.body
+        self.requests.append((request.method, request.url))
+        status, payload = self.responder(request.method, request.url, body)
+        resp = requests.Response()
+        resp.status_code = status
+        resp._content = json.dumps(payload).encode()
+        resp.headers["Content-Type"] = "application/json"
+        resp.url = request.url
+        resp.request = request
+        resp.reason = "OK" if status < 400 else "Error"
+        resp.encoding = "utf-8"
+        return resp
+
+    def close(self) -> None:  # pragma: no cover - nothing to release
+        pass
+
+    def mount(self, exchange: Any) -> None:
+        exchange.session = requests.Session()
+        exchange.session.mount("https://", self)
+        exchange.session.mount("http://", self)
+
+
+#: the order-book endpoint of each venue: URL path, the query parameter naming the market, the level-count one
+BOOK_ROUTES: dict[str, tuple[str, str, str]] = {
+    "binance": ("/api/v3/depth", "symbol", "limit"),
+    "coinbase": ("/api/v3/brokerage/market/product_book", "product_id", "limit"),
+    "okx": ("/api/v5/market/books", "instId", "sz"),
+    "kraken": ("/0/public/Depth", "pair", "count"),
+}
+
+
+def _norm_id(market_id: str) -> str:
+    out = market_id.upper().replace("-", "").replace("/", "")
+    return "BTC" + out[3:] if out.startswith("XBT") else out
+
+
+def _truncate(venue: str, raw: Any, n: int) -> Any:
+    raw = json.loads(json.dumps(raw))
+    if venue == "binance":
+        raw["bids"], raw["asks"] = raw["bids"][:n], raw["asks"][:n]
+    elif venue == "coinbase":
+        pb = raw["pricebook"]
+        pb["bids"], pb["asks"] = pb["bids"][:n], pb["asks"][:n]
+    elif venue == "okx":
+        d = raw["data"][0]
+        d["bids"], d["asks"] = d["bids"][:n], d["asks"][:n]
+    elif venue == "kraken":
+        for v in raw["result"].values():
+            v["bids"], v["asks"] = v["bids"][:n], v["asks"][:n]
+    return raw
+
+
+class FixtureResponder:
+    """Serves a venue's raw responses from ``root/<venue>/``: ``markets.json`` maps ``path`` (or
+    ``path?query``) to the raw response of a market-list endpoint; ``<BASE>-<QUOTE>.json`` is the raw response
+    of the order-book endpoint for that market (truncated to the requested level count, as the exchange
+    would). Unknown routes answer 404 with a JSON error body."""
+
+    def __init__(self, root: str | Path, venue: str) -> None:
+        self.venue = venue
+        base = Path(root) / venue
+        self.routes: dict[str, Any] = json.loads((base / "markets.json").read_text())
+        self.books: dict[str, Any] = {}
+        for f in base.glob("*-*.json"):
+            self.books[_norm_id(f.stem)] = json.loads(f.read_text())
+
+    def __call__(self, method: str, url: str, body: bytes | None) -> tuple[int, Any]:
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        book_path, id_param, n_param = BOOK_ROUTES[self.venue]
+        if parts.path == book_path:
+            market = (query.get(id_param) or [""])[0]
+            raw = self.books.get(_norm_id(market))
+            if raw is None:
+                return 400, {"code": -1121, "msg": f"Invalid symbol {market}"}
+            n = query.get(n_param)
+            return 200, (_truncate(self.venue, raw, int(n[0])) if n else raw)
+        for key in (f"{parts.path}?{parts.query}", parts.path):
+            if key in self.routes:
+                return 200, self.routes[key]
+        return 404, {"error": [f"no fixture for {method} {parts.path}"], "code": "404", "msg": "not found"}
+
+
+# --- ccxt adapter ------------------------------------------------------------------------------------------
+
+#: the deepest book each endpoint serves (the default depth asked for)
+MAX_DEPTH: dict[str, int | None] = {"binance": 5000, "okx": 400, "kraken": 500, "coinbase": None}
+
+_CCXT_OPTIONS: dict[str, dict[str, Any]] = {
+    "binance": {"fetchMarkets": {"types": ["spot"]}},
+    "okx": {"fetchMarkets": {"types": ["spot"]}},
+}
+
+
+def exact(value: Any) -> Decimal:
+    """A ccxt number as an exact Decimal: Decimal/str/int as they are; a float through its shortest
+    round-trip repr (exact for every decimal of at most 15 significant digits)."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return D(value)
+
+
+def _ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class CcxtVenue:
+    """A venue through ccxt's unified API. ``transport`` (a :class:`RawTransport`) replaces ccxt's HTTP layer;
+    ``sandbox`` switches the exchange to its test environment (``set_sandbox_mode``); ``fee_bps`` overrides the
+    taker fee (default: the market's ``taker`` fee as ccxt reports it, else :data:`DEFAULT_TAKER_FEE_BPS`)."""
+
+    def __init__(
+        self,
+        exchange_id: str,
+        *,
+        transport: RawTransport | None = None,
+        sandbox: bool = False,
+        api_key: str | None = None,
+        secret: str | None = None,
+        password: str | None = None,
+        fee_bps: Decimal | None = None,
+        clock: Callable[[], int] = _ms,
+    ) -> None:
+        import ccxt  # imported lazily: the pure-Python parts of the desk do not need it
+
+        cls = getattr(ccxt, exchange_id)
+        config: dict[str, Any] = {"enableRateLimit": False, "options": dict(_CCXT_OPTIONS.get(exchange_id, {}))}
+        if api_key:
+            config["apiKey"], config["secret"] = api_key, secret or ""
+            if password:
+                config["password"] = password  # OKX's API passphrase
+        self.exchange = cls(config)
+        if sandbox:
+            self.exchange.set_sandbox_mode(True)
+        if transport is not None:
+            transport.mount(self.exchange)
+        self.name = exchange_id
+        self.clock = clock
+        self._fee_bps = fee_bps
+        self._loaded = False
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self.exchange.load_markets()
+            self._loaded = True
+
+    def fee_bps(self, symbol: str) -> Decimal:
+        if self._fee_bps is not None:
+            return self._fee_bps
+        self._load()
+        taker = self.exchange.market(symbol).get("taker")
+        if taker is None:
+            return DEFAULT_TAKER_FEE_BPS.get(self.name, Decimal(0))
+        return D(str(taker)) * BPS
+
+    def fetch_order_book(self, symbol: str, depth: int | None = None) -> Book:
+        self._load()
+        try:
+            ob = self.exchange.fetch_order_book(symbol, depth if depth is not None else MAX_DEPTH.get(self.name))
+        except Exception as exc:  # ccxt's exception hierarchy: surface one named error
+            raise VenueError(f"{self.name} {symbol}: {exc}") from exc
+        ts = ob.get("timestamp") or self.clock()
+        return Book(
+            venue=self.name,
+            symbol=symbol,
+            bids=tuple(Level(exact(p), exact(s)) for p, s, *_ in ob["bids"]),
+            asks=tuple(Level(exact(p), exact(s)) for p, s, *_ in ob["asks"]),
+            ts_ms=int(ts),
+            fee_bps=self.fee_bps(symbol),
+        )
+
+    # execution (sandbox) ------------------------------------------------------------------------------------
+
+    def _ack(self, order: dict[str, Any], symbol: str, client_order_id: str) -> OrderAck:
+        status = {
+            "open": OrderStatus.NEW,
+            "closed": OrderStatus.FILLED,
+            "canceled": OrderStatus.CANCELED,
+            "expired": OrderStatus.CANCELED,
+            "rejected": OrderStatus.REJECTED,
+        }.get(order.get("status") or "open", OrderStatus.NEW)
+        filled = exact(order.get("filled") or 0)
+        if status is OrderStatus.NEW and filled > 0:
+            status = OrderStatus.PARTIALLY_FILLED
+        fills = [
+            self._fill(
+                {**t, "side": t.get("side") or order.get("side"), "order": t.get("order") or order["id"]}, symbol
+            )
+            for t in order.get("trades") or []
+        ]
+        return OrderAck(str(order["id"]), order.get("clientOrderId") or client_order_id, status, filled, fills)
+
+    def _fill(self, t: dict[str, Any], symbol: str) -> Fill:
+        fee = t.get("fee") or {}
+        return Fill(
+            trade_id=str(t["id"]),
+            order_id=str(t.get("order") or ""),
+            venue=self.name,
+            side=Side(t["side"]),
+            size=exact(t["amount"]),
+            price=exact(t["price"]),
+            fee=exact(fee.get("cost") or 0),
+            fee_asset=fee.get("currency") or "",
+            ts_ms=int(t.get("timestamp") or self.clock()),
+            symbol=symbol,
+        )
+
+    def create_order(
+        self, symbol: str, side: Side, size: Decimal, limit_price: Decimal | None, client_order_id: str
+    ) -> OrderAck:
+        self._load()
+        params: dict[str, Any] = {"clientOrderId": client_order_id}
+        if limit_price is not None:
+            params["timeInForce"] = "IOC"  # a marketable limit: fill what the book gives, cancel the rest
+        kind = "limit" if limit_price is not None else "market"
+        try:
+            order = self.exchange.create_order(symbol, kind, side.value, size, limit_price, params)
+        except Exception as exc:
+            raise VenueError(f"{self.name} create_order {symbol}: {exc}") from exc
+        return self._ack(order, symbol, client_order_id)
+
+    def fetch_order(self, symbol: str, client_order_id: str) -> OrderAck | None:
+        self._load()
+        import ccxt
+
+        try:
+            order = self.exchange.fetch_order(None, symbol, {"clientOrderId": client_order_id})
+        except ccxt.OrderNotFound:
+            return None
+        except Exception as exc:
+            raise VenueError(f"{self.name} fetch_order {symbol}: {exc}") from exc
+        return self._ack(order, symbol, client_order_id)
+
+    def fetch_my_trades(self, symbol: str, since_ms: int | None = None) -> list[Fill]:
+        self._load()
+        try:
+            trades = self.exchange.fetch_my_trades(symbol, since_ms)
+        except Exception as exc:
+            raise VenueError(f"{self.name} fetch_my_trades {symbol}: {exc}") from exc
+        return [self._fill(t, symbol) for t in trades]
+
+
+# --- replay venue ------------------------------------------------------------------------------------------
+
+
+class ReplayVenue:
+    """Serves recorded snapshots: :meth:`fetch_order_book` returns the latest snapshot of the symbol taken at
+    or before ``clock()`` (every snapshot when no clock is given: the last one)."""
+
+    def __init__(self, name: str, snapshots: Iterable[Book], clock: Callable[[], int] | None = None) -> None:
+        self.name = name
+        self.clock = clock
+        self._by_symbol: dict[str, list[Book]] = {}
+        for b in sorted(snapshots, key=lambda b: b.ts_ms):
+            self._by_symbol.setdefault(b.symbol, []).append(b)
+
+    @classmethod
+    def load(cls, path: str | Path, name: str | None = None, clock: Callable[[], int] | None = None) -> ReplayVenue:
+        """Snapshots from a JSON-lines file of :func:`~nexotc_client.desk.models.to_dict`-encoded books."""
+        books = [from_dict(Book, json.loads(line)) for line in Path(path).read_text().splitlines() if line.strip()]
+        return cls(name or (books[0].venue if books else Path(path).stem), books, clock)
+
+    @staticmethod
+    def record(venue: Venue, symbols: Sequence[str], path: str | Path, depth: int | None = None) -> list[Book]:
+        """Append one snapshot of each symbol from ``venue`` to a JSON-lines file (a recording session)."""
+        books = [venue.fetch_order_book(s, depth) for s in symbols]
+        with Path(path).open("a") as fh:
+            for b in books:
+                fh.write(json.dumps(to_dict(b)) + "\n")
+        return books
+
+    def fetch_order_book(self, symbol: str, depth: int | None = None) -> Book:
+        snaps = self._by_symbol.get(symbol)
+        if not snaps:
+            raise VenueError(f"{self.name}: no snapshot of {symbol}")
+        book = snaps[-1]
+        if self.clock is not None:
+            now = self.clock()
+            eligible = [b for b in snaps if b.ts_ms <= now]
+            if not eligible:
+                raise VenueError(f"{self.name}: no snapshot of {symbol} at or before {now}")
+            book = eligible[-1]
+        if depth is not None:
+            book = Book(book.venue, book.symbol, book.bids[:depth], book.asks[:depth], book.ts_ms, book.fee_bps)
+        return book
+
+
+# --- guards -------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class GuardResult:
+    kept: list[Book]
+    dropped: list[tuple[str, str]]  # (venue, reason)
+
+
+def staleness_guard(books: Iterable[Book], now_ms: int, max_age_ms: int) -> GuardResult:
+    """Drop every book older than ``max_age_ms`` at ``now_ms`` (and any book without both sides)."""
+    kept, dropped = [], []
+    for b in books:
+        age = now_ms - b.ts_ms
+        if age > max_age_ms:
+            dropped.append((b.venue, f"stale: {age} ms old > {max_age_ms} ms"))
+        elif not b.bids or not b.asks:
+            dropped.append((b.venue, "one-sided book"))
+        else:
+            kept.append(b)
+    return GuardResult(kept, dropped)
+
+
+def divergence_guard(books: Iterable[Book], max_bps: Decimal | int) -> GuardResult:
+    """Drop every venue whose mid is more than ``max_bps`` off the consolidated mid. The consolidated mid is
+    the median of the venues' mids: robust to the very outlier the guard is meant to catch (a crossed
+    consolidated top of book would not be)."""
+    books = list(books)
+    mids = [b.mid for b in books if b.mid is not None]
+    if not mids:
+        return GuardResult([], [(b.venue, "no mid") for b in books])
+    ref = statistics.median(mids)
+    limit = D(max_bps)
+    kept, dropped = [], []
+    for b in books:
+        if b.mid is None:
+            dropped.append((b.venue, "no mid"))
+            continue
+        off = abs(b.mid - ref) / ref * BPS
+        if off > limit:
+            dropped.append((b.venue, f"divergent: mid {b.mid} is {off:.2f} bps off consolidated {ref}"))
+        else:
+            kept.append(b)
+    return GuardResult(kept, dropped)
+
+
+def apply_guards(books: Iterable[Book], now_ms: int, max_age_ms: int, max_divergence_bps: Decimal | int) -> GuardResult:
+    """Staleness first, then divergence among the fresh books."""
+    fresh = staleness_guard(books, now_ms, max_age_ms)
+    div = divergence_guard(fresh.kept, max_divergence_bps)
+    return GuardResult(div.kept, fresh.dropped + div.dropped)

@@ -1,0 +1,105 @@
+"""`nexotc rfq | quote | hedge | recon | match` offline (in process, one desk database file): --json output,
+the quote life cycle, a ranked match with its reasons, and every user mistake as one line on stderr with a
+non-zero exit. The chain-facing commands (quote lock/take, settle, match invite) run in tests/e2e/test_desk_e2e.py
+and the hedge kill/resume in test_desk_hedge_kill.py."""
+
+from __future__ import annotations
+
+import json
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from clikit import Result, assert_one_line_error
+
+from nexotc_client.cli import run
+
+
+@pytest.fixture
+def nx(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    home = tmp_path / "home"
+
+    def call(*argv: str) -> Result:
+        code = run([*argv, "--home", str(home)])
+        out = capsys.readouterr()
+        return Result(code, out.out, out.err)
+
+    call.home = home  # type: ignore[attr-defined]
+    return call
+
+
+def test_rfq_quote_life_cycle_with_json(nx) -> None:
+    assert nx("rfq", "new", "--client", "acme", "--side", "sell", "--size", "50", "--id", "R9", "--json").code == 0
+    first = nx("quote", "new", "R9", "--json").json()
+    assert first["quote_id"] == "R9-q1" and first["side"] == "sell" and first["price"] == first["bid"]
+    assert Decimal(first["bid"]) < Decimal(first["mid"]) < Decimal(first["ask"])
+    countered = nx("quote", "counter", "R9-q1", "--price", "64990", "--json").json()
+    assert countered["state"] == "countered" and countered["counter_price"] == "64990"
+    accepted = nx("quote", "accept", "R9-q1", "--json").json()
+    assert accepted["state"] == "accepted" and accepted["price"] == "64990"  # the desk took the counter
+    second = nx("quote", "new", "R9", "--json").json()
+    assert second["quote_id"] == "R9-q2"
+    assert nx("quote", "reject", "R9-q2", "--reason", "client walked", "--json").json()["state"] == "rejected"
+    listed = nx("quote", "list", "--rfq", "R9", "--json").json()
+    assert [(q["quote_id"], q["state"]) for q in listed] == [("R9-q1", "accepted"), ("R9-q2", "rejected")]
+    shown = nx("rfq", "show", "R9", "--json").json()
+    assert len(shown["quotes"]) == 2 and nx("quote", "show", "R9-q1", "--json").json()["lock"] is None
+    # the database is the default file in the home, migrated on first use
+    assert (nx.home / "desk.db").exists()
+
+
+def test_quotes_expire_after_their_ttl(nx) -> None:
+    nx("rfq", "new", "--client", "acme", "--side", "buy", "--size", "1", "--id", "RT")
+    assert nx("quote", "new", "RT", "--ttl", "1ms").code == 0
+    time.sleep(0.01)
+    assert_one_line_error(nx("quote", "accept", "RT-q1"), "expired")
+    assert nx("quote", "show", "RT-q1", "--json").json()["state"] == "expired"
+
+
+def test_user_mistakes_are_one_line_errors(nx, tmp_path: Path) -> None:
+    assert_one_line_error(nx("rfq", "new", "--client", "a", "--side", "buy", "--size", "-1"), "size: must be positive")
+    assert_one_line_error(nx("rfq", "new", "--client", "a", "--side", "buy", "--size", "lots"), "not a decimal")
+    assert_one_line_error(nx("rfq", "new", "--client", "a", "--side", "hold", "--size", "1"), "hold")
+    assert_one_line_error(nx("quote", "new", "NOPE"), "no RFQ 'NOPE'")
+    nx("rfq", "new", "--client", "a", "--side", "buy", "--size", "100000", "--id", "BIG")
+    assert_one_line_error(nx("quote", "new", "BIG"), "exceeds the depth")
+    nx("rfq", "new", "--client", "a", "--side", "buy", "--size", "2", "--id", "R2")
+    assert_one_line_error(nx("quote", "new", "R2", "--ttl", "soon"), "not a duration")
+    assert_one_line_error(nx("hedge", "show", "H-nope"), "no hedge 'H-nope'")
+    assert_one_line_error(nx("hedge", "resume", "H-nope"), "no hedge 'H-nope'")
+    assert_one_line_error(nx("recon", "nope"), "no quote 'nope'")
+    assert_one_line_error(nx("quote", "list", "--db", "mysql://u@h/db"), "unsupported database")
+    assert_one_line_error(nx("match", "rank", "P-nope", "--offline"), "no preference 'P-nope'")
+    r = nx("match", "offer", "--maker", "0x" + "a" * 40, "--side", "sell", "--size", "5-1", "--price", "1")
+    assert_one_line_error(r, "size range 5-1")
+
+
+def test_match_book_ranks_offline_and_explains(nx) -> None:
+    maker_a, maker_b, maker_c, taker = ("0x" + c * 40 for c in "abcd")
+    for oid, maker, price, kyc in (
+        ("OA", maker_a, "65010", "2"),
+        ("OB", maker_b, "64990", "0"),
+        ("OC", maker_c, "65000", "3"),
+    ):
+        args = ["--maker", maker, "--side", "sell", "--size", "10-200", "--price", price, "--kyc", kyc]
+        assert nx("match", "offer", *args, "--id", oid, "--json").code == 0
+    want = nx(
+        "match", "want", "--taker", taker, "--side", "buy", "--size", "50-150", "--ref-price", "65000",
+        "--tolerance-bps", "20", "--min-kyc", "1", "--avoid", maker_c, "--id", "P1", "--json",
+    ).json()  # fmt: skip
+    assert want["avoid"] == ["0x" + "C" * 40] or want["avoid"][0].lower() == maker_c
+    ranked = nx("match", "rank", "P1", "--offline", "--json").json()
+    assert [c["offer_id"] for c in ranked["candidates"]] == ["OA"]
+    reasons = {e["offer_id"]: e["reason"] for e in ranked["excluded"]}
+    assert "KYC level 0" in reasons["OB"] and "avoid list" in reasons["OC"]
+    features = ranked["candidates"][0]["features"]
+    assert set(features) == {"price", "reputation", "size", "speed", "kyc"}
+    total = sum(Decimal(f["contribution"]) for f in features.values())  # each shown to 6 dp
+    assert abs(Decimal(ranked["candidates"][0]["score"]) - total) <= Decimal("0.000005")
+    assert features["reputation"]["value"] == "0.500000"  # offline: the neutral prior
+    listed = nx("match", "list", "--json").json()
+    assert [m["offer_id"] for m in listed["matches"]] == ["OA"] and listed["matches"][0]["status"] == "proposed"
+    text = nx("match", "rank", "P1", "--offline")
+    assert text.code == 0 and "excluded OB" in text.out and "price" in text.out
+    assert json.loads(nx("rfq", "list", "--json").out) == []
