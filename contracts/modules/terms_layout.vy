@@ -12,7 +12,8 @@
                        | 64 bits of deal configuration (192-255), by position:
                          buyer     funding deadline, final expiry
                          seller    approval window, dispute timeout
-                         platform  desk fee bps, resolver fee bps
+                         platform  desk fee bps, resolver fee bps,
+                                   compliance policy id (0: none)
                          resolver  counts, thresholds and flags (CONF_*)
        then T words    tranches: base (0-95) | quote (96-191)
                                  | unlock time (192-223) | deadline (224-255)
@@ -84,6 +85,8 @@ CONF_DISPUTE_TIMEOUT: constant(uint256) = 224
 # platform word
 CONF_DESK_FEE_BPS: constant(uint256) = 192
 CONF_RESOLVER_FEE_BPS: constant(uint256) = 208
+# KYCRegistry policy id every principal must hold (0: no compliance gate)
+CONF_POLICY_ID: constant(uint256) = 224
 # resolver word
 CONF_N_PARTIES: constant(uint256) = 192
 CONF_N_TRANCHES: constant(uint256) = 200
