@@ -35,13 +35,23 @@ class Scenario:
     business_index: int
     policy: Policy = field(default_factory=lambda: Policy(min_kyc_level=2, require_accredited=True, deny=(KP, IR)))
 
-    def inputs(self, cred: Credential | None = None, index: int | None = None, policy: Policy | None = None,
-               now: int = NOW, valid_until: int = NOW + 600, wallet: str = WALLET, scope: int = SCOPE,
-               salts: dict | None = None, root: int | None = None) -> dict:
+    def inputs(
+        self,
+        cred: Credential | None = None,
+        index: int | None = None,
+        policy: Policy | None = None,
+        now: int = NOW,
+        valid_until: int = NOW + 600,
+        wallet: str = WALLET,
+        scope: int = SCOPE,
+        salts: dict | None = None,
+        root: int | None = None,
+    ) -> dict:
         cred = cred or self.holder
         idx = self.index if index is None else index
-        inp = circuit_inputs(cred, self.tree.path(idx), policy or self.policy, scope, wallet, now, valid_until,
-                             salts or new_salts())
+        inp = circuit_inputs(
+            cred, self.tree.path(idx), policy or self.policy, scope, wallet, now, valid_until, salts or new_salts()
+        )
         if root is not None:
             inp["root"] = root
         return inp
@@ -52,11 +62,25 @@ def scenario(seed: int = 7) -> Scenario:
     tree = PoseidonTree()
     for _ in range(3):  # other holders
         tree.insert(rng.randrange(1, R))
-    holder = Credential.for_holder(rng.randrange(1, R), entity_type=ENTITY_INDIVIDUAL, jurisdiction=CH, kyc_level=3,
-                                   accredited=1, issued_at=NOW - 30 * DAY, expires_at=NOW + 365 * DAY)
+    holder = Credential.for_holder(
+        rng.randrange(1, R),
+        entity_type=ENTITY_INDIVIDUAL,
+        jurisdiction=CH,
+        kyc_level=3,
+        accredited=1,
+        issued_at=NOW - 30 * DAY,
+        expires_at=NOW + 365 * DAY,
+    )
     index = tree.insert(holder.leaf())
-    business = Credential.for_holder(rng.randrange(1, R), entity_type=ENTITY_BUSINESS, jurisdiction=US, kyc_level=1,
-                                     accredited=0, issued_at=NOW - DAY, expires_at=NOW + 10 * DAY)
+    business = Credential.for_holder(
+        rng.randrange(1, R),
+        entity_type=ENTITY_BUSINESS,
+        jurisdiction=US,
+        kyc_level=1,
+        accredited=0,
+        issued_at=NOW - DAY,
+        expires_at=NOW + 10 * DAY,
+    )
     business_index = tree.insert(business.leaf())
     return Scenario(tree, holder, index, business, business_index)
 

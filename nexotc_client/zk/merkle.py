@@ -150,13 +150,25 @@ class PoseidonTree:
         }
 
     @classmethod
-    def from_json(cls, d: dict, path: Path | str | None = None) -> PoseidonTree:
+    def from_json(cls, d: dict, path: Path | str | None = None, check: bool = False) -> PoseidonTree:
+        """Rebuild a saved tree; `check=True` also recomputes every stored node (n * depth hashes)."""
         tree = cls(int(d["depth"]), path)
         tree.next_index = int(d["next_index"])
         tree._nodes = [{int(i): int(v, 16) for i, v in level.items()} for level in d["nodes"]]
         if len(tree._nodes) != tree.depth + 1 or str(tree.root) != d["root"]:
             raise ValueError("corrupt tree file (root mismatch)")
+        if check and not tree.consistent():
+            raise ValueError("corrupt tree file (a node does not match its children)")
         return tree
+
+    def consistent(self) -> bool:
+        """True when every internal node is the hash of its children (recomputed from the leaves up)."""
+        for level in range(self.depth):
+            parents = {i >> 1 for i in self._nodes[level]} | set(self._nodes[level + 1])
+            for i in parents:
+                if poseidon([self.node(level, 2 * i), self.node(level, 2 * i + 1)]) != self.node(level + 1, i):
+                    return False
+        return True
 
     def save(self, path: Path | str | None = None) -> Path:
         target = Path(path) if path else self.file
@@ -170,8 +182,8 @@ class PoseidonTree:
         return target
 
     @classmethod
-    def load(cls, path: Path | str) -> PoseidonTree:
-        return cls.from_json(json.loads(Path(path).read_text()), path)
+    def load(cls, path: Path | str, check: bool = False) -> PoseidonTree:
+        return cls.from_json(json.loads(Path(path).read_text()), path, check)
 
     @classmethod
     def open(cls, path: Path | str, depth: int = DEPTH) -> PoseidonTree:
