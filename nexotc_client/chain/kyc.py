@@ -426,7 +426,10 @@ class KYCRegistry:
             if str(log.contract_address).lower() == self.address.lower()
         ]
         return TxResult(
-            tx_hash=_hex(receipt.txn_hash), gas_used=int(receipt.gas_used), block=int(receipt.block_number), events=events
+            tx_hash=_hex(receipt.txn_hash),
+            gas_used=int(receipt.gas_used),
+            block=int(receipt.block_number),
+            events=events,
         )
 
 
@@ -558,10 +561,9 @@ def get_kyc_registry(records: KycRecords | None = None) -> KYCRegistry:
 def deal_initcode(kyc_registry: str | None) -> bytes:
     """DealEscrow's creation code with its constructor argument (the kyc registry; zero: none)."""
     from eth_abi import encode
+    from hexbytes import HexBytes
 
     from nexotc_client.chain.contracts import deal_container
-
-    from hexbytes import HexBytes
 
     code = bytes(HexBytes(deal_container().contract_type.deployment_bytecode.bytecode))  # type: ignore[union-attr]
     registry = ZERO_ADDRESS if kyc_registry is None else _address(kyc_registry, "kyc registry")
