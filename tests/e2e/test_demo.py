@@ -65,3 +65,29 @@ def test_demo_settles_every_deal_exactly(demo_module):
     receipts = [demo_module.chain.provider.get_receipt(tx) for _, tx, _ in demo.steps]
     assert [r.gas_used for r in receipts] == [gas for _, _, gas in demo.steps]
     assert all(r.status == 1 for r in receipts)
+
+
+def test_demo_kyc_phase_gates_the_deal_and_discloses_one_field(demo_module):
+    """Phase 6: both parties attested by real proofs for the deal's address, the gated deal settled, and
+    the audit bundle re-checks against the chain and opens the buyer's jurisdiction and nothing else."""
+    demo = demo_module.Demo()
+    demo.deploy()
+    demo.compliance()
+    bundle = demo.kyc_bundle
+    assert demo.kyc_problems == []
+    assert bundle["policy_id"] == 1 and bundle["kyc_registry"] == demo.kyc.address
+    assert [e["name"] for e in bundle["events"]] == ["DealCreated", "Funded", "Funded", "Released"]
+    assert {r: a["subject"] for r, a in bundle["attestations"].items()} == {
+        "buyer": demo.buyer.address,
+        "seller": demo.seller.address,
+    }
+    opened = bundle["disclosures"]["buyer"]["opening"]["opened"]
+    assert {f: o["value"] for f, o in opened.items()} == {"jurisdiction": "756"}
+    assert bundle["disclosures"]["seller"] is None
+    # nothing about the seller's credential, nor the buyer's other fields, is in the bundle
+    assert "826" not in str(bundle["attestations"]) and set(bundle["disclosures"]["buyer"]["opening"]["hidden"]) == {
+        "entity_type",
+        "kyc_level",
+        "accredited",
+        "expires_at",
+    }
