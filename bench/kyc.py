@@ -151,6 +151,7 @@ def run() -> tuple[list[Row], str]:
     assert semaphore.verifyProof(a, b, c, sem_inputs, 20) is False  # our points, not a Semaphore proof
     sem_verify = tx_gas(admin, semaphore.address, bytes(semaphore.verifyProof.encode_input(a, b, c, sem_inputs, 20)))
 
+    gate = gate_costs(admin, registry, creds, t0)
     rows = [
         Row("verifier alone, direct tx", ours_verify, sem_verify, "6 public inputs vs 4; both measured here"),
         Row(
@@ -161,7 +162,75 @@ def run() -> tuple[list[Row], str]:
         ),
         Row("submit_proof, renewal (same wallet, later expiry)", submit_renewal, None, "slots already set"),
     ]
+    for name, (gated, plain) in gate.items():
+        rows.append(Row(f"{name}: gated deal (plain deal)", gated, None, f"gate +{gated - plain:,} (plain {plain:,})"))
     return rows, version
+
+
+def gate_costs(admin, registry, creds, t0: int) -> dict[str, tuple[int, int]]:
+    """The compliance gate's cost: the same 2-tranche DVP deal with policy 1 (both principals attested)
+    and without, on a factory whose deal implementation asks `registry`."""
+    from eth_abi import encode
+    from hexbytes import HexBytes
+    from kyckit import submit_args
+
+    from nexotc_client.terms import Leg, Terms, even_tranches
+    from nexotc_client.zk.prover import Prover
+
+    buyer, seller, platform, resolver = (accounts.test_accounts[i] for i in (1, 2, 3, 4))
+    deal_code = bytes(HexBytes(project.DealEscrow.contract_type.deployment_bytecode.bytecode))
+    factory = admin.deploy(
+        project.EscrowFactory,
+        deal_code + encode(["address"], [registry.address]),
+        project.DepositWallet.contract_type.deployment_bytecode.bytecode,
+        "0x" + "00" * 20,
+    )
+    wbtc = admin.deploy(project.MockToken, "Wrapped BTC (mock)", "WBTC", 8, 0)
+    usdt = admin.deploy(project.MockToken, "Tether (mock)", "USDT", 6, 0)
+    now = chain.pending_timestamp
+
+    def terms(policy: int) -> Terms:
+        return Terms.build(
+            base=Leg(wbtc.address, 10 * 10**8),
+            quote=Leg(usdt.address, 650_000 * 10**6),
+            buyer=buyer.address,
+            seller=seller.address,
+            platform=platform.address,
+            resolver=resolver.address,
+            tranches=even_tranches(10 * 10**8, 650_000 * 10**6, 2, now + 600, DAY, DAY),
+            funding_deadline=now + DAY,
+            final_expiry=now + 30 * DAY,
+            desk_fee_bps=25,
+            policy_id=policy,
+        )
+
+    salt = b"\x01" * 32
+    gated_terms, plain_terms = terms(1), terms(0)
+    address = factory.predict_address(gated_terms.as_struct(), seller, salt)
+    with Prover(progress=False) as prover:
+        proofs = [
+            (creds.prove(prover, "swiss", buyer.address, int(address, 16), now + 30, now + 7 * DAY), buyer),
+            (creds.prove(prover, "uk_business", seller.address, int(address, 16), now + 30, now + 7 * DAY), seller),
+        ]
+    chain.pending_timestamp = now + 31
+    for proof, who in proofs:
+        registry.submit_proof(*submit_args(proof, 1), sender=who)
+    out: dict[str, list[int]] = {"create + fund (seller)": [], "fund (buyer)": [], "release (4 payees)": []}
+    deals = []
+    for t in (gated_terms, plain_terms):
+        for token, who, amount in ((wbtc, seller, t.base.amount), (usdt, buyer, t.quote.amount)):
+            token.mint(who, amount, sender=admin)
+            token.approve(factory, amount, sender=who)
+        receipt = factory.create_and_fund(t.as_struct(), salt, sender=seller)
+        deal = project.DealEscrow.at(receipt.decode_logs(factory.DealCreated)[0].deal)
+        out["create + fund (seller)"].append(int(receipt.gas_used))
+        out["fund (buyer)"].append(int(factory.fund_deal(deal, sender=buyer).gas_used))
+        deals.append(deal)
+    assert deals[0].address == address and deals[0].policy_id() == 1 and deals[1].policy_id() == 0
+    chain.pending_timestamp = max(chain.pending_timestamp, now + 600)
+    for deal in deals:
+        out["release (4 payees)"].append(int(deal.release(0, sender=platform).gas_used))
+    return {k: (v[0], v[1]) for k, v in out.items()}
 
 
 HEADER = ("operation", "nexotc", "Semaphore 4.14.3", "ours / Semaphore", "note")

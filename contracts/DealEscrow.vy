@@ -62,6 +62,9 @@ SIGS_SHIFT: constant(uint256) = 16
 MARKED_AT_SHIFT: constant(uint256) = 32
 DISPUTED_AT_SHIFT: constant(uint256) = 64
 
+# the resolver word's CONF_GATED bit
+GATED: constant(uint256) = 1 << tl.CONF_GATED
+
 # Deal phases reported by `phase()`.
 PHASE_FUNDING: constant(uint256) = 0
 PHASE_ACTIVE: constant(uint256) = 1
@@ -143,7 +146,7 @@ def register(acceptor: address):
     assert self != IMPLEMENTATION, "implementation"
     assert self.deal_state == 0, "already registered"
     if acceptor != empty(address):
-        policy: uint256 = self._policy()
+        policy: uint256 = self._policy(self._conf())
         if policy != 0:
             self._require_compliant(acceptor, policy)
     self.deal_state = REGISTERED
@@ -261,8 +264,9 @@ def release(tranche: uint256):
         return
 
     # compliance gate: both principals must still hold their attestation
-    policy: uint256 = self._policy()
-    if policy != 0:
+    # (the flag test is inline: an ungated deal pays no internal call)
+    if conf & GATED != 0:
+        policy: uint256 = self._fees() >> tl.CONF_POLICY_ID
         self._require_compliant(self._party_wallet(tl.P_BUYER), policy)
         self._require_compliant(self._party_wallet(tl.P_SELLER), policy)
 
@@ -481,7 +485,7 @@ def compliant(who: address) -> bool:
             the deal has no policy, else `who` must hold an unexpired
             attestation of the policy in this deal's scope.
     """
-    policy: uint256 = self._policy()
+    policy: uint256 = self._policy(self._conf())
     return policy == 0 or (KYC_REGISTRY != empty(address) and self._is_compliant(who, policy))
 
 
@@ -491,7 +495,7 @@ def policy_id() -> uint256:
     """
     @notice The KYCRegistry policy id principals must hold (0: none).
     """
-    return self._policy()
+    return self._policy(self._conf())
 
 
 @view
@@ -794,8 +798,11 @@ def _fees() -> uint256:
 
 @internal
 @view
-def _policy() -> uint256:
-    # the platform's word carries the compliance policy id in its top bits
+def _policy(conf: uint256) -> uint256:
+    # the resolver word flags a gated deal (an ungated one reads no other
+    # word); the platform's word carries the policy id in its top bits
+    if not tl._flag(conf, tl.CONF_GATED):
+        return 0
     return self._fees() >> tl.CONF_POLICY_ID
 
 
@@ -969,9 +976,8 @@ def _open_leg(party: address) -> (uint256, address, uint256):
         w = self._word(1)
     else:
         raise "nothing to fund"
-    policy: uint256 = self._policy()
-    if policy != 0:
-        self._require_compliant(party, policy)
+    if conf & GATED != 0:
+        self._require_compliant(party, self._fees() >> tl.CONF_POLICY_ID)
     return leg, tl._wallet(w), w >> 160
 
 

@@ -597,7 +597,8 @@ def _pack(t: IDealEscrow.Terms) -> Bytes[MAX_DATA]:
         | (convert(t.base_on_chain, uint256) << 32)
         | (convert(t.quote_on_chain, uint256) << 33)
         | (t.fee_leg << 34)
-        | (t.dispute_default << 35),
+        | (t.dispute_default << 35)
+        | (convert(t.policy_id != 0, uint256) << 36),
     ]
     words: DynArray[uint256, tl.MAX_WORDS] = [
         convert(t.base_token, uint256) | (t.base_amount << 160),

@@ -408,7 +408,8 @@ class Terms:
             | (int(self.base.on_chain) << 32)
             | (int(self.quote.on_chain) << 33)
             | (int(self.fee_leg) << 34)
-            | (int(self.dispute_default) << 35),
+            | (int(self.dispute_default) << 35)
+            | (int(self.policy_id != 0) << 36),
         ]
         words = [
             int(self.base.token, 16) | (self.base.amount << 160),

@@ -14,7 +14,8 @@
                          seller    approval window, dispute timeout
                          platform  desk fee bps, resolver fee bps,
                                    compliance policy id (0: none)
-                         resolver  counts, thresholds and flags (CONF_*)
+                         resolver  counts, thresholds and flags (CONF_*,
+                                   CONF_GATED: the deal has a policy)
        then T words    tranches: base (0-95) | quote (96-191)
                                  | unlock time (192-223) | deadline (224-255)
      The configuration rides in the spare bits of the four fixed parties so
@@ -96,6 +97,9 @@ CONF_BASE_ON_CHAIN: constant(uint256) = 224
 CONF_QUOTE_ON_CHAIN: constant(uint256) = 225
 CONF_FEE_LEG: constant(uint256) = 226
 CONF_DISPUTE_DEFAULT: constant(uint256) = 227
+# set when the platform word carries a compliance policy id, so that an
+# ungated deal reads no extra word to learn it has no policy
+CONF_GATED: constant(uint256) = 228
 
 # Party and tranche word shifts.
 PARTY_ROLES: constant(uint256) = 160
