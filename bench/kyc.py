@@ -217,6 +217,9 @@ def gate_costs(admin, registry, creds, t0: int) -> dict[str, tuple[int, int]]:
         registry.submit_proof(*submit_args(proof, 1), sender=who)
     out: dict[str, list[int]] = {"create + fund (seller)": [], "fund (buyer)": [], "release (4 payees)": []}
     deals = []
+    for who in (buyer, seller, platform):  # payees already hold both tokens: both releases compare alike
+        for token in (wbtc, usdt):
+            token.mint(who, 1, sender=admin)
     for t in (gated_terms, plain_terms):
         for token, who, amount in ((wbtc, seller, t.base.amount), (usdt, buyer, t.quote.amount)):
             token.mint(who, amount, sender=admin)
