@@ -95,13 +95,17 @@ def verify(app: App, bundle_path: str) -> None:
         "mismatches": problems,
         "disclosed": disclosed_fields(bundle),
     }
-    if problems and not app.json:
+
+    def render(c: Any) -> None:
+        if not problems:
+            c.print(f"bundle {bundle_path}: events, attestations and disclosures match the chain")
         for p in problems:
-            click.echo(f"mismatch: {p}", err=True)
-        raise NexotcError(f"the bundle does not match the chain: {len(problems)} mismatch(es)")
-    app.emit(data, lambda c: c.print(f"bundle {bundle_path}: events, attestations and disclosures match the chain"))
+            c.print(f"mismatch: {p}", soft_wrap=True)
+
+    # the report (each mismatch) is the output; the failure itself is one line on stderr, exit 1
+    app.emit(data, render)
     if problems:
-        raise SystemExit(1)
+        raise NexotcError(f"the bundle does not match the chain: {len(problems)} mismatch(es)")
 
 
 __all__ = ["audit"]

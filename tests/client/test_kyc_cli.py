@@ -139,9 +139,11 @@ def test_kyc_issue_prove_submit_deal_and_audit(cli, tmp_path):
     bundle["attestations"]["seller"]["expiry"] += 1
     (d / "forged.json").write_text(json.dumps(bundle))
     result = cli("audit", "verify", d / "forged.json")
-    assert result.code == 1
-    lines = result.err.strip().splitlines()
-    assert any("event 1 (Funded" in line and "args differs" in line for line in lines), lines
-    assert any("attestation of the seller" in line for line in lines), lines
-    assert any("disclosure of the buyer: the opened fields do not reproduce" in line for line in lines), lines
-    assert lines[-1].startswith("error: the bundle does not match the chain: 3 mismatch(es)")
+    assert_one_line_error(result, "the bundle does not match the chain: 3 mismatch(es)")
+    lines = [line for line in result.out.splitlines() if line.startswith("mismatch: ")]
+    assert len(lines) == 3, result.out
+    assert "event 1 (Funded" in lines[0] and "args differs" in lines[0], lines
+    assert "attestation of the seller" in lines[1], lines
+    assert "disclosure of the buyer: the opened fields do not reproduce" in lines[2], lines
+    report = cli("audit", "verify", d / "forged.json", "--json")
+    assert report.code == 1 and len(report.json()["mismatches"]) == 3
