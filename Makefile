@@ -36,6 +36,7 @@ test: deps
 bench: deps
 	$(BIN)/python bench/gas.py
 	$(BIN)/python bench/multisig.py
+	$(BIN)/python bench/zk.py
 
 lint: deps
 	$(BIN)/ruff check nexotc_client tests scripts bench

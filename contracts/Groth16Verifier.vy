@@ -63,10 +63,25 @@ def verify(proof: uint256[8], inputs: uint256[6]) -> bool:
 @internal
 @view
 def _verify(proof: uint256[8], inputs: uint256[6]) -> bool:
-    for i: uint256 in range(8):
-        assert proof[i] < Q, "Groth16: proof coordinate >= q"
-    for i: uint256 in range(6):
-        assert inputs[i] < R, "Groth16: public input >= r"
+    # unrolled range checks (cheaper than loops)
+    assert (
+        proof[0] < Q and
+        proof[1] < Q and
+        proof[2] < Q and
+        proof[3] < Q and
+        proof[4] < Q and
+        proof[5] < Q and
+        proof[6] < Q and
+        proof[7] < Q
+    ), "Groth16: proof coordinate >= q"
+    assert (
+        inputs[0] < R and
+        inputs[1] < R and
+        inputs[2] < R and
+        inputs[3] < R and
+        inputs[4] < R and
+        inputs[5] < R
+    ), "Groth16: public input >= r"
     assert proof[0] | proof[1] != 0, "Groth16: A is the point at infinity"
     assert proof[2] | proof[3] | proof[4] | proof[5] != 0, "Groth16: B is the point at infinity"
     assert proof[6] | proof[7] != 0, "Groth16: C is the point at infinity"

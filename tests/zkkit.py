@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from py_ecc.optimized_bn128 import G2, multiply, normalize
+from py_ecc.optimized_bn128 import FQ2, G2, b2, curve_order, is_inf, is_on_curve, multiply, normalize
 
 from nexotc_client.zk.credential import (
     ENTITY_BUSINESS,
@@ -85,6 +85,30 @@ def scenario(seed: int = 7) -> Scenario:
     return Scenario(tree, holder, index, business, business_index)
 
 
+def _fq_sqrt(a: int) -> int | None:
+    r = pow(a, (Q + 1) // 4, Q)  # q = 3 mod 4
+    return r if r * r % Q == a % Q else None
+
+
+def twist_point_outside_g2(rng: random.Random) -> list[int]:
+    """A point on the twist curve y^2 = x^3 + 3/(9+i) that is not in the order-r subgroup G2, as precompile
+    words (x.im, x.re, y.im, y.re)."""
+    inv2 = pow(2, -1, Q)
+    while True:
+        x = FQ2([rng.randrange(Q), rng.randrange(Q)])
+        a0, a1 = (int(c) for c in (x**3 + b2).coeffs)
+        n = _fq_sqrt((a0 * a0 + a1 * a1) % Q)  # sqrt in Fq[i] via the norm
+        if n is None:
+            continue
+        for cand in ((a0 + n) * inv2 % Q, (a0 - n) * inv2 % Q):
+            y0 = _fq_sqrt(cand)
+            if y0:
+                y1 = a1 * pow(2 * y0, -1, Q) % Q
+                point = (x, FQ2([y0, y1]), FQ2.one())
+                assert is_on_curve(point, b2) and not is_inf(multiply(point, curve_order))
+                return [int(x.coeffs[1]), int(x.coeffs[0]), y1, y0]
+
+
 def tampered(proof: list[int], inputs: list[int], seed: int = 1) -> list[tuple[str, list[int], list[int]]]:
     """(label, proof, inputs) cases: wrong but well-formed proofs, and malformed ones (each check)."""
     rng = random.Random(seed)
@@ -104,6 +128,7 @@ def tampered(proof: list[int], inputs: list[int], seed: int = 1) -> list[tuple[s
         ("A off the curve", [p[0], (p[1] + 1) % Q, *p[2:]], inputs),
         ("C off the curve", [*p[:7], (p[7] + 1) % Q], inputs),
         ("B off the curve", [*p[:2], (p[2] + 1) % Q, *p[3:]], inputs),
+        ("B on the twist but outside G2", [*p[:2], *twist_point_outside_g2(rng), *p[6:]], inputs),
         ("A at infinity", [0, 0, *p[2:]], inputs),
         ("B at infinity", [*p[:2], 0, 0, 0, 0, *p[6:]], inputs),
         ("C at infinity", [*p[:6], 0, 0], inputs),

@@ -90,10 +90,8 @@ def test_recompiled_circuit_matches_the_ceremony_record(recompiled):
     assert hashlib.sha256(r1cs).hexdigest() == record["sha256"]["compliance.r1cs"]
     wasm = (recompiled / "compliance_js" / "compliance.wasm").read_bytes()
     assert wasm == (BUILD / "compliance.wasm").read_bytes()
-    assert (
-        hashlib.sha256((BUILD / "compliance_final.zkey").read_bytes()).hexdigest()
-        == record["sha256"]["compliance_final.zkey"]
-    )
+    for name in ("compliance.wasm", "compliance_final.zkey", "verification_key.json"):
+        assert hashlib.sha256((BUILD / name).read_bytes()).hexdigest() == record["sha256"][name], name
 
 
 def test_zkey_encodes_the_recompiled_constraints(recompiled):
