@@ -125,7 +125,7 @@ def run() -> tuple[list[Row], str]:
 
     admin, issuer, holder = accounts.test_accounts[0], accounts.test_accounts[9], accounts.test_accounts[1]
     verifier = admin.deploy(project.Groth16Verifier)
-    registry = admin.deploy(project.KYCRegistry, verifier, admin, 3_600)
+    registry = admin.deploy(project.KYCRegistry, admin, 3_600)
     t0 = chain.pending_timestamp
     creds = Credentials.build(t0)
     registry.set_issuer(issuer, True, "bench issuer", sender=admin)

@@ -39,21 +39,20 @@
      Gas: a first submission writes two fresh slots (nullifier owner,
      attestation word expiry | policy << 40) and reads two (root, policy);
      the audit commitment lives only in the event.
-@custom:security No funds. submit_proof makes one external call, a
-     staticcall to the immutable verifier, so it needs no re-entrancy lock;
-     every check runs before it and every write after it. The admin can grant
+@custom:security No funds and no external call: the generated
+     Groth16Verifier (contracts/Groth16Verifier.vy) is imported as a module
+     and its `_verify` runs inline (only precompile calls), so submit_proof
+     needs no re-entrancy lock; every check runs before the verification
+     and every write after it. The admin can grant
      and revoke issuers, expire roots and set the root window; it cannot
      write or erase attestations. The admin moves in two steps (propose,
      accept).
 """
 
 from interfaces import IKYCRegistry
+import Groth16Verifier as groth16
 
 implements: IKYCRegistry
-
-
-interface IGroth16Verifier:
-    def verify(proof: uint256[8], inputs: uint256[6]) -> bool: view
 
 
 # BN254 scalar field: every public signal is below it.
@@ -77,8 +76,6 @@ POLICY_SHIFT: constant(uint256) = 40
 NOW_SHIFT: constant(uint256) = 160
 UNTIL_SHIFT: constant(uint256) = 200
 
-VERIFIER: immutable(address)
-
 admin: public(address)
 pending_admin: public(address)
 is_issuer: public(HashMap[address, bool])
@@ -101,16 +98,13 @@ _attestations: HashMap[address, HashMap[uint256, uint256]]
 
 
 @deploy
-def __init__(verifier: address, admin: address, root_window: uint256):
+def __init__(admin: address, root_window: uint256):
     """
-    @param verifier The Groth16Verifier of the compliance circuit.
     @param admin The registry admin (usually a MultiSig).
     @param root_window Seconds a superseded root stays valid.
     """
-    assert verifier.is_contract, "verifier is not a contract"
     assert admin != empty(address), "zero admin"
     assert root_window <= MAX_ROOT_WINDOW, "root window too long"
-    VERIFIER = verifier
     self.admin = admin
     self.root_window = root_window
     log IKYCRegistry.AdminTransferred(previous_admin=empty(address), admin=admin)
@@ -155,9 +149,8 @@ def submit_proof(
     binding: uint256 = (
         convert(msg.sender, uint256) | (now << NOW_SHIFT) | (valid_until << UNTIL_SHIFT)
     )
-    assert staticcall IGroth16Verifier(VERIFIER).verify(
-        proof, [nullifier, audit_commitment, root, policy_hash, scope, binding]
-    ), "invalid proof"
+    # the generated verifier's checks and pairing, inlined (no external call)
+    assert groth16._verify(proof, [nullifier, audit_commitment, root, policy_hash, scope, binding]), "invalid proof"
     if owner == empty(address):
         self._nullifiers[scope][nullifier] = msg.sender
     self._attestations[msg.sender][scope] = valid_until | (policy << POLICY_SHIFT)
@@ -306,12 +299,6 @@ def policy_of(policy_hash: uint256) -> uint256:
     @notice The id of the policy with `policy_hash` (zero: not registered).
     """
     return self._policy_ids[policy_hash]
-
-
-@view
-@external
-def verifier() -> address:
-    return VERIFIER
 
 
 # -------------------------------------------------------------------- admin

@@ -97,7 +97,7 @@ class Demo:
         self.wbtc = self.desk.deploy(project.MockToken, "Wrapped BTC (mock)", "WBTC", 8, 0)
         self.usdt = self.desk.deploy(project.MockUSDT)
         registry = Registry(Path(tempfile.mkdtemp(prefix="nexotc-demo-")) / "deployments.json")
-        # the zk KYC registry (and its Groth16 verifier) the deals' compliance gate asks (phase 6)
+        # the zk KYC registry (Groth16 verifier inlined) the deals' compliance gate asks (phase 6)
         self.kyc = deploy_kyc_registry(self.desk, records=KycRecords(registry.path.parent / "kyc.json"))
         self.factory = deploy_factory(self.desk, registry=registry, kyc_registry=self.kyc.address)
         receipt = self.factory.contract.creation_metadata.receipt

@@ -9,7 +9,7 @@
     registry.attestations(subject=holder)                # Attested events, with audit commitments
 
 Every read goes to the chain; every action is simulated first so a broken rule is reported with the
-contract's reason and nothing is sent. The registry (and its verifier) is recorded per network in
+contract's reason and nothing is sent. The registry (its Groth16 verifier is inlined) is recorded per network in
 `<nexotc home>/kyc.json`, a file of its own next to deployments.json and desks.json.
 
 Scopes: a deal's scope is its address as an integer (`deal_scope`); a desk's is `(1 << 160) | desk_id`
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 KYC_FILE = "kyc.json"
 CONTRACT = "KYCRegistry"
-VERIFIER = "Groth16Verifier"
 SNARK_FIELD = 21888242871839275222246405745257275088548364400416034343698204186575808495617
 MAX_CLOCK_SKEW = 300
 """Seconds the proof's `now` may differ from block time (KYCRegistry.MAX_CLOCK_SKEW)."""
@@ -201,7 +200,7 @@ class KYCRegistry:
             raise NexotcError(f"no contract at {address}: no kyc registry there on this network")
         registry = cls(instance(address, container(CONTRACT)), start_block)
         try:
-            registry.verifier  # noqa: B018  (probe: reverts if not a registry)
+            registry.root_window  # noqa: B018  (probe: reverts if not a registry)
         except NexotcError as exc:
             raise NexotcError(f"{address} is not a KYCRegistry") from exc
         return registry
@@ -214,11 +213,6 @@ class KYCRegistry:
         return str(self.contract.address)
 
     # -------------------------------------------------------------- reads
-    @property
-    def verifier(self) -> str:
-        with reverts_as_errors("verifier()"):
-            return to_checksum_address(str(self.contract.verifier()))
-
     @property
     def admin(self) -> str:
         with reverts_as_errors("admin()"):
@@ -436,11 +430,10 @@ class KYCRegistry:
 # ------------------------------------------------------------- the record
 @dataclass(frozen=True)
 class KycRecord:
-    """A KYCRegistry (and its verifier) deployed on one network."""
+    """A KYCRegistry deployed on one network."""
 
     network: str
     address: str
-    verifier: str
     block: int
     block_hash: str
     deployer: str
@@ -455,7 +448,6 @@ class KycRecord:
             return cls(
                 network=str(data["network"]),
                 address=to_checksum_address(data["address"]),
-                verifier=to_checksum_address(data["verifier"]),
                 block=int(data["block"]),
                 block_hash=str(data["block_hash"]),
                 deployer=to_checksum_address(data["deployer"]),
@@ -501,18 +493,15 @@ def deploy_kyc_registry(
     admin: str | None = None,
     root_window: int = DEFAULT_ROOT_WINDOW,
     records: KycRecords | None = None,
-    verifier: str | None = None,
 ) -> KYCRegistry:
-    """Deploy the Groth16Verifier (unless `verifier` is given) and a KYCRegistry administered by
-    `admin` (default: the sender), and record them for the connected network."""
+    """Deploy a KYCRegistry administered by `admin` (default: the sender) and record it for the
+    connected network."""
     from ape import chain
 
     records = records or KycRecords()
     with reverts_as_errors("deploying the kyc registry"):
-        if verifier is None:
-            verifier = str(container(VERIFIER).deploy(sender=sender).address)
         contract = container(CONTRACT).deploy(
-            _address(verifier, "verifier"), _address(admin or sender.address, "admin"), int(root_window), sender=sender
+            _address(admin or sender.address, "admin"), int(root_window), sender=sender
         )
         receipt = contract.creation_metadata.receipt if contract.creation_metadata else None
         block_number = int(receipt.block_number) if receipt else int(chain.blocks.height)
@@ -521,7 +510,6 @@ def deploy_kyc_registry(
         KycRecord(
             network=network_key(),
             address=to_checksum_address(str(contract.address)),
-            verifier=to_checksum_address(verifier),
             block=block_number,
             block_hash=_hex(block.hash),
             deployer=to_checksum_address(sender.address),

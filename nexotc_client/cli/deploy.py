@@ -43,7 +43,7 @@ def deploy_mock_tokens(sender: Any) -> dict[str, str]:
 @click.option(
     "--kyc",
     is_flag=True,
-    help="Also deploy the zk KYC registry (verifier + KYCRegistry, admin --account) unless one is recorded; "
+    help="Also deploy the zk KYC registry (KYCRegistry, admin --account) unless one is recorded; "
     "deals with a compliance policy gate on it.",
 )
 @shared_options

@@ -1,6 +1,6 @@
 """`nexotc kyc ...` and `nexotc issuer ...`: zk KYC/KYB credentials, proofs and the KYCRegistry.
 
-    nexotc kyc deploy [--admin A] [--root-window 1h] [--force]     verifier + registry (<home>/kyc.json)
+    nexotc kyc deploy [--admin A] [--root-window 1h] [--force]     the registry (<home>/kyc.json)
     nexotc kyc secret --out SECRET.json                             holder: a new secret, prints its commitment
     nexotc kyc issue --issuer-dir DIR --commitment C --jurisdiction 756 --kyc-level 2 [--entity individual]
                      [--accredited] [--expires +365d] [--holder LABEL] --out CREDENTIAL.json   (issuer, off chain)
@@ -129,7 +129,7 @@ def kyc() -> None:
 @shared_options
 @click.pass_obj
 def deploy(app: App, admin: str | None, root_window: str, force: bool) -> None:
-    """Deploy the Groth16Verifier and the KYCRegistry and record them (in <home>/kyc.json)."""
+    """Deploy the KYCRegistry (its Groth16 verifier inlined) and record it (in <home>/kyc.json)."""
     from nexotc_client.chain.kyc import deploy_kyc_registry, get_kyc_record
     from nexotc_client.spec import parse_duration
 
@@ -148,7 +148,7 @@ def deploy(app: App, admin: str | None, root_window: str, force: bool) -> None:
             return
     window = parse_duration(root_window, "--root-window")
     sender = app.sender()
-    with step(app, "deploying the verifier and the kyc registry"):
+    with step(app, "deploying the kyc registry"):
         registry = deploy_kyc_registry(
             sender, admin=wallet_address(admin) if admin else None, root_window=window, records=records
         )
@@ -157,7 +157,7 @@ def deploy(app: App, admin: str | None, root_window: str, force: bool) -> None:
     app.emit(
         data,
         lambda c: c.print(
-            f"kyc registry {registry.address} (verifier {registry.verifier}, admin {registry.admin}); "
+            f"kyc registry {registry.address} (admin {registry.admin}); "
             "deals gate on it once `nexotc deploy --force` deploys a factory with it"
         ),
     )

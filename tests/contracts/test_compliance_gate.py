@@ -41,8 +41,7 @@ def creds(t0):
 
 @pytest.fixture(scope="module")
 def kyc(project, desk, issuer, creds):
-    verifier = desk.deploy(project.Groth16Verifier)
-    reg = desk.deploy(project.KYCRegistry, verifier, desk, 3_600)
+    reg = desk.deploy(project.KYCRegistry, desk, 3_600)
     reg.set_issuer(issuer, True, "Acme KYC", sender=desk)
     reg.publish_root(creds.tree.root, sender=issuer)
     reg.register_policy(*register_args(EU_PRO, "EU professional"), sender=desk)
