@@ -116,6 +116,10 @@ def test_kyc_issue_prove_submit_deal_and_audit(cli, tmp_path):
     )  # fmt: skip
     status = cli.ok("kyc", "status", "test:1", "--deal", deal, "--json").json()
     assert status["compliant"] is True and status["policy_id"] == 1
+    assert "policy #1" in cli.ok("kyc", "status", "test:1", "--deal", deal).out
+    assert "hash ok" in cli.ok("kyc", "policy", "list").out
+    shown = cli.ok("issuer", "show", "--issuer-dir", d / "issuer").out
+    assert "#0 buyer: entity 1, jurisdiction 756" in shown and "secret" not in shown
 
     created = cli.ok("deal", "create", *terms, "--fund", "--account", "test:2", "--json").json()
     assert created["deal"] == deal and created["funded"] is True
