@@ -151,3 +151,27 @@ def test_kyc_issue_prove_submit_deal_and_audit(cli, tmp_path):
     assert "disclosure of the buyer: the opened fields do not reproduce" in lines[2], lines
     report = cli("audit", "verify", d / "forged.json", "--json")
     assert report.code == 1 and len(report.json()["mismatches"]) == 3
+
+
+def test_terms_files_carry_the_policy(tmp_path):
+    """`compliance: {policy: N}` in a terms file sets the deal's policy id; a bad one names the field."""
+    from eth_utils import to_checksum_address
+
+    from nexotc_client.spec import SpecError, parse_spec
+    from nexotc_client.terms import TermsError
+
+    wbtc, usdt = "0x" + "11" * 20, "0x" + "22" * 20
+    names = {f"test:{i}": "0x" + f"{i + 1:02x}" * 20 for i in range(10)}
+    kwargs = dict(
+        now=1_800_000_000,
+        resolve_wallet=lambda alias: to_checksum_address(names[alias]),
+        decimals_of=lambda token: 8 if token.lower() == wbtc else 6,
+        variables={"WBTC": wbtc, "USDT": usdt},
+    )
+    spec = parse_spec(DVP_EXAMPLE, sets={"compliance.policy": "3"}, **kwargs)
+    assert spec.terms.policy_id == 3
+    # packed in bits 224-255 of the platform word (word 2 + 2)
+    assert int.from_bytes(spec.terms.pack()[4 * 32 : 5 * 32], "big") >> 224 == 3
+    assert parse_spec(DVP_EXAMPLE, **kwargs).terms.policy_id == 0
+    with pytest.raises((SpecError, TermsError), match="compliance.policy"):
+        parse_spec(DVP_EXAMPLE, sets={"compliance.policy": str(2**32)}, **kwargs)

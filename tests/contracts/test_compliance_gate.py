@@ -248,3 +248,24 @@ def test_desk_deals_must_carry_the_desk_policy(gated, desk_registry, desk, lawye
     receipt = gated.create_desk_deal(desk_id, mk_dvp(policy_id=POLICY).as_struct(), SALT_C, sender=seller)
     [created] = receipt.decode_logs(gated.DeskDealCreated)
     assert created.policy_id == POLICY.to_bytes(32, "big")
+
+
+# ------------------------------------------------------------------ client parity
+def test_python_packs_and_signs_the_policy_like_the_factory(gated, terms_a, offer_b, chain, mk_dvp):
+    """The policy id (platform word bits 224-255) and the gated flag (resolver word bit 228) are packed
+    identically by nexotc_client.terms, and the EIP-712 offer digest covers the policy."""
+    assert bytes(gated.pack(terms_a.as_struct())) == terms_a.pack()
+    words = [int.from_bytes(terms_a.pack()[i : i + 32], "big") for i in range(0, len(terms_a.pack()), 32)]
+    assert words[2 + 2] >> 224 == POLICY and (words[2 + 3] >> 228) & 1 == 1
+    plain = mk_dvp()
+    assert (int.from_bytes(plain.pack()[5 * 32 : 6 * 32], "big") >> 228) & 1 == 0
+    assert bytes(gated.offer_digest(offer_b.terms.as_struct(), offer_b.as_struct())) == offer_b.digest(
+        chain.chain_id, gated.address
+    )
+    other = Offer(
+        terms=offer_b.terms.with_changes(policy_id=2), maker=offer_b.maker, taker=offer_b.taker, expiry=1, nonce=1
+    )
+    assert (
+        other.offer_hash()
+        != Offer(terms=offer_b.terms, maker=offer_b.maker, taker=offer_b.taker, expiry=1, nonce=1).offer_hash()
+    )
