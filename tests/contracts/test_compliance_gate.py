@@ -148,6 +148,8 @@ def test_funding_requires_an_attestation(gated, mk_dvp, wbtc, usdt, buyer, selle
         deal.fund(sender=buyer)
     with ape.reverts("party not compliant"):
         deal.funding_leg(seller)
+    with ape.reverts("party not compliant"):  # a deposit address cannot fund it either
+        gated.sweep(deal, buyer, sender=seller)
     assert (wbtc.balanceOf(seller), usdt.balanceOf(buyer)) == before and not deal.funded(0)
 
 
