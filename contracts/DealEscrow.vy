@@ -28,10 +28,12 @@
      unexpired KYCRegistry attestation of that policy in the deal's scope
      (the deal's address) to fund a leg (fund, credit, sweep, the factory's
      create-and-fund and accept_offer, which also checks the accepting
-     party) and both principals to hold one at a release payout. Nothing
-     else is gated: refunds, cancel, expiry, disputes and pull claims stay
-     open, so an attestation expiring mid-deal blocks releases but never
-     traps funds. The registry is an immutable of the implementation (a
+     party) and both principals to hold one at a release payout (release,
+     a resolver's split paying a receiver; a default release by
+     settle_dispute refunds instead). Nothing else is gated: refunds,
+     cancel, expiry, disputes, splits back to the funders and pull claims
+     stay open, so an attestation expiring mid-deal blocks releases but
+     never traps funds. The registry is an immutable of the implementation (a
      constructor argument; zero: no registry, and a deal with a policy can
      then never be funded).
 """
@@ -356,6 +358,12 @@ def resolve(tranche: uint256, base: IDealEscrow.Split, quote: IDealEscrow.Split)
     fee_cap: uint256 = tl._field(self._fees(), tl.CONF_RESOLVER_FEE_BPS, tl.MASK_16)
     self._check_split(base, base_amount, fee_cap)
     self._check_split(quote, quote_amount, fee_cap)
+    # compliance gate: paying a receiver is a release; splits back to the
+    # funders (and the resolver's fee) stay open
+    if conf & GATED != 0 and (base.to_receiver > 0 or quote.to_receiver > 0):
+        policy: uint256 = self._fees() >> tl.CONF_POLICY_ID
+        self._require_compliant(self._party_wallet(tl.P_BUYER), policy)
+        self._require_compliant(self._party_wallet(tl.P_SELLER), policy)
     self.deal_state = self._set_status(state, tranche, tl.RESOLVED)
     self._pay_split(conf, base, quote)
     log IDealEscrow.Resolved(tranche=tranche, resolver=msg.sender, base=base, quote=quote, by_default=False)
@@ -369,6 +377,7 @@ def settle_dispute(tranche: uint256):
             applies the default outcome fixed in the terms (refund or release).
             A default release of an ESCROWED tranche that was never marked
             delivered refunds instead: a dispute cannot stand in for delivery.
+            So does one of a gated deal while a principal is not compliant.
     """
     conf: uint256 = self._conf()
     state: uint256 = self._active_state(conf)
@@ -389,7 +398,13 @@ def settle_dispute(tranche: uint256):
     delivered: bool = (
         self._mode(conf) == MODE_DVP or tl._field(self.tranche_data[tranche], MARKED_AT_SHIFT, tl.MASK_32) != 0
     )
-    if tl._field(conf, tl.CONF_DISPUTE_DEFAULT, 1) == tl.DEFAULT_RELEASE and delivered:
+    # a default release is a release: with a principal no longer compliant
+    # the tranche is refunded instead (funds are never trapped)
+    if (
+        tl._field(conf, tl.CONF_DISPUTE_DEFAULT, 1) == tl.DEFAULT_RELEASE
+        and delivered
+        and self._principals_ok(conf)
+    ):
         assert block.timestamp >= self._unlock(word), "tranche locked"
         base.to_receiver = base_amount
         quote.to_receiver = quote_amount
@@ -810,6 +825,20 @@ def _policy(conf: uint256) -> uint256:
 @view
 def _is_compliant(who: address, policy: uint256) -> bool:
     return staticcall IKYCRegistry(KYC_REGISTRY).is_compliant(who, convert(self, uint256), policy)
+
+
+@internal
+@view
+def _principals_ok(conf: uint256) -> bool:
+    # true for an ungated deal; else both principals must be compliant now
+    if conf & GATED == 0:
+        return True
+    if KYC_REGISTRY == empty(address):
+        return False
+    policy: uint256 = self._fees() >> tl.CONF_POLICY_ID
+    return self._is_compliant(self._party_wallet(tl.P_BUYER), policy) and self._is_compliant(
+        self._party_wallet(tl.P_SELLER), policy
+    )
 
 
 @internal

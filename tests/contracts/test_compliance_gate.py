@@ -3,7 +3,7 @@
 an offer, and at every release payout; an attestation that expires mid-deal blocks releases but refunds and
 expiry stay open; one credential cannot attest both sides; desk deals must carry the desk's policy.
 
-Real proofs (contracts/Groth16Verifier.vy): four, made once for the module for deal addresses predicted
+Real proofs (contracts/Groth16Verifier.vy): five, made once for the module for deal addresses predicted
 before the deals exist (the parties prove before accepting)."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from hexbytes import HexBytes
 from kyckit import EU_PRO, Credentials, register_args, submit_args
 
 from nexotc_client.offers import Offer
+from nexotc_client.terms import DisputeDefault
 from nexotc_client.zk.prover import Prover
 
 POLICY = 1
@@ -76,8 +77,9 @@ def mint_and_approve(terms, spender, wbtc, usdt, buyer, seller):
 
 @pytest.fixture(scope="module")
 def terms_a(mk_dvp):
-    """200 WBTC / 13M USDT in 4 tranches (unlocks t0+1000 + k days, one day each to deliver), policy 1."""
-    return mk_dvp(policy_id=POLICY)
+    """200 WBTC / 13M USDT in 4 tranches (unlocks t0+1000 + k days, one day each to deliver), policy 1;
+    an unresolved dispute releases by default (when the principals are still compliant)."""
+    return mk_dvp(policy_id=POLICY, dispute_default=DisputeDefault.RELEASE)
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +97,9 @@ def scopes(gated, terms_a, offer_b, seller):
 
 @pytest.fixture(scope="module")
 def proofs(creds, NOW, t0, buyer, seller, scopes):  # noqa: N803
-    """Deal A: the buyer (Swiss credential) valid until t0 + 1 day + 2000 s (it lapses mid-deal), the
-    seller (UK business) for 30 days, and the buyer's credential bound to the seller; deal B: the buyer."""
+    """Deal A: the buyer (Swiss credential) valid until t0 + 1 day + 2000 s (it lapses mid-deal) and its
+    30-day renewal, the seller (UK business) for 30 days, and the buyer's credential bound to the seller;
+    deal B: the buyer."""
     a, b = int(scopes["a"], 16), int(scopes["b"], 16)
     with Prover(progress=False) as prover:
         return {
@@ -104,6 +107,7 @@ def proofs(creds, NOW, t0, buyer, seller, scopes):  # noqa: N803
             "seller_a": creds.prove(prover, "uk_business", seller.address, a, NOW, NOW + 30 * DAY),
             "seller_with_buyer_credential": creds.prove(prover, "swiss", seller.address, a, NOW, NOW + DAY),
             "buyer_b": creds.prove(prover, "swiss", buyer.address, b, NOW, NOW + DAY),
+            "buyer_a_renewal": creds.prove(prover, "swiss", buyer.address, a, NOW, NOW + 30 * DAY),
         }
 
 
@@ -224,6 +228,40 @@ def test_release_needs_both_attestations_and_lapse_blocks_release_not_refund(
     chain.pending_timestamp = terms_a.final_expiry
     deal_a.expire(sender=attacker)
     assert deal_a.held(0) == 0 and deal_a.held(1) == 0
+
+
+def test_lapsed_attestation_turns_dispute_payouts_into_refunds(deal_a, terms_a, chain, t0, usdt, buyer, resolver):
+    """After the buyer's attestation lapsed: the resolver cannot split a disputed tranche to a receiver
+    (it can refund it), and a default release is applied as a refund."""
+    tr = terms_a.tranches
+    chain.pending_timestamp = t0 + DAY + 3_000
+    deal_a.dispute(2, b"\x01" * 32, sender=buyer)
+    deal_a.dispute(3, b"\x02" * 32, sender=buyer)
+    to_receiver = (tr[2].base_amount, 0, 0), (tr[2].quote_amount, 0, 0)
+    with ape.reverts("party not compliant"):
+        deal_a.resolve(2, *to_receiver, sender=resolver)
+    deal_a.resolve(2, (0, tr[2].base_amount, 0), (0, tr[2].quote_amount, 0), sender=resolver)
+    chain.pending_timestamp = t0 + DAY + 3_000 + terms_a.dispute_timeout
+    before = usdt.balanceOf(buyer)
+    receipt = deal_a.settle_dispute(3, sender=resolver)
+    [resolved] = receipt.decode_logs(deal_a.Resolved)
+    assert resolved.by_default and list(resolved.quote) == [0, tr[3].quote_amount, 0]
+    assert usdt.balanceOf(buyer) == before + tr[3].quote_amount
+
+
+def test_compliant_default_release_still_releases(kyc, deal_a, terms_a, proofs, chain, wbtc, buyer, resolver, NOW):  # noqa: N803
+    """With both principals compliant (the buyer renews for 30 days), a default release pays the receiver."""
+    chain.pending_timestamp = NOW + 5
+    kyc.submit_proof(*submit_args(proofs["buyer_a_renewal"], POLICY), sender=buyer)
+    tr = terms_a.tranches
+    chain.pending_timestamp = tr[1].unlock_time
+    deal_a.dispute(1, b"\x03" * 32, sender=buyer)
+    chain.pending_timestamp = tr[1].unlock_time + terms_a.dispute_timeout
+    before = wbtc.balanceOf(buyer)
+    receipt = deal_a.settle_dispute(1, sender=resolver)
+    [resolved] = receipt.decode_logs(deal_a.Resolved)
+    assert resolved.by_default and list(resolved.base) == [tr[1].base_amount, 0, 0]
+    assert wbtc.balanceOf(buyer) == before + tr[1].base_amount
 
 
 def test_same_credential_cannot_attest_both_sides(kyc, deal_a, proofs, seller, buyer, chain, NOW):  # noqa: N803
