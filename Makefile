@@ -36,6 +36,8 @@ test: deps
 bench: deps
 	$(BIN)/python bench/gas.py
 	$(BIN)/python bench/multisig.py
+	$(BIN)/python bench/zk.py
+	$(BIN)/python bench/kyc.py
 
 lint: deps
 	$(BIN)/ruff check nexotc_client tests scripts bench

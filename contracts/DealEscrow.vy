@@ -23,10 +23,24 @@
      All mutating entry points are non-reentrant (transient lock) and follow
      checks-effects-interactions. A payee whose transfer fails (blocklist) is
      credited a pull balance instead of blocking the deal.
+     Compliance gate: a deal whose terms carry a policy id (platform word,
+     bits 224-255) requires the principal (buyer or seller) to hold an
+     unexpired KYCRegistry attestation of that policy in the deal's scope
+     (the deal's address) to fund a leg (fund, credit, sweep, the factory's
+     create-and-fund and accept_offer, which also checks the accepting
+     party) and both principals to hold one at a release payout (release,
+     a resolver's split paying a receiver; a default release by
+     settle_dispute refunds instead). Nothing else is gated: refunds,
+     cancel, expiry, disputes, splits back to the funders and pull claims
+     stay open, so an attestation expiring mid-deal blocks releases but
+     never traps funds. The registry is an immutable of the implementation (a
+     constructor argument; zero: no registry, and a deal with a policy can
+     then never be funded).
 """
 
 from ethereum.ercs import IERC20
 from interfaces import IDealEscrow
+from interfaces import IKYCRegistry
 import modules.terms_layout as tl
 import modules.safe_token as safe_token
 
@@ -50,6 +64,9 @@ SIGS_SHIFT: constant(uint256) = 16
 MARKED_AT_SHIFT: constant(uint256) = 32
 DISPUTED_AT_SHIFT: constant(uint256) = 64
 
+# the resolver word's CONF_GATED bit
+GATED: constant(uint256) = 1 << tl.CONF_GATED
+
 # Deal phases reported by `phase()`.
 PHASE_FUNDING: constant(uint256) = 0
 PHASE_ACTIVE: constant(uint256) = 1
@@ -62,6 +79,8 @@ MODE_ESCROWED: constant(uint256) = 1
 
 FACTORY: immutable(address)
 IMPLEMENTATION: immutable(address)
+# the KYCRegistry that deals with a compliance policy ask (zero: none)
+KYC_REGISTRY: immutable(address)
 
 deal_state: uint256
 tranche_data: HashMap[uint256, uint256]
@@ -73,9 +92,15 @@ unclaimed: public(HashMap[address, uint256])
 
 
 @deploy
-def __init__():
+def __init__(kyc_registry: address):
+    """
+    @param kyc_registry The KYCRegistry of compliance gates (zero: none).
+           Deployments that predate the gate pass no argument: it reads as
+           zero.
+    """
     FACTORY = msg.sender
     IMPLEMENTATION = self
+    KYC_REGISTRY = kyc_registry
 
 
 # ---------------------------------------------------------------- funding
@@ -112,14 +137,20 @@ def credit(party: address):
 
 
 @external
-def register():
+def register(acceptor: address):
     """
     @notice Factory-only, once: marks this clone as a deal the factory
             created from validated terms.
+    @param acceptor The party accepting a signed offer (zero for a plain
+           creation): it must pass the compliance gate.
     """
     assert msg.sender == FACTORY, "only factory"
     assert self != IMPLEMENTATION, "implementation"
     assert self.deal_state == 0, "already registered"
+    if acceptor != empty(address):
+        policy: uint256 = self._policy(self._conf())
+        if policy != 0:
+            self._require_compliant(acceptor, policy)
     self.deal_state = REGISTERED
 
 
@@ -234,6 +265,13 @@ def release(tranche: uint256):
         self.tranche_data[tranche] = data
         return
 
+    # compliance gate: both principals must still hold their attestation
+    # (the flag test is inline: an ungated deal pays no internal call)
+    if conf & GATED != 0:
+        policy: uint256 = self._fees() >> tl.CONF_POLICY_ID
+        self._require_compliant(self._party_wallet(tl.P_BUYER), policy)
+        self._require_compliant(self._party_wallet(tl.P_SELLER), policy)
+
     # signature bits are kept only while a tranche is pending: once it pays
     # out, the Signed event is the record
     self.deal_state = self._set_status(state, tranche, tl.RELEASED)
@@ -320,6 +358,12 @@ def resolve(tranche: uint256, base: IDealEscrow.Split, quote: IDealEscrow.Split)
     fee_cap: uint256 = tl._field(self._fees(), tl.CONF_RESOLVER_FEE_BPS, tl.MASK_16)
     self._check_split(base, base_amount, fee_cap)
     self._check_split(quote, quote_amount, fee_cap)
+    # compliance gate: paying a receiver is a release; splits back to the
+    # funders (and the resolver's fee) stay open
+    if conf & GATED != 0 and (base.to_receiver > 0 or quote.to_receiver > 0):
+        policy: uint256 = self._fees() >> tl.CONF_POLICY_ID
+        self._require_compliant(self._party_wallet(tl.P_BUYER), policy)
+        self._require_compliant(self._party_wallet(tl.P_SELLER), policy)
     self.deal_state = self._set_status(state, tranche, tl.RESOLVED)
     self._pay_split(conf, base, quote)
     log IDealEscrow.Resolved(tranche=tranche, resolver=msg.sender, base=base, quote=quote, by_default=False)
@@ -333,6 +377,7 @@ def settle_dispute(tranche: uint256):
             applies the default outcome fixed in the terms (refund or release).
             A default release of an ESCROWED tranche that was never marked
             delivered refunds instead: a dispute cannot stand in for delivery.
+            So does one of a gated deal while a principal is not compliant.
     """
     conf: uint256 = self._conf()
     state: uint256 = self._active_state(conf)
@@ -353,7 +398,13 @@ def settle_dispute(tranche: uint256):
     delivered: bool = (
         self._mode(conf) == MODE_DVP or tl._field(self.tranche_data[tranche], MARKED_AT_SHIFT, tl.MASK_32) != 0
     )
-    if tl._field(conf, tl.CONF_DISPUTE_DEFAULT, 1) == tl.DEFAULT_RELEASE and delivered:
+    # a default release is a release: with a principal no longer compliant
+    # the tranche is refunded instead (funds are never trapped)
+    if (
+        tl._field(conf, tl.CONF_DISPUTE_DEFAULT, 1) == tl.DEFAULT_RELEASE
+        and delivered
+        and self._principals_ok(conf)
+    ):
         assert block.timestamp >= self._unlock(word), "tranche locked"
         base.to_receiver = base_amount
         quote.to_receiver = quote_amount
@@ -443,6 +494,33 @@ def funding_leg(party: address) -> (uint256, address, uint256):
 
 @view
 @external
+def compliant(who: address) -> bool:
+    """
+    @notice Whether `who` passes this deal's compliance gate now: true when
+            the deal has no policy, else `who` must hold an unexpired
+            attestation of the policy in this deal's scope.
+    """
+    policy: uint256 = self._policy(self._conf())
+    return policy == 0 or (KYC_REGISTRY != empty(address) and self._is_compliant(who, policy))
+
+
+@view
+@external
+def policy_id() -> uint256:
+    """
+    @notice The KYCRegistry policy id principals must hold (0: none).
+    """
+    return self._policy(self._conf())
+
+
+@view
+@external
+def kyc_registry() -> address:
+    return KYC_REGISTRY
+
+
+@view
+@external
 def registered() -> bool:
     """
     @notice True when the factory created this deal from validated terms.
@@ -491,6 +569,7 @@ def terms() -> IDealEscrow.Terms:
     t.dispute_timeout = tl._field(windows, tl.CONF_DISPUTE_TIMEOUT, tl.MASK_32)
     t.dispute_default = tl._field(conf, tl.CONF_DISPUTE_DEFAULT, 1)
     t.final_expiry = tl._field(timers, tl.CONF_FINAL_EXPIRY, tl.MASK_32)
+    t.policy_id = fees >> tl.CONF_POLICY_ID
     nt: uint256 = tl._field(conf, tl.CONF_N_TRANCHES, tl.MASK_8)
     for j: uint256 in range(tl.MAX_TRANCHES):
         if j >= nt:
@@ -734,6 +813,43 @@ def _fees() -> uint256:
 
 @internal
 @view
+def _policy(conf: uint256) -> uint256:
+    # the resolver word flags a gated deal (an ungated one reads no other
+    # word); the platform's word carries the policy id in its top bits
+    if not tl._flag(conf, tl.CONF_GATED):
+        return 0
+    return self._fees() >> tl.CONF_POLICY_ID
+
+
+@internal
+@view
+def _is_compliant(who: address, policy: uint256) -> bool:
+    return staticcall IKYCRegistry(KYC_REGISTRY).is_compliant(who, convert(self, uint256), policy)
+
+
+@internal
+@view
+def _principals_ok(conf: uint256) -> bool:
+    # true for an ungated deal; else both principals must be compliant now
+    if conf & GATED == 0:
+        return True
+    if KYC_REGISTRY == empty(address):
+        return False
+    policy: uint256 = self._fees() >> tl.CONF_POLICY_ID
+    return self._is_compliant(self._party_wallet(tl.P_BUYER), policy) and self._is_compliant(
+        self._party_wallet(tl.P_SELLER), policy
+    )
+
+
+@internal
+@view
+def _require_compliant(who: address, policy: uint256):
+    assert KYC_REGISTRY != empty(address), "no kyc registry"
+    assert self._is_compliant(who, policy), "party not compliant"
+
+
+@internal
+@view
 def _party_wallet(i: uint256) -> address:
     assert self != IMPLEMENTATION, "implementation"
     return tl._wallet(self._word(tl.HEADER_WORDS + i))
@@ -889,6 +1005,8 @@ def _open_leg(party: address) -> (uint256, address, uint256):
         w = self._word(1)
     else:
         raise "nothing to fund"
+    if conf & GATED != 0:
+        self._require_compliant(party, self._fees() >> tl.CONF_POLICY_ID)
     return leg, tl._wallet(w), w >> 160
 
 

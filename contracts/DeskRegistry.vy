@@ -26,7 +26,13 @@
        5. each leg's asset is on the list: its token when on chain, the zero
           address when off chain ("asset not allowed");
        6. invite-only: buyer and seller are both members, any role (a
-          client is invited with CLIENT) ("counterparty not invited").
+          client is invited with CLIENT) ("counterparty not invited");
+       7. compliance: a desk whose policy id, read as a number, is a
+          KYCRegistry policy id (1 .. 2**32-1) requires its deals to carry
+          exactly that policy ("deal must carry the desk's policy"), so both
+          principals of every desk deal must prove it (DealEscrow's gate);
+          a larger policy id (e.g. the hash of a label) is an off-chain
+          reference that is returned but not enforced.
      Every other rule of the terms is the factory's (`EscrowFactory._pack`).
      Members and assets are maps; `MemberSet` and `AssetSet` events list
      them (a client replays them and reads the maps back).
@@ -290,6 +296,7 @@ def check_deal(desk_id: uint256, creator: address, terms: IDealEscrow.Terms) -> 
         terms.parties[tl.P_PLATFORM].wallet,
         terms.desk_fee_bps,
         introducer_bps,
+        terms.policy_id,
     )
 
 
@@ -331,6 +338,7 @@ def check_packed(desk_id: uint256, creator: address, packed: Bytes[PACKED_MAX]) 
         tl._wallet(platform_word),
         tl._field(platform_word, tl.CONF_DESK_FEE_BPS, tl.MASK_16),
         introducer_bps,
+        platform_word >> tl.CONF_POLICY_ID,
     )
 
 
@@ -349,6 +357,7 @@ def _check(
     platform: address,
     desk_fee_bps: uint256,
     introducer_bps: uint256,
+    deal_policy: uint256,
 ) -> bytes32:
     # the rules of the contract's @dev, in that order
     assert self._desks[desk_id].admin != empty(address), "no such desk"
@@ -364,7 +373,11 @@ def _check(
     if self._desks[desk_id].invite_only:
         assert self.member_roles[desk_id][buyer] != 0, "counterparty not invited"
         assert self.member_roles[desk_id][seller] != 0, "counterparty not invited"
-    return self._desks[desk_id].policy_id
+    policy_id: bytes32 = self._desks[desk_id].policy_id
+    desk_policy: uint256 = convert(policy_id, uint256)
+    if desk_policy != 0 and desk_policy <= tl.MASK_32:
+        assert deal_policy == desk_policy, "deal must carry the desk's policy"
+    return policy_id
 
 
 @internal

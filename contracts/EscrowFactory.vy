@@ -20,6 +20,8 @@
        - thresholds are between 1 and the number of holders of the role (0
          only when nobody holds it);
        - desk fee + introducers <= 10%, resolver fee <= 5%;
+       - the compliance policy id fits 32 bits (it rides in the platform
+         word, bits 224-255);
        - tranche amounts sum exactly to the leg totals; every deadline falls
          between funding deadline and final expiry minus approval window and
          dispute timeout (strictly: a dispute opened at the last moment
@@ -95,7 +97,7 @@ def create_deal(terms: IDealEscrow.Terms, salt: bytes32) -> address:
     @notice Validate `terms` and deploy the deal. Anyone may create a deal;
             what binds the parties is that only they can fund and act on it.
     """
-    return self._create(self._pack(terms), salt, msg.sender)
+    return self._create(self._pack(terms), salt, msg.sender, empty(address))
 
 
 @external
@@ -109,7 +111,7 @@ def create_desk_deal(desk_id: uint256, terms: IDealEscrow.Terms, salt: bytes32) 
     assert DESK_REGISTRY != empty(address), "no desk registry"
     data: Bytes[MAX_DATA] = self._pack(terms)
     policy_id: bytes32 = staticcall IDeskRegistry(DESK_REGISTRY).check_packed(desk_id, msg.sender, data)
-    deal: address = self._create(data, salt, msg.sender)
+    deal: address = self._create(data, salt, msg.sender, empty(address))
     log IEscrowFactory.DeskDealCreated(deal=deal, desk_id=desk_id, creator=msg.sender, policy_id=policy_id)
     return deal
 
@@ -129,7 +131,7 @@ def create_and_fund(terms: IDealEscrow.Terms, salt: bytes32) -> address:
             every deal; the factory can only move a party's exact leg into a
             deal where that party is the leg's funder).
     """
-    deal: address = self._create(self._pack(terms), salt, msg.sender)
+    deal: address = self._create(self._pack(terms), salt, msg.sender, empty(address))
     funded: bool = self._fund_party(deal, terms, msg.sender)
     assert funded, "the creator funds no leg"
     return deal
@@ -143,7 +145,7 @@ def fund_deal(deal: address):
             factory (the alternative to approving the deal and calling
             `fund()` on it).
     """
-    assert self._is_deal(deal), "not a deal of this factory"
+    self._require_deal(deal)
     leg: uint256 = 0
     token: address = empty(address)
     amount: uint256 = 0
@@ -168,7 +170,7 @@ def sweep(deal: address, funder: address) -> uint256:
          address, for `return_deposit` later.
     @return The excess returned to `funder`.
     """
-    assert self._is_deal(deal), "not a deal of this factory"
+    self._require_deal(deal)
     leg: uint256 = 0
     token: address = empty(address)
     amount: uint256 = 0
@@ -201,7 +203,7 @@ def return_deposit(deal: address, funder: address, leg: uint256, token: address)
             until swept, a deposit is still the funder's.
     @return The amount returned.
     """
-    assert self._is_deal(deal), "not a deal of this factory"
+    self._require_deal(deal)
     if msg.sender != funder:
         success: bool = False
         response: Bytes[96] = b""
@@ -244,7 +246,9 @@ def accept_offer(
     @dev Checks: expiry; the maker is the terms' buyer or seller and signed
          (ECDSA with low s, or EIP-1271 for a contract wallet); a private
          offer is accepted by its taker, or by anyone carrying the taker's
-         signature too; the nonce is unused (then consumed); both funders hold
+         signature too; the nonce is unused (then consumed); the accepting
+         party passes the deal's compliance gate (the deal checks it in
+         `register`, "party not compliant"); both funders hold
          and have approved this factory for their on-chain legs (the balance
          check). With `fund`, both legs are deposited in the same transaction:
          the signatures authorise it. The deal's address is
@@ -276,7 +280,7 @@ def accept_offer(
             assert signatures._is_valid_now(taker, digest, taker_signature), "invalid taker signature"
     self._use_nonce(offer.maker, offer.nonce)
 
-    deal: address = self._create(self._pack(filled), struct_hash, offer.maker)
+    deal: address = self._create(self._pack(filled), struct_hash, offer.maker, taker)
     self._check_funds(filled, tl.P_SELLER, filled.base_token, filled.base_amount, filled.base_on_chain)
     self._check_funds(filled, tl.P_BUYER, filled.quote_token, filled.quote_amount, filled.quote_on_chain)
     if fund:
@@ -369,6 +373,13 @@ def is_deal(deal: address) -> bool:
 
 @internal
 @view
+def _require_deal(deal: address):
+    # one copy of the check (and its reason) for fund_deal, sweep, return_deposit
+    assert self._is_deal(deal), "not a deal of this factory"
+
+
+@internal
+@view
 def _is_deal(deal: address) -> bool:
     """
     @notice True for a deal this factory created: its code is our EIP-1167
@@ -411,10 +422,10 @@ def deposit_implementation() -> address:
 
 
 @internal
-def _create(data: Bytes[MAX_DATA], salt: bytes32, creator: address) -> address:
+def _create(data: Bytes[MAX_DATA], salt: bytes32, creator: address, acceptor: address) -> address:
     terms_hash: bytes32 = keccak256(data)
     deal: address = raw_create(self._initcode(IMPLEMENTATION, data), salt=self._salt(terms_hash, creator, salt))
-    extcall IDealEscrow(deal).register()
+    extcall IDealEscrow(deal).register(acceptor)
     log IEscrowFactory.DealCreated(deal=deal, creator=creator, terms_hash=terms_hash, salt=salt)
     return deal
 
@@ -578,7 +589,7 @@ def _pack(t: IDealEscrow.Terms) -> Bytes[MAX_DATA]:
     extra: uint256[4] = [
         t.funding_deadline | (t.final_expiry << 32),
         t.approval_window | (t.dispute_timeout << 32),
-        t.desk_fee_bps | (t.resolver_fee_bps << 16),
+        t.desk_fee_bps | (t.resolver_fee_bps << 16) | (t.policy_id << 32),
         n
         | (nt << 8)
         | (t.approval_threshold << 16)
@@ -586,7 +597,8 @@ def _pack(t: IDealEscrow.Terms) -> Bytes[MAX_DATA]:
         | (convert(t.base_on_chain, uint256) << 32)
         | (convert(t.quote_on_chain, uint256) << 33)
         | (t.fee_leg << 34)
-        | (t.dispute_default << 35),
+        | (t.dispute_default << 35)
+        | (convert(t.policy_id != 0, uint256) << 36),
     ]
     words: DynArray[uint256, tl.MAX_WORDS] = [
         convert(t.base_token, uint256) | (t.base_amount << 160),
@@ -647,10 +659,8 @@ def _pack(t: IDealEscrow.Terms) -> Bytes[MAX_DATA]:
         assert markers > 0, "escrowed deal needs a marker"
         assert t.approval_threshold > 0, "escrowed deal needs approvers"
     assert t.fee_leg <= tl.LEG_QUOTE, "bad fee leg"
-    if t.fee_leg == tl.LEG_BASE:
-        assert t.base_on_chain, "fee leg must be on chain"
-    else:
-        assert t.quote_on_chain, "fee leg must be on chain"
+    # one assert for both legs (one copy of the reason in the code)
+    assert (t.base_on_chain if t.fee_leg == tl.LEG_BASE else t.quote_on_chain), "fee leg must be on chain"
 
     # ---- timers
     assert t.dispute_default <= tl.DEFAULT_RELEASE, "bad dispute default"
@@ -658,6 +668,7 @@ def _pack(t: IDealEscrow.Terms) -> Bytes[MAX_DATA]:
     assert t.approval_window <= tl.MASK_32, "bad approval window"
     assert t.funding_deadline > block.timestamp, "funding deadline passed"
     assert t.final_expiry <= tl.MASK_32, "final expiry out of range"
+    assert t.policy_id <= tl.MASK_32, "policy id out of range"
 
     # ---- tranches
     assert nt > 0, "no tranches"

@@ -13,7 +13,7 @@ Types (EIP-712 `encodeType` of the primary type `Offer`)::
           uint256 quote_amount,bool quote_on_chain,Party[] parties,uint256 approval_threshold,
           uint256 release_threshold,uint256 desk_fee_bps,uint256 fee_leg,uint256 resolver_fee_bps,
           uint256 funding_deadline,uint256 approval_window,uint256 dispute_timeout,uint256 dispute_default,
-          uint256 final_expiry,Tranche[] tranches)
+          uint256 final_expiry,Tranche[] tranches,uint256 policy_id)
     Tranche(uint256 base_amount,uint256 quote_amount,uint256 unlock_time,uint256 deadline)
 
 Domain: name "nexotc", version "1", chainId, verifyingContract = the EscrowFactory.
@@ -77,6 +77,7 @@ TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "dispute_default", "type": "uint256"},
         {"name": "final_expiry", "type": "uint256"},
         {"name": "tranches", "type": "Tranche[]"},
+        {"name": "policy_id", "type": "uint256"},
     ],
     "Party": [
         {"name": "wallet", "type": "address"},
@@ -141,6 +142,7 @@ class Offer:
                     }
                     for x in t.tranches
                 ],
+                "policy_id": t.policy_id,
             },
             "maker": self.maker,
             "taker": self.taker,
@@ -362,6 +364,7 @@ def _terms_from_json(d: dict[str, Any]) -> Terms:
             approval_window=int(d["approval_window"]),
             dispute_timeout=int(d["dispute_timeout"]),
             dispute_default=DisputeDefault(int(d["dispute_default"])),
+            policy_id=int(d.get("policy_id", 0)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise TermsError(f"offer terms are malformed: {exc}") from exc

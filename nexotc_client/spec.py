@@ -56,6 +56,10 @@ Format (every key is optional unless marked *required*)::
       dispute_timeout: 3d              # duration (default 1d): then the default outcome applies
       dispute_default: refund          # refund | release
 
+    compliance:                        # optional zk compliance gate (see `nexotc kyc`)
+      policy: 1                        # KYCRegistry policy id both buyer and seller must prove
+                                       # in the deal's scope (default 0: none)
+
     tranches:                          # *required*: an even split ...
       count: 4
       first_unlock: +1h                # time (default: now)
@@ -124,6 +128,7 @@ TOP_LEVEL_KEYS = (
     "fees",
     "timers",
     "tranches",
+    "compliance",
 )
 LEG_KEYS = ("token", "asset", "on_chain", "decimals", "amount", "units")
 PARTY_KEYS = ("buyer", "seller", "platform", "resolver", "base_receiver", "quote_receiver")
@@ -537,6 +542,7 @@ class _Parser:
                 dispute_default=DisputeDefault[default_text.upper()],
                 **release,
                 **fees,
+                policy_id=self.parse_compliance(),
             )
             terms.validate(now=self.now)
         except SpecError:
@@ -713,6 +719,13 @@ class _Parser:
         if holders and not 1 <= number <= holders:
             raise SpecError(field, f"must be between 1 and {holders} (the number of holders), got {number}")
         return number
+
+    def parse_compliance(self) -> int:
+        section = self.section("compliance", ("policy",))
+        policy = _count(section.get("policy", 0), "compliance.policy")
+        if policy > 2**32 - 1:
+            raise SpecError("compliance.policy", f"a policy id fits 32 bits, got {policy}")
+        return policy
 
     def parse_fees(self, base: Leg, quote: Leg) -> dict[str, Any]:
         fees = self.section("fees", FEE_KEYS)

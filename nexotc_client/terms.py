@@ -23,6 +23,7 @@ MAX_RESOLVER_FEE_BPS = 500
 BPS = 10_000
 MAX_AMOUNT = 2**96 - 1
 MAX_TIME = 2**32 - 1
+MAX_POLICY_ID = 2**32 - 1
 
 
 class TermsError(ValueError):
@@ -124,6 +125,8 @@ class Terms:
     approval_window: int = 0
     dispute_timeout: int = 86_400
     dispute_default: DisputeDefault = DisputeDefault.REFUND
+    policy_id: int = 0
+    """KYCRegistry compliance policy both principals must hold in the deal's scope (0: none)."""
 
     # ----------------------------------------------------------------- building
     @classmethod
@@ -153,6 +156,7 @@ class Terms:
         approval_window: int = 0,
         dispute_timeout: int = 86_400,
         dispute_default: DisputeDefault = DisputeDefault.REFUND,
+        policy_id: int = 0,
     ) -> Terms:
         """Assemble terms from named roles; wallets holding several roles become one party."""
         roles: dict[str, Role] = {}
@@ -202,6 +206,7 @@ class Terms:
             approval_window=approval_window,
             dispute_timeout=dispute_timeout,
             dispute_default=dispute_default,
+            policy_id=policy_id,
         )
 
     # ---------------------------------------------------------------- accessors
@@ -340,6 +345,7 @@ class Terms:
         if now is not None:
             _require(self.funding_deadline > now, "funding deadline passed")
         _require(self.final_expiry <= MAX_TIME, "final expiry out of range")
+        _require(0 <= self.policy_id <= MAX_POLICY_ID, "policy id out of range")
         _require(1 <= len(self.tranches) <= MAX_TRANCHES, f"need 1 to {MAX_TRANCHES} tranches")
         last = self.funding_deadline
         for k, tr in enumerate(self.tranches):
@@ -385,6 +391,7 @@ class Terms:
             int(self.dispute_default),
             self.final_expiry,
             [(t.base_amount, t.quote_amount, t.unlock_time, t.deadline) for t in self.tranches],
+            self.policy_id,
         )
 
     def pack(self) -> bytes:
@@ -393,7 +400,7 @@ class Terms:
         extra = [
             self.funding_deadline | (self.final_expiry << 32),
             self.approval_window | (self.dispute_timeout << 32),
-            self.desk_fee_bps | (self.resolver_fee_bps << 16),
+            self.desk_fee_bps | (self.resolver_fee_bps << 16) | (self.policy_id << 32),
             len(self.parties)
             | (len(self.tranches) << 8)
             | (self.approval_threshold << 16)
@@ -401,7 +408,8 @@ class Terms:
             | (int(self.base.on_chain) << 32)
             | (int(self.quote.on_chain) << 33)
             | (int(self.fee_leg) << 34)
-            | (int(self.dispute_default) << 35),
+            | (int(self.dispute_default) << 35)
+            | (int(self.policy_id != 0) << 36),
         ]
         words = [
             int(self.base.token, 16) | (self.base.amount << 160),
@@ -443,6 +451,7 @@ class Terms:
             dispute_default=DisputeDefault(int(v[15])),
             final_expiry=int(v[16]),
             tranches=tranches,
+            policy_id=int(v[18]) if len(v) > 18 else 0,
         )
 
 
@@ -465,6 +474,7 @@ _STRUCT_FIELDS = (
     "dispute_default",
     "final_expiry",
     "tranches",
+    "policy_id",
 )
 
 

@@ -16,7 +16,12 @@
 5. a proxy deposit address: a buyer whose USDT sits on an exchange withdraws it with a plain transfer to
    the deal's counterfactual deposit address (known before anything is deployed there); anyone sweeps it
    into the escrow, crediting the buyer;
-6. the desk engine: a client's RFQ for 200 BTC is quoted two-way from four venues' books, accepted and
+6. zk compliance: a KYC issuer (granted by the registry admin) issues credentials to both parties and
+   publishes its Merkle root; each party proves with a Groth16 proof, from its own wallet, that it meets
+   the deal's policy (KYC level, accreditation, no sanctioned jurisdiction) for the deal's address before
+   the deal exists; the compliant deal is created, funded and settled; the audit bundle shows an auditor
+   the buyer's jurisdiction and nothing else, and re-checks against the chain.
+7. the desk engine: a client's RFQ for 200 BTC is quoted two-way from four venues' books, accepted and
    locked on chain (the desk signs an offer carrying the quote id, the client takes it and funds the
    escrow); the desk hedges with a TWAP on simulated venues; the tracker follows the settlement; the
    reconciliation (bookings vs fills vs chain) and TCA come with a CSV and a PNG.
@@ -38,6 +43,7 @@ from rich.table import Table
 from nexotc_client.chain.deal import Split, TxResult
 from nexotc_client.chain.deployment import Registry, deploy_factory
 from nexotc_client.chain.deposit import deposit_address, sweep
+from nexotc_client.chain.kyc import KycRecords, PolicyParams, deal_scope, deploy_kyc_registry
 from nexotc_client.multisig import Call, Domain, Execution, sign_execution
 from nexotc_client.offers import Offer, diff
 from nexotc_client.terms import ZERO_ADDRESS, Leg, Terms, TrancheStatus, even_tranches
@@ -95,7 +101,9 @@ class Demo:
         self.wbtc = self.desk.deploy(project.MockToken, "Wrapped BTC (mock)", "WBTC", 8, 0)
         self.usdt = self.desk.deploy(project.MockUSDT)
         registry = Registry(Path(tempfile.mkdtemp(prefix="nexotc-demo-")) / "deployments.json")
-        self.factory = deploy_factory(self.desk, registry=registry)
+        # the zk KYC registry (Groth16 verifier inlined) the deals' compliance gate asks (phase 6)
+        self.kyc = deploy_kyc_registry(self.desk, records=KycRecords(registry.path.parent / "kyc.json"))
+        self.factory = deploy_factory(self.desk, registry=registry, kyc_registry=self.kyc.address)
         receipt = self.factory.contract.creation_metadata.receipt
         self.step(f"EscrowFactory {self.factory.address}", str(receipt.txn_hash), receipt.gas_used)
         console.print(f"  implementation (never usable on its own): {self.factory.implementation}")
@@ -286,7 +294,7 @@ class Demo:
         console.print(f"  deal phase: [bold]{deal.phase().name}[/bold]")
 
     def desk_path(self) -> dict:
-        """Phase 6 (desk engine): RFQ → quote → accept → escrow → hedge → settle → reconciliation report."""
+        """Phase 7 (desk engine): RFQ → quote → accept → escrow → hedge → settle → reconciliation report."""
         from decimal import Decimal
 
         from nexotc_client.desk.db import Database
@@ -305,7 +313,7 @@ class Demo:
         from nexotc_client.desk.store import DeskStore
 
         self.phase(
-            "6 · Desk engine: RFQ 200 BTC → quote → accept → escrow → hedge → settle → reconciliation",
+            "7 · Desk engine: RFQ 200 BTC → quote → accept → escrow → hedge → settle → reconciliation",
             "two-way quote from binance/coinbase/okx/kraken books (recorded raw responses parsed by ccxt) · the\n"
             "desk's wallet (here the seller account) signs the locked deal, the client (buyer) takes and funds it ·\n"
             "TWAP hedge on simulated venues · settlement tracked · bookings vs fills vs chain, TCA, CSV + PNG",
@@ -386,6 +394,95 @@ class Demo:
         store.db.close()
         return {"quote": quote, "lock": lock, "deal": deal, "hedge": state, "recon": recon, "view": view}
 
+    def compliance(self) -> None:
+        from nexotc_client.audit import disclosed_fields, export_bundle, verify_bundle
+        from nexotc_client.issuer import HolderSecret, IssuerStore, prove_compliance
+        from nexotc_client.zk.credential import ENTITY_BUSINESS, ENTITY_INDIVIDUAL, Credential, Policy
+
+        self.phase(
+            "6 · zk compliance: KYC/KYB proofs, a gated deal, a selective-disclosure audit",
+            "an issuer publishes its credential tree's root · each party proves (Groth16, from its own wallet) that\n"
+            "it meets the deal's policy without revealing who it is · an auditor sees the buyer's jurisdiction only",
+        )
+        issuer = accounts.test_accounts[9]
+        self.tx(
+            "registry admin grants the issuer role", self.kyc.set_issuer(issuer.address, True, "Acme KYC", self.desk)
+        )
+        policy = Policy(min_kyc_level=2, require_accredited=True, deny=(408, 364))  # not North Korea, not Iran
+        params = PolicyParams(policy.min_kyc_level, policy.require_accredited, policy.entity_mask, policy.deny)
+        policy_id, result = self.kyc.register_policy(policy.policy_hash(), params, "EU professional", self.desk)
+        self.tx(f"policy #{policy_id}: KYC level >= 2, accredited, not KP/IR", result)
+
+        # holders keep their secrets; the issuer sees only the commitments
+        now = chain.pending_timestamp
+        store = IssuerStore.open(Path(tempfile.mkdtemp(prefix="nexotc-issuer-")))
+        secrets = {"buyer": HolderSecret.generate(), "seller": HolderSecret.generate()}
+        issued = {
+            "buyer": store.issue(
+                Credential(secrets["buyer"].commitment, ENTITY_INDIVIDUAL, 756, 3, 1, now - DAY, now + 365 * DAY),
+                "buyer",
+            ),
+            "seller": store.issue(
+                Credential(secrets["seller"].commitment, ENTITY_BUSINESS, 826, 2, 1, now - DAY, now + 365 * DAY),
+                "seller",
+            ),
+        }
+        self.tx("issuer publishes its tree's root", self.kyc.publish_root(store.root, issuer))
+        console.print("  credentials: buyer = Swiss individual (KYC 3), seller = UK business (KYB 2), both accredited")
+
+        for token, who, amount in ((self.wbtc, self.seller, 5 * BTC), (self.usdt, self.buyer, 325_000 * USD)):
+            token.mint(who, amount, sender=self.desk)
+        terms = Terms.build(
+            base=Leg(self.wbtc.address, 5 * BTC),
+            quote=Leg(self.usdt.address, 325_000 * USD),
+            buyer=self.buyer.address,
+            seller=self.seller.address,
+            platform=self.desk.address,
+            resolver=self.resolver.address,
+            tranches=even_tranches(5 * BTC, 325_000 * USD, 1, now + 60, DAY, DAY),
+            funding_deadline=now + DAY,
+            final_expiry=now + 30 * DAY,
+            desk_fee_bps=20,
+            policy_id=policy_id,
+        ).validate(now)
+        address = self.factory.predict(terms, self.seller.address, "demo-quote-0006")
+        console.print(f"  the deal's address, known before it exists: {address} (the proofs' scope)")
+        proofs = {}
+        for role, wallet in (("buyer", self.buyer), ("seller", self.seller)):
+            holder = store.holder_file(issued[role].index)
+            block_time = int(chain.blocks.head.timestamp)
+            proofs[role] = prove_compliance(
+                holder, secrets[role], policy, policy_id, deal_scope(address), wallet.address,
+                block_time, block_time + 7 * DAY, progress=False,
+            )  # fmt: skip
+            timing = proofs[role].proof.timings_ms
+            self.tx(
+                f"{role} proves and submits (witness {timing.get('witness', 0):.0f} ms, "
+                f"proof {timing.get('prove', 0):.0f} ms)",
+                self.kyc.submit_proof(proofs[role].proof, policy_id, wallet),
+            )
+        deal = self.factory.create(terms, self.seller, salt="demo-quote-0006", fund=True)
+        assert deal.address == address
+        self.step(
+            f"seller creates + funds 5 WBTC (gate passed) → {deal.address}", deal.created.tx_hash, deal.created.gas_used
+        )
+        self.tx("buyer funds 325,000 USDT (gate passed)", deal.fund(self.buyer))
+        chain.pending_timestamp = max(chain.pending_timestamp, terms.tranches[0].unlock_time)
+        self.tx("the tranche swaps (both principals still attested)", deal.release(0, self.buyer))
+
+        disclosure = proofs["buyer"].disclose(["jurisdiction"])
+        self.kyc_bundle = export_bundle(deal, self.kyc, [disclosure])
+        self.kyc_problems = verify_bundle(self.kyc_bundle, self.factory, self.kyc)
+        seen = disclosed_fields(self.kyc_bundle)
+        console.print(
+            f"  audit bundle: {len(self.kyc_bundle['events'])} events, attestations of "
+            f"{[r for r, a in self.kyc_bundle['attestations'].items() if a]}; the auditor sees {seen}"
+        )
+        console.print(
+            f"  re-checked against the chain: [bold]{'no mismatch' if not self.kyc_problems else self.kyc_problems}"
+            "[/bold]"
+        )
+
     def summary(self, before: dict[str, tuple[int, int]]) -> None:
         after = self.balances("Balances after")
         table = Table(title="Change per actor")
@@ -415,6 +512,7 @@ def main() -> None:
     demo.escrowed()
     demo.offers()
     demo.deposit()
+    demo.compliance()
     demo.summary(before)
     demo.desk_path()
-    console.print("\n[bold green]Demo complete:[/bold green] both deals settled on chain under their terms.")
+    console.print("\n[bold green]Demo complete:[/bold green] every deal settled on chain under its terms.")

@@ -14,7 +14,7 @@
              uint256 release_threshold,uint256 desk_fee_bps,uint256 fee_leg,
              uint256 resolver_fee_bps,uint256 funding_deadline,
              uint256 approval_window,uint256 dispute_timeout,
-             uint256 dispute_default,uint256 final_expiry,Tranche[] tranches)
+             uint256 dispute_default,uint256 final_expiry,Tranche[] tranches,uint256 policy_id)
        Tranche(uint256 base_amount,uint256 quote_amount,uint256 unlock_time,
                uint256 deadline)
 @custom:security Pure: the caller binds the digest to its domain (chain id
@@ -30,23 +30,23 @@ PARTY_TYPEHASH: constant(bytes32) = keccak256("Party(address wallet,uint256 role
 TRANCHE_TYPEHASH: constant(bytes32) = keccak256(
     "Tranche(uint256 base_amount,uint256 quote_amount,uint256 unlock_time,uint256 deadline)"
 )
-TERMS_TYPE: constant(String[526]) = (
+TERMS_TYPE: constant(String[544]) = (
     "Terms(address base_token,uint256 base_amount,bool base_on_chain,address quote_token,"
     "uint256 quote_amount,bool quote_on_chain,Party[] parties,uint256 approval_threshold,"
     "uint256 release_threshold,uint256 desk_fee_bps,uint256 fee_leg,uint256 resolver_fee_bps,"
     "uint256 funding_deadline,uint256 approval_window,uint256 dispute_timeout,"
-    "uint256 dispute_default,uint256 final_expiry,Tranche[] tranches)Party(address wallet,"
+    "uint256 dispute_default,uint256 final_expiry,Tranche[] tranches,uint256 policy_id)Party(address wallet,"
     "uint256 roles,uint256 bps)Tranche(uint256 base_amount,uint256 quote_amount,"
     "uint256 unlock_time,uint256 deadline)"
 )
-OFFER_TYPE: constant(String[631]) = (
+OFFER_TYPE: constant(String[649]) = (
     "Offer(Terms terms,address maker,address taker,uint256 expiry,uint256 nonce,"
     "bytes32 previous,bytes32 salt)Party(address wallet,uint256 roles,uint256 bps)"
     "Terms(address base_token,uint256 base_amount,bool base_on_chain,address quote_token,"
     "uint256 quote_amount,bool quote_on_chain,Party[] parties,uint256 approval_threshold,"
     "uint256 release_threshold,uint256 desk_fee_bps,uint256 fee_leg,uint256 resolver_fee_bps,"
     "uint256 funding_deadline,uint256 approval_window,uint256 dispute_timeout,"
-    "uint256 dispute_default,uint256 final_expiry,Tranche[] tranches)"
+    "uint256 dispute_default,uint256 final_expiry,Tranche[] tranches,uint256 policy_id)"
     "Tranche(uint256 base_amount,uint256 quote_amount,uint256 unlock_time,uint256 deadline)"
 )
 TERMS_TYPEHASH: constant(bytes32) = keccak256(TERMS_TYPE)
@@ -105,6 +105,7 @@ def _hash_terms(t: IDealEscrow.Terms) -> bytes32:
             t.dispute_default,
             t.final_expiry,
             self._hash_tranches(tranches),
+            t.policy_id,
         )
     )
 

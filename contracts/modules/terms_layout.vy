@@ -12,8 +12,10 @@
                        | 64 bits of deal configuration (192-255), by position:
                          buyer     funding deadline, final expiry
                          seller    approval window, dispute timeout
-                         platform  desk fee bps, resolver fee bps
-                         resolver  counts, thresholds and flags (CONF_*)
+                         platform  desk fee bps, resolver fee bps,
+                                   compliance policy id (0: none)
+                         resolver  counts, thresholds and flags (CONF_*,
+                                   CONF_GATED: the deal has a policy)
        then T words    tranches: base (0-95) | quote (96-191)
                                  | unlock time (192-223) | deadline (224-255)
      The configuration rides in the spare bits of the four fixed parties so
@@ -84,6 +86,8 @@ CONF_DISPUTE_TIMEOUT: constant(uint256) = 224
 # platform word
 CONF_DESK_FEE_BPS: constant(uint256) = 192
 CONF_RESOLVER_FEE_BPS: constant(uint256) = 208
+# KYCRegistry policy id every principal must hold (0: no compliance gate)
+CONF_POLICY_ID: constant(uint256) = 224
 # resolver word
 CONF_N_PARTIES: constant(uint256) = 192
 CONF_N_TRANCHES: constant(uint256) = 200
@@ -93,6 +97,9 @@ CONF_BASE_ON_CHAIN: constant(uint256) = 224
 CONF_QUOTE_ON_CHAIN: constant(uint256) = 225
 CONF_FEE_LEG: constant(uint256) = 226
 CONF_DISPUTE_DEFAULT: constant(uint256) = 227
+# set when the platform word carries a compliance policy id, so that an
+# ungated deal reads no extra word to learn it has no policy
+CONF_GATED: constant(uint256) = 228
 
 # Party and tranche word shifts.
 PARTY_ROLES: constant(uint256) = 160

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from eth_utils import to_checksum_address
 
-from nexotc_client.chain.contracts import container, deal_container, factory_container
+from nexotc_client.chain.contracts import container, factory_container
 from nexotc_client.chain.errors import NexotcError, NotDeployedError, reverts_as_errors
 from nexotc_client.chain.factory import Factory
 
@@ -50,11 +50,15 @@ class Deployment:
     multisig_factory: str | None = None
     """The MultiSigFactory deployed next to the escrow factory (absent in older records)."""
     multisig_factory_block: int | None = None
+    kyc_registry: str | None = None
+    """The KYCRegistry the deal implementation's compliance gate asks (absent: none)."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         if self.multisig_factory is None:  # records written before the multisig keep their shape
             del data["multisig_factory"], data["multisig_factory_block"]
+        if self.kyc_registry is None:
+            del data["kyc_registry"]
         return data
 
     @classmethod
@@ -76,6 +80,7 @@ class Deployment:
                 multisig_factory_block=(
                     int(data["multisig_factory_block"]) if data.get("multisig_factory_block") is not None else None
                 ),
+                kyc_registry=to_checksum_address(data["kyc_registry"]) if data.get("kyc_registry") else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise NexotcError(f"malformed deployment record: {exc}") from exc
@@ -135,10 +140,13 @@ def deploy_factory(
     registry: Registry | None = None,
     tokens: dict[str, str] | None = None,
     desk_registry: str | None = None,
+    kyc_registry: str | None = None,
 ) -> Factory:
     """Deploy an EscrowFactory (which deploys its DealEscrow and DepositWallet implementations) and
     record it. The factory serves the desks of `desk_registry`; without one, a new DeskRegistry is
-    deployed first and recorded next to the deployment registry (desks.json)."""
+    deployed first and recorded next to the deployment registry (desks.json). Deals with a
+    compliance policy ask `kyc_registry` (the DealEscrow implementation's constructor argument,
+    appended to its creation code; None: no registry, such deals cannot be funded)."""
     from ape import chain
 
     from nexotc_client.chain.desk import DeskRecords, deploy_desk_registry
@@ -147,7 +155,9 @@ def deploy_factory(
     if desk_registry is None:
         records = DeskRecords(registry.path.parent / "desks.json")
         desk_registry = deploy_desk_registry(sender, records).address
-    bytecode = deal_container().contract_type.deployment_bytecode.bytecode
+    from nexotc_client.chain.kyc import deal_initcode
+
+    bytecode = deal_initcode(kyc_registry)
     wallet_bytecode = container("DepositWallet").contract_type.deployment_bytecode.bytecode
     with reverts_as_errors("deploying the factory"):
         contract = factory_container().deploy(bytecode, wallet_bytecode, desk_registry, sender=sender)
@@ -167,6 +177,7 @@ def deploy_factory(
             deployer=to_checksum_address(sender.address),
             timestamp=int(block.timestamp),
             tokens=dict(tokens or {}),
+            kyc_registry=to_checksum_address(kyc_registry) if kyc_registry else None,
         )
     )
     return factory

@@ -25,6 +25,9 @@
     nexotc desk set-access ID public|invite-only | set-policy ID P | suspend ID | unsuspend ID
     nexotc desk propose-admin ID NEW | accept-admin ID     (admin commands: --calldata for a MultiSig)
     nexotc rfq | quote | hedge | settle | recon | match    the desk engine (see nexotc_client.cli.desk_engine)
+    nexotc kyc deploy | secret | issue | prove | submit | status | disclose | policy register|list
+    nexotc issuer grant ADDR | revoke ADDR | publish-root | revoke-credential I | path I | show
+    nexotc audit export DEAL [--disclosure F]... --out BUNDLE | verify BUNDLE
 
 DEAL is an address or the creation number shown by `deal list` (`3` or `#3`); T a tranche index.
 Shared options, before or after the command: --network (ape choice; default ethereum:local:foundry
@@ -38,10 +41,12 @@ Printing happens only here. User mistakes end as one line on stderr and a non-ze
 """
 
 from nexotc_client.cli.app import App, cli, main, run
+from nexotc_client.cli.audit import audit
 from nexotc_client.cli.deal import deal
 from nexotc_client.cli.deploy import deploy
 from nexotc_client.cli.desk import desk
 from nexotc_client.cli.desk_engine import hedge, match, quote, recon, rfq, settle
+from nexotc_client.cli.kyc import issuer, kyc
 from nexotc_client.cli.msig import msig
 from nexotc_client.cli.node import node
 from nexotc_client.cli.offer import offer
@@ -54,5 +59,8 @@ cli.add_command(msig)
 cli.add_command(desk)
 for _group in (rfq, quote, hedge, settle, recon, match):  # the desk engine (nexotc_client.cli.desk_engine)
     cli.add_command(_group)
+cli.add_command(kyc)
+cli.add_command(issuer)
+cli.add_command(audit)
 
 __all__ = ["App", "cli", "main", "run"]

@@ -40,10 +40,17 @@ def deploy_mock_tokens(sender: Any) -> dict[str, str]:
 @click.command()
 @click.option("--mock-tokens", is_flag=True, help="Local chains: also deploy WBTC/USDT/WETH mocks, funded.")
 @click.option("--force", is_flag=True, help="Deploy a new factory even if one is recorded.")
+@click.option(
+    "--kyc",
+    is_flag=True,
+    help="Also deploy the zk KYC registry (KYCRegistry, admin --account) unless one is recorded; "
+    "deals with a compliance policy gate on it.",
+)
 @shared_options
 @click.pass_obj
-def deploy(app: App, mock_tokens: bool, force: bool) -> None:
-    """Deploy the factory on the network and record it in the registry."""
+def deploy(app: App, mock_tokens: bool, force: bool, kyc: bool) -> None:
+    """Deploy the factory on the network and record it in the registry. The deal implementation
+    asks the KYC registry recorded for the network (<home>/kyc.json), if any, for compliance gates."""
     from ape import chain
 
     from nexotc_client.chain.deployment import Registry, deploy_factory, get_deployment, network_key
@@ -75,8 +82,9 @@ def deploy(app: App, mock_tokens: bool, force: bool) -> None:
             raise NexotcError(f"--mock-tokens is for local chains only (connected to {network_key()})")
         with step(app, "deploying mock tokens"):
             tokens = deploy_mock_tokens(sender)
+    kyc_registry = _kyc_registry(app, sender, kyc)
     with step(app, "deploying the factory"):
-        factory = deploy_factory(sender, registry=registry, tokens=tokens)
+        factory = deploy_factory(sender, registry=registry, tokens=tokens, kyc_registry=kyc_registry)
     with step(app, "deploying the MultiSigFactory"):
         deploy_wallet_factory(sender, registry=registry)
     deployment = registry.get(network_key())
@@ -87,11 +95,27 @@ def deploy(app: App, mock_tokens: bool, force: bool) -> None:
         console.print(f"factory {factory.address} on {deployment.network} (block {deployment.block})")
         console.print(f"implementation {deployment.implementation}")
         console.print(f"MultiSigFactory {deployment.multisig_factory}")
+        if deployment.kyc_registry:
+            console.print(f"KYC registry {deployment.kyc_registry} (compliance gates)")
         for symbol, address in tokens.items():
             console.print(f"mock {symbol} {address}")
         console.print(f"recorded in {registry.path}")
 
     app.emit(data, render)
+
+
+def _kyc_registry(app: App, sender: Any, deploy_one: bool) -> str | None:
+    """The KYC registry the deals will ask: the recorded one, else (with --kyc) a new one."""
+    from nexotc_client.chain.kyc import KYC_FILE, KycRecords, deploy_kyc_registry, get_kyc_record
+
+    records = KycRecords(app.home / KYC_FILE)
+    try:
+        return get_kyc_record(records).address
+    except NexotcError:
+        if not deploy_one:
+            return None
+    with step(app, "deploying the KYC registry"):
+        return deploy_kyc_registry(sender, records=records).address
 
 
 def _ensure_multisig_factory(app: App, registry: Any, deployment: Any) -> bool:

@@ -59,6 +59,7 @@ def terms_dict(terms: Terms) -> dict[str, Any]:
         "dispute_timeout": terms.dispute_timeout,
         "dispute_default": terms.dispute_default.name.lower(),
         "final_expiry": terms.final_expiry,
+        "policy_id": terms.policy_id,
         "tranches": [
             {
                 "base_amount": t.base_amount,
@@ -187,6 +188,7 @@ def render_deal(
             f"desk {terms.desk_fee_bps} bps on the {terms.fee_leg.name.lower()} leg, "
             f"resolver cap {terms.resolver_fee_bps} bps",
         ),
+        ("compliance", f"policy {terms.policy_id}" if terms.policy_id else "none"),
     ):
         head.add_row(f"[bold]{key}[/]", str(value))
     console.print(head)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ape
 import pytest
-from dealkit import EVIDENCE, REASON, RELEASED, RESOLVED, events
+from dealkit import EVIDENCE, REASON, RELEASED, RESOLVED, ZERO, events
 
 ZERO_SPLIT = (0, 0, 0)
 
@@ -37,7 +37,7 @@ GATED = [
     ("dispute", lambda d, t, s: d.dispute(3, REASON, sender=s), "not buyer or seller", "seller"),
     ("resolve", lambda d, t, s: d.resolve(2, ZERO_SPLIT, (_q(t, 2), 0, 0), sender=s), "not the resolver", "resolver"),
     ("credit", lambda d, t, s: d.credit(s, sender=s), "only factory", None),
-    ("register", lambda d, t, s: d.register(sender=s), "only factory", None),
+    ("register", lambda d, t, s: d.register(ZERO, sender=s), "only factory", None),
     ("fund", lambda d, t, s: d.fund(sender=s), "nothing to fund", None),
 ]
 
@@ -161,7 +161,8 @@ def test_every_transfer_out_goes_to_a_named_party(
 
 def test_no_entry_point_takes_a_payee(project):
     """The only mutating entry points taking an address are credit (factory-only; it records a leg the
-    factory moved in from that party's own allowance) and claim (pays the caller's own pull balance)."""
+    factory moved in from that party's own allowance), register (factory-only; the accepting party it
+    names is only checked against the compliance gate) and claim (pays the caller's own pull balance)."""
     abi = project.DealEscrow.contract_type.abi
     mutating = {a.name: a for a in abi if a.type == "function" and a.stateMutability not in ("view", "pure")}
     assert set(mutating) == {
@@ -180,7 +181,7 @@ def test_no_entry_point_takes_a_payee(project):
         "claim",
     }
     with_address = {name for name, a in mutating.items() if any(i.type == "address" for i in a.inputs)}
-    assert with_address == {"credit", "claim"}
+    assert with_address == {"credit", "register", "claim"}
     factory_abi = project.EscrowFactory.contract_type.abi
     factory_mutating = {
         a.name for a in factory_abi if a.type == "function" and a.stateMutability not in ("view", "pure")

@@ -29,6 +29,7 @@ FIELDS = (
     "dispute_default",
     "final_expiry",
     "tranches",
+    "policy_id",
 )
 PROXY_HEAD = bytes.fromhex("363d3d373d3d3d363d73")
 PROXY_TAIL = bytes.fromhex("5af43d82803e903d91602b57fd5bf3")
@@ -236,6 +237,7 @@ CASES = [
         "funding deadline passed",
     ),
     ("dvp", "final expiry 2**32", lambda d, a: d.update(final_expiry=2**32), "final expiry out of range"),
+    ("dvp", "policy id 2**32", lambda d, a: d.update(policy_id=2**32), "policy id out of range"),
     # ---- tranches
     ("dvp", "no tranches", lambda d, a: d.update(tranches=[]), "no tranches"),
     (
@@ -668,7 +670,7 @@ def _clone_initcode(implementation: str, data: bytes) -> bytes:
 def test_register_only_by_factory(mk_dvp, deploy, desk, attacker, wbtc, usdt, unchanged):
     deal = deploy(mk_dvp(), desk)
     with unchanged(deal, [wbtc, usdt], "only factory"):
-        deal.register(sender=attacker)
+        deal.register(ZERO, sender=attacker)
     assert deal.registered()
 
 
@@ -684,10 +686,10 @@ def as_factory(factory, chain):
 def test_register_only_once_and_never_on_the_implementation(project, factory, mk_dvp, deploy, desk, as_factory):
     deal = deploy(mk_dvp(), desk)
     with ape.reverts("already registered"):
-        deal.register(sender=as_factory)
+        deal.register(ZERO, sender=as_factory)
     impl = project.DealEscrow.at(factory.implementation())
     with ape.reverts("implementation"):
-        impl.register(sender=as_factory)
+        impl.register(ZERO, sender=as_factory)
     assert deal.registered() and factory.is_deal(deal)
 
 
@@ -705,7 +707,7 @@ def test_clone_made_outside_the_factory_is_inert(project, chain, factory, mk_dvp
     with ape.reverts("not a registered deal"):
         clone.fund(sender=seller)
     with ape.reverts("only factory"):
-        clone.register(sender=attacker)
+        clone.register(ZERO, sender=attacker)
     assert wbtc.balanceOf(seller) == terms.base.amount and not clone.funded(0)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,29 @@ def test_demo_desk_path_locks_hedges_settles_and_reconciles(demo_module):
     assert recon.report.breaks == [] and recon.report.matched == len(hedge.fills) + 2
     with open(recon.files["png"], "rb") as fh:
         assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+def test_demo_kyc_phase_gates_the_deal_and_discloses_one_field(demo_module):
+    """Phase 6: both parties attested by real proofs for the deal's address, the gated deal settled, and
+    the audit bundle re-checks against the chain and opens the buyer's jurisdiction and nothing else."""
+    demo = demo_module.Demo()
+    demo.deploy()
+    demo.compliance()
+    bundle = demo.kyc_bundle
+    assert demo.kyc_problems == []
+    assert bundle["policy_id"] == 1 and bundle["kyc_registry"] == demo.kyc.address
+    assert [e["name"] for e in bundle["events"]] == ["DealCreated", "Funded", "Funded", "Released"]
+    assert {r: a["subject"] for r, a in bundle["attestations"].items()} == {
+        "buyer": demo.buyer.address,
+        "seller": demo.seller.address,
+    }
+    opened = bundle["disclosures"]["buyer"]["opening"]["opened"]
+    assert {f: o["value"] for f, o in opened.items()} == {"jurisdiction": "756"}
+    assert bundle["disclosures"]["seller"] is None
+    # nothing else of a credential is in the bundle: the buyer's other fields are hashes only, and the only
+    # field named anywhere with a value is the buyer's jurisdiction
+    assert set(bundle["disclosures"]["buyer"]["opening"]["hidden"]) == {
+        "entity_type",
+        "kyc_level",
+        "accredited",
+        "expires_at",
+    }
+    assert json.dumps(bundle).count('"value"') == 1

@@ -1,0 +1,388 @@
+# pragma version 0.4.3
+"""
+@title KYCRegistry
+@notice Zero-knowledge KYC/KYB attestations. Issuers (granted by the admin,
+        usually a MultiSig) keep Poseidon Merkle trees of credentials off chain
+        and publish their roots here; compliance policies are registered as a
+        policy hash with a small id; a holder proves with a Groth16 proof that
+        a credential in a published tree meets a policy, bound to its wallet
+        and to a scope (a deal, a desk), and the registry records an
+        attestation (subject, scope, policy, expiry) that deals read with
+        `is_compliant`. Nothing identifying is revealed: the proof's public
+        signals are a nullifier, an audit commitment, the root, the policy
+        hash, the scope and the wallet binding.
+@dev Public signals, in the verifier's order (snarkjs: outputs first):
+       [0] nullifier = Poseidon(secret, scope)
+       [1] audit_commitment (Poseidon of per-field salted hashes)
+       [2] root  [3] policy_hash  [4] scope
+       [5] binding = wallet | now << 160 | valid_until << 200
+     `binding` is rebuilt here from msg.sender and the caller's `now` and
+     `valid_until`, so only the wallet the proof names can submit it, and
+     the circuit checks issued_at <= now < expires_at and
+     now <= valid_until <= expires_at. The attestation expires at
+     `valid_until`.
+     Roots: an issuer's current root is valid until it publishes another;
+     the superseded root stays valid for `root_window` seconds (proofs in
+     flight still land); revocation of a credential is a new root without
+     its leaf. Revoking an issuer expires its current root and the roots it
+     superseded within the window (the newest MAX_REVOKE_SCAN of them; the
+     admin can expire any other root with `expire_root`).
+     Uniqueness: one slot per (scope, nullifier) holds the wallet that used
+     it: a credential attests exactly one wallet per scope (the same entity
+     cannot be both sides of a deal with one credential). That wallet may
+     submit again with the same nullifier only to extend its attestation (a
+     renewed credential). Proof bytes are never a key (Groth16 proofs are
+     malleable).
+     Policies: the admin or any active issuer registers a policy hash with
+     its parameters (emitted in PolicyRegistered; the registry cannot
+     recompute Poseidon, clients check the hash). Ids are 1, 2, 3, ...
+     Gas: a first submission writes two fresh slots (nullifier owner,
+     attestation word expiry | policy << 40) and reads two (root, policy);
+     the audit commitment lives only in the event.
+@custom:security No funds and no external call: the generated
+     Groth16Verifier (contracts/Groth16Verifier.vy) is imported as a module
+     and its `_verify` runs inline (only precompile calls), so submit_proof
+     needs no re-entrancy lock; every check runs before the verification
+     and every write after it. The admin can grant
+     and revoke issuers, expire roots and set the root window; it cannot
+     write or erase attestations. The admin moves in two steps (propose,
+     accept).
+"""
+
+from interfaces import IKYCRegistry
+import Groth16Verifier as groth16
+
+implements: IKYCRegistry
+
+
+# BN254 scalar field: every public signal is below it.
+SNARK_FIELD: constant(uint256) = (
+    21888242871839275222246405745257275088548364400416034343698204186575808495617
+)
+# how far the proof's `now` may be from block time, either way
+MAX_CLOCK_SKEW: constant(uint256) = 300
+MAX_ROOT_WINDOW: constant(uint256) = 30 * 86400
+# roots walked back when an issuer is revoked
+MAX_REVOKE_SCAN: constant(uint256) = 64
+MAX_POLICIES: constant(uint256) = 2**32 - 1
+# ISO 3166-1 numeric codes are three digits
+MAX_JURISDICTION: constant(uint256) = 999
+
+MASK_40: constant(uint256) = 2**40 - 1
+MASK_64: constant(uint256) = 2**64 - 1
+MASK_160: constant(uint256) = 2**160 - 1
+VALID_SHIFT: constant(uint256) = 160
+POLICY_SHIFT: constant(uint256) = 40
+NOW_SHIFT: constant(uint256) = 160
+UNTIL_SHIFT: constant(uint256) = 200
+
+admin: public(address)
+pending_admin: public(address)
+is_issuer: public(HashMap[address, bool])
+# seconds a superseded root stays valid
+root_window: public(uint256)
+# root => issuer (bits 0-159) | valid until (160-223); zero: unknown root
+_roots: HashMap[uint256, uint256]
+current_root: public(HashMap[address, uint256])
+# issuer => index => root it published (for revocation), and their count
+_issuer_roots: HashMap[address, HashMap[uint256, uint256]]
+issuer_root_count: public(HashMap[address, uint256])
+# policy id => policy hash, and back
+_policies: HashMap[uint256, uint256]
+_policy_ids: HashMap[uint256, uint256]
+policy_count: public(uint256)
+# scope => nullifier => the wallet that used it
+_nullifiers: HashMap[uint256, HashMap[uint256, address]]
+# subject => scope => expiry (bits 0-39) | policy id (40-71)
+_attestations: HashMap[address, HashMap[uint256, uint256]]
+
+
+@deploy
+def __init__(admin: address, root_window: uint256):
+    """
+    @param admin The registry admin (usually a MultiSig).
+    @param root_window Seconds a superseded root stays valid.
+    """
+    assert admin != empty(address), "zero admin"
+    assert root_window <= MAX_ROOT_WINDOW, "root window too long"
+    self.admin = admin
+    self.root_window = root_window
+    log IKYCRegistry.AdminTransferred(previous_admin=empty(address), admin=admin)
+    log IKYCRegistry.RootWindowSet(window=root_window)
+
+
+# ------------------------------------------------------------------ proofs
+
+
+@external
+def submit_proof(
+    scope: uint256,
+    policy: uint256,
+    root: uint256,
+    nullifier: uint256,
+    audit_commitment: uint256,
+    now: uint256,
+    valid_until: uint256,
+    proof: uint256[8],
+):
+    """
+    @notice Record that the caller meets `policy` in `scope` until
+            `valid_until`, from a proof bound to the caller's wallet.
+    @param now The proof's clock (within MAX_CLOCK_SKEW of block time).
+    @param valid_until The attestation's expiry (at most the credential's).
+    """
+    # cannot overflow: block.timestamp < 2**64
+    assert now <= unsafe_add(block.timestamp, MAX_CLOCK_SKEW), "proof time in the future"
+    assert unsafe_add(now, MAX_CLOCK_SKEW) >= block.timestamp, "proof time too old"
+    assert valid_until >= block.timestamp, "validity already ended"
+    assert valid_until <= MASK_40, "validity out of range"
+    info: uint256 = self._roots[root]
+    assert info != 0, "unknown root"
+    assert block.timestamp <= info >> VALID_SHIFT, "root expired"
+    policy_hash: uint256 = self._policies[policy]
+    assert policy_hash != 0, "unknown policy"
+    owner: address = self._nullifiers[scope][nullifier]
+    if owner != empty(address):
+        assert owner == msg.sender, "nullifier used"
+        # the same wallet renews: only a later expiry
+        assert valid_until > self._attestations[msg.sender][scope] & MASK_40, "nullifier used"
+    binding: uint256 = (
+        convert(msg.sender, uint256) | (now << NOW_SHIFT) | (valid_until << UNTIL_SHIFT)
+    )
+    # the generated verifier's checks and pairing, inlined (no external call)
+    assert groth16._verify(proof, [nullifier, audit_commitment, root, policy_hash, scope, binding]), "invalid proof"
+    if owner == empty(address):
+        self._nullifiers[scope][nullifier] = msg.sender
+    self._attestations[msg.sender][scope] = valid_until | (policy << POLICY_SHIFT)
+    log IKYCRegistry.Attested(
+        subject=msg.sender,
+        scope=scope,
+        policy=policy,
+        nullifier=nullifier,
+        audit_commitment=audit_commitment,
+        expiry=valid_until,
+        root=root,
+    )
+
+
+@view
+@external
+def is_compliant(subject: address, scope: uint256, policy: uint256) -> bool:
+    """
+    @notice True while `subject` holds an unexpired attestation of `policy`
+            in `scope`.
+    """
+    word: uint256 = self._attestations[subject][scope]
+    return word != 0 and word >> POLICY_SHIFT == policy and block.timestamp <= word & MASK_40
+
+
+@view
+@external
+def attestation(subject: address, scope: uint256) -> (uint256, uint256):
+    """
+    @notice `subject`'s latest attestation in `scope`: (expiry, policy id);
+            zeros if none. The audit commitment is in its Attested event.
+    """
+    word: uint256 = self._attestations[subject][scope]
+    return word & MASK_40, word >> POLICY_SHIFT
+
+
+@view
+@external
+def nullifier_owner(scope: uint256, nullifier: uint256) -> address:
+    return self._nullifiers[scope][nullifier]
+
+
+# ------------------------------------------------------------------ issuers
+
+
+@external
+def publish_root(root: uint256):
+    """
+    @notice Issuer-only: make `root` the caller's current root. The previous
+            one stays valid for `root_window` seconds. Re-publishing one of
+            the caller's own earlier roots (a tree back in an earlier state)
+            is allowed; another issuer's root is not.
+    """
+    assert self.is_issuer[msg.sender], "not an issuer"
+    assert root != 0 and root < SNARK_FIELD, "bad root"
+    info: uint256 = self._roots[root]
+    if info != 0:
+        assert info & MASK_160 == convert(msg.sender, uint256), "root of another issuer"
+        assert info >> VALID_SHIFT != 0, "root was expired"
+    previous: uint256 = self.current_root[msg.sender]
+    assert previous != root, "already the current root"
+    previous_until: uint256 = 0
+    if previous != 0:
+        # cannot overflow: both terms are below 2**64
+        previous_until = min(unsafe_add(block.timestamp, self.root_window), self._roots[previous] >> VALID_SHIFT)
+        self._roots[previous] = convert(msg.sender, uint256) | (previous_until << VALID_SHIFT)
+    self._roots[root] = convert(msg.sender, uint256) | (MASK_64 << VALID_SHIFT)
+    self.current_root[msg.sender] = root
+    n: uint256 = self.issuer_root_count[msg.sender]
+    self._issuer_roots[msg.sender][n] = root
+    # cannot overflow: one per transaction
+    self.issuer_root_count[msg.sender] = unsafe_add(n, 1)
+    log IKYCRegistry.RootPublished(
+        issuer=msg.sender, root=root, previous=previous, previous_valid_until=previous_until
+    )
+
+
+@view
+@external
+def root_status(root: uint256) -> (address, uint256):
+    """
+    @notice The issuer of `root` and the last second it is valid (2**64-1
+            while current; 0: expired at once; zero issuer: unknown root).
+    """
+    info: uint256 = self._roots[root]
+    return convert(convert(info & MASK_160, uint160), address), info >> VALID_SHIFT
+
+
+# ----------------------------------------------------------------- policies
+
+
+@external
+def register_policy(
+    policy_hash: uint256,
+    min_kyc_level: uint256,
+    require_accredited: bool,
+    entity_mask: uint256,
+    deny: uint256[8],
+    label: String[64],
+) -> uint256:
+    """
+    @notice Admin or issuer: register a policy (its Poseidon hash and the
+            parameters it commits to) and return its id.
+    @dev The parameters are range-checked and published in the event; that
+         they hash to `policy_hash` is checked off chain (no Poseidon here).
+    """
+    assert msg.sender == self.admin or self.is_issuer[msg.sender], "not admin or issuer"
+    assert policy_hash != 0 and policy_hash < SNARK_FIELD, "bad policy hash"
+    assert self._policy_ids[policy_hash] == 0, "policy already registered"
+    assert min_kyc_level <= 255, "bad kyc level"
+    assert entity_mask >= 1 and entity_mask <= 3, "bad entity mask"
+    for j: uint256 in deny:
+        assert j <= MAX_JURISDICTION, "bad jurisdiction"
+    # cannot overflow: bounded by MAX_POLICIES just below
+    policy: uint256 = unsafe_add(self.policy_count, 1)
+    assert policy <= MAX_POLICIES, "too many policies"
+    self.policy_count = policy
+    self._policies[policy] = policy_hash
+    self._policy_ids[policy_hash] = policy
+    log IKYCRegistry.PolicyRegistered(
+        policy=policy,
+        policy_hash=policy_hash,
+        registrar=msg.sender,
+        min_kyc_level=min_kyc_level,
+        require_accredited=require_accredited,
+        entity_mask=entity_mask,
+        deny=deny,
+        label=label,
+    )
+    return policy
+
+
+@view
+@external
+def policy_hash(policy: uint256) -> uint256:
+    """
+    @notice The hash of policy `policy` (zero: no such policy).
+    """
+    return self._policies[policy]
+
+
+@view
+@external
+def policy_of(policy_hash: uint256) -> uint256:
+    """
+    @notice The id of the policy with `policy_hash` (zero: not registered).
+    """
+    return self._policy_ids[policy_hash]
+
+
+# -------------------------------------------------------------------- admin
+
+
+@external
+def set_issuer(issuer: address, active: bool, label: String[64]):
+    """
+    @notice Admin-only: grant or revoke the issuer role. Revoking expires the
+            issuer's roots that are still valid (see the contract's @dev).
+    """
+    assert msg.sender == self.admin, "not the admin"
+    assert issuer != empty(address), "zero issuer"
+    assert self.is_issuer[issuer] != active, "issuer already set"
+    self.is_issuer[issuer] = active
+    if not active:
+        self.current_root[issuer] = 0
+        n: uint256 = self.issuer_root_count[issuer]
+        for k: uint256 in range(MAX_REVOKE_SCAN):
+            if k >= n:
+                break
+            # cannot underflow: k < n
+            root: uint256 = self._issuer_roots[issuer][unsafe_sub(unsafe_sub(n, k), 1)]
+            self._expire(root)
+    log IKYCRegistry.IssuerSet(issuer=issuer, active=active, label=label)
+
+
+@external
+def expire_root(root: uint256):
+    """
+    @notice Admin-only: invalidate `root` at once (e.g. a compromised tree).
+    """
+    assert msg.sender == self.admin, "not the admin"
+    assert self._roots[root] != 0, "unknown root"
+    assert self._expire(root), "root already expired"
+
+
+@external
+def set_root_window(window: uint256):
+    """
+    @notice Admin-only: how long a superseded root stays valid (applies to
+            roots superseded from now on).
+    """
+    assert msg.sender == self.admin, "not the admin"
+    assert window <= MAX_ROOT_WINDOW, "root window too long"
+    self.root_window = window
+    log IKYCRegistry.RootWindowSet(window=window)
+
+
+@external
+def propose_admin(new_admin: address):
+    """
+    @notice Admin-only: propose `new_admin`, who becomes admin by calling
+            `accept_admin`. The zero address withdraws a proposal.
+    """
+    assert msg.sender == self.admin, "not the admin"
+    assert new_admin != msg.sender, "already the admin"
+    self.pending_admin = new_admin
+    log IKYCRegistry.AdminProposed(admin=msg.sender, pending_admin=new_admin)
+
+
+@external
+def accept_admin():
+    """
+    @notice The proposed admin takes over.
+    """
+    assert msg.sender == self.pending_admin and msg.sender != empty(address), "not the pending admin"
+    previous: address = self.admin
+    self.admin = msg.sender
+    self.pending_admin = empty(address)
+    log IKYCRegistry.AdminTransferred(previous_admin=previous, admin=msg.sender)
+
+
+# ----------------------------------------------------------------- internal
+
+
+@internal
+def _expire(root: uint256) -> bool:
+    """
+    @dev Set `root`'s validity to 0 if it is still valid; false if not.
+    """
+    info: uint256 = self._roots[root]
+    if info >> VALID_SHIFT < block.timestamp:
+        return False
+    self._roots[root] = info & MASK_160
+    log IKYCRegistry.RootExpired(root=root, issuer=convert(convert(info & MASK_160, uint160), address))
+    return True

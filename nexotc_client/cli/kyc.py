@@ -1,0 +1,573 @@
+"""`nexotc kyc ...` and `nexotc issuer ...`: zk KYC/KYB credentials, proofs and the KYCRegistry.
+
+    nexotc kyc deploy [--admin A] [--root-window 1h] [--force]     the registry (<home>/kyc.json)
+    nexotc kyc secret --out SECRET.json                             holder: a new secret, prints its commitment
+    nexotc kyc issue --issuer-dir DIR --commitment C --jurisdiction 756 --kyc-level 2 [--entity individual]
+                     [--accredited] [--expires +365d] [--holder LABEL] --out CREDENTIAL.json   (issuer, off chain)
+    nexotc kyc prove --credential C.json --secret S.json --policy ID (--deal D | --desk N | --scope X)
+                     [--wallet W] [--valid-for 1d] --out PROOF.json      holder: Groth16 proof (snarkjs)
+    nexotc kyc submit PROOF.json --account W                        the bound wallet records the attestation
+    nexotc kyc status WALLET (--deal D | --desk N | --scope X) [--policy ID]
+    nexotc kyc disclose PROOF.json --field jurisdiction [--field ...] --out DISCLOSURE.json
+    nexotc kyc policy register [--min-kyc-level N] [--accredited] [--entities individual,business]
+                     [--deny 408]... [--label L] [--calldata] | policy list
+    nexotc issuer grant ADDR [--label L] | revoke ADDR | publish-root --issuer-dir DIR
+    nexotc issuer revoke-credential INDEX --issuer-dir DIR | path INDEX --issuer-dir DIR --out F | show
+
+Registry admin commands (grant, revoke, policy register) take --calldata to print the call for a MultiSig
+admin instead of sending it. Scopes: a deal's address (`--deal`), a desk (`--desk`, (1<<160)|id), or a raw
+field element (`--scope`).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from nexotc_client.chain.errors import NexotcError
+from nexotc_client.cli.app import App, shared_options, step, wallet_address
+
+if TYPE_CHECKING:
+    from nexotc_client.chain.deal import TxResult
+    from nexotc_client.chain.kyc import KYCRegistry
+
+ENTITY_NAMES = {"individual": 1, "kyc": 1, "business": 2, "kyb": 2}
+DEFAULT_ISSUER_DIR = "issuer"
+
+
+def _records(app: App) -> Any:
+    from nexotc_client.chain.kyc import KYC_FILE, KycRecords
+
+    return KycRecords(app.home / KYC_FILE)
+
+
+def _registry(app: App) -> KYCRegistry:
+    from nexotc_client.chain.kyc import get_kyc_registry
+
+    app.connect()
+    return get_kyc_registry(_records(app))
+
+
+def _emit_tx(app: App, title: str, result: TxResult, extra: dict[str, Any] | None = None) -> None:
+    from nexotc_client.cli.render import render_tx
+
+    app.emit({**(extra or {}), **result.to_dict()}, lambda c: render_tx(c, title, result))
+
+
+def _chain_now() -> int:
+    from ape import chain
+
+    return int(chain.blocks.head.timestamp)
+
+
+def _scope(app: App, deal: str | None, desk_id: int | None, scope: str | None) -> int:
+    from nexotc_client.chain.kyc import deal_scope, desk_scope
+
+    given = [x for x in (deal, desk_id, scope) if x is not None]
+    if len(given) != 1:
+        raise NexotcError("give exactly one scope: --deal ADDRESS, --desk ID or --scope N")
+    if deal is not None:
+        from nexotc_client.chain.encoding import is_valid_address
+
+        # an address may be a deal not created yet (factory.predict_address): prove before accepting
+        if is_valid_address(deal.strip()):
+            return deal_scope(deal.strip())
+        return deal_scope(app.factory().deal(deal).address)
+    if desk_id is not None:
+        return desk_scope(desk_id)
+    try:
+        return int(str(scope), 0)
+    except ValueError:
+        raise NexotcError(f"--scope: not an integer: {scope!r}") from None
+
+
+def _scope_options(func: Any) -> Any:
+    for option in reversed(
+        [
+            click.option("--deal", default=None, help="Scope: this deal (address or creation number)."),
+            click.option("--desk", "desk_id", type=click.IntRange(min=1), default=None, help="Scope: this desk."),
+            click.option("--scope", default=None, help="Scope: a raw field element."),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def _calldata_option(func: Any) -> Any:
+    return click.option(
+        "--calldata", is_flag=True, help="Print the call (target, data) for a MultiSig admin instead of sending it."
+    )(func)
+
+
+def _admin(app: App, method: str, *values: Any, calldata: bool, title: str) -> TxResult | None:
+    registry = _registry(app)
+    args = registry.args(method, *values)
+    if calldata:
+        target, data = registry.call(method, *args)
+        out = {"method": method, "target": target, "value": 0, "data": "0x" + data.hex()}
+        app.emit(out, lambda c: c.print(f"{method}: call {target} value 0 data {out['data']}"))
+        return None
+    sender = app.sender()
+    with step(app, title):
+        result = registry._send(method, sender, *args)
+    return result
+
+
+# ===================================================================== kyc
+@click.group()
+def kyc() -> None:
+    """zk KYC/KYB: credentials, Groth16 compliance proofs, attestations in the KYCRegistry."""
+
+
+@kyc.command("deploy")
+@click.option("--admin", default=None, help="Registry admin (default: --account); usually a MultiSig.")
+@click.option("--root-window", default="1h", help="How long a superseded root stays valid (duration).")
+@click.option("--force", is_flag=True, help="Deploy a new registry even if one is recorded.")
+@shared_options
+@click.pass_obj
+def deploy(app: App, admin: str | None, root_window: str, force: bool) -> None:
+    """Deploy the KYCRegistry (its Groth16 verifier inlined) and record it (in <home>/kyc.json)."""
+    from nexotc_client.chain.kyc import deploy_kyc_registry, get_kyc_record
+    from nexotc_client.spec import parse_duration
+
+    app.connect()
+    records = _records(app)
+    if not force:
+        try:
+            existing = get_kyc_record(records)
+        except NexotcError:
+            existing = None
+        if existing is not None:
+            app.emit(
+                {"already_deployed": True, **existing.to_dict()},
+                lambda c: c.print(f"kyc registry already deployed at {existing.address}; --force deploys another"),
+            )
+            return
+    window = parse_duration(root_window, "--root-window")
+    sender = app.sender()
+    with step(app, "deploying the kyc registry"):
+        registry = deploy_kyc_registry(
+            sender, admin=wallet_address(admin) if admin else None, root_window=window, records=records
+        )
+    record = records.get(_network())
+    data = {"already_deployed": False, **(record.to_dict() if record else {"address": registry.address})}
+    app.emit(
+        data,
+        lambda c: c.print(
+            f"kyc registry {registry.address} (admin {registry.admin}); "
+            "deals gate on it once `nexotc deploy --force` deploys a factory with it"
+        ),
+    )
+
+
+def _network() -> str:
+    from nexotc_client.chain.deployment import network_key
+
+    return network_key()
+
+
+@kyc.command("secret")
+@click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="Where to write the secret.")
+@shared_options
+@click.pass_obj
+def secret(app: App, out: str) -> None:
+    """Holder: create a secret (kept private) and print its commitment (what the issuer needs)."""
+    from nexotc_client.issuer import HolderSecret
+
+    if Path(out).exists():
+        raise NexotcError(f"{out} exists: a secret is never overwritten")
+    holder = HolderSecret.generate()
+    holder.save(out)
+    app.emit(
+        {"secret_file": out, "commitment": str(holder.commitment)},
+        lambda c: c.print(f"secret written to {out} (keep it private)\ncommitment {holder.commitment}"),
+    )
+
+
+@kyc.command("issue")
+@click.option("--issuer-dir", type=click.Path(file_okay=False), default=None, help="Issuer directory.")
+@click.option("--commitment", required=True, help="The holder's secret commitment (`nexotc kyc secret`).")
+@click.option("--entity", default="individual", help="individual (KYC) or business (KYB).")
+@click.option("--jurisdiction", type=click.IntRange(1, 999), required=True, help="ISO 3166-1 numeric code.")
+@click.option("--kyc-level", type=click.IntRange(0, 255), required=True)
+@click.option("--accredited", is_flag=True, help="The holder is an accredited investor.")
+@click.option("--issued-at", default="now", help="Time (default now).")
+@click.option("--expires", default="+365d", help="Time the credential expires (default +365d).")
+@click.option("--schema", "schema_id", type=click.IntRange(min=0), default=1, help="Credential schema id.")
+@click.option("--holder", "holder_label", default="", help="A label for the issuer's register.")
+@click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="The holder's credential file.")
+@shared_options
+@click.pass_obj
+def issue(
+    app: App,
+    issuer_dir: str | None,
+    commitment: str,
+    entity: str,
+    jurisdiction: int,
+    kyc_level: int,
+    accredited: bool,
+    issued_at: str,
+    expires: str,
+    schema_id: int,
+    holder_label: str,
+    out: str,
+) -> None:
+    """Issuer (off chain): add a credential to the issuer's tree and write the holder's file."""
+    from nexotc_client.issuer import IssuerStore
+    from nexotc_client.spec import parse_time
+    from nexotc_client.zk.credential import Credential
+
+    kind = ENTITY_NAMES.get(entity.strip().lower())
+    if kind is None:
+        raise NexotcError(f"--entity: individual or business, got {entity!r}")
+    now = int(time.time())
+    try:
+        cred = Credential(
+            secret_commitment=int(commitment, 0),
+            entity_type=kind,
+            jurisdiction=jurisdiction,
+            kyc_level=kyc_level,
+            accredited=int(accredited),
+            issued_at=parse_time(issued_at, now, "--issued-at"),
+            expires_at=parse_time(expires, now, "--expires"),
+            schema_id=schema_id,
+        )
+    except ValueError as exc:
+        raise NexotcError(f"credential: {exc}") from exc
+    store = IssuerStore.open(_issuer_dir(app, issuer_dir))
+    holder = store.issue(cred, holder_label)
+    holder.save(out)
+    data = {"index": holder.index, "leaf": str(cred.leaf()), "root": str(store.root), "credential_file": out}
+    app.emit(
+        data,
+        lambda c: c.print(
+            f"credential #{holder.index} issued; holder file {out}\nnew root {store.root} "
+            "(publish it: `nexotc issuer publish-root`)"
+        ),
+    )
+
+
+def _issuer_dir(app: App, given: str | None) -> Path:
+    return Path(given) if given else app.home / DEFAULT_ISSUER_DIR
+
+
+@kyc.command("prove")
+@click.option("--credential", "credential_file", type=click.Path(exists=True, dir_okay=False), required=True)
+@click.option("--secret", "secret_file", type=click.Path(exists=True, dir_okay=False), required=True)
+@click.option("--policy", "policy_id", type=click.IntRange(min=1), required=True, help="Registry policy id.")
+@_scope_options
+@click.option("--wallet", default=None, help="The wallet to bind (default: --account).")
+@click.option("--valid-for", default="1d", help="How long the attestation lasts (capped by the credential).")
+@click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="The proof file.")
+@shared_options
+@click.pass_obj
+def prove(
+    app: App,
+    credential_file: str,
+    secret_file: str,
+    policy_id: int,
+    deal: str | None,
+    desk_id: int | None,
+    scope: str | None,
+    wallet: str | None,
+    valid_for: str,
+    out: str,
+) -> None:
+    """Holder: prove the credential meets a registered policy, bound to a wallet and a scope."""
+    from nexotc_client.issuer import HolderFile, HolderSecret, prove_compliance, to_zk_policy
+    from nexotc_client.spec import parse_duration
+
+    registry = _registry(app)
+    holder = HolderFile.load(credential_file)
+    holder_secret = HolderSecret.load(secret_file)
+    who = wallet_address(wallet) if wallet else app.sender().address
+    target = _scope(app, deal, desk_id, scope)
+    record = registry.policy(policy_id)
+    policy = to_zk_policy(record.params)
+    if policy.policy_hash() != record.policy_hash:
+        raise NexotcError(f"policy #{policy_id}: its published parameters do not hash to its registered hash")
+    status = registry.root_status(holder.root)
+    now = _chain_now()
+    if not status.valid_at(now):
+        raise NexotcError(
+            "the credential's Merkle root is unknown or expired on chain: ask the issuer for a fresh path "
+            "(`nexotc issuer path INDEX`) after it published its current root"
+        )
+    valid_until = min(now + parse_duration(valid_for, "--valid-for"), holder.credential.expires_at - 1)
+    with step(app, "proving (Groth16, snarkjs)"):
+        proof_file = prove_compliance(
+            holder, holder_secret, policy, policy_id, target, who, now, valid_until, progress=not app.json
+        )
+    proof_file.save(out)
+    data = {
+        "proof_file": out,
+        "wallet": who,
+        "scope": str(target),
+        "policy_id": policy_id,
+        "now": now,
+        "valid_until": valid_until,
+        "nullifier": str(proof_file.proof.nullifier),
+        "audit_commitment": str(proof_file.proof.audit_commitment),
+    }
+    app.emit(data, lambda c: c.print(f"proof written to {out} (bound to {who}, valid until {valid_until})"))
+
+
+@kyc.command("submit")
+@click.argument("proof_path", type=click.Path(exists=True, dir_okay=False))
+@shared_options
+@click.pass_obj
+def submit(app: App, proof_path: str) -> None:
+    """Submit a proof from the wallet bound in it (--account): records the attestation."""
+    from nexotc_client.issuer import ProofFile
+
+    proof_file = ProofFile.load(proof_path)
+    registry = _registry(app)
+    sender = app.sender()
+    with step(app, "submitting the proof"):
+        result = registry.submit_proof(proof_file.proof, proof_file.policy_id, sender)
+    _emit_tx(app, f"attested {sender.address} for policy #{proof_file.policy_id}", result)
+
+
+@kyc.command("status")
+@click.argument("wallet")
+@_scope_options
+@click.option("--policy", "policy_id", type=click.IntRange(min=1), default=None, help="Check this policy.")
+@shared_options
+@click.pass_obj
+def status(
+    app: App, wallet: str, deal: str | None, desk_id: int | None, scope: str | None, policy_id: int | None
+) -> None:
+    """A wallet's attestation in a scope: policy, expiry, audit commitment, compliant now."""
+    registry = _registry(app)
+    who = wallet_address(wallet)
+    target = _scope(app, deal, desk_id, scope)
+    expiry, policy = registry.attestation(who, target)
+    check = policy_id if policy_id is not None else policy
+    compliant = bool(check) and registry.is_compliant(who, target, check)
+    latest = registry.latest_attestation(who, target) if expiry else None
+    data = {
+        "wallet": who,
+        "scope": str(target),
+        "attested": expiry != 0,
+        "policy_id": policy,
+        "expiry": expiry,
+        "checked_policy": check,
+        "compliant": compliant,
+        "attestation": latest.to_dict() if latest else None,
+    }
+
+    def render(c: Any) -> None:
+        if not expiry:
+            c.print(f"{who}: no attestation in scope {target}")
+            return
+        c.print(f"{who}: policy #{policy}, expires {expiry}; compliant with #{check}: {'yes' if compliant else 'no'}")
+        if latest:
+            c.print(f"  audit commitment {latest.audit_commitment}  tx {latest.tx_hash}")
+
+    app.emit(data, render)
+
+
+@kyc.command("disclose")
+@click.argument("proof_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--field", "fields", multiple=True, required=True, help="An audited field to open (repeatable).")
+@click.option("--out", "out", type=click.Path(dir_okay=False), required=True)
+@shared_options
+@click.pass_obj
+def disclose(app: App, proof_path: str, fields: tuple[str, ...], out: str) -> None:
+    """Holder: open chosen fields of a proof's audit commitment for an auditor (nothing else)."""
+    from nexotc_client.issuer import ProofFile
+
+    disclosure = ProofFile.load(proof_path).disclose(list(fields))
+    disclosure.save(out)
+    app.emit(
+        {"disclosure_file": out, **disclosure.to_json()},
+        lambda c: c.print(f"disclosure of {', '.join(disclosure.opening.opened)} written to {out}"),
+    )
+
+
+@kyc.group("policy")
+def policy_group() -> None:
+    """Compliance policies (registered by the registry admin or an issuer)."""
+
+
+@policy_group.command("register")
+@click.option("--min-kyc-level", type=click.IntRange(0, 255), default=0)
+@click.option("--accredited", is_flag=True, help="Require accredited investors.")
+@click.option("--entities", default="individual,business", help="Allowed: individual, business or both.")
+@click.option("--deny", multiple=True, type=click.IntRange(1, 999), help="A denied jurisdiction (up to 8).")
+@click.option("--label", default="", help="A label (at most 64 bytes).")
+@_calldata_option
+@shared_options
+@click.pass_obj
+def policy_register(
+    app: App, min_kyc_level: int, accredited: bool, entities: str, deny: tuple[int, ...], label: str, calldata: bool
+) -> None:
+    """Register a policy: its Poseidon hash and parameters; prints its id."""
+    from nexotc_client.chain.kyc import PolicyParams
+    from nexotc_client.zk.credential import Policy
+
+    mask = 0
+    for name in entities.replace("+", ",").split(","):
+        if name.strip():
+            kind = ENTITY_NAMES.get(name.strip().lower())
+            if kind is None:
+                raise NexotcError(f"--entities: individual and/or business, got {name!r}")
+            mask |= kind
+    try:
+        zk_policy = Policy(min_kyc_level, accredited, mask, tuple(deny))
+    except ValueError as exc:
+        raise NexotcError(f"policy: {exc}") from exc
+    params = PolicyParams(min_kyc_level, accredited, mask, tuple(deny))
+    result = _admin(
+        app, "register_policy", zk_policy.policy_hash(), params, label, calldata=calldata, title="registering"
+    )
+    if result is None:
+        return
+    policy_id = next(int(e.args["policy"]) for e in result.events if e.name == "PolicyRegistered")
+    _emit_tx(
+        app,
+        f"policy #{policy_id} registered",
+        result,
+        {"policy_id": policy_id, "policy_hash": str(zk_policy.policy_hash())},
+    )
+
+
+@policy_group.command("list")
+@shared_options
+@click.pass_obj
+def policy_list(app: App) -> None:
+    """The registered policies with their parameters (checked against their hashes)."""
+    from nexotc_client.issuer import to_zk_policy
+
+    registry = _registry(app)
+    rows = []
+    for p in registry.policies():
+        rows.append({**p.to_dict(), "hash_matches": to_zk_policy(p.params).policy_hash() == p.policy_hash})
+
+    def render(c: Any) -> None:
+        for r in rows:
+            prm = r["params"]
+            c.print(
+                f"#{r['policy_id']} {r['label'] or '-'}: kyc >= {prm['min_kyc_level']}, "
+                f"accredited {'required' if prm['require_accredited'] else 'no'}, entities mask {prm['entity_mask']}, "
+                f"deny {[d for d in prm['deny'] if d] or 'none'}; hash {'ok' if r['hash_matches'] else 'MISMATCH'}"
+            )
+
+    app.emit(rows, render)
+
+
+# ================================================================== issuer
+@click.group()
+def issuer() -> None:
+    """KYC/KYB issuers: grant/revoke (registry admin), publish roots, revoke credentials."""
+
+
+@issuer.command("grant")
+@click.argument("who")
+@click.option("--label", default="", help="A label (at most 64 bytes).")
+@_calldata_option
+@shared_options
+@click.pass_obj
+def grant(app: App, who: str, label: str, calldata: bool) -> None:
+    """Registry admin: grant the issuer role."""
+    addr = wallet_address(who)
+    result = _admin(app, "set_issuer", addr, True, label, calldata=calldata, title="granting")
+    if result is not None:
+        _emit_tx(app, f"issuer {addr} granted", result)
+
+
+@issuer.command("revoke")
+@click.argument("who")
+@_calldata_option
+@shared_options
+@click.pass_obj
+def revoke(app: App, who: str, calldata: bool) -> None:
+    """Registry admin: revoke the issuer role (its still-valid roots expire at once)."""
+    addr = wallet_address(who)
+    result = _admin(app, "set_issuer", addr, False, "", calldata=calldata, title="revoking")
+    if result is not None:
+        _emit_tx(app, f"issuer {addr} revoked", result)
+
+
+@issuer.command("publish-root")
+@click.option("--issuer-dir", type=click.Path(file_okay=False), default=None)
+@shared_options
+@click.pass_obj
+def publish_root(app: App, issuer_dir: str | None) -> None:
+    """Issuer: publish the tree's current root (the previous one stays valid for the root window)."""
+    from nexotc_client.issuer import IssuerStore
+
+    store = IssuerStore.open(_issuer_dir(app, issuer_dir))
+    registry = _registry(app)
+    sender = app.sender()
+    if registry.current_root(sender.address) == store.root:
+        raise NexotcError(f"root {store.root} is already the current root of {sender.address}")
+    with step(app, "publishing the root"):
+        result = registry.publish_root(store.root, sender)
+    _emit_tx(app, f"root {store.root} published", result, {"root": str(store.root)})
+
+
+@issuer.command("revoke-credential")
+@click.argument("index", type=click.IntRange(min=0))
+@click.option("--issuer-dir", type=click.Path(file_okay=False), default=None)
+@shared_options
+@click.pass_obj
+def revoke_credential(app: App, index: int, issuer_dir: str | None) -> None:
+    """Issuer (off chain): empty a credential's leaf; publish the new root to make it effective."""
+    from nexotc_client.issuer import IssuerStore
+
+    store = IssuerStore.open(_issuer_dir(app, issuer_dir))
+    root = store.revoke(index)
+    app.emit(
+        {"index": index, "root": str(root)},
+        lambda c: c.print(f"credential #{index} revoked; new root {root} (publish it: `nexotc issuer publish-root`)"),
+    )
+
+
+@issuer.command("path")
+@click.argument("index", type=click.IntRange(min=0))
+@click.option("--issuer-dir", type=click.Path(file_okay=False), default=None)
+@click.option("--out", "out", type=click.Path(dir_okay=False), required=True)
+@shared_options
+@click.pass_obj
+def path(app: App, index: int, issuer_dir: str | None, out: str) -> None:
+    """Issuer: a fresh holder file (the credential's path under the current root)."""
+    from nexotc_client.issuer import IssuerStore
+
+    store = IssuerStore.open(_issuer_dir(app, issuer_dir))
+    store.holder_file(index).save(out)
+    app.emit({"index": index, "root": str(store.root), "credential_file": out}, lambda c: c.print(f"wrote {out}"))
+
+
+@issuer.command("show")
+@click.option("--issuer-dir", type=click.Path(file_okay=False), default=None)
+@shared_options
+@click.pass_obj
+def show(app: App, issuer_dir: str | None) -> None:
+    """The issuer directory: root, credentials issued (no secrets), revocations."""
+    from nexotc_client.issuer import IssuerStore
+
+    store = IssuerStore.open(_issuer_dir(app, issuer_dir))
+    data = {
+        "directory": str(store.directory),
+        "root": str(store.root),
+        "credentials": [store.issued[i].to_json() for i in sorted(store.issued)],
+    }
+
+    def render(c: Any) -> None:
+        c.print(f"issuer directory {store.directory}: root {store.root}")
+        for i in sorted(store.issued):
+            e = store.issued[i]
+            cred = e.credential
+            c.print(
+                f"  #{i} {e.holder or '-'}: entity {cred.entity_type}, jurisdiction {cred.jurisdiction}, "
+                f"level {cred.kyc_level}, expires {cred.expires_at}{' REVOKED' if e.revoked else ''}"
+            )
+
+    app.emit(data, render)
+
+
+__all__ = ["issuer", "kyc"]

@@ -1,0 +1,177 @@
+"""`nexotc kyc|issuer|audit` end to end on a real anvil (subprocesses, real proofs): holders make secrets,
+the issuer issues credentials and publishes its root, the admin registers a policy, both parties prove
+for a deal address predicted before creation, the compliant deal is created and funded, an auditor gets
+a bundle where the buyer discloses its jurisdiction only, and a tampered bundle is named mismatch by
+mismatch. Mistakes print one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from clikit import Cli, assert_one_line_error, free_port
+
+from nexotc_client.cli import run
+
+ROOT = Path(__file__).resolve().parents[2]
+DVP_EXAMPLE = ROOT / "examples" / "dvp-wbtc-usdt.yaml"
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory) -> Iterator[Cli]:
+    home = tmp_path_factory.mktemp("nexotc-kyc-home")
+    c = Cli(home=home, port=free_port(), state={})
+    c.ok("node", "start", "--port", str(c.port), "--json")
+    try:
+        yield c
+    finally:
+        if c("node", "stop").code != 0:
+            info = home / "node.json"
+            if info.exists():
+                try:
+                    os.kill(json.loads(info.read_text())["pid"], signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+def test_cli_mistakes_without_a_chain(tmp_path, capsys):
+    home = ["--home", str(tmp_path)]
+
+    def check(argv: list[str], code: int, fragment: str) -> None:
+        assert run(argv) == code
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines
+
+    check(["kyc", "issue", "--commitment", "1", "--jurisdiction", "756", "--kyc-level", "2", *home], 2, "--out")
+    check(
+        ["kyc", "issue", "--commitment", "1", "--jurisdiction", "756", "--kyc-level", "2", "--entity", "robot",
+         "--out", str(tmp_path / "c.json"), *home],
+        1,
+        "--entity: individual or business",
+    )  # fmt: skip
+    check(["kyc", "disclose", str(tmp_path / "nope.json"), "--field", "jurisdiction", "--out", "x", *home], 2, "nope")
+    (tmp_path / "bundle.json").write_text("{}")
+    check(["audit", "verify", str(tmp_path / "bundle.json"), *home], 1, "is not an audit bundle")
+
+
+def test_kyc_issue_prove_submit_deal_and_audit(cli, tmp_path):
+    d = tmp_path
+    deployed = cli.ok("deploy", "--mock-tokens", "--kyc", "--account", "test:0", "--json").json()
+    assert deployed["kyc_registry"]
+
+    # holders: secrets (commitments only go to the issuer); issuer: credentials, grant, root; admin: policy
+    commitments = {}
+    for who in ("buyer", "seller", "sanctioned"):
+        commitments[who] = cli.ok("kyc", "secret", "--out", d / f"{who}.secret", "--json").json()["commitment"]
+    issue = ["kyc", "issue", "--issuer-dir", d / "issuer", "--expires", "+365d", "--accredited", "--json"]
+    cli.ok(*issue, "--commitment", commitments["buyer"], "--jurisdiction", "756", "--kyc-level", "3",
+           "--holder", "buyer", "--out", d / "buyer.cred")  # fmt: skip
+    cli.ok(*issue, "--commitment", commitments["seller"], "--jurisdiction", "826", "--kyc-level", "2",
+           "--entity", "business", "--out", d / "seller.cred")  # fmt: skip
+    cli.ok(*issue, "--commitment", commitments["sanctioned"], "--jurisdiction", "408", "--kyc-level", "3",
+           "--out", d / "sanctioned.cred")  # fmt: skip
+    cli.ok("issuer", "grant", "test:9", "--label", "Acme KYC", "--account", "test:0")
+    published = cli.ok("issuer", "publish-root", "--issuer-dir", d / "issuer", "--account", "test:9", "--json").json()
+    assert [e["name"] for e in published["events"]] == ["RootPublished"]
+    # the first holder files carry paths under older, never published roots: the issuer hands out fresh ones
+    for index, who in enumerate(("buyer", "seller")):
+        cli.ok("issuer", "path", str(index), "--issuer-dir", d / "issuer", "--out", d / f"{who}.cred")
+    policy = cli.ok(
+        "kyc", "policy", "register", "--min-kyc-level", "2", "--accredited", "--deny", "408", "--deny", "364",
+        "--label", "EU professional", "--account", "test:0", "--json",
+    ).json()  # fmt: skip
+    assert policy["policy_id"] == 1
+    listed = cli.ok("kyc", "policy", "list", "--json").json()
+    assert listed[0]["hash_matches"] is True and listed[0]["params"]["deny"][:2] == [408, 364]
+
+    # the deal's address before it exists (absolute times: the terms, hence the address, stay fixed)
+    now = int(cli.rpc("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+    terms = [
+        "--terms", DVP_EXAMPLE, "--set", "compliance.policy=1", "--salt", "0x0a",
+        "--set", f"timers.funding_deadline={now + 86_400}", "--set", f"tranches.first_unlock={now + 600}",
+    ]  # fmt: skip
+    deal = cli.ok("deal", "create", *terms, "--dry-run", "--account", "test:2", "--json").json()["deal"]
+
+    # each party proves for that address from its own wallet and submits
+    for who, account in (("buyer", "test:1"), ("seller", "test:2")):
+        proved = cli.ok(
+            "kyc", "prove", "--credential", d / f"{who}.cred", "--secret", d / f"{who}.secret", "--policy", "1",
+            "--deal", deal, "--account", account, "--out", d / f"{who}.proof", "--json",
+        ).json()  # fmt: skip
+        assert proved["scope"] == str(int(deal, 16))
+        if who == "buyer":
+            assert_one_line_error(
+                cli("kyc", "submit", d / "buyer.proof", "--account", "test:5"), "the proof is bound to"
+            )
+        submitted = cli.ok("kyc", "submit", d / f"{who}.proof", "--account", account, "--json").json()
+        assert [e["name"] for e in submitted["events"]] == ["Attested"]
+    assert_one_line_error(
+        cli("kyc", "prove", "--credential", d / "sanctioned.cred", "--secret", d / "sanctioned.secret",
+            "--policy", "1", "--deal", deal, "--account", "test:6", "--out", d / "x.proof"),
+        "cannot meet policy #1", "jurisdiction 408 denied",
+    )  # fmt: skip
+    status = cli.ok("kyc", "status", "test:1", "--deal", deal, "--json").json()
+    assert status["compliant"] is True and status["policy_id"] == 1
+    assert "policy #1" in cli.ok("kyc", "status", "test:1", "--deal", deal).out
+    assert "hash ok" in cli.ok("kyc", "policy", "list").out
+    shown = cli.ok("issuer", "show", "--issuer-dir", d / "issuer").out
+    assert "#0 buyer: entity 1, jurisdiction 756" in shown and "secret" not in shown
+
+    created = cli.ok("deal", "create", *terms, "--fund", "--account", "test:2", "--json").json()
+    assert created["deal"] == deal and created["funded"] is True
+    cli.ok("deal", "fund", deal, "--account", "test:1")
+
+    # the audit bundle: the buyer discloses its jurisdiction, nothing else
+    cli.ok("kyc", "disclose", d / "buyer.proof", "--field", "jurisdiction", "--out", d / "buyer.disclosure")
+    exported = cli.ok(
+        "audit", "export", deal, "--disclosure", d / "buyer.disclosure", "--out", d / "bundle.json", "--json"
+    ).json()
+    assert exported["disclosed"] == {"buyer": {"jurisdiction": 756}} and exported["attested"] == ["buyer", "seller"]
+    bundle = json.loads((d / "bundle.json").read_text())
+    assert [e["name"] for e in bundle["events"]] == ["DealCreated", "Funded", "Funded"]
+    assert set(bundle["disclosures"]["buyer"]["opening"]["opened"]) == {"jurisdiction"}
+    verified = cli.ok("audit", "verify", d / "bundle.json", "--json").json()
+    assert verified["ok"] is True and verified["mismatches"] == []
+
+    # tampering is named, one mismatch per line, exit 1
+    bundle["events"][1]["args"]["amount"] += 1
+    bundle["disclosures"]["buyer"]["opening"]["opened"]["jurisdiction"]["value"] = "840"
+    bundle["attestations"]["seller"]["expiry"] += 1
+    (d / "forged.json").write_text(json.dumps(bundle))
+    result = cli("audit", "verify", d / "forged.json")
+    assert_one_line_error(result, "the bundle does not match the chain: 3 mismatch(es)")
+    lines = [line for line in result.out.splitlines() if line.startswith("mismatch: ")]
+    assert len(lines) == 3, result.out
+    assert "event 1 (Funded" in lines[0] and "args differs" in lines[0], lines
+    assert "attestation of the seller" in lines[1], lines
+    assert "disclosure of the buyer: the opened fields do not reproduce" in lines[2], lines
+    report = cli("audit", "verify", d / "forged.json", "--json")
+    assert report.code == 1 and len(report.json()["mismatches"]) == 3
+
+
+def test_terms_files_carry_the_policy(tmp_path):
+    """`compliance: {policy: N}` in a terms file sets the deal's policy id; a bad one names the field."""
+    from eth_utils import to_checksum_address
+
+    from nexotc_client.spec import SpecError, parse_spec
+    from nexotc_client.terms import TermsError
+
+    wbtc, usdt = "0x" + "11" * 20, "0x" + "22" * 20
+    names = {f"test:{i}": "0x" + f"{i + 1:02x}" * 20 for i in range(10)}
+    kwargs = dict(
+        now=1_800_000_000,
+        resolve_wallet=lambda alias: to_checksum_address(names[alias]),
+        decimals_of=lambda token: 8 if token.lower() == wbtc else 6,
+        variables={"WBTC": wbtc, "USDT": usdt},
+    )
+    spec = parse_spec(DVP_EXAMPLE, sets={"compliance.policy": "3"}, **kwargs)
+    assert spec.terms.policy_id == 3
+    # packed in bits 224-255 of the platform word (word 2 + 2)
+    assert int.from_bytes(spec.terms.pack()[4 * 32 : 5 * 32], "big") >> 224 == 3
+    assert parse_spec(DVP_EXAMPLE, **kwargs).terms.policy_id == 0
+    with pytest.raises((SpecError, TermsError), match="compliance.policy"):
+        parse_spec(DVP_EXAMPLE, sets={"compliance.policy": str(2**32)}, **kwargs)

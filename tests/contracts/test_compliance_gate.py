@@ -1,0 +1,311 @@
+"""The compliance gate on deals: a deal whose terms carry a KYCRegistry policy id requires each principal
+(buyer, seller) to hold an unexpired attestation of it in the deal's scope (its address) to fund, to accept
+an offer, and at every release payout; an attestation that expires mid-deal blocks releases but refunds and
+expiry stay open; one credential cannot attest both sides; desk deals must carry the desk's policy.
+
+Real proofs (contracts/Groth16Verifier.vy): five, made once for the module for deal addresses predicted
+before the deals exist (the parties prove before accepting)."""
+
+from __future__ import annotations
+
+import ape
+import pytest
+from dealkit import BTC, DAY, USD6, ZERO, addr
+from eth_abi import encode
+from hexbytes import HexBytes
+from kyckit import EU_PRO, Credentials, register_args, submit_args
+
+from nexotc_client.offers import Offer
+from nexotc_client.terms import DisputeDefault
+from nexotc_client.zk.prover import Prover
+
+POLICY = 1
+SALT_A = b"\xaa" * 32
+SALT_C = b"\xcc" * 32
+EMPTY = b""
+
+
+@pytest.fixture(scope="module")
+def issuer(accounts):
+    return accounts[9]
+
+
+@pytest.fixture(scope="module")
+def NOW(t0):  # noqa: N802
+    return t0 + 120
+
+
+@pytest.fixture(scope="module")
+def creds(t0):
+    return Credentials.build(t0)
+
+
+@pytest.fixture(scope="module")
+def kyc(project, desk, issuer, creds):
+    reg = desk.deploy(project.KYCRegistry, desk, 3_600)
+    reg.set_issuer(issuer, True, "Acme KYC", sender=desk)
+    reg.publish_root(creds.tree.root, sender=issuer)
+    reg.register_policy(*register_args(EU_PRO, "EU professional"), sender=desk)
+    return reg
+
+
+@pytest.fixture(scope="module")
+def desk_registry(project, desk):
+    return desk.deploy(project.DeskRegistry)
+
+
+@pytest.fixture(scope="module")
+def gated(project, desk, kyc, desk_registry):
+    """An EscrowFactory whose DealEscrow implementation asks `kyc` (constructor argument appended to its
+    creation code, as nexotc_client.chain.deployment does)."""
+    deal_code = bytes(HexBytes(project.DealEscrow.contract_type.deployment_bytecode.bytecode)) + encode(
+        ["address"], [kyc.address]
+    )
+    wallet_code = project.DepositWallet.contract_type.deployment_bytecode.bytecode
+    factory = desk.deploy(project.EscrowFactory, deal_code, wallet_code, desk_registry)
+    assert project.DealEscrow.at(factory.implementation()).kyc_registry() == kyc.address
+    return factory
+
+
+def mint_and_approve(terms, spender, wbtc, usdt, buyer, seller):
+    wbtc.mint(seller, terms.base.amount, sender=seller)
+    wbtc.approve(spender, terms.base.amount, sender=seller)
+    usdt.mint(buyer, terms.quote.amount, sender=buyer)
+    usdt.approve(spender, 0, sender=buyer)
+    usdt.approve(spender, terms.quote.amount, sender=buyer)
+
+
+@pytest.fixture(scope="module")
+def terms_a(mk_dvp):
+    """200 WBTC / 13M USDT in 4 tranches (unlocks t0+1000 + k days, one day each to deliver), policy 1;
+    an unresolved dispute releases by default (when the principals are still compliant)."""
+    return mk_dvp(policy_id=POLICY, dispute_default=DisputeDefault.RELEASE)
+
+
+@pytest.fixture(scope="module")
+def offer_b(mk_dvp, gated, seller, buyer, t0):
+    terms = mk_dvp(policy_id=POLICY, base_amount=2 * BTC, quote_amount=130_000 * USD6)
+    return Offer(terms=terms, maker=seller.address, taker=buyer.address, expiry=t0 + DAY, nonce=1)
+
+
+@pytest.fixture(scope="module")
+def scopes(gated, terms_a, offer_b, seller):
+    a = gated.predict_address(terms_a.as_struct(), seller, SALT_A)
+    b = gated.predict_address(offer_b.terms.as_struct(), offer_b.maker, offer_b.offer_hash())
+    return {"a": a, "b": b}
+
+
+@pytest.fixture(scope="module")
+def proofs(creds, NOW, t0, buyer, seller, scopes):  # noqa: N803
+    """Deal A: the buyer (Swiss credential) valid until t0 + 1 day + 2000 s (it lapses mid-deal) and its
+    30-day renewal, the seller (UK business) for 30 days, and the buyer's credential bound to the seller;
+    deal B: the buyer."""
+    a, b = int(scopes["a"], 16), int(scopes["b"], 16)
+    with Prover(progress=False) as prover:
+        return {
+            "buyer_a": creds.prove(prover, "swiss", buyer.address, a, NOW, t0 + DAY + 2_000),
+            "seller_a": creds.prove(prover, "uk_business", seller.address, a, NOW, NOW + 30 * DAY),
+            "seller_with_buyer_credential": creds.prove(prover, "swiss", seller.address, a, NOW, NOW + DAY),
+            "buyer_b": creds.prove(prover, "swiss", buyer.address, b, NOW, NOW + DAY),
+            "buyer_a_renewal": creds.prove(prover, "swiss", buyer.address, a, NOW, NOW + 30 * DAY),
+        }
+
+
+@pytest.fixture(scope="module")
+def deal_a(project, chain, gated, kyc, proofs, terms_a, scopes, wbtc, usdt, buyer, seller, NOW):  # noqa: N803
+    """Deal A attested by both principals, created and funded by the seller, funded by the buyer."""
+    chain.pending_timestamp = NOW + 1
+    kyc.submit_proof(*submit_args(proofs["buyer_a"], POLICY), sender=buyer)
+    kyc.submit_proof(*submit_args(proofs["seller_a"], POLICY), sender=seller)
+    mint_and_approve(terms_a, gated, wbtc, usdt, buyer, seller)
+    gated.create_and_fund(terms_a.as_struct(), SALT_A, sender=seller)
+    deal = project.DealEscrow.at(scopes["a"])
+    gated.fund_deal(deal, sender=buyer)
+    return deal
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _setup_first(deal_a, everyone):
+    """Deploy, prove and fund before the first test's snapshot."""
+
+
+# ------------------------------------------------------------------------ funding
+def test_funded_deal_carries_the_policy(deal_a, kyc, terms_a, buyer, seller, attacker):
+    assert deal_a.policy_id() == POLICY and deal_a.terms().policy_id == POLICY
+    assert deal_a.funded(0) and deal_a.funded(1) and deal_a.phase() == 1
+    assert deal_a.compliant(buyer) and deal_a.compliant(seller) and not deal_a.compliant(attacker)
+    assert kyc.is_compliant(buyer, int(deal_a.address, 16), POLICY)
+
+
+def test_funding_requires_an_attestation(gated, mk_dvp, wbtc, usdt, buyer, seller, project):
+    """Deal C names the policy but nobody proved for it: creating it is open, funding is not."""
+    terms = mk_dvp(policy_id=POLICY)
+    mint_and_approve(terms, gated, wbtc, usdt, buyer, seller)
+    before = (wbtc.balanceOf(seller), usdt.balanceOf(buyer))
+    with ape.reverts("party not compliant"):
+        gated.create_and_fund(terms.as_struct(), SALT_C, sender=seller)
+    deal = project.DealEscrow.at(gated.create_deal(terms.as_struct(), SALT_C, sender=seller).return_value)
+    with ape.reverts("party not compliant"):
+        gated.fund_deal(deal, sender=buyer)
+    usdt.approve(deal, terms.quote.amount, sender=buyer)
+    with ape.reverts("party not compliant"):
+        deal.fund(sender=buyer)
+    with ape.reverts("party not compliant"):
+        deal.funding_leg(seller)
+    with ape.reverts("party not compliant"):  # a deposit address cannot fund it either
+        gated.sweep(deal, buyer, sender=seller)
+    assert (wbtc.balanceOf(seller), usdt.balanceOf(buyer)) == before and not deal.funded(0)
+
+
+def test_deal_without_policy_is_not_gated(gated, mk_dvp, wbtc, usdt, buyer, seller, project):
+    terms = mk_dvp()
+    mint_and_approve(terms, gated, wbtc, usdt, buyer, seller)
+    deal = project.DealEscrow.at(gated.create_and_fund(terms.as_struct(), SALT_C, sender=seller).return_value)
+    gated.fund_deal(deal, sender=buyer)
+    assert deal.phase() == 1 and deal.policy_id() == 0 and deal.compliant(buyer)
+
+
+def test_policy_without_registry_can_never_be_funded(factory, mk_dvp, wbtc, usdt, buyer, seller):
+    """The plain factory's implementation has no registry: a deal with a policy refuses every deposit
+    (nothing can be trapped)."""
+    terms = mk_dvp(policy_id=POLICY)
+    mint_and_approve(terms, factory, wbtc, usdt, buyer, seller)
+    with ape.reverts("no kyc registry"):
+        factory.create_and_fund(terms.as_struct(), SALT_C, sender=seller)
+
+
+# ------------------------------------------------------------------------ accepting
+def test_accepting_requires_the_taker_attestation(
+    gated,
+    kyc,
+    offer_b,
+    proofs,
+    scopes,
+    chain,
+    buyer,
+    seller,
+    wbtc,
+    usdt,
+    NOW,  # noqa: N803
+):
+    mint_and_approve(offer_b.terms, gated, wbtc, usdt, buyer, seller)
+    signature = offer_b.sign(seller.private_key, chain.chain_id, gated.address).signature
+    with ape.reverts("party not compliant"):
+        gated.accept_offer(offer_b.terms.as_struct(), offer_b.as_struct(), signature, EMPTY, False, sender=buyer)
+    assert not gated.nonce_used(seller, offer_b.nonce)
+    chain.pending_timestamp = NOW + 2
+    kyc.submit_proof(*submit_args(proofs["buyer_b"], POLICY), sender=buyer)
+    receipt = gated.accept_offer(offer_b.terms.as_struct(), offer_b.as_struct(), signature, EMPTY, False, sender=buyer)
+    [created] = receipt.decode_logs(gated.DealCreated)
+    assert addr(created.deal) == scopes["b"]
+
+
+# ------------------------------------------------------------------------ releasing
+def test_release_needs_both_attestations_and_lapse_blocks_release_not_refund(
+    deal_a, terms_a, chain, t0, wbtc, usdt, buyer, seller, attacker
+):
+    tr = terms_a.tranches
+    chain.pending_timestamp = tr[0].unlock_time
+    deal_a.release(0, sender=attacker)  # anyone may release after unlock: both principals attested
+    assert deal_a.tranche_status(0) == 3
+    # the buyer's attestation lapses at t0 + 1 day + 2000, before tranche 1's deadline
+    chain.pending_timestamp = t0 + DAY + 3_000
+    chain.mine()
+    assert tr[1].unlock_time <= t0 + DAY + 3_000 < tr[1].deadline
+    assert not deal_a.compliant(buyer) and deal_a.compliant(seller)
+    with ape.reverts("party not compliant"):
+        deal_a.release(1, sender=attacker)
+    assert deal_a.tranche_status(1) == 0
+    # refunds stay open: past the deadline the tranche goes back to its funders
+    before = (wbtc.balanceOf(seller), usdt.balanceOf(buyer))
+    chain.pending_timestamp = tr[1].deadline + 1
+    deal_a.refund(1, sender=attacker)
+    assert (wbtc.balanceOf(seller), usdt.balanceOf(buyer)) == (
+        before[0] + tr[1].base_amount,
+        before[1] + tr[1].quote_amount,
+    )
+    # and so does expiry of the rest
+    chain.pending_timestamp = terms_a.final_expiry
+    deal_a.expire(sender=attacker)
+    assert deal_a.held(0) == 0 and deal_a.held(1) == 0
+
+
+def test_lapsed_attestation_turns_dispute_payouts_into_refunds(deal_a, terms_a, chain, t0, usdt, buyer, resolver):
+    """After the buyer's attestation lapsed: the resolver cannot split a disputed tranche to a receiver
+    (it can refund it), and a default release is applied as a refund."""
+    tr = terms_a.tranches
+    chain.pending_timestamp = t0 + DAY + 3_000
+    deal_a.dispute(2, b"\x01" * 32, sender=buyer)
+    deal_a.dispute(3, b"\x02" * 32, sender=buyer)
+    to_receiver = (tr[2].base_amount, 0, 0), (tr[2].quote_amount, 0, 0)
+    with ape.reverts("party not compliant"):
+        deal_a.resolve(2, *to_receiver, sender=resolver)
+    deal_a.resolve(2, (0, tr[2].base_amount, 0), (0, tr[2].quote_amount, 0), sender=resolver)
+    chain.pending_timestamp = t0 + DAY + 3_000 + terms_a.dispute_timeout
+    before = usdt.balanceOf(buyer)
+    receipt = deal_a.settle_dispute(3, sender=resolver)
+    [resolved] = receipt.decode_logs(deal_a.Resolved)
+    assert resolved.by_default and list(resolved.quote) == [0, tr[3].quote_amount, 0]
+    assert usdt.balanceOf(buyer) == before + tr[3].quote_amount
+
+
+def test_compliant_default_release_still_releases(kyc, deal_a, terms_a, proofs, chain, wbtc, buyer, resolver, NOW):  # noqa: N803
+    """With both principals compliant (the buyer renews for 30 days), a default release pays the receiver."""
+    chain.pending_timestamp = NOW + 5
+    kyc.submit_proof(*submit_args(proofs["buyer_a_renewal"], POLICY), sender=buyer)
+    tr = terms_a.tranches
+    chain.pending_timestamp = tr[1].unlock_time
+    deal_a.dispute(1, b"\x03" * 32, sender=buyer)
+    chain.pending_timestamp = tr[1].unlock_time + terms_a.dispute_timeout
+    before = wbtc.balanceOf(buyer)
+    receipt = deal_a.settle_dispute(1, sender=resolver)
+    [resolved] = receipt.decode_logs(deal_a.Resolved)
+    assert resolved.by_default and list(resolved.base) == [tr[1].base_amount, 0, 0]
+    assert wbtc.balanceOf(buyer) == before + tr[1].base_amount
+
+
+def test_same_credential_cannot_attest_both_sides(kyc, deal_a, proofs, seller, buyer, chain, NOW):  # noqa: N803
+    """The buyer's credential already attested the buyer in deal A's scope: bound to the seller it is
+    refused (one credential, one wallet per scope)."""
+    args = submit_args(proofs["seller_with_buyer_credential"], POLICY)
+    chain.pending_timestamp = NOW + 3
+    with ape.reverts("nullifier used"):
+        kyc.submit_proof(*args, sender=seller)
+    assert addr(kyc.nullifier_owner(args[0], args[3])) == buyer.address
+
+
+# ------------------------------------------------------------------------ desks
+def test_desk_deals_must_carry_the_desk_policy(gated, desk_registry, desk, lawyer, mk_dvp, wbtc, usdt, seller):
+    receipt = desk_registry.create_desk(
+        lawyer, desk, 30, 20, False, POLICY.to_bytes(32, "big"), [wbtc, usdt, ZERO], sender=lawyer
+    )
+    desk_id = receipt.decode_logs(desk_registry.DeskCreated)[0].desk_id
+    desk_registry.add_member(desk_id, seller, 1, sender=lawyer)
+    with ape.reverts("deal must carry the desk's policy"):
+        gated.create_desk_deal(desk_id, mk_dvp().as_struct(), SALT_C, sender=seller)
+    with ape.reverts("deal must carry the desk's policy"):
+        desk_registry.check_deal(desk_id, seller, mk_dvp(policy_id=2).as_struct())
+    receipt = gated.create_desk_deal(desk_id, mk_dvp(policy_id=POLICY).as_struct(), SALT_C, sender=seller)
+    [created] = receipt.decode_logs(gated.DeskDealCreated)
+    assert created.policy_id == POLICY.to_bytes(32, "big")
+
+
+# ------------------------------------------------------------------ client parity
+def test_python_packs_and_signs_the_policy_like_the_factory(gated, terms_a, offer_b, chain, mk_dvp):
+    """The policy id (platform word bits 224-255) and the gated flag (resolver word bit 228) are packed
+    identically by nexotc_client.terms, and the EIP-712 offer digest covers the policy."""
+    assert bytes(gated.pack(terms_a.as_struct())) == terms_a.pack()
+    words = [int.from_bytes(terms_a.pack()[i : i + 32], "big") for i in range(0, len(terms_a.pack()), 32)]
+    assert words[2 + 2] >> 224 == POLICY and (words[2 + 3] >> 228) & 1 == 1
+    plain = mk_dvp()
+    assert (int.from_bytes(plain.pack()[5 * 32 : 6 * 32], "big") >> 228) & 1 == 0
+    assert bytes(gated.offer_digest(offer_b.terms.as_struct(), offer_b.as_struct())) == offer_b.digest(
+        chain.chain_id, gated.address
+    )
+    other = Offer(
+        terms=offer_b.terms.with_changes(policy_id=2), maker=offer_b.maker, taker=offer_b.taker, expiry=1, nonce=1
+    )
+    assert (
+        other.offer_hash()
+        != Offer(terms=offer_b.terms, maker=offer_b.maker, taker=offer_b.taker, expiry=1, nonce=1).offer_hash()
+    )
