@@ -90,6 +90,8 @@ def test_demo_desk_path_locks_hedges_settles_and_reconciles(demo_module):
     assert recon.report.breaks == [] and recon.report.matched == len(hedge.fills) + 2
     with open(recon.files["png"], "rb") as fh:
         assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
 def test_demo_kyc_phase_gates_the_deal_and_discloses_one_field(demo_module):
     """Phase 6: both parties attested by real proofs for the deal's address, the gated deal settled, and
     the audit bundle re-checks against the chain and opens the buyer's jurisdiction and nothing else."""
