@@ -14,7 +14,7 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from eth_utils import to_checksum_address
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ape.api import AccountAPI
 
 REGISTRY_FILE = "deployments.json"
+R = TypeVar("R")
 
 
 def nexotc_home() -> Path:
@@ -86,29 +87,34 @@ class Deployment:
             raise NexotcError(f"malformed deployment record: {exc}") from exc
 
 
-class Registry:
-    """The JSON file of deployments, keyed by network key. Writes are atomic (rename)."""
+class RecordFile(Generic[R]):
+    """A JSON file of records (dataclasses with `network`, `to_dict` and `from_dict`) keyed by network key.
+    Writes are atomic (write a temporary file, then rename). Subclasses name the file and the record type."""
+
+    FILE: ClassVar[str]
+    LABEL: ClassVar[str]  # how messages name the file: "cannot read the <LABEL> ..."
+    RECORD: ClassVar[Any]  # the record class (its `from_dict` parses one entry)
 
     def __init__(self, path: Path | str | None = None) -> None:
-        self.path = Path(path) if path is not None else nexotc_home() / REGISTRY_FILE
+        self.path = Path(path) if path is not None else nexotc_home() / self.FILE
 
-    def load(self) -> dict[str, Deployment]:
+    def load(self) -> dict[str, R]:
         if not self.path.exists():
             return {}
         try:
             raw = json.loads(self.path.read_text())
         except (OSError, ValueError) as exc:
-            raise NexotcError(f"cannot read the deployment registry {self.path}: {exc}") from exc
+            raise NexotcError(f"cannot read the {self.LABEL} {self.path}: {exc}") from exc
         if not isinstance(raw, dict):
-            raise NexotcError(f"the deployment registry {self.path} is not a JSON object")
-        return {key: Deployment.from_dict(value) for key, value in raw.items()}
+            raise NexotcError(f"the {self.LABEL} {self.path} is not a JSON object")
+        return {key: self.RECORD.from_dict(value) for key, value in raw.items()}
 
-    def get(self, key: str) -> Deployment | None:
+    def get(self, key: str) -> R | None:
         return self.load().get(key)
 
-    def record(self, deployment: Deployment) -> None:
+    def record(self, entry: R) -> None:
         entries = self.load()
-        entries[deployment.network] = deployment
+        entries[entry.network] = entry  # type: ignore[attr-defined]
         self._write(entries)
 
     def remove(self, key: str) -> None:
@@ -116,13 +122,21 @@ class Registry:
         if entries.pop(key, None) is not None:
             self._write(entries)
 
-    def _write(self, entries: dict[str, Deployment]) -> None:
+    def _write(self, entries: dict[str, R]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        data = json.dumps({k: v.to_dict() for k, v in sorted(entries.items())}, indent=2) + "\n"
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".deployments.", suffix=".tmp")
+        data = json.dumps({k: v.to_dict() for k, v in sorted(entries.items())}, indent=2) + "\n"  # type: ignore[attr-defined]
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{Path(self.FILE).stem}.", suffix=".tmp")
         with os.fdopen(fd, "w") as handle:
             handle.write(data)
         os.replace(tmp, self.path)
+
+
+class Registry(RecordFile[Deployment]):
+    """The JSON file of factory deployments, keyed by network key."""
+
+    FILE = REGISTRY_FILE
+    LABEL = "deployment registry"
+    RECORD = Deployment
 
 
 def network_key() -> str:

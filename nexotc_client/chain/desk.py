@@ -18,19 +18,15 @@ deployment record is left untouched.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from enum import IntFlag
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eth_utils import keccak, to_checksum_address
 
 from nexotc_client.chain.contracts import container, instance
 from nexotc_client.chain.deal import TxResult, _event, read_events
-from nexotc_client.chain.deployment import _hex, network_key, nexotc_home
+from nexotc_client.chain.deployment import RecordFile, _hex, network_key
 from nexotc_client.chain.encoding import is_valid_address
 from nexotc_client.chain.errors import NexotcError, NotDeployedError, RevertError, reverts_as_errors, simulate
 from nexotc_client.terms import MAX_TOTAL_FEE_BPS, ZERO_ADDRESS, Terms
@@ -477,35 +473,12 @@ class DeskRegistryRecord:
             raise NexotcError(f"malformed desk registry record: {exc}") from exc
 
 
-class DeskRecords:
-    """The JSON file of desk registries by network key (`<home>/desks.json`). Writes are atomic."""
+class DeskRecords(RecordFile[DeskRegistryRecord]):
+    """The JSON file of desk registries by network key (`<home>/desks.json`)."""
 
-    def __init__(self, path: Path | str | None = None) -> None:
-        self.path = Path(path) if path is not None else nexotc_home() / DESKS_FILE
-
-    def load(self) -> dict[str, DeskRegistryRecord]:
-        if not self.path.exists():
-            return {}
-        try:
-            raw = json.loads(self.path.read_text())
-        except (OSError, ValueError) as exc:
-            raise NexotcError(f"cannot read the desk registry file {self.path}: {exc}") from exc
-        if not isinstance(raw, dict):
-            raise NexotcError(f"the desk registry file {self.path} is not a JSON object")
-        return {key: DeskRegistryRecord.from_dict(value) for key, value in raw.items()}
-
-    def get(self, key: str) -> DeskRegistryRecord | None:
-        return self.load().get(key)
-
-    def record(self, entry: DeskRegistryRecord) -> None:
-        entries = self.load()
-        entries[entry.network] = entry
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        data = json.dumps({k: v.to_dict() for k, v in sorted(entries.items())}, indent=2) + "\n"
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".desks.", suffix=".tmp")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(data)
-        os.replace(tmp, self.path)
+    FILE = DESKS_FILE
+    LABEL = "desk registry file"
+    RECORD = DeskRegistryRecord
 
 
 def deploy_desk_registry(sender: AccountAPI, records: DeskRecords | None = None) -> DeskRegistry:

@@ -18,18 +18,14 @@ Scopes: a deal's scope is its address as an integer (`deal_scope`); a desk's is 
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from eth_utils import to_checksum_address
 
 from nexotc_client.chain.contracts import container, instance
 from nexotc_client.chain.deal import DealEvent, TxResult, _event, read_events
-from nexotc_client.chain.deployment import _hex, network_key, nexotc_home
+from nexotc_client.chain.deployment import RecordFile, _hex, network_key
 from nexotc_client.chain.encoding import is_valid_address
 from nexotc_client.chain.errors import NexotcError, NotDeployedError, reverts_as_errors, simulate
 from nexotc_client.terms import ZERO_ADDRESS
@@ -457,35 +453,12 @@ class KycRecord:
             raise NexotcError(f"malformed kyc registry record: {exc}") from exc
 
 
-class KycRecords:
-    """The JSON file of kyc registries by network key (`<home>/kyc.json`). Writes are atomic."""
+class KycRecords(RecordFile[KycRecord]):
+    """The JSON file of kyc registries by network key (`<home>/kyc.json`)."""
 
-    def __init__(self, path: Path | str | None = None) -> None:
-        self.path = Path(path) if path is not None else nexotc_home() / KYC_FILE
-
-    def load(self) -> dict[str, KycRecord]:
-        if not self.path.exists():
-            return {}
-        try:
-            raw = json.loads(self.path.read_text())
-        except (OSError, ValueError) as exc:
-            raise NexotcError(f"cannot read the kyc registry file {self.path}: {exc}") from exc
-        if not isinstance(raw, dict):
-            raise NexotcError(f"the kyc registry file {self.path} is not a JSON object")
-        return {key: KycRecord.from_dict(value) for key, value in raw.items()}
-
-    def get(self, key: str) -> KycRecord | None:
-        return self.load().get(key)
-
-    def record(self, entry: KycRecord) -> None:
-        entries = self.load()
-        entries[entry.network] = entry
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        data = json.dumps({k: v.to_dict() for k, v in sorted(entries.items())}, indent=2) + "\n"
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".kyc.", suffix=".tmp")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(data)
-        os.replace(tmp, self.path)
+    FILE = KYC_FILE
+    LABEL = "kyc registry file"
+    RECORD = KycRecord
 
 
 def deploy_kyc_registry(
