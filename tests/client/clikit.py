@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +73,26 @@ class Cli:
     def allowance(self, token: str, owner: str, spender: str) -> int:
         data = "0xdd62ed3e" + encode(["address", "address"], [owner, spender]).hex()
         return int(self.rpc("eth_call", [{"to": token, "data": data}, "latest"]), 16)
+
+
+@contextmanager
+def node_cli(home: Path, state: dict[str, Any] | None = None, deploy: bool = False) -> Iterator[Cli]:
+    """A Cli on its own anvil, started by `nexotc node start` on a free port (its pid in state["pid"]); with
+    `deploy`, the factory and mock tokens are deployed first (state["deployment"]). The node is stopped at the
+    end, by pid if `nexotc node stop` fails."""
+    c = Cli(home=home, port=free_port(), state=state if state is not None else {})
+    started = c.ok("node", "start", "--port", str(c.port), "--json").json()
+    c.state["pid"] = started["pid"]
+    try:
+        if deploy:
+            c.state["deployment"] = c.ok("deploy", "--mock-tokens", "--account", "test:0", "--json").json()
+        yield c
+    finally:
+        if c("node", "stop").code != 0:
+            try:
+                os.kill(started["pid"], signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def assert_one_line_error(result: Result, *fragments: str) -> None:

@@ -5,13 +5,11 @@ in-process. Every failure must be ONE line on stderr with a non-zero exit and no
 from __future__ import annotations
 
 import json
-import os
-import signal
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from clikit import ROOT, Cli, assert_one_line_error, free_port
+from clikit import ROOT, Cli, assert_one_line_error, free_port, node_cli
 
 from nexotc_client.cli import run
 
@@ -22,21 +20,8 @@ ESCROWED_EXAMPLE = ROOT / "examples" / "escrowed-btc-usdt.yaml"
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory) -> Iterator[Cli]:
     """A node started by the CLI itself, stopped at the end (by pid if `node stop` failed)."""
-    home = tmp_path_factory.mktemp("nexotc-home")
-    c = Cli(home=home, port=free_port(), state={})
-    started = c.ok("node", "start", "--port", str(c.port), "--json").json()
-    c.state["pid"] = started["pid"]
-    try:
+    with node_cli(tmp_path_factory.mktemp("nexotc-home")) as c:
         yield c
-    finally:
-        if c("node", "stop").code != 0:
-            info = home / "node.json"
-            if info.exists():
-                pid = json.loads(info.read_text())["pid"]
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
 
 @pytest.fixture(scope="module")

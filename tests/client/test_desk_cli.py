@@ -9,13 +9,11 @@ failure must be ONE line on stderr with a non-zero exit and no traceback.
 from __future__ import annotations
 
 import json
-import os
-import signal
 from collections.abc import Iterator
 
 import pytest
+from clikit import Cli, assert_one_line_error, free_port, node_cli
 from eth_utils import keccak
-from test_cli import Cli, assert_one_line_error, free_port
 
 from nexotc_client.chain import NexotcError, NotDeployedError, RevertError
 from nexotc_client.chain.desk import (
@@ -189,19 +187,8 @@ def test_cli_mistakes_without_a_chain(tmp_path, capsys):
 # -------------------------------------------------------------------- CLI on a real anvil
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory) -> Iterator[Cli]:
-    home = tmp_path_factory.mktemp("nexotc-desk-home")
-    c = Cli(home=home, port=free_port(), state={})
-    c.ok("node", "start", "--port", str(c.port), "--json")
-    try:
+    with node_cli(tmp_path_factory.mktemp("nexotc-desk-home")) as c:
         yield c
-    finally:
-        if c("node", "stop").code != 0:
-            info = home / "node.json"
-            if info.exists():
-                try:
-                    os.kill(json.loads(info.read_text())["pid"], signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
 
 def test_cli_desk_lifecycle(cli):

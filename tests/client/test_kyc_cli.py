@@ -7,13 +7,11 @@ mismatch. Mistakes print one line."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clikit import Cli, assert_one_line_error, free_port
+from clikit import Cli, assert_one_line_error, node_cli
 
 from nexotc_client.cli import run
 
@@ -23,19 +21,8 @@ DVP_EXAMPLE = ROOT / "examples" / "dvp-wbtc-usdt.yaml"
 
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory) -> Iterator[Cli]:
-    home = tmp_path_factory.mktemp("nexotc-kyc-home")
-    c = Cli(home=home, port=free_port(), state={})
-    c.ok("node", "start", "--port", str(c.port), "--json")
-    try:
+    with node_cli(tmp_path_factory.mktemp("nexotc-kyc-home")) as c:
         yield c
-    finally:
-        if c("node", "stop").code != 0:
-            info = home / "node.json"
-            if info.exists():
-                try:
-                    os.kill(json.loads(info.read_text())["pid"], signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
 
 def test_cli_mistakes_without_a_chain(tmp_path, capsys):

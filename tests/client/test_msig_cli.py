@@ -7,16 +7,14 @@ executed; then a batch signed on the spot with --sign-with. The wrappers
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from clikit import Cli, assert_one_line_error, free_port
+from clikit import Cli, assert_one_line_error, node_cli
 from eth_abi import encode
 
 from nexotc_client.chain import Deployment, NexotcError, Registry, deploy_factory
@@ -46,18 +44,9 @@ USD = 10**6
 
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
-    home = tmp_path_factory.mktemp("nexotc-msig")
-    c = Cli(home=home, port=free_port(), state={"dir": tmp_path_factory.mktemp("msig-files")})
-    started = c.ok("node", "start", "--port", str(c.port), "--json").json()
-    try:
-        c.state["deployment"] = c.ok("deploy", "--mock-tokens", "--account", "test:0", "--json").json()
+    state = {"dir": tmp_path_factory.mktemp("msig-files")}
+    with node_cli(tmp_path_factory.mktemp("nexotc-msig"), state, deploy=True) as c:
         yield c
-    finally:
-        if c("node", "stop").code != 0:
-            try:
-                os.kill(started["pid"], signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 # ------------------------------------------------------------------- CLI

@@ -8,15 +8,13 @@ public offers, foreign domains."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from clikit import ROOT, Cli, assert_one_line_error, free_port
+from clikit import ROOT, Cli, assert_one_line_error, node_cli
 
 from nexotc_client.chain import NexotcError, Registry, deploy_factory
 from nexotc_client.chain.offers import (
@@ -47,18 +45,9 @@ def in_process(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[i
 
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
-    home = tmp_path_factory.mktemp("nexotc-offers")
-    c = Cli(home=home, port=free_port(), state={"dir": tmp_path_factory.mktemp("offer-files")})
-    started = c.ok("node", "start", "--port", str(c.port), "--json").json()
-    try:
-        c.state["deployment"] = c.ok("deploy", "--mock-tokens", "--account", "test:0", "--json").json()
+    state = {"dir": tmp_path_factory.mktemp("offer-files")}
+    with node_cli(tmp_path_factory.mktemp("nexotc-offers"), state, deploy=True) as c:
         yield c
-    finally:
-        if c("node", "stop").code != 0:
-            try:
-                os.kill(started["pid"], signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 # ------------------------------------------------------------ negotiation

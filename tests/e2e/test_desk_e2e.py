@@ -6,8 +6,6 @@ reconciliation with no break, TCA, CSV and PNG. Then a tampered booking shows up
 
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
 import sys
 from collections.abc import Iterator
@@ -17,7 +15,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "client"))  # the shared CLI harness
-from clikit import Cli, assert_one_line_error, free_port  # noqa: E402
+from clikit import Cli, assert_one_line_error, node_cli  # noqa: E402
 
 BUYER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # test:1, the client
 SELLER = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"  # test:2, the desk's trading wallet
@@ -27,18 +25,8 @@ USD = 10**6
 
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
-    home = tmp_path_factory.mktemp("nexotc-desk-e2e")
-    c = Cli(home=home, port=free_port(), state={})
-    started = c.ok("node", "start", "--port", str(c.port), "--json").json()
-    try:
-        c.state["deployment"] = c.ok("deploy", "--mock-tokens", "--account", "test:0", "--json").json()
+    with node_cli(tmp_path_factory.mktemp("nexotc-desk-e2e"), deploy=True) as c:
         yield c
-    finally:
-        if c("node", "stop").code != 0:
-            try:
-                os.kill(started["pid"], signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def test_rfq_to_escrow_settlement_and_reconciliation(cli: Cli) -> None:
