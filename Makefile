@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 # No telemetry, no compiler downloads: the vyper compiler comes from the lock.
 export APE_DISABLE_TELEMETRY := 1
 
-.PHONY: demo test deps bench lint clean
+.PHONY: demo test deps postgres bench lint clean
 
 deps: $(STAMP) $(ANVIL)
 
@@ -22,6 +22,13 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+# The desk store is tested on a real PostgreSQL server that the tests start themselves (tests/pgserver.py);
+# this only makes sure Debian's server binaries are there.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
+	  { echo "installing Debian's postgresql package (server binaries for the desk store tests)"; \
+	    apt-get update -q >/dev/null && apt-get install -y -q postgresql >/dev/null; }
+
 $(ANVIL): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch -h $(ANVIL)
@@ -29,7 +36,7 @@ $(ANVIL): package.json package-lock.json
 demo: deps
 	$(BIN)/ape run demo
 
-test: deps
+test: deps postgres
 	$(BIN)/ape compile
 	$(BIN)/ape test tests -q -p no:cacheprovider
 
