@@ -26,9 +26,12 @@
      Compliance gate: a deal whose terms carry a policy id (platform word,
      bits 224-255) requires the principal (buyer or seller) to hold an
      unexpired KYCRegistry attestation of that policy in the deal's scope
-     (the deal's address) to fund a leg (fund, credit, sweep, the factory's
-     create-and-fund and accept_offer, which also checks the accepting
-     party) and both principals to hold one at a release payout (release,
+     (a desk deal's scope is its desk, (1 << 160) | desk id, so a member
+     proves once for all the desk's deals; any other deal's scope is its
+     own address) to fund a leg (fund, credit, sweep, the factory's
+     create-and-fund and accept_offer, which checks both principals: the
+     accepting party and the maker) and both principals to hold one at a
+     release payout (release,
      a resolver's split paying a receiver; a default release by
      settle_dispute refunds instead). Nothing else is gated: refunds,
      cancel, expiry, disputes, splits back to the funders and pull claims
@@ -58,6 +61,12 @@ EXPIRED: constant(uint256) = 8
 # accept deposits (a clone made by anyone else stays inert)
 REGISTERED: constant(uint256) = 16
 STATUS_SHIFT: constant(uint256) = 8
+# a desk deal's desk id (set once by `register`; zero: not a desk deal), above
+# the 32 tranche statuses (bits 8-135)
+DESK_SHIFT: constant(uint256) = 192
+MAX_DESK_ID: constant(uint256) = 2**64 - 1
+# desk scopes sit above every address (KYCRegistry scopes)
+DESK_SCOPE_TAG: constant(uint256) = 1 << 160
 
 # Tranche data word.
 SIGS_SHIFT: constant(uint256) = 16
@@ -137,21 +146,30 @@ def credit(party: address):
 
 
 @external
-def register(acceptor: address):
+def register(acceptor: address, desk_id: uint256):
     """
     @notice Factory-only, once: marks this clone as a deal the factory
             created from validated terms.
     @param acceptor The party accepting a signed offer (zero for a plain
-           creation): it must pass the compliance gate.
+           creation): on a gated deal both principals, the acceptor and the
+           maker, must pass the compliance gate.
+    @param desk_id The desk a desk deal was created for (zero: none); it
+           becomes the deal's compliance scope.
     """
     assert msg.sender == FACTORY, "only factory"
     assert self != IMPLEMENTATION, "implementation"
     assert self.deal_state == 0, "already registered"
+    assert desk_id <= MAX_DESK_ID, "desk id too large"
+    # the scope must be set before the gate below reads it
+    self.deal_state = REGISTERED | (desk_id << DESK_SHIFT)
     if acceptor != empty(address):
         policy: uint256 = self._policy(self._conf())
         if policy != 0:
             self._require_compliant(acceptor, policy)
-    self.deal_state = REGISTERED
+            maker: address = self._party_wallet(tl.P_BUYER)
+            if maker == acceptor:
+                maker = self._party_wallet(tl.P_SELLER)
+            assert self._is_compliant(maker, policy), "maker not compliant"
 
 
 @external
@@ -506,6 +524,25 @@ def compliant(who: address) -> bool:
 
 @view
 @external
+def scope() -> uint256:
+    """
+    @notice The KYCRegistry scope principals prove in: (1 << 160) | desk id
+            for a desk deal, else this deal's address.
+    """
+    return self._scope()
+
+
+@view
+@external
+def desk_id() -> uint256:
+    """
+    @notice The desk this deal was created for (zero: not a desk deal).
+    """
+    return self.deal_state >> DESK_SHIFT
+
+
+@view
+@external
 def policy_id() -> uint256:
     """
     @notice The KYCRegistry policy id principals must hold (0: none).
@@ -824,7 +861,16 @@ def _policy(conf: uint256) -> uint256:
 @internal
 @view
 def _is_compliant(who: address, policy: uint256) -> bool:
-    return staticcall IKYCRegistry(KYC_REGISTRY).is_compliant(who, convert(self, uint256), policy)
+    return staticcall IKYCRegistry(KYC_REGISTRY).is_compliant(who, self._scope(), policy)
+
+
+@internal
+@view
+def _scope() -> uint256:
+    desk: uint256 = self.deal_state >> DESK_SHIFT
+    if desk == 0:
+        return convert(self, uint256)
+    return DESK_SCOPE_TAG | desk
 
 
 @internal

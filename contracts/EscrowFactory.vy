@@ -97,7 +97,7 @@ def create_deal(terms: IDealEscrow.Terms, salt: bytes32) -> address:
     @notice Validate `terms` and deploy the deal. Anyone may create a deal;
             what binds the parties is that only they can fund and act on it.
     """
-    return self._create(self._pack(terms), salt, msg.sender, empty(address))
+    return self._create(self._pack(terms), salt, msg.sender, empty(address), 0)
 
 
 @external
@@ -111,7 +111,7 @@ def create_desk_deal(desk_id: uint256, terms: IDealEscrow.Terms, salt: bytes32) 
     assert DESK_REGISTRY != empty(address), "no desk registry"
     data: Bytes[MAX_DATA] = self._pack(terms)
     policy_id: bytes32 = staticcall IDeskRegistry(DESK_REGISTRY).check_packed(desk_id, msg.sender, data)
-    deal: address = self._create(data, salt, msg.sender, empty(address))
+    deal: address = self._create(data, salt, msg.sender, empty(address), desk_id)
     log IEscrowFactory.DeskDealCreated(deal=deal, desk_id=desk_id, creator=msg.sender, policy_id=policy_id)
     return deal
 
@@ -131,7 +131,7 @@ def create_and_fund(terms: IDealEscrow.Terms, salt: bytes32) -> address:
             every deal; the factory can only move a party's exact leg into a
             deal where that party is the leg's funder).
     """
-    deal: address = self._create(self._pack(terms), salt, msg.sender, empty(address))
+    deal: address = self._create(self._pack(terms), salt, msg.sender, empty(address), 0)
     funded: bool = self._fund_party(deal, terms, msg.sender)
     assert funded, "the creator funds no leg"
     return deal
@@ -246,9 +246,10 @@ def accept_offer(
     @dev Checks: expiry; the maker is the terms' buyer or seller and signed
          (ECDSA with low s, or EIP-1271 for a contract wallet); a private
          offer is accepted by its taker, or by anyone carrying the taker's
-         signature too; the nonce is unused (then consumed); the accepting
-         party passes the deal's compliance gate (the deal checks it in
-         `register`, "party not compliant"); both funders hold
+         signature too; the nonce is unused (then consumed); on a gated deal
+         both principals pass the compliance gate (the deal checks them in
+         `register`: "party not compliant" for the acceptor, "maker not
+         compliant"); both funders hold
          and have approved this factory for their on-chain legs (the balance
          check). With `fund`, both legs are deposited in the same transaction:
          the signatures authorise it. The deal's address is
@@ -280,7 +281,7 @@ def accept_offer(
             assert signatures._is_valid_now(taker, digest, taker_signature), "invalid taker signature"
     self._use_nonce(offer.maker, offer.nonce)
 
-    deal: address = self._create(self._pack(filled), struct_hash, offer.maker, taker)
+    deal: address = self._create(self._pack(filled), struct_hash, offer.maker, taker, 0)
     self._check_funds(filled, tl.P_SELLER, filled.base_token, filled.base_amount, filled.base_on_chain)
     self._check_funds(filled, tl.P_BUYER, filled.quote_token, filled.quote_amount, filled.quote_on_chain)
     if fund:
@@ -422,10 +423,10 @@ def deposit_implementation() -> address:
 
 
 @internal
-def _create(data: Bytes[MAX_DATA], salt: bytes32, creator: address, acceptor: address) -> address:
+def _create(data: Bytes[MAX_DATA], salt: bytes32, creator: address, acceptor: address, desk_id: uint256) -> address:
     terms_hash: bytes32 = keccak256(data)
     deal: address = raw_create(self._initcode(IMPLEMENTATION, data), salt=self._salt(terms_hash, creator, salt))
-    extcall IDealEscrow(deal).register(acceptor)
+    extcall IDealEscrow(deal).register(acceptor, desk_id)
     log IEscrowFactory.DealCreated(deal=deal, creator=creator, terms_hash=terms_hash, salt=salt)
     return deal
 

@@ -48,12 +48,12 @@ def _principals(deal: Deal) -> dict[str, str]:
 
 
 def _attestations(deal: Deal, registry: KYCRegistry | None) -> dict[str, Attestation | None]:
-    from nexotc_client.chain.kyc import deal_scope
+    from nexotc_client.chain.kyc import scope_of_deal
 
     out: dict[str, Attestation | None] = dict.fromkeys(PRINCIPALS)
     if registry is None:
         return out
-    scope = deal_scope(deal.address)
+    scope = scope_of_deal(deal.contract)
     for role, wallet in _principals(deal).items():
         out[role] = registry.latest_attestation(wallet, scope)
     return out
@@ -65,7 +65,7 @@ def export_bundle(
     """The audit bundle of `deal` as read from the chain now, with the principals' disclosures."""
     from ape import chain
 
-    from nexotc_client.chain.kyc import deal_scope
+    from nexotc_client.chain.kyc import scope_of_deal
 
     principals = _principals(deal)
     attestations = _attestations(deal, registry)
@@ -75,7 +75,7 @@ def export_bundle(
         role = by_subject.get(d.subject)
         if role is None:
             raise NexotcError(f"the disclosure of {d.subject} is not of a principal of deal {deal.address}")
-        if d.scope != deal_scope(deal.address):
+        if d.scope != scope_of_deal(deal.contract):
             raise NexotcError(f"the disclosure of {d.subject} is for another scope than deal {deal.address}")
         att = attestations[role]
         if att is None or att.audit_commitment != d.audit_commitment:
@@ -188,7 +188,7 @@ def verify_bundle(bundle: dict[str, Any], factory: Factory, registry: KYCRegistr
             problems.append(f"attestation of the {role}: bundle {_short(claimed)}, chain {_short(actual_d)}")
 
     # disclosures: open the attestation's audit commitment, for the right subject and scope
-    from nexotc_client.chain.kyc import deal_scope
+    from nexotc_client.chain.kyc import scope_of_deal
 
     for role, raw in (bundle.get("disclosures") or {}).items():
         if not raw:
@@ -203,7 +203,7 @@ def verify_bundle(bundle: dict[str, Any], factory: Factory, registry: KYCRegistr
             continue
         if d.subject != to_checksum_address(principals[role]):
             problems.append(f"disclosure of the {role}: subject {d.subject} is not the {role} {principals[role]}")
-        if d.scope != deal_scope(deal.address):
+        if d.scope != scope_of_deal(deal.contract):
             problems.append(f"disclosure of the {role}: scope {d.scope} is not the deal's")
         att = (bundle.get("attestations") or {}).get(role)
         if att is None or int(att["audit_commitment"]) != d.audit_commitment:

@@ -13,7 +13,8 @@ contract's reason and nothing is sent. The registry (its Groth16 verifier is inl
 `<nexotc home>/kyc.json`, a file of its own next to deployments.json and desks.json.
 
 Scopes: a deal's scope is its address as an integer (`deal_scope`); a desk's is `(1 << 160) | desk_id`
-(`desk_scope`), above every address so that the two can never collide.
+(`desk_scope`), above every address so that the two can never collide. A desk deal's scope is its desk's
+(`scope_of_deal` reads what a deployed deal uses), so a desk member proves once for all the desk's deals.
 """
 
 from __future__ import annotations
@@ -48,6 +49,16 @@ ADMIN_METHODS = ("set_issuer", "expire_root", "set_root_window", "register_polic
 def deal_scope(deal: str) -> int:
     """The scope of a deal: its address as an integer."""
     return int(_address(deal, "deal"), 16)
+
+
+def scope_of_deal(contract: Any) -> int:
+    """The scope a deployed deal's principals prove in (`DealEscrow.scope()`): its desk's for a desk deal,
+    else its own address. Deals of an implementation that predates desk scopes use their address."""
+    try:
+        reader = contract.scope
+    except AttributeError:
+        return deal_scope(str(contract.address))
+    return int(reader())
 
 
 def desk_scope(desk_id: int) -> int:
@@ -573,6 +584,7 @@ __all__ = [
     "deal_scope",
     "deploy_kyc_registry",
     "desk_scope",
+    "scope_of_deal",
     "get_kyc_record",
     "get_kyc_registry",
     "unpack_binding",

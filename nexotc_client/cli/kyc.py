@@ -64,7 +64,7 @@ def _chain_now() -> int:
 
 
 def _scope(app: App, deal: str | None, desk_id: int | None, scope: str | None) -> int:
-    from nexotc_client.chain.kyc import deal_scope, desk_scope
+    from nexotc_client.chain.kyc import deal_scope, desk_scope, scope_of_deal
 
     given = [x for x in (deal, desk_id, scope) if x is not None]
     if len(given) != 1:
@@ -72,16 +72,23 @@ def _scope(app: App, deal: str | None, desk_id: int | None, scope: str | None) -
     if deal is not None:
         from nexotc_client.chain.encoding import is_valid_address
 
-        # an address may be a deal not created yet (factory.predict_address): prove before accepting
-        if is_valid_address(deal.strip()):
+        # an address may be a deal not created yet (factory.predict_address): prove before accepting;
+        # a deployed deal names its scope (a desk deal's is its desk)
+        if is_valid_address(deal.strip()) and not _has_code(deal.strip()):
             return deal_scope(deal.strip())
-        return deal_scope(app.factory().deal(deal).address)
+        return scope_of_deal(app.factory().deal(deal.strip()).contract)
     if desk_id is not None:
         return desk_scope(desk_id)
     try:
         return int(str(scope), 0)
     except ValueError:
         raise NexotcError(f"--scope: not an integer: {scope!r}") from None
+
+
+def _has_code(address: str) -> bool:
+    from ape import chain
+
+    return len(chain.provider.get_code(address)) > 0
 
 
 def _scope_options(func: Any) -> Any:

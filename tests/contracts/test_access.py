@@ -37,7 +37,7 @@ GATED = [
     ("dispute", lambda d, t, s: d.dispute(3, REASON, sender=s), "not buyer or seller", "seller"),
     ("resolve", lambda d, t, s: d.resolve(2, ZERO_SPLIT, (_q(t, 2), 0, 0), sender=s), "not the resolver", "resolver"),
     ("credit", lambda d, t, s: d.credit(s, sender=s), "only factory", None),
-    ("register", lambda d, t, s: d.register(ZERO, sender=s), "only factory", None),
+    ("register", lambda d, t, s: d.register(ZERO, 0, sender=s), "only factory", None),
     ("fund", lambda d, t, s: d.fund(sender=s), "nothing to fund", None),
 ]
 

@@ -1,10 +1,11 @@
 """The compliance gate on deals: a deal whose terms carry a KYCRegistry policy id requires each principal
-(buyer, seller) to hold an unexpired attestation of it in the deal's scope (its address) to fund, to accept
-an offer, and at every release payout; an attestation that expires mid-deal blocks releases but refunds and
-expiry stay open; one credential cannot attest both sides; desk deals must carry the desk's policy.
+(buyer, seller) to hold an unexpired attestation of it in the deal's scope (its address; a desk deal's is
+its desk) to fund, to accept an offer (both the taker and the maker), and at every release payout; an
+attestation that expires mid-deal blocks releases but refunds and expiry stay open; one credential cannot
+attest both sides; desk deals must carry the desk's policy and are opened by desk-scope attestations.
 
-Real proofs (contracts/Groth16Verifier.vy): five, made once for the module for deal addresses predicted
-before the deals exist (the parties prove before accepting)."""
+Real proofs (contracts/Groth16Verifier.vy): made once for the module, for deal addresses predicted before
+the deals exist (the parties prove before accepting) and for a desk created before them."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from eth_abi import encode
 from hexbytes import HexBytes
 from kyckit import EU_PRO, Credentials, register_args, submit_args
 
+from nexotc_client.chain.kyc import desk_scope
 from nexotc_client.offers import Offer
 from nexotc_client.terms import DisputeDefault
 from nexotc_client.zk.prover import Prover
@@ -22,6 +24,7 @@ from nexotc_client.zk.prover import Prover
 POLICY = 1
 SALT_A = b"\xaa" * 32
 SALT_C = b"\xcc" * 32
+SALT_D = b"\xdd" * 32
 EMPTY = b""
 
 
@@ -67,6 +70,12 @@ def gated(project, desk, kyc, desk_registry):
     return factory
 
 
+def at_least(chain, timestamp):
+    """The next block at `timestamp`, or right after the head if the chain is already past it (the proofs'
+    `now` tolerates 5 minutes either way)."""
+    chain.pending_timestamp = max(timestamp, chain.blocks.head.timestamp + 1)
+
+
 def mint_and_approve(terms, spender, wbtc, usdt, buyer, seller):
     wbtc.mint(seller, terms.base.amount, sender=seller)
     wbtc.approve(spender, terms.base.amount, sender=seller)
@@ -89,25 +98,47 @@ def offer_b(mk_dvp, gated, seller, buyer, t0):
 
 
 @pytest.fixture(scope="module")
-def scopes(gated, terms_a, offer_b, seller):
+def desk_id(desk_registry, desk, lawyer, seller, wbtc, usdt):
+    """A public desk requiring policy 1, with the seller as a trader."""
+    receipt = desk_registry.create_desk(
+        lawyer, desk, 30, 20, False, POLICY.to_bytes(32, "big"), [wbtc, usdt, ZERO], sender=lawyer
+    )
+    desk_id = receipt.decode_logs(desk_registry.DeskCreated)[0].desk_id
+    desk_registry.add_member(desk_id, seller, 1, sender=lawyer)
+    return desk_id
+
+
+@pytest.fixture(scope="module")
+def terms_d(mk_dvp):
+    return mk_dvp(policy_id=POLICY, base_amount=3 * BTC, quote_amount=195_000 * USD6)
+
+
+@pytest.fixture(scope="module")
+def scopes(gated, terms_a, offer_b, terms_d, seller, desk_id):
     a = gated.predict_address(terms_a.as_struct(), seller, SALT_A)
     b = gated.predict_address(offer_b.terms.as_struct(), offer_b.maker, offer_b.offer_hash())
-    return {"a": a, "b": b}
+    d = gated.predict_address(terms_d.as_struct(), seller, SALT_D)
+    return {"a": a, "b": b, "d": d, "desk": desk_scope(desk_id)}
 
 
 @pytest.fixture(scope="module")
 def proofs(creds, NOW, t0, buyer, seller, scopes):  # noqa: N803
     """Deal A: the buyer (Swiss credential) valid until t0 + 1 day + 2000 s (it lapses mid-deal) and its
     30-day renewal, the seller (UK business) for 30 days, and the buyer's credential bound to the seller;
-    deal B: the buyer."""
-    a, b = int(scopes["a"], 16), int(scopes["b"], 16)
+    deal B: both; the desk: both; desk deal D's own address: both."""
+    a, b, d, desk = int(scopes["a"], 16), int(scopes["b"], 16), int(scopes["d"], 16), scopes["desk"]
     with Prover(progress=False) as prover:
         return {
             "buyer_a": creds.prove(prover, "swiss", buyer.address, a, NOW, t0 + DAY + 2_000),
             "seller_a": creds.prove(prover, "uk_business", seller.address, a, NOW, NOW + 30 * DAY),
             "seller_with_buyer_credential": creds.prove(prover, "swiss", seller.address, a, NOW, NOW + DAY),
             "buyer_b": creds.prove(prover, "swiss", buyer.address, b, NOW, NOW + DAY),
+            "seller_b": creds.prove(prover, "uk_business", seller.address, b, NOW, NOW + DAY),
             "buyer_a_renewal": creds.prove(prover, "swiss", buyer.address, a, NOW, NOW + 30 * DAY),
+            "buyer_desk": creds.prove(prover, "swiss", buyer.address, desk, NOW, NOW + DAY),
+            "seller_desk": creds.prove(prover, "uk_business", seller.address, desk, NOW, NOW + DAY),
+            "buyer_d": creds.prove(prover, "swiss", buyer.address, d, NOW, NOW + DAY),
+            "seller_d": creds.prove(prover, "uk_business", seller.address, d, NOW, NOW + DAY),
         }
 
 
@@ -175,7 +206,7 @@ def test_policy_without_registry_can_never_be_funded(factory, mk_dvp, wbtc, usdt
 
 
 # ------------------------------------------------------------------------ accepting
-def test_accepting_requires_the_taker_attestation(
+def test_accepting_requires_both_principals_attestations(
     gated,
     kyc,
     offer_b,
@@ -188,16 +219,26 @@ def test_accepting_requires_the_taker_attestation(
     usdt,
     NOW,  # noqa: N803
 ):
+    """The taker (buyer) accepts the seller's offer: refused while the taker has no attestation in deal B's
+    scope ("party not compliant"), then while the maker has none ("maker not compliant"), each time with
+    the nonce unused and no deal; accepted once both proved."""
     mint_and_approve(offer_b.terms, gated, wbtc, usdt, buyer, seller)
     signature = offer_b.sign(seller.private_key, chain.chain_id, gated.address).signature
+    args = (offer_b.terms.as_struct(), offer_b.as_struct(), signature, EMPTY, True)
     with ape.reverts("party not compliant"):
-        gated.accept_offer(offer_b.terms.as_struct(), offer_b.as_struct(), signature, EMPTY, False, sender=buyer)
-    assert not gated.nonce_used(seller, offer_b.nonce)
-    chain.pending_timestamp = NOW + 2
+        gated.accept_offer(*args, sender=buyer)
+    at_least(chain, NOW + 2)
     kyc.submit_proof(*submit_args(proofs["buyer_b"], POLICY), sender=buyer)
-    receipt = gated.accept_offer(offer_b.terms.as_struct(), offer_b.as_struct(), signature, EMPTY, False, sender=buyer)
+    before = (wbtc.balanceOf(seller), usdt.balanceOf(buyer))
+    with ape.reverts("maker not compliant"):
+        gated.accept_offer(*args, sender=buyer)
+    assert not gated.nonce_used(seller, offer_b.nonce) and not gated.is_deal(scopes["b"])
+    assert (wbtc.balanceOf(seller), usdt.balanceOf(buyer)) == before
+    kyc.submit_proof(*submit_args(proofs["seller_b"], POLICY), sender=seller)
+    receipt = gated.accept_offer(*args, sender=buyer)
     [created] = receipt.decode_logs(gated.DealCreated)
-    assert addr(created.deal) == scopes["b"]
+    assert addr(created.deal) == scopes["b"] and gated.nonce_used(seller, offer_b.nonce)
+    assert wbtc.balanceOf(seller) == before[0] - offer_b.terms.base.amount
 
 
 # ------------------------------------------------------------------------ releasing
@@ -288,6 +329,48 @@ def test_desk_deals_must_carry_the_desk_policy(gated, desk_registry, desk, lawye
     receipt = gated.create_desk_deal(desk_id, mk_dvp(policy_id=POLICY).as_struct(), SALT_C, sender=seller)
     [created] = receipt.decode_logs(gated.DeskDealCreated)
     assert created.policy_id == POLICY.to_bytes(32, "big")
+
+
+def test_desk_deal_scope_is_its_desk(
+    project,
+    gated,
+    kyc,
+    desk_id,
+    terms_d,
+    proofs,
+    scopes,
+    chain,
+    wbtc,
+    usdt,
+    buyer,
+    seller,
+    NOW,  # noqa: N803
+):
+    """A desk deal's scope is its desk: attestations bound to the deal's own address do not open it,
+    desk-scope ones do (a member proves once for every deal of the desk)."""
+    at_least(chain, NOW + 4)
+    kyc.submit_proof(*submit_args(proofs["buyer_d"], POLICY), sender=buyer)
+    kyc.submit_proof(*submit_args(proofs["seller_d"], POLICY), sender=seller)
+    mint_and_approve(terms_d, gated, wbtc, usdt, buyer, seller)
+    receipt = gated.create_desk_deal(desk_id, terms_d.as_struct(), SALT_D, sender=seller)
+    deal = project.DealEscrow.at(receipt.decode_logs(gated.DeskDealCreated)[0].deal)
+    assert deal.address == scopes["d"]
+    assert deal.desk_id() == desk_id and deal.scope() == scopes["desk"] == (1 << 160) | desk_id
+    assert kyc.is_compliant(seller, int(deal.address, 16), POLICY) and not deal.compliant(seller)
+    with ape.reverts("party not compliant"):
+        gated.fund_deal(deal, sender=seller)
+    kyc.submit_proof(*submit_args(proofs["seller_desk"], POLICY), sender=seller)
+    assert deal.compliant(seller) and not deal.compliant(buyer)
+    gated.fund_deal(deal, sender=seller)
+    with ape.reverts("party not compliant"):
+        gated.fund_deal(deal, sender=buyer)
+    kyc.submit_proof(*submit_args(proofs["buyer_desk"], POLICY), sender=buyer)
+    gated.fund_deal(deal, sender=buyer)
+    assert deal.phase() == 1 and deal.funded(0) and deal.funded(1)
+
+
+def test_plain_deals_keep_their_own_scope(deal_a):
+    assert deal_a.desk_id() == 0 and deal_a.scope() == int(deal_a.address, 16)
 
 
 # ------------------------------------------------------------------ client parity

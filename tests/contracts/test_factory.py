@@ -670,7 +670,7 @@ def _clone_initcode(implementation: str, data: bytes) -> bytes:
 def test_register_only_by_factory(mk_dvp, deploy, desk, attacker, wbtc, usdt, unchanged):
     deal = deploy(mk_dvp(), desk)
     with unchanged(deal, [wbtc, usdt], "only factory"):
-        deal.register(ZERO, sender=attacker)
+        deal.register(ZERO, 0, sender=attacker)
     assert deal.registered()
 
 
@@ -686,10 +686,10 @@ def as_factory(factory, chain):
 def test_register_only_once_and_never_on_the_implementation(project, factory, mk_dvp, deploy, desk, as_factory):
     deal = deploy(mk_dvp(), desk)
     with ape.reverts("already registered"):
-        deal.register(ZERO, sender=as_factory)
+        deal.register(ZERO, 0, sender=as_factory)
     impl = project.DealEscrow.at(factory.implementation())
     with ape.reverts("implementation"):
-        impl.register(ZERO, sender=as_factory)
+        impl.register(ZERO, 0, sender=as_factory)
     assert deal.registered() and factory.is_deal(deal)
 
 
@@ -707,8 +707,22 @@ def test_clone_made_outside_the_factory_is_inert(project, chain, factory, mk_dvp
     with ape.reverts("not a registered deal"):
         clone.fund(sender=seller)
     with ape.reverts("only factory"):
-        clone.register(ZERO, sender=attacker)
+        clone.register(ZERO, 0, sender=attacker)
     assert wbtc.balanceOf(seller) == terms.base.amount and not clone.funded(0)
+
+
+def test_register_records_the_desk_as_the_scope(project, chain, factory, mk_dvp, attacker, as_factory):
+    """`register(acceptor, desk_id)` keeps a desk deal's desk (its compliance scope) in the state word, above
+    the tranche statuses; a desk id over 64 bits is refused with nothing registered."""
+    clone = project.DealEscrow.at(
+        _deploy_raw(chain, attacker, _clone_initcode(factory.implementation(), mk_dvp().pack()))
+    )
+    with ape.reverts("desk id too large"):
+        clone.register(ZERO, 2**64, sender=as_factory)
+    assert not clone.registered() and clone.desk_id() == 0 and clone.scope() == int(clone.address, 16)
+    clone.register(ZERO, 2**64 - 1, sender=as_factory)
+    assert clone.registered() and clone.desk_id() == 2**64 - 1 and clone.scope() == (1 << 160) | (2**64 - 1)
+    assert [clone.tranche_status(i) for i in range(len(mk_dvp().tranches))] == [0] * len(mk_dvp().tranches)
 
 
 def test_is_deal_rejects_lookalike_code(chain, factory, mk_dvp, deploy, desk, attacker, project):
