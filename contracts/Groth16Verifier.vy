@@ -6,7 +6,9 @@
         do not edit (tests/client/test_zk_verifier_gen.py checks it is up to date).
         Public inputs (6): [nullifier, audit_commitment, root, policy_hash, scope, binding].
         proof = [A.x, A.y, B.x.im, B.x.re, B.y.im, B.y.re, C.x, C.y] (G2 in precompile order).
-        Contracts can call `verify` or import this module and call `_verify` (no external call).
+        Contracts can call `verify` or import this module and call `_verify` (no external call), or
+        precompute `_base([root, policy_hash])` once and call
+        `_verify_from(proof, base, [nullifier, audit_commitment, scope, binding])`.
 @custom:security Stateless and view only. Every coordinate < q, every input < r; A and C must be on
         the curve and not infinity (BN254 G1 has cofactor 1), B not infinity and accepted by the pairing
         precompile (which checks the twist curve and the G2 subgroup). Malformed input reverts; a pairing
@@ -63,6 +65,56 @@ def verify(proof: uint256[8], inputs: uint256[6]) -> bool:
 @internal
 @view
 def _verify(proof: uint256[8], inputs: uint256[6]) -> bool:
+    return self._verify_from(
+        proof,
+        self._base([inputs[2], inputs[3]]),
+        [inputs[0], inputs[1], inputs[4], inputs[5]],
+    )
+
+
+@internal
+@view
+def _base(values: uint256[2]) -> Bytes[64]:
+    """
+    @notice IC0 + the terms of [root, policy_hash]: the part of vk_x those inputs fix. A caller may
+            store it and verify later proofs with `_verify_from`, saving their ecMul/ecAdd.
+    """
+    assert (
+        values[0] < R and
+        values[1] < R
+    ), "Groth16: public input >= r"
+    acc: Bytes[64] = concat(IC0_X, IC0_Y)
+    # vk_x += values[0] * IC3
+    acc = raw_call(
+        EC_ADD,
+        concat(
+            acc,
+            raw_call(
+                EC_MUL, concat(IC3_X, IC3_Y, convert(values[0], bytes32)), max_outsize=64, is_static_call=True
+            ),
+        ),
+        max_outsize=64,
+        is_static_call=True,
+    )
+    # vk_x += values[1] * IC4
+    acc = raw_call(
+        EC_ADD,
+        concat(
+            acc,
+            raw_call(
+                EC_MUL, concat(IC4_X, IC4_Y, convert(values[1], bytes32)), max_outsize=64, is_static_call=True
+            ),
+        ),
+        max_outsize=64,
+        is_static_call=True,
+    )
+    return acc
+
+
+@internal
+@view
+def _verify_from(proof: uint256[8], base: Bytes[64], inputs: uint256[4]) -> bool:
+    # base = _base(...) for the fixed inputs; inputs = [nullifier, audit_commitment, scope, binding]
     # unrolled range checks (cheaper than loops)
     assert (
         proof[0] < Q and
@@ -78,9 +130,7 @@ def _verify(proof: uint256[8], inputs: uint256[6]) -> bool:
         inputs[0] < R and
         inputs[1] < R and
         inputs[2] < R and
-        inputs[3] < R and
-        inputs[4] < R and
-        inputs[5] < R
+        inputs[3] < R
     ), "Groth16: public input >= r"
     assert proof[0] | proof[1] != 0, "Groth16: A is the point at infinity"
     assert proof[2] | proof[3] | proof[4] | proof[5] != 0, "Groth16: B is the point at infinity"
@@ -93,7 +143,7 @@ def _verify(proof: uint256[8], inputs: uint256[6]) -> bool:
         uint256_mulmod(uint256_mulmod(proof[6], proof[6], Q), proof[6], Q), 3, Q
     ), "Groth16: C is not on the curve"
 
-    acc: Bytes[64] = concat(IC0_X, IC0_Y)
+    acc: Bytes[64] = base
     # vk_x += inputs[0] * IC1
     acc = raw_call(
         EC_ADD,
@@ -118,49 +168,25 @@ def _verify(proof: uint256[8], inputs: uint256[6]) -> bool:
         max_outsize=64,
         is_static_call=True,
     )
-    # vk_x += inputs[2] * IC3
+    # vk_x += inputs[2] * IC5
     acc = raw_call(
         EC_ADD,
         concat(
             acc,
             raw_call(
-                EC_MUL, concat(IC3_X, IC3_Y, convert(inputs[2], bytes32)), max_outsize=64, is_static_call=True
+                EC_MUL, concat(IC5_X, IC5_Y, convert(inputs[2], bytes32)), max_outsize=64, is_static_call=True
             ),
         ),
         max_outsize=64,
         is_static_call=True,
     )
-    # vk_x += inputs[3] * IC4
+    # vk_x += inputs[3] * IC6
     acc = raw_call(
         EC_ADD,
         concat(
             acc,
             raw_call(
-                EC_MUL, concat(IC4_X, IC4_Y, convert(inputs[3], bytes32)), max_outsize=64, is_static_call=True
-            ),
-        ),
-        max_outsize=64,
-        is_static_call=True,
-    )
-    # vk_x += inputs[4] * IC5
-    acc = raw_call(
-        EC_ADD,
-        concat(
-            acc,
-            raw_call(
-                EC_MUL, concat(IC5_X, IC5_Y, convert(inputs[4], bytes32)), max_outsize=64, is_static_call=True
-            ),
-        ),
-        max_outsize=64,
-        is_static_call=True,
-    )
-    # vk_x += inputs[5] * IC6
-    acc = raw_call(
-        EC_ADD,
-        concat(
-            acc,
-            raw_call(
-                EC_MUL, concat(IC6_X, IC6_Y, convert(inputs[5], bytes32)), max_outsize=64, is_static_call=True
+                EC_MUL, concat(IC6_X, IC6_Y, convert(inputs[3], bytes32)), max_outsize=64, is_static_call=True
             ),
         ),
         max_outsize=64,

@@ -37,8 +37,16 @@
      its parameters (emitted in PolicyRegistered; the registry cannot
      recompute Poseidon, clients check the hash). Ids are 1, 2, 3, ...
      Gas: a first submission writes two fresh slots (nullifier owner,
-     attestation word expiry | policy << 40) and reads two (root, policy);
-     the audit commitment lives only in the event.
+     attestation word expiry | policy << 40); the audit commitment lives
+     only in the event. Root and policy hash are the same for every proof
+     against one issuer root and one policy, so their part of the
+     verifier's vk_x (IC0 + root * IC3 + policy_hash * IC4) can be
+     precomputed once with `prepare(root, policy)` (anyone may call it;
+     issuers do after publishing a root): a prepared submission reads the
+     root and that point (three slots) instead of computing two ecMul
+     (~12k gas) and reading the policy. Unprepared pairs still verify, in
+     full. The point is a pure function of (root, policy hash), so no
+     caller can make it wrong; roots keep their own validity.
 @custom:security No funds and no external call: the generated
      Groth16Verifier (contracts/Groth16Verifier.vy) is imported as a module
      and its `_verify` runs inline (only precompile calls), so submit_proof
@@ -91,6 +99,9 @@ issuer_root_count: public(HashMap[address, uint256])
 _policies: HashMap[uint256, uint256]
 _policy_ids: HashMap[uint256, uint256]
 policy_count: public(uint256)
+# root => policy id => the verifier's base point for them (x, y; zeros: not
+# prepared)
+_bases: HashMap[uint256, HashMap[uint256, uint256[2]]]
 # scope => nullifier => the wallet that used it
 _nullifiers: HashMap[uint256, HashMap[uint256, address]]
 # subject => scope => expiry (bits 0-39) | policy id (40-71)
@@ -139,8 +150,13 @@ def submit_proof(
     info: uint256 = self._roots[root]
     assert info != 0, "unknown root"
     assert block.timestamp <= info >> VALID_SHIFT, "root expired"
-    policy_hash: uint256 = self._policies[policy]
-    assert policy_hash != 0, "unknown policy"
+    # a prepared (root, policy) implies a registered policy: read its base
+    # point instead of the policy hash (x == 0: not prepared)
+    base_x: uint256 = self._bases[root][policy][0]
+    policy_hash: uint256 = 0
+    if base_x == 0:
+        policy_hash = self._policies[policy]
+        assert policy_hash != 0, "unknown policy"
     owner: address = self._nullifiers[scope][nullifier]
     if owner != empty(address):
         assert owner == msg.sender, "nullifier used"
@@ -150,7 +166,11 @@ def submit_proof(
         convert(msg.sender, uint256) | (now << NOW_SHIFT) | (valid_until << UNTIL_SHIFT)
     )
     # the generated verifier's checks and pairing, inlined (no external call)
-    assert groth16._verify(proof, [nullifier, audit_commitment, root, policy_hash, scope, binding]), "invalid proof"
+    if base_x == 0:
+        assert groth16._verify(proof, [nullifier, audit_commitment, root, policy_hash, scope, binding]), "invalid proof"
+    else:
+        base: Bytes[64] = concat(convert(base_x, bytes32), convert(self._bases[root][policy][1], bytes32))
+        assert groth16._verify_from(proof, base, [nullifier, audit_commitment, scope, binding]), "invalid proof"
     if owner == empty(address):
         self._nullifiers[scope][nullifier] = msg.sender
     self._attestations[msg.sender][scope] = valid_until | (policy << POLICY_SHIFT)
@@ -226,6 +246,37 @@ def publish_root(root: uint256):
     log IKYCRegistry.RootPublished(
         issuer=msg.sender, root=root, previous=previous, previous_valid_until=previous_until
     )
+
+
+@external
+def prepare(root: uint256, policy: uint256):
+    """
+    @notice Anyone: precompute the verifier's part fixed by (`root`,
+            `policy`) so that every later submit_proof against them costs
+            two ecMul less (issuers call it for the policies they serve
+            after publishing a root).
+    """
+    info: uint256 = self._roots[root]
+    assert info != 0, "unknown root"
+    assert block.timestamp <= info >> VALID_SHIFT, "root expired"
+    policy_hash: uint256 = self._policies[policy]
+    assert policy_hash != 0, "unknown policy"
+    assert self._bases[root][policy][0] == 0, "already prepared"
+    base: Bytes[64] = groth16._base([root, policy_hash])
+    # x == 0 (the point at infinity, or x = 0 on the curve) is never stored:
+    # submissions then verify in full, which is always correct
+    assert extract32(base, 0, output_type=uint256) != 0, "base not storable"
+    self._bases[root][policy] = [extract32(base, 0, output_type=uint256), extract32(base, 32, output_type=uint256)]
+    log IKYCRegistry.Prepared(root=root, policy=policy, caller=msg.sender)
+
+
+@view
+@external
+def prepared(root: uint256, policy: uint256) -> bool:
+    """
+    @notice Whether (`root`, `policy`) was prepared (see `prepare`).
+    """
+    return self._bases[root][policy][0] != 0
 
 
 @view

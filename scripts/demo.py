@@ -428,6 +428,7 @@ class Demo:
             ),
         }
         self.tx("issuer publishes its tree's root", self.kyc.publish_root(store.root, issuer))
+        self.tx("issuer prepares the root with the policy", self.kyc.prepare(store.root, policy_id, issuer))
         console.print("  credentials: buyer = Swiss individual (KYC 3), seller = UK business (KYB 2), both accredited")
 
         for token, who, amount in ((self.wbtc, self.seller, 5 * BTC), (self.usdt, self.buyer, 325_000 * USD)):

@@ -3,6 +3,7 @@
     registry = deploy_kyc_registry(admin)                # or get_kyc_registry() for the recorded one
     registry.set_issuer(issuer, True, "Acme KYC", sender=admin)
     registry.publish_root(tree.root, sender=issuer)
+    registry.prepare(tree.root, policy_id, sender=issuer)  # optional: submissions ~12k gas cheaper
     policy_id, _ = registry.register_policy(policy, "EU retail", sender=admin)
     registry.submit_proof(proof, policy_id, now, valid_until, sender=holder)   # the wallet in the proof
     registry.is_compliant(holder, deal_scope(deal), policy_id)
@@ -355,6 +356,15 @@ class KYCRegistry:
         """Issuer-only: make `root` the sender's current root."""
         return self._send("publish_root", sender, _field(root, "root"))
 
+    def prepare(self, root: int, policy_id: int, sender: AccountAPI) -> TxResult:
+        """Anyone (issuers, after publishing a root): store the verifier's part fixed by (root, policy) so
+        that every later submission against them costs two ecMul (~12k gas) less."""
+        return self._send("prepare", sender, _field(root, "root"), _policy_id(policy_id))
+
+    def prepared(self, root: int, policy_id: int) -> bool:
+        with reverts_as_errors("prepared()"):
+            return bool(self.contract.prepared(_field(root, "root"), _policy_id(policy_id)))
+
     def register_policy(
         self, policy_hash: int, params: PolicyParams, label: str, sender: AccountAPI
     ) -> tuple[int, TxResult]:
@@ -547,6 +557,12 @@ def _address(value: Any, what: str) -> str:
     if not is_valid_address(text):
         raise NexotcError(f"{what}: not an address: {value!r}")
     return to_checksum_address(text)
+
+
+def _policy_id(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**32:
+        raise NexotcError(f"policy id: expected an integer from 1 to 2**32 - 1, got {value!r}")
+    return value
 
 
 def _field(value: Any, what: str) -> int:

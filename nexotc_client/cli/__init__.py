@@ -26,7 +26,7 @@
     nexotc desk propose-admin ID NEW | accept-admin ID     (admin commands: --calldata for a MultiSig)
     nexotc rfq | quote | hedge | settle | recon | match    the desk engine (see nexotc_client.cli.desk_engine)
     nexotc kyc deploy | secret | issue | prove | submit | status | disclose | policy register|list
-    nexotc issuer grant ADDR | revoke ADDR | publish-root | revoke-credential I | path I | show
+    nexotc issuer grant ADDR | revoke ADDR | publish-root | prepare | revoke-credential I | path I | show
     nexotc audit export DEAL [--disclosure F]... --out BUNDLE | verify BUNDLE
 
 DEAL is an address or the creation number shown by `deal list` (`3` or `#3`); T a tranche index.

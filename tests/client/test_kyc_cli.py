@@ -74,6 +74,12 @@ def test_kyc_issue_prove_submit_deal_and_audit(cli, tmp_path):
     assert policy["policy_id"] == 1
     listed = cli.ok("kyc", "policy", "list", "--json").json()
     assert listed[0]["hash_matches"] is True and listed[0]["params"]["deny"][:2] == [408, 364]
+    # the issuer prepares its current root with the policy (later proofs verify two ecMul cheaper)
+    prepared = cli.ok("issuer", "prepare", "--policy", "1", "--account", "test:9", "--json").json()
+    assert [e["name"] for e in prepared["events"]] == ["Prepared"] and prepared["policy"] == 1
+    assert_one_line_error(cli("issuer", "prepare", "--policy", "1", "--account", "test:9"), "already prepared")
+    assert_one_line_error(cli("issuer", "prepare", "--policy", "7", "--account", "test:9"), "unknown policy")
+    assert_one_line_error(cli("issuer", "prepare", "--policy", "1", "--account", "test:3"), "has no current root")
 
     # the deal's address before it exists (absolute times: the terms, hence the address, stay fixed)
     now = int(cli.rpc("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)

@@ -14,6 +14,7 @@ from dealkit import ZERO, addr
 from kyckit import DAY, EU_PRO, KYB_ONLY, Credentials, R, register_args, submit_args
 from zkkit import tampered
 
+from nexotc_client.zk.groth16 import Q
 from nexotc_client.zk.prover import Prover, WitnessError
 
 S1 = 0xA11CE  # a scope (a deal's address in the gate tests)
@@ -313,6 +314,75 @@ def test_proof_time_must_be_near_block_time(registry, proofs, buyer, NOW, at, no
     at(NOW + 301)
     with nothing_recorded(args, buyer, "proof time too old"):
         registry.submit_proof(*args, sender=buyer)
+
+
+# --------------------------------------------------- prepared (root, policy) bases
+def test_prepared_base_verifies_the_same_statement(registry, creds, proofs, buyer, attacker, NOW, at):  # noqa: N803
+    """Anyone may prepare a published root with a registered policy; submissions then verify from the
+    stored base point and record exactly what an unprepared one records."""
+    root = creds.tree.root
+    assert not registry.prepared(root, 1)
+    receipt = registry.prepare(root, 1, sender=attacker)
+    [log] = receipt.decode_logs(registry.Prepared)
+    assert (log.root, log.policy, addr(log.caller)) == (root, 1, attacker.address)
+    assert registry.prepared(root, 1) and not registry.prepared(root, 2)
+    args = submit_args(proofs["buyer"], 1)
+    at(NOW + 1)
+    [attested] = registry.submit_proof(*args, sender=buyer).decode_logs(registry.Attested)
+    assert (attested.policy, attested.expiry, attested.nullifier) == (1, NOW + DAY, args[3])
+    assert registry.is_compliant(buyer, S1, 1) and addr(registry.nullifier_owner(S1, args[3])) == buyer.address
+
+
+def test_prepared_base_rejects_what_the_full_check_rejects(
+    registry,
+    creds,
+    proofs,
+    buyer,
+    seller,
+    NOW,  # noqa: N803
+    at,
+    nothing_recorded,
+):
+    registry.prepare(creds.tree.root, 1, sender=seller)
+    registry.prepare(creds.tree.root, 2, sender=seller)
+    at(NOW + 1)
+    good = submit_args(proofs["buyer"], 1)
+    for index in (0, 3, 4, 5, 6):  # scope, nullifier, audit commitment, now, valid until
+        args = list(good)
+        args[index] = S2 if index == 0 else args[index] + 1
+        with nothing_recorded(args, buyer, "invalid proof"):
+            registry.submit_proof(*args, sender=buyer)
+    # a proof of policy #2 submitted as #1 (and #1's as #2): the base commits to the policy hash
+    with nothing_recorded(submit_args(proofs["seller_kyb"], 1), seller, "invalid proof"):
+        registry.submit_proof(*submit_args(proofs["seller_kyb"], 1), sender=seller)
+    with nothing_recorded(submit_args(proofs["buyer"], 2), buyer, "invalid proof"):
+        registry.submit_proof(*submit_args(proofs["buyer"], 2), sender=buyer)
+    off_curve = list(good[7])
+    off_curve[1] = (off_curve[1] + 1) % Q
+    with nothing_recorded((*good[:7], off_curve), buyer, "Groth16: A is not on the curve"):
+        registry.submit_proof(*good[:7], off_curve, sender=buyer)
+    over = list(good)
+    over[3] = good[3] + R
+    with nothing_recorded(over, buyer, "Groth16: public input >= r"):
+        registry.submit_proof(*over, sender=buyer)
+    registry.submit_proof(*submit_args(proofs["seller_kyb"], 2), sender=seller)
+    assert registry.is_compliant(seller, S1, 2)
+
+
+def test_prepare_refuses_unknown_or_expired_roots_and_policies(registry, creds, desk, attacker, chain):
+    root = creds.tree.root
+    for bad_root, policy, reason in ((root + 1, 1, "unknown root"), (root, 3, "unknown policy")):
+        with ape.reverts(reason):
+            registry.prepare(bad_root, policy, sender=attacker)
+        assert not registry.prepared(bad_root, policy)
+    registry.prepare(root, 1, sender=attacker)
+    with ape.reverts("already prepared"):
+        registry.prepare(root, 1, sender=attacker)
+    registry.expire_root(root, sender=desk)
+    chain.mine()
+    with ape.reverts("root expired"):
+        registry.prepare(root, 2, sender=attacker)
+    assert not registry.prepared(root, 2)
 
 
 # ------------------------------------------------------------ issuers, roots
