@@ -117,6 +117,9 @@ def test_kyc_issue_prove_submit_deal_and_audit(cli, tmp_path):
     created = cli.ok("deal", "create", *terms, "--fund", "--account", "test:2", "--json").json()
     assert created["deal"] == deal and created["funded"] is True
     cli.ok("deal", "fund", deal, "--account", "test:1")
+    # once deployed, the deal names its scope (its address; a desk deal's would be its desk's)
+    status = cli.ok("kyc", "status", "test:1", "--deal", deal, "--json").json()
+    assert status["scope"] == str(int(deal, 16)) and status["compliant"] is True
 
     # the audit bundle: the buyer discloses its jurisdiction, nothing else
     cli.ok("kyc", "disclose", d / "buyer.proof", "--field", "jurisdiction", "--out", d / "buyer.disclosure")
