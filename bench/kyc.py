@@ -122,7 +122,7 @@ def tx_gas(sender, to: str, data: bytes) -> int:
     return int(receipt.gasUsed)
 
 
-def run() -> tuple[list[Row], str]:
+def run() -> tuple[list[Row], str, dict[str, int]]:
     sys.path.insert(0, str(ROOT / "tests"))
     from kyckit import EU_PRO, Credentials, register_args, submit_args
 
@@ -149,8 +149,7 @@ def run() -> tuple[list[Row], str]:
     submit_renewal = int(registry.submit_proof(*submit_args(renewal, 1), sender=holder).gas_used)
     first_receipt = registry.submit_proof(*submit_args(prepared_first, 1), sender=other)
     submit_first = int(first_receipt.gas_used)
-    global LAST_BREAKDOWN
-    LAST_BREAKDOWN = breakdown(first_receipt)
+    parts = breakdown(first_receipt)
 
     points, signals = first.calldata()
     ours_verify = tx_gas(admin, verifier.address, bytes(verifier.verify.encode_input(points, signals)))
@@ -187,10 +186,9 @@ def run() -> tuple[list[Row], str]:
     ]
     for name, (gated, plain) in gate.items():
         rows.append(Row(f"{name}: gated deal (plain deal)", gated, None, f"gate +{gated - plain:,} (plain {plain:,})"))
-    return rows, version
+    return rows, version, parts
 
 
-LAST_BREAKDOWN: dict[str, int] = {}
 PARTS = (
     "intrinsic (21,000 + calldata)",
     "precompiles (4-pair pairing, 4 ecMul, 4 ecAdd)",
@@ -316,9 +314,9 @@ def cells(row: Row) -> tuple[str, ...]:
 def main(markdown: bool, as_json: bool, show_breakdown: bool, network: str) -> None:
     logger.set_level("ERROR")
     with networks.parse_network_choice(network):
-        rows, version = run()
+        rows, version, parts = run()
     if show_breakdown:
-        print_breakdown(LAST_BREAKDOWN, markdown, as_json)
+        print_breakdown(parts, markdown, as_json)
         return
     if as_json:
         json.dump(

@@ -3,8 +3,8 @@
     registry = deploy_kyc_registry(admin)                # or get_kyc_registry() for the recorded one
     registry.set_issuer(issuer, True, "Acme KYC", sender=admin)
     registry.publish_root(tree.root, sender=issuer)
-    registry.prepare(tree.root, policy_id, sender=issuer)  # optional: submissions ~12k gas cheaper
     policy_id, _ = registry.register_policy(policy, "EU retail", sender=admin)
+    registry.prepare(tree.root, policy_id, sender=issuer)  # optional: submissions ~12k gas cheaper
     registry.submit_proof(proof, policy_id, now, valid_until, sender=holder)   # the wallet in the proof
     registry.is_compliant(holder, deal_scope(deal), policy_id)
     registry.attestations(subject=holder)                # Attested events, with audit commitments
@@ -356,7 +356,7 @@ class KYCRegistry:
         """Issuer-only: make `root` the sender's current root."""
         return self._send("publish_root", sender, _field(root, "root"))
 
-    def prepare(self, root: int, policy_id: int, sender: AccountAPI) -> TxResult:
+    def prepare(self, root: int | str, policy_id: int, sender: AccountAPI) -> TxResult:
         """Anyone (issuers, after publishing a root): store the verifier's part fixed by (root, policy) so
         that every later submission against them costs two ecMul (~12k gas) less."""
         return self._send("prepare", sender, _field(root, "root"), _policy_id(policy_id))

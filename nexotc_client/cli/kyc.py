@@ -520,21 +520,21 @@ def publish_root(app: App, issuer_dir: str | None, prepare_policies: tuple[int, 
     sender = app.sender()
     if registry.current_root(sender.address) == store.root:
         raise NexotcError(f"root {store.root} is already the current root of {sender.address}")
-    for policy_id in prepare_policies:  # refuse before sending anything
+    policies = tuple(dict.fromkeys(prepare_policies))
+    for policy_id in policies:  # refuse before sending anything
         if registry.policy_hash(policy_id) == 0:
             raise NexotcError(f"--prepare: policy #{policy_id} is not registered")
     with step(app, "publishing the root"):
         result = registry.publish_root(store.root, sender)
     prepared = []
-    for policy_id in dict.fromkeys(prepare_policies):
+    for policy_id in policies:
         with step(app, f"preparing policy #{policy_id}"):
             prepared.append(registry.prepare(store.root, policy_id, sender).tx_hash)
     _emit_tx(
         app,
-        f"root {store.root} published"
-        + (f", prepared for policies {list(dict.fromkeys(prepare_policies))}" if prepared else ""),
+        f"root {store.root} published" + (f", prepared for policies {list(policies)}" if policies else ""),
         result,
-        {"root": str(store.root), "prepared": list(dict.fromkeys(prepare_policies)), "prepare_txs": prepared},
+        {"root": str(store.root), "prepared": list(policies), "prepare_txs": prepared},
     )
 
 
@@ -547,15 +547,10 @@ def prepare(app: App, policy_id: int, root: str | None) -> None:
     """Anyone: precompute the verifier's part for a root and a policy (later proofs cost ~12k gas less)."""
     registry = _registry(app)
     sender = app.sender()
-    if root is None:
-        value = registry.current_root(sender.address)
-        if value == 0:
-            raise NexotcError(f"{sender.address} has no current root: give --root")
-    else:
-        try:
-            value = int(root, 0)
-        except ValueError:
-            raise NexotcError(f"--root: not an integer: {root!r}") from None
+    # a given root is checked and parsed by the client (`root: not an integer`, ...) and then the registry
+    value: int | str = root if root is not None else registry.current_root(sender.address)
+    if value == 0:
+        raise NexotcError(f"{sender.address} has no current root: give --root")
     with step(app, "preparing"):
         result = registry.prepare(value, policy_id, sender)
     _emit_tx(app, f"root {value} prepared for policy #{policy_id}", result, {"root": str(value), "policy": policy_id})

@@ -80,6 +80,9 @@ def test_kyc_issue_prove_submit_deal_and_audit(cli, tmp_path):
     assert_one_line_error(cli("issuer", "prepare", "--policy", "1", "--account", "test:9"), "already prepared")
     assert_one_line_error(cli("issuer", "prepare", "--policy", "7", "--account", "test:9"), "unknown policy")
     assert_one_line_error(cli("issuer", "prepare", "--policy", "1", "--account", "test:3"), "has no current root")
+    assert_one_line_error(
+        cli("issuer", "prepare", "--policy", "2", "--root", "nope", "--account", "test:3"), "root: not an integer"
+    )
 
     # the deal's address before it exists (absolute times: the terms, hence the address, stay fixed)
     now = int(cli.rpc("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
