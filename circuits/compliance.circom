@@ -4,18 +4,22 @@
 // Proves, without revealing the credential:
 //   * the credential leaf Poseidon([Poseidon([secret]), entity_type, jurisdiction, kyc_level, accredited,
 //     issued_at, expires_at, schema_id]) is in the issuer's binary Poseidon tree of the given depth under `root`;
-//   * the fields meet the policy committed in `policy_hash` = Poseidon([min_kyc_level, require_accredited,
-//     entity_mask, deny[0..7]]): kyc_level >= min_kyc_level, accredited if required, entity type allowed by the
-//     mask (bit 0 individuals = 1, bit 1 businesses = 2), jurisdiction differs from every deny slot;
-//   * issued_at <= now < expires_at and now <= valid_until <= expires_at, where `binding` =
-//     wallet | now << 160 | valid_until << 200 is fully decomposed (the wallet cannot be swapped);
+//   * the fields meet the policy packed in the public `policy` word = min_kyc_level | require_accredited << 8 |
+//     entity_mask << 9 | deny[i] << (11 + 10 i) (i = 0..7; fully decomposed, so every part is exactly the
+//     registry's): kyc_level >= min_kyc_level, accredited if required, entity type allowed by the mask (bit 0
+//     individuals = 1, bit 1 businesses = 2), jurisdiction differs from every deny slot (0 = unused);
+//   * issued_at <= now and valid_until <= expires_at, where `binding` = wallet | now << 160 |
+//     valid_until << 196 is fully decomposed (the wallet cannot be swapped); the registry checks
+//     now < valid_until and |now - block time| <= 300 s, so the credential is not expired at `now`;
 // and outputs nullifier = Poseidon([secret, scope]) and
-//   audit_commitment = Poseidon([Poseidon([f_1, salt_1]), ..., Poseidon([f_5, salt_5])]) over the audited fields
-//   entity_type, jurisdiction, kyc_level, accredited, expires_at (AUDIT_FIELDS in nexotc_client/zk/credential.py).
+//   audit_commitment = Poseidon([Poseidon([f_1, salt_1]), ..., Poseidon([f_7, salt_7])]) over all seven
+//   credential fields (AUDIT_FIELDS in nexotc_client/zk/credential.py), any subset of which can be opened.
 //
-// Public signals (snarkjs order): [nullifier, audit_commitment, root, policy_hash, scope, binding].
-// Assumptions: the issuer only signs fields in range (kyc_level < 2^8, jurisdiction != 0, accredited 0/1,
-// timestamps < 2^40); the circuit re-checks what a prover could otherwise abuse.
+// Public signals (snarkjs order): [nullifier, audit_commitment, root, policy, scope, binding].
+// Assumptions: the issuer only signs fields in range (entity_type 1/2, jurisdiction 1..999, kyc_level < 2^8,
+// accredited 0/1, timestamps < 2^36; nexotc_client.zk.credential.Credential enforces them); the circuit
+// re-checks what a prover could otherwise abuse. 8,171 constraints (+7 rows for the public signals: 8,178 of
+// the 2^13 domain).
 pragma circom 2.1.0;
 
 include "lib/poseidon.circom";
@@ -34,16 +38,11 @@ template Compliance(depth, nAudit) {
     signal input schema_id;
     signal input path_elements[depth];
     signal input path_indices[depth];
-    // ---- private: policy preimage
-    signal input min_kyc_level;
-    signal input require_accredited;
-    signal input entity_mask;
-    signal input deny[8];
     // ---- private: audit salts, one per audited field
     signal input audit_salts[nAudit];
     // ---- public inputs (in this order after the two outputs)
     signal input root;
-    signal input policy_hash;
+    signal input policy;
     signal input scope;
     signal input binding;
     // ---- public outputs
@@ -70,67 +69,61 @@ template Compliance(depth, nAudit) {
     }
     tree.root === root;
 
-    // policy preimage
-    component policy = Poseidon(11);
-    policy.inputs[0] <== min_kyc_level;
-    policy.inputs[1] <== require_accredited;
-    policy.inputs[2] <== entity_mask;
+    // policy word: min_kyc_level (bits 0-7), require_accredited (8), entity_mask (9-10), deny[i] (11 + 10 i, 10
+    // bits each); 91 bits, fully decomposed
+    component pw = Num2Bits(91);
+    pw.in <== policy;
+    var minKyc = 0;
     for (var i = 0; i < 8; i++) {
-        policy.inputs[3 + i] <== deny[i];
+        minKyc += pw.out[i] * (1 << i);
     }
-    policy.out === policy_hash;
+    var deny[8];
+    for (var d = 0; d < 8; d++) {
+        deny[d] = 0;
+        for (var i = 0; i < 10; i++) {
+            deny[d] += pw.out[11 + 10 * d + i] * (1 << i);
+        }
+    }
 
-    // kyc_level >= min_kyc_level (both 8 bits)
-    component minRange = AssertBits(8);
-    minRange.in <== min_kyc_level;
-    component kycRange = AssertBits(8);
-    kycRange.in <== kyc_level;
+    // kyc_level >= min_kyc_level (min < 2^8 from its bits; kyc_level < 2^8 is the issuer's)
     component kycOk = AssertLessEq(8);
-    kycOk.a <== min_kyc_level;
+    kycOk.a <== minKyc;
     kycOk.b <== kyc_level;
 
     // accredited when required
-    require_accredited * (1 - accredited) === 0;
+    pw.out[8] * (1 - accredited) === 0;
 
     // entity type 1 or 2, allowed by the mask bits
     (entity_type - 1) * (entity_type - 2) === 0;
-    component mask = Num2Bits(2);
-    mask.in <== entity_mask;
     signal individualOk;
-    individualOk <== mask.out[0] * (2 - entity_type);
-    mask.out[1] * (entity_type - 1) === 1 - individualOk;
+    individualOk <== pw.out[9] * (2 - entity_type);
+    pw.out[10] * (entity_type - 1) === 1 - individualOk;
 
-    // jurisdiction is set and equals no deny slot (an unused slot is 0 and never matches)
-    component jurisdictionSet = AssertNonZero();
-    jurisdictionSet.in <== jurisdiction;
+    // jurisdiction equals no deny slot (an unused slot is 0; jurisdictions are 1..999, so it never matches)
     component notDenied[8];
     for (var i = 0; i < 8; i++) {
         notDenied[i] = AssertNonZero();
         notDenied[i].in <== jurisdiction - deny[i];
     }
 
-    // binding = wallet (160 bits) | now << 160 | valid_until << 200, decomposed into 240 bits
-    component bind = Num2Bits(240);
+    // binding = wallet (160 bits) | now << 160 | valid_until << 196, decomposed into 232 bits
+    component bind = Num2Bits(232);
     bind.in <== binding;
     var now = 0;
     var validUntil = 0;
-    for (var i = 0; i < 40; i++) {
+    for (var i = 0; i < 36; i++) {
         now += bind.out[160 + i] * (1 << i);
-        validUntil += bind.out[200 + i] * (1 << i);
+        validUntil += bind.out[196 + i] * (1 << i);
     }
 
-    // issued_at <= now <= valid_until <= expires_at and now != expires_at (so now < expires_at)
-    component issuedOk = AssertLessEq(40);
+    // issued_at <= now and valid_until <= expires_at (all below 2^36); with the registry's now < valid_until
+    // this makes issued_at <= now < expires_at
+    component issuedOk = AssertLessEq(36);
     issuedOk.a <== issued_at;
     issuedOk.b <== now;
-    component nowOk = AssertLessEq(40);
-    nowOk.a <== now;
-    nowOk.b <== validUntil;
-    component validOk = AssertLessEq(40);
+    component validOk = AssertLessEq(36);
     validOk.a <== validUntil;
     validOk.b <== expires_at;
-    component notExpired = AssertNonZero();
-    notExpired.in <== expires_at - now;
 
     // nullifier per scope
     component nul = Poseidon(2);
@@ -138,10 +131,8 @@ template Compliance(depth, nAudit) {
     nul.inputs[1] <== scope;
     nullifier <== nul.out;
 
-    // audit commitment: each audited field with its own salt (order = AUDIT_FIELDS in credential.py)
-    // (issued_at and schema_id are not audited: all seven fields would need 8,621 constraints, over the
-    // 2^13 budget; see the README)
-    var fields[5] = [entity_type, jurisdiction, kyc_level, accredited, expires_at];
+    // audit commitment: each credential field with its own salt (order = AUDIT_FIELDS in credential.py)
+    var fields[7] = [entity_type, jurisdiction, kyc_level, accredited, issued_at, expires_at, schema_id];
     component fieldHash[nAudit];
     component audit = Poseidon(nAudit);
     for (var i = 0; i < nAudit; i++) {
@@ -153,4 +144,4 @@ template Compliance(depth, nAudit) {
     audit_commitment <== audit.out;
 }
 
-component main {public [root, policy_hash, scope, binding]} = Compliance(20, 5);
+component main {public [root, policy, scope, binding]} = Compliance(20, 7);

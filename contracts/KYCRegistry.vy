@@ -3,24 +3,26 @@
 @title KYCRegistry
 @notice Zero-knowledge KYC/KYB attestations. Issuers (granted by the admin,
         usually a MultiSig) keep Poseidon Merkle trees of credentials off chain
-        and publish their roots here; compliance policies are registered as a
-        policy hash with a small id; a holder proves with a Groth16 proof that
+        and publish their roots here; compliance policies are registered by
+        their parameters, packed here into the policy word proofs carry, and
+        get a small id; a holder proves with a Groth16 proof that
         a credential in a published tree meets a policy, bound to its wallet
         and to a scope (a deal, a desk), and the registry records an
         attestation (subject, scope, policy, expiry) that deals read with
         `is_compliant`. Nothing identifying is revealed: the proof's public
         signals are a nullifier, an audit commitment, the root, the policy
-        hash, the scope and the wallet binding.
+        word, the scope and the wallet binding.
 @dev Public signals, in the verifier's order (snarkjs: outputs first):
        [0] nullifier = Poseidon(secret, scope)
-       [1] audit_commitment (Poseidon of per-field salted hashes)
-       [2] root  [3] policy_hash  [4] scope
-       [5] binding = wallet | now << 160 | valid_until << 200
+       [1] audit_commitment (Poseidon of the 7 fields' salted hashes)
+       [2] root  [3] policy word  [4] scope
+       [5] binding = wallet | now << 160 | valid_until << 196
      `binding` is rebuilt here from msg.sender and the caller's `now` and
-     `valid_until`, so only the wallet the proof names can submit it, and
-     the circuit checks issued_at <= now < expires_at and
-     now <= valid_until <= expires_at. The attestation expires at
-     `valid_until`.
+     `valid_until`, so only the wallet the proof names can submit it. The
+     circuit checks issued_at <= now and valid_until <= expires_at; this
+     contract checks now < valid_until (so the credential is not expired at
+     `now`) and that `now` is within MAX_CLOCK_SKEW of block time. The
+     attestation expires at `valid_until`.
      Roots: an issuer's current root is valid until it publishes another;
      the superseded root stays valid for `root_window` seconds (proofs in
      flight still land); revocation of a credential is a new root without
@@ -33,19 +35,22 @@
      submit again with the same nullifier only to extend its attestation (a
      renewed credential). Proof bytes are never a key (Groth16 proofs are
      malleable).
-     Policies: the admin or any active issuer registers a policy hash with
-     its parameters (emitted in PolicyRegistered; the registry cannot
-     recompute Poseidon, clients check the hash). Ids are 1, 2, 3, ...
+     Policies: the admin or any active issuer registers a policy by its
+     parameters; the registry packs them into the policy word
+     min_kyc_level | require_accredited << 8 | entity_mask << 9 |
+     deny[i] << (11 + 10 i) (91 bits), the public signal the circuit
+     decomposes, so what a policy enforces is exactly what was registered
+     and emitted. Ids are 1, 2, 3, ...
      Gas: a first submission writes two fresh slots (nullifier owner,
      attestation word expiry | policy << 40); the audit commitment lives
-     only in the event. Root and policy hash are the same for every proof
+     only in the event. Root and policy word are the same for every proof
      against one issuer root and one policy, so their part of the
-     verifier's vk_x (IC0 + root * IC3 + policy_hash * IC4) can be
+     verifier's vk_x (IC0 + root * IC3 + policy_word * IC4) can be
      precomputed once with `prepare(root, policy)` (anyone may call it;
      issuers do after publishing a root): a prepared submission reads the
      root and that point (three slots) instead of computing two ecMul
      (~12k gas) and reading the policy. Unprepared pairs still verify, in
-     full. The point is a pure function of (root, policy hash), so no
+     full. The point is a pure function of (root, policy word), so no
      caller can make it wrong; roots keep their own validity.
 @custom:security No funds and no external call: the generated
      Groth16Verifier (contracts/Groth16Verifier.vy) is imported as a module
@@ -73,16 +78,20 @@ MAX_ROOT_WINDOW: constant(uint256) = 30 * 86400
 # roots walked back when an issuer is revoked
 MAX_REVOKE_SCAN: constant(uint256) = 64
 MAX_POLICIES: constant(uint256) = 2**32 - 1
-# ISO 3166-1 numeric codes are three digits
+# ISO 3166-1 numeric codes are three digits (10 bits in the policy word)
 MAX_JURISDICTION: constant(uint256) = 999
+DENY_SHIFT: constant(uint256) = 11
+DENY_BITS: constant(uint256) = 10
 
+# timestamps in the binding have 36 bits (until the year 4147)
+MASK_36: constant(uint256) = 2**36 - 1
 MASK_40: constant(uint256) = 2**40 - 1
 MASK_64: constant(uint256) = 2**64 - 1
 MASK_160: constant(uint256) = 2**160 - 1
 VALID_SHIFT: constant(uint256) = 160
 POLICY_SHIFT: constant(uint256) = 40
 NOW_SHIFT: constant(uint256) = 160
-UNTIL_SHIFT: constant(uint256) = 200
+UNTIL_SHIFT: constant(uint256) = 196
 
 admin: public(address)
 pending_admin: public(address)
@@ -95,7 +104,7 @@ current_root: public(HashMap[address, uint256])
 # issuer => index => root it published (for revocation), and their count
 _issuer_roots: HashMap[address, HashMap[uint256, uint256]]
 issuer_root_count: public(HashMap[address, uint256])
-# policy id => policy hash, and back
+# policy id => policy word, and back
 _policies: HashMap[uint256, uint256]
 _policy_ids: HashMap[uint256, uint256]
 policy_count: public(uint256)
@@ -146,17 +155,18 @@ def submit_proof(
     assert now <= unsafe_add(block.timestamp, MAX_CLOCK_SKEW), "proof time in the future"
     assert unsafe_add(now, MAX_CLOCK_SKEW) >= block.timestamp, "proof time too old"
     assert valid_until >= block.timestamp, "validity already ended"
-    assert valid_until <= MASK_40, "validity out of range"
+    assert valid_until > now, "validity ends before the proof time"
+    assert valid_until <= MASK_36, "validity out of range"
     info: uint256 = self._roots[root]
     assert info != 0, "unknown root"
     assert block.timestamp <= info >> VALID_SHIFT, "root expired"
     # a prepared (root, policy) implies a registered policy: read its base
-    # point instead of the policy hash (x == 0: not prepared)
+    # point instead of the policy word (x == 0: not prepared)
     base_x: uint256 = self._bases[root][policy][0]
-    policy_hash: uint256 = 0
+    policy_word: uint256 = 0
     if base_x == 0:
-        policy_hash = self._policies[policy]
-        assert policy_hash != 0, "unknown policy"
+        policy_word = self._policies[policy]
+        assert policy_word != 0, "unknown policy"
     owner: address = self._nullifiers[scope][nullifier]
     if owner != empty(address):
         assert owner == msg.sender, "nullifier used"
@@ -167,7 +177,7 @@ def submit_proof(
     )
     # the generated verifier's checks and pairing, inlined (no external call)
     if base_x == 0:
-        assert groth16._verify(proof, [nullifier, audit_commitment, root, policy_hash, scope, binding]), "invalid proof"
+        assert groth16._verify(proof, [nullifier, audit_commitment, root, policy_word, scope, binding]), "invalid proof"
     else:
         base: Bytes[64] = concat(convert(base_x, bytes32), convert(self._bases[root][policy][1], bytes32))
         assert groth16._verify_from(proof, base, [nullifier, audit_commitment, scope, binding]), "invalid proof"
@@ -259,10 +269,10 @@ def prepare(root: uint256, policy: uint256):
     info: uint256 = self._roots[root]
     assert info != 0, "unknown root"
     assert block.timestamp <= info >> VALID_SHIFT, "root expired"
-    policy_hash: uint256 = self._policies[policy]
-    assert policy_hash != 0, "unknown policy"
+    policy_word: uint256 = self._policies[policy]
+    assert policy_word != 0, "unknown policy"
     assert self._bases[root][policy][0] == 0, "already prepared"
-    base: Bytes[64] = groth16._base([root, policy_hash])
+    base: Bytes[64] = groth16._base([root, policy_word])
     # x == 0 (the point at infinity, or x = 0 on the curve) is never stored:
     # submissions then verify in full, which is always correct
     assert extract32(base, 0, output_type=uint256) != 0, "base not storable"
@@ -295,7 +305,6 @@ def root_status(root: uint256) -> (address, uint256):
 
 @external
 def register_policy(
-    policy_hash: uint256,
     min_kyc_level: uint256,
     require_accredited: bool,
     entity_mask: uint256,
@@ -303,27 +312,38 @@ def register_policy(
     label: String[64],
 ) -> uint256:
     """
-    @notice Admin or issuer: register a policy (its Poseidon hash and the
-            parameters it commits to) and return its id.
-    @dev The parameters are range-checked and published in the event; that
-         they hash to `policy_hash` is checked off chain (no Poseidon here).
+    @notice Admin or issuer: register a policy and return its id. Proofs
+            of it carry its policy word (see the contract's @dev).
+    @param min_kyc_level Lowest KYC level accepted (0..255).
+    @param entity_mask 1 individuals (KYC), 2 businesses (KYB), 3 both.
+    @param deny Denied ISO 3166-1 numeric jurisdictions (1..999); unused
+           slots are 0 and come after the used ones.
     """
     assert msg.sender == self.admin or self.is_issuer[msg.sender], "not admin or issuer"
-    assert policy_hash != 0 and policy_hash < SNARK_FIELD, "bad policy hash"
-    assert self._policy_ids[policy_hash] == 0, "policy already registered"
     assert min_kyc_level <= 255, "bad kyc level"
     assert entity_mask >= 1 and entity_mask <= 3, "bad entity mask"
+    word: uint256 = min_kyc_level | (convert(require_accredited, uint256) << 8) | (entity_mask << 9)
+    at: uint256 = DENY_SHIFT
+    unused: bool = False
     for j: uint256 in deny:
         assert j <= MAX_JURISDICTION, "bad jurisdiction"
+        if j == 0:
+            unused = True
+        else:
+            assert not unused, "unused deny slots must come last"
+        word = word | (j << at)
+        # cannot overflow: at most 11 + 8 * 10
+        at = unsafe_add(at, DENY_BITS)
+    assert self._policy_ids[word] == 0, "policy already registered"
     # cannot overflow: bounded by MAX_POLICIES just below
     policy: uint256 = unsafe_add(self.policy_count, 1)
     assert policy <= MAX_POLICIES, "too many policies"
     self.policy_count = policy
-    self._policies[policy] = policy_hash
-    self._policy_ids[policy_hash] = policy
+    self._policies[policy] = word
+    self._policy_ids[word] = policy
     log IKYCRegistry.PolicyRegistered(
         policy=policy,
-        policy_hash=policy_hash,
+        policy_word=word,
         registrar=msg.sender,
         min_kyc_level=min_kyc_level,
         require_accredited=require_accredited,
@@ -336,20 +356,20 @@ def register_policy(
 
 @view
 @external
-def policy_hash(policy: uint256) -> uint256:
+def policy_word(policy: uint256) -> uint256:
     """
-    @notice The hash of policy `policy` (zero: no such policy).
+    @notice The word of policy `policy` (zero: no such policy).
     """
     return self._policies[policy]
 
 
 @view
 @external
-def policy_of(policy_hash: uint256) -> uint256:
+def policy_of(policy_word: uint256) -> uint256:
     """
-    @notice The id of the policy with `policy_hash` (zero: not registered).
+    @notice The id of the policy with `policy_word` (zero: not registered).
     """
-    return self._policy_ids[policy_hash]
+    return self._policy_ids[policy_word]
 
 
 # -------------------------------------------------------------------- admin

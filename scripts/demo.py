@@ -410,7 +410,7 @@ class Demo:
         )
         policy = Policy(min_kyc_level=2, require_accredited=True, deny=(408, 364))  # not North Korea, not Iran
         params = PolicyParams(policy.min_kyc_level, policy.require_accredited, policy.entity_mask, policy.deny)
-        policy_id, result = self.kyc.register_policy(policy.policy_hash(), params, "EU professional", self.desk)
+        policy_id, result = self.kyc.register_policy(params, "EU professional", self.desk)
         self.tx(f"policy #{policy_id}: KYC level >= 2, accredited, not KP/IR", result)
 
         # holders keep their secrets; the issuer sees only the commitments

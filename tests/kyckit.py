@@ -34,7 +34,7 @@ def params(policy: Policy) -> PolicyParams:
 
 def register_args(policy: Policy, label: str) -> tuple:
     p = params(policy)
-    return (policy.policy_hash(), *p.as_args(), label)
+    return (*p.as_args(), label)
 
 
 @dataclass
@@ -95,7 +95,7 @@ class Credentials:
 def submit_args(proof: Proof, policy_id: int) -> tuple:
     """submit_proof's arguments for `proof` (scope, policy, root, nullifier, audit, now, valid_until, proof)."""
     points, signals = proof.calldata()
-    nullifier, audit, root, _policy_hash, scope, binding = signals
-    now = (binding >> 160) & (2**40 - 1)
-    valid_until = binding >> 200
+    nullifier, audit, root, _policy_word, scope, binding = signals
+    now = (binding >> 160) & (2**36 - 1)
+    valid_until = binding >> 196
     return (scope, policy_id, root, nullifier, audit, now, valid_until, points)

@@ -3,7 +3,7 @@
     registry = deploy_kyc_registry(admin)                # or get_kyc_registry() for the recorded one
     registry.set_issuer(issuer, True, "Acme KYC", sender=admin)
     registry.publish_root(tree.root, sender=issuer)
-    policy_id, _ = registry.register_policy(policy, "EU retail", sender=admin)
+    policy_id, _ = registry.register_policy(params, "EU retail", sender=admin)
     registry.prepare(tree.root, policy_id, sender=issuer)  # optional: submissions ~12k gas cheaper
     registry.submit_proof(proof, policy_id, now, valid_until, sender=holder)   # the wallet in the proof
     registry.is_compliant(holder, deal_scope(deal), policy_id)
@@ -44,6 +44,9 @@ DEFAULT_ROOT_WINDOW = 3_600
 CURRENT = 2**64 - 1
 """`root_status` validity of an issuer's current root."""
 DESK_SCOPE_TAG = 1 << 160
+# binding timestamps: 36 bits each (until the year 4147); valid_until sits above now
+TIME_LIMIT = 2**36
+UNTIL_SHIFT = 196
 ADMIN_METHODS = ("set_issuer", "expire_root", "set_root_window", "register_policy", "propose_admin", "accept_admin")
 
 
@@ -70,18 +73,18 @@ def desk_scope(desk_id: int) -> int:
 
 
 def binding(wallet: str, now: int, valid_until: int) -> int:
-    """The `binding` public input: wallet | now << 160 | valid_until << 200."""
-    if not 0 <= now < 2**40 or not 0 <= valid_until < 2**40:
-        raise NexotcError("binding: now and valid_until must be below 2**40")
-    return int(_address(wallet, "wallet"), 16) | (now << 160) | (valid_until << 200)
+    """The `binding` public input: wallet | now << 160 | valid_until << 196."""
+    if not 0 <= now < TIME_LIMIT or not 0 <= valid_until < TIME_LIMIT:
+        raise NexotcError("binding: now and valid_until must be below 2**36")
+    return int(_address(wallet, "wallet"), 16) | (now << 160) | (valid_until << UNTIL_SHIFT)
 
 
 def unpack_binding(value: int) -> tuple[str, int, int]:
     """(wallet, now, valid_until) of a `binding` public input."""
     return (
         to_checksum_address((value & (2**160 - 1)).to_bytes(20, "big")),
-        (value >> 160) & (2**40 - 1),
-        value >> 200,
+        (value >> 160) & (TIME_LIMIT - 1),
+        value >> UNTIL_SHIFT,
     )
 
 
@@ -95,7 +98,7 @@ class ProofLike(Protocol):
 
 @dataclass(frozen=True)
 class PolicyParams:
-    """The parameters a policy hash commits to (see the circuit): who may pass."""
+    """A policy's parameters (packed by the registry into the policy word proofs carry): who may pass."""
 
     min_kyc_level: int
     require_accredited: bool
@@ -108,13 +111,21 @@ class PolicyParams:
             raise NexotcError(f"a policy denies at most 8 jurisdictions, got {len(self.deny)}")
         return self.min_kyc_level, self.require_accredited, self.entity_mask, deny
 
+    def word(self) -> int:
+        """The policy word KYCRegistry.register_policy computes from these parameters."""
+        level, accredited, mask, deny = self.as_args()
+        w = level | int(accredited) << 8 | mask << 9
+        for i, j in enumerate(deny):
+            w |= j << (11 + 10 * i)
+        return w
+
 
 @dataclass(frozen=True)
 class PolicyRecord:
-    """A registered policy: id, hash, parameters as published in its PolicyRegistered event."""
+    """A registered policy: id, word, parameters as published in its PolicyRegistered event."""
 
     policy_id: int
-    policy_hash: int
+    policy_word: int
     registrar: str
     params: PolicyParams
     label: str
@@ -123,7 +134,7 @@ class PolicyRecord:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["policy_hash"] = str(self.policy_hash)
+        d["policy_word"] = str(self.policy_word)
         d["params"]["deny"] = list(self.params.deny)
         return d
 
@@ -256,13 +267,13 @@ class KYCRegistry:
         issuer = to_checksum_address(str(issuer))
         return RootStatus(int(root), None if issuer == ZERO_ADDRESS else issuer, int(until))
 
-    def policy_hash(self, policy_id: int) -> int:
-        with reverts_as_errors("policy_hash()"):
-            return int(self.contract.policy_hash(int(policy_id)))
+    def policy_word(self, policy_id: int) -> int:
+        with reverts_as_errors("policy_word()"):
+            return int(self.contract.policy_word(int(policy_id)))
 
-    def policy_of(self, policy_hash: int) -> int:
+    def policy_of(self, policy_word: int) -> int:
         with reverts_as_errors("policy_of()"):
-            return int(self.contract.policy_of(int(policy_hash)))
+            return int(self.contract.policy_of(int(policy_word)))
 
     def nullifier_owner(self, scope: int, nullifier: int) -> str | None:
         with reverts_as_errors("nullifier_owner()"):
@@ -286,7 +297,7 @@ class KYCRegistry:
             out.append(
                 PolicyRecord(
                     policy_id=int(a["policy"]),
-                    policy_hash=int(a["policy_hash"]),
+                    policy_word=int(a["policy_word"]),
                     registrar=to_checksum_address(str(a["registrar"])),
                     params=PolicyParams(
                         int(a["min_kyc_level"]),
@@ -340,15 +351,15 @@ class KYCRegistry:
     def submit_proof(self, proof: ProofLike, policy_id: int, sender: AccountAPI) -> TxResult:
         """Submit a compliance proof from the wallet bound in it: records the attestation."""
         points, signals = proof.calldata()
-        nullifier, audit, root, policy_hash, scope, bound = (int(s) for s in signals)
+        nullifier, audit, root, policy_word, scope, bound = (int(s) for s in signals)
         wallet, now, valid_until = unpack_binding(bound)
         if wallet != to_checksum_address(sender.address):
             raise NexotcError(f"the proof is bound to {wallet}, not to the sender {sender.address}")
-        expected = self.policy_hash(policy_id)
+        expected = self.policy_word(policy_id)
         if expected == 0:
             raise NexotcError(f"no policy #{policy_id} in the kyc registry at {self.address}")
-        if expected != policy_hash:
-            raise NexotcError(f"the proof is for another policy than #{policy_id} (policy hash mismatch)")
+        if expected != policy_word:
+            raise NexotcError(f"the proof is for another policy than #{policy_id} (policy word mismatch)")
         args = (scope, int(policy_id), root, nullifier, audit, now, valid_until, [int(v) for v in points])
         return self._send("submit_proof", sender, *args)
 
@@ -365,11 +376,9 @@ class KYCRegistry:
         with reverts_as_errors("prepared()"):
             return bool(self.contract.prepared(_field(root, "root"), _policy_id(policy_id)))
 
-    def register_policy(
-        self, policy_hash: int, params: PolicyParams, label: str, sender: AccountAPI
-    ) -> tuple[int, TxResult]:
+    def register_policy(self, params: PolicyParams, label: str, sender: AccountAPI) -> tuple[int, TxResult]:
         """Admin or issuer: register a policy; returns (policy id, TxResult)."""
-        result = self._send("register_policy", sender, *self.args("register_policy", policy_hash, params, label))
+        result = self._send("register_policy", sender, *self.args("register_policy", params, label))
         created = [e for e in result.events if e.name == "PolicyRegistered"]
         if not created:
             raise NexotcError(f"transaction {result.tx_hash} registered no policy")
@@ -404,8 +413,8 @@ class KYCRegistry:
                 raise NexotcError("root window: must be >= 0 seconds")
             return (window,)
         if method == "register_policy":
-            policy_hash, params, label = values
-            return (_field(policy_hash, "policy hash"), *params.as_args(), _label(label))
+            params, label = values
+            return (*params.as_args(), _label(label))
         if method == "propose_admin":
             return (ZERO_ADDRESS if values[0] is None else _address(values[0], "new admin"),)
         if method == "accept_admin":

@@ -295,8 +295,8 @@ def prove(
     target = _scope(app, deal, desk_id, scope)
     record = registry.policy(policy_id)
     policy = to_zk_policy(record.params)
-    if policy.policy_hash() != record.policy_hash:
-        raise NexotcError(f"policy #{policy_id}: its published parameters do not hash to its registered hash")
+    if policy.word() != record.policy_word:
+        raise NexotcError(f"policy #{policy_id}: its published parameters do not give its registered policy word")
     status = registry.root_status(holder.root)
     now = _chain_now()
     if not status.valid_at(now):
@@ -413,7 +413,7 @@ def policy_group() -> None:
 def policy_register(
     app: App, min_kyc_level: int, accredited: bool, entities: str, deny: tuple[int, ...], label: str, calldata: bool
 ) -> None:
-    """Register a policy: its Poseidon hash and parameters; prints its id."""
+    """Register a policy by its parameters (the registry packs them into the policy word); prints its id."""
     from nexotc_client.chain.kyc import PolicyParams
     from nexotc_client.zk.credential import Policy
 
@@ -429,9 +429,7 @@ def policy_register(
     except ValueError as exc:
         raise NexotcError(f"policy: {exc}") from exc
     params = PolicyParams(min_kyc_level, accredited, mask, tuple(deny))
-    result = _admin(
-        app, "register_policy", zk_policy.policy_hash(), params, label, calldata=calldata, title="registering"
-    )
+    result = _admin(app, "register_policy", params, label, calldata=calldata, title="registering")
     if result is None:
         return
     policy_id = next(int(e.args["policy"]) for e in result.events if e.name == "PolicyRegistered")
@@ -439,7 +437,7 @@ def policy_register(
         app,
         f"policy #{policy_id} registered",
         result,
-        {"policy_id": policy_id, "policy_hash": str(zk_policy.policy_hash())},
+        {"policy_id": policy_id, "policy_word": str(zk_policy.word())},
     )
 
 
@@ -447,13 +445,9 @@ def policy_register(
 @shared_options
 @click.pass_obj
 def policy_list(app: App) -> None:
-    """The registered policies with their parameters (checked against their hashes)."""
-    from nexotc_client.issuer import to_zk_policy
-
+    """The registered policies with their parameters and policy words."""
     registry = _registry(app)
-    rows = []
-    for p in registry.policies():
-        rows.append({**p.to_dict(), "hash_matches": to_zk_policy(p.params).policy_hash() == p.policy_hash})
+    rows = [p.to_dict() for p in registry.policies()]
 
     def render(c: Any) -> None:
         for r in rows:
@@ -461,7 +455,7 @@ def policy_list(app: App) -> None:
             c.print(
                 f"#{r['policy_id']} {r['label'] or '-'}: kyc >= {prm['min_kyc_level']}, "
                 f"accredited {'required' if prm['require_accredited'] else 'no'}, entities mask {prm['entity_mask']}, "
-                f"deny {[d for d in prm['deny'] if d] or 'none'}; hash {'ok' if r['hash_matches'] else 'MISMATCH'}"
+                f"deny {[d for d in prm['deny'] if d] or 'none'}; word {r['policy_word']}"
             )
 
     app.emit(rows, render)
@@ -522,7 +516,7 @@ def publish_root(app: App, issuer_dir: str | None, prepare_policies: tuple[int, 
         raise NexotcError(f"root {store.root} is already the current root of {sender.address}")
     policies = tuple(dict.fromkeys(prepare_policies))
     for policy_id in policies:  # refuse before sending anything
-        if registry.policy_hash(policy_id) == 0:
+        if registry.policy_word(policy_id) == 0:
             raise NexotcError(f"--prepare: policy #{policy_id} is not registered")
     with step(app, "publishing the root"):
         result = registry.publish_root(store.root, sender)

@@ -4,15 +4,15 @@ Field conventions (all BN254 scalar field elements) follow the circuit (circuits
 
     leaf        = Poseidon([secret_commitment, entity_type, jurisdiction, kyc_level, accredited,
                             issued_at, expires_at, schema_id]),  secret_commitment = Poseidon([secret])
-    policy_hash = Poseidon([min_kyc_level, require_accredited, entity_mask, deny_0, ..., deny_7])
+    policy      = min_kyc_level | require_accredited << 8 | entity_mask << 9 | deny_i << (11 + 10 i)
+                  (the policy word: an exact packing the registry computes on chain from the parameters)
     nullifier   = Poseidon([secret, scope])
-    binding     = wallet | now << 160 | valid_until << 200
+    binding     = wallet | now << 160 | valid_until << 196
     audit       = Poseidon([Poseidon([f, salt_f]) for f in AUDIT_FIELDS])
 
-AUDIT_FIELDS lists the five audited fields; issued_at and schema_id are not in the audit commitment
-(all seven would need 8,621 constraints, over the 2^13 budget). Each audited field has its own salt, so any
-subset can be opened: an opening reveals (value, salt) for the chosen fields and only the field hash of the
-others (`open_fields`, `verify_opening`).
+AUDIT_FIELDS are all seven credential fields. Each has its own salt, so any subset can be opened: an opening
+reveals (value, salt) for the chosen fields and only the field hash of the others (`open_fields`,
+`verify_opening`).
 """
 
 from __future__ import annotations
@@ -29,10 +29,11 @@ ENTITY_INDIVIDUAL = 1  # KYC
 ENTITY_BUSINESS = 2  # KYB
 MASK_INDIVIDUALS = 1
 MASK_BUSINESSES = 2
-TIME_LIMIT = 1 << 40
+TIME_LIMIT = 1 << 36  # timestamps (seconds) below 2^36: until the year 4147
+TIME_SHIFT = 36
 DENY_SLOTS = 8
 CREDENTIAL_FIELDS = ("entity_type", "jurisdiction", "kyc_level", "accredited", "issued_at", "expires_at", "schema_id")
-AUDIT_FIELDS = ("entity_type", "jurisdiction", "kyc_level", "accredited", "expires_at")
+AUDIT_FIELDS = CREDENTIAL_FIELDS
 
 
 def random_field() -> int:
@@ -68,7 +69,7 @@ class Credential:
         if self.accredited not in (0, 1):
             raise ValueError("accredited must be 0 or 1")
         if not 0 <= self.issued_at < self.expires_at < TIME_LIMIT:
-            raise ValueError("need 0 <= issued_at < expires_at < 2^40")
+            raise ValueError("need 0 <= issued_at < expires_at < 2^36")
         if not 0 <= self.schema_id < P or not 0 <= self.secret_commitment < P:
             raise ValueError("schema_id and secret_commitment must be field elements")
         if self.secret is not None and secret_commitment(self.secret) != self.secret_commitment:
@@ -122,11 +123,24 @@ class Policy:
     def deny_slots(self) -> list[int]:
         return [*self.deny, *([0] * (DENY_SLOTS - len(self.deny)))]
 
-    def preimage(self) -> list[int]:
-        return [self.min_kyc_level, int(self.require_accredited), self.entity_mask, *self.deny_slots()]
+    def word(self) -> int:
+        """The policy word the circuit takes as a public signal and KYCRegistry.register_policy computes:
+        min_kyc_level | require_accredited << 8 | entity_mask << 9 | deny_i << (11 + 10 i)."""
+        w = self.min_kyc_level | int(self.require_accredited) << 8 | self.entity_mask << 9
+        for i, j in enumerate(self.deny_slots()):
+            w |= j << (11 + 10 * i)
+        return w
 
-    def policy_hash(self) -> int:
-        return poseidon(self.preimage())
+    @classmethod
+    def from_word(cls, word: int) -> Policy:
+        """The policy a word encodes (the inverse of `word`; ValueError for a malformed word)."""
+        if not 0 <= word < 1 << 91:
+            raise ValueError("a policy word has 91 bits")
+        deny = tuple(j for i in range(DENY_SLOTS) if (j := (word >> (11 + 10 * i)) & 1023))
+        p = cls(word & 255, bool(word >> 8 & 1), word >> 9 & 3, deny)
+        if p.word() != word:
+            raise ValueError("not a canonical policy word (unused deny slots must come last)")
+        return p
 
     def violations(self, cred: Credential, now: int | None = None) -> list[str]:
         """Why `cred` cannot prove this policy (empty when it can); mirrors the circuit's checks."""
@@ -163,18 +177,18 @@ class Policy:
 
 # --------------------------------------------------------------------------- binding and scopes
 def binding(wallet: str | int, now: int, valid_until: int) -> int:
-    """wallet | now << 160 | valid_until << 200 (the circuit decomposes it; the contract rebuilds it)."""
+    """wallet | now << 160 | valid_until << 196 (the circuit decomposes it; the contract rebuilds it)."""
     w = int(wallet, 16) if isinstance(wallet, str) else int(wallet)
     if not 0 <= w < 1 << 160:
         raise ValueError("wallet must be a 20-byte address")
-    if not 0 <= now <= valid_until < TIME_LIMIT:
-        raise ValueError("need 0 <= now <= valid_until < 2^40")
-    return w | now << 160 | valid_until << 200
+    if not 0 <= now < valid_until < TIME_LIMIT:
+        raise ValueError("need 0 <= now < valid_until < 2^36")
+    return w | now << 160 | valid_until << (160 + TIME_SHIFT)
 
 
 def unpack_binding(value: int) -> tuple[str, int, int]:
     """(wallet as 0x-hex, now, valid_until)."""
-    return f"0x{value & ((1 << 160) - 1):040x}", (value >> 160) & (TIME_LIMIT - 1), value >> 200
+    return f"0x{value & ((1 << 160) - 1):040x}", (value >> 160) & (TIME_LIMIT - 1), value >> (160 + TIME_SHIFT)
 
 
 def deal_scope(deal_address: str | int) -> int:
@@ -278,13 +292,9 @@ def circuit_inputs(
         **cred.fields(),
         "path_elements": list(path.siblings),
         "path_indices": list(path.indices),
-        "min_kyc_level": policy.min_kyc_level,
-        "require_accredited": int(policy.require_accredited),
-        "entity_mask": policy.entity_mask,
-        "deny": policy.deny_slots(),
         "audit_salts": [salts[f] for f in AUDIT_FIELDS],
         "root": path.root,
-        "policy_hash": policy.policy_hash(),
+        "policy": policy.word(),
         "scope": scope,
-        "binding": w | now << 160 | valid_until << 200,
+        "binding": w | now << 160 | valid_until << (160 + TIME_SHIFT),
     }

@@ -28,7 +28,7 @@ R_P_BY_T = {
     t: r for t, r in zip(range(2, 18), [56, 57, 56, 60, 60, 63, 64, 63, 60, 66, 60, 65, 70, 60, 64, 68], strict=True)
 }
 # the widths the compliance circuit uses (t = number of inputs + 1)
-WIDTHS = (2, 3, 6, 9, 12)
+WIDTHS = (2, 3, 8, 9)
 TABLE = Path(__file__).with_name("poseidon_constants.json")
 CIRCOM = Path(__file__).resolve().parents[2] / "circuits" / "lib" / "poseidon_constants.circom"
 

@@ -29,7 +29,7 @@ BUILD = ROOT / "circuits" / "build"
 WASM = BUILD / "compliance.wasm"
 ZKEY = BUILD / "compliance_final.zkey"
 PROVER_JS = Path(__file__).with_name("prover.js")
-PUBLIC_SIGNALS = ("nullifier", "audit_commitment", "root", "policy_hash", "scope", "binding")
+PUBLIC_SIGNALS = ("nullifier", "audit_commitment", "root", "policy", "scope", "binding")
 
 
 class ProverError(RuntimeError):
@@ -42,7 +42,7 @@ class WitnessError(ProverError):
 
 @dataclass(frozen=True)
 class Proof:
-    """A Groth16 proof with its public signals [nullifier, audit_commitment, root, policy_hash, scope, binding].
+    """A Groth16 proof with its public signals [nullifier, audit_commitment, root, policy, scope, binding].
 
     a, c: G1 (x, y); b: G2 ((x.re, x.im), (y.re, y.im)) as in snarkjs JSON.
     """
@@ -85,8 +85,8 @@ class Proof:
         return self.signal("root")
 
     @property
-    def policy_hash(self) -> int:
-        return self.signal("policy_hash")
+    def policy_word(self) -> int:
+        return self.signal("policy")
 
     @property
     def scope(self) -> int:

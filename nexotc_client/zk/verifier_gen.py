@@ -20,9 +20,9 @@ from nexotc_client.zk.groth16 import Q, R, VerifyingKey, load_vk
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_VK = ROOT / "circuits" / "build" / "verification_key.json"
 DEFAULT_OUT = ROOT / "contracts" / "Groth16Verifier.vy"
-INPUT_NAMES = ("nullifier", "audit_commitment", "root", "policy_hash", "scope", "binding")
+INPUT_NAMES = ("nullifier", "audit_commitment", "root", "policy", "scope", "binding")
 PREPARED = (2, 3)
-"""Inputs a caller may fold into a precomputed base (`_base`, then `_verify_from`): root and policy hash, fixed
+"""Inputs a caller may fold into a precomputed base (`_base`, then `_verify_from`): root and policy word, fixed
 for every proof against one issuer root and one policy, so KYCRegistry stores their part of vk_x once."""
 
 

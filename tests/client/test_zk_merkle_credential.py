@@ -98,9 +98,14 @@ def test_credential_leaf_and_validation():
         Credential(secret_commitment=1, secret=2, **{k: v for k, v in c.fields().items()})
 
 
-def test_policy_hash_and_violations():
+def test_policy_word_and_violations():
     pol = Policy(min_kyc_level=2, require_accredited=True, entity_mask=1, deny=(408, 364))
-    assert pol.policy_hash() == poseidon([2, 1, 1, 408, 364, 0, 0, 0, 0, 0, 0])
+    assert pol.word() == 2 | 1 << 8 | 1 << 9 | 408 << 11 | 364 << 21
+    assert Policy.from_word(pol.word()) == pol and Policy.from_word(Policy().word()) == Policy()
+    with pytest.raises(ValueError, match="canonical"):
+        Policy.from_word(Policy().word() | 408 << 21)  # a used slot after an unused one
+    with pytest.raises(ValueError, match="91 bits"):
+        Policy.from_word(1 << 91)
     assert Policy.from_json(pol.to_json()) == pol
     assert pol.violations(cred(), now=500) == []
     assert pol.violations(cred(kyc_level=1, accredited=0, jurisdiction=408, entity_type=2), now=10_000) == [
@@ -118,8 +123,10 @@ def test_binding_and_scopes():
     b = binding("0x" + "ab" * 20, 1_700_000_000, 1_700_000_600)
     assert unpack_binding(b) == ("0x" + "ab" * 20, 1_700_000_000, 1_700_000_600)
     assert desk_scope(7) == (1 << 160) | 7
-    with pytest.raises(ValueError):
-        binding("0x" + "ab" * 20, 10, 9)
+    assert b >> 196 == 1_700_000_600 and b < 1 << 232
+    for now, until in ((10, 9), (10, 10), (10, 1 << 36)):  # the registry needs now < valid_until < 2^36
+        with pytest.raises(ValueError):
+            binding("0x" + "ab" * 20, now, until)
 
 
 def test_audit_opening_reveals_only_chosen_fields():
@@ -139,5 +146,7 @@ def test_audit_opening_reveals_only_chosen_fields():
     missing = type(opening)(opening.opened, {k: v for k, v in list(opening.hidden.items())[1:]})
     assert not verify_opening(commitment, missing)
     assert verify_opening(commitment, open_fields(c, salts, AUDIT_FIELDS))
+    issued = open_fields(c, salts, ["issued_at", "schema_id"])  # every credential field can be opened
+    assert issued.values == {"issued_at": c.issued_at, "schema_id": c.schema_id} and verify_opening(commitment, issued)
     with pytest.raises(ValueError, match="not audited"):
-        open_fields(c, salts, ["schema_id"])
+        open_fields(c, salts, ["secret"])

@@ -11,9 +11,10 @@ from __future__ import annotations
 import ape
 import pytest
 from dealkit import ZERO, addr
-from kyckit import DAY, EU_PRO, KYB_ONLY, Credentials, R, register_args, submit_args
+from kyckit import DAY, EU_PRO, IR, KP, KYB_ONLY, Credentials, R, register_args, submit_args
 from zkkit import tampered
 
+from nexotc_client.zk.credential import MASK_BUSINESSES, Policy
 from nexotc_client.zk.groth16 import Q
 from nexotc_client.zk.prover import Prover, WitnessError
 
@@ -62,7 +63,8 @@ def registry(project, desk, issuer, creds):
 @pytest.fixture(scope="module")
 def proofs(creds, NOW, buyer, seller, attacker):  # noqa: N803
     """Five real proofs: the buyer's (Swiss credential) in S1; the same credential bound to the attacker;
-    the buyer's renewal (later expiry); the seller's KYB proof of policy #2; a 30-second validity."""
+    the buyer's renewal (later expiry); the seller's KYB proof of policy #2; a 30-second validity; and one
+    whose validity ends before its own clock (the circuit leaves now < valid_until to the registry)."""
     with Prover(progress=False) as prover:
         return {
             "buyer": creds.prove(prover, "swiss", buyer.address, S1, NOW, NOW + DAY),
@@ -70,6 +72,7 @@ def proofs(creds, NOW, buyer, seller, attacker):  # noqa: N803
             "buyer_renewal": creds.prove(prover, "swiss", buyer.address, S1, NOW, NOW + 2 * DAY),
             "seller_kyb": creds.prove(prover, "uk_business", seller.address, S1, NOW, NOW + DAY, KYB_ONLY),
             "brief": creds.prove(prover, "swiss", seller.address, S2, NOW, NOW + 30),
+            "ends_before_now": creds.prove(prover, "swiss", seller.address, S2, NOW + 200, NOW + 100),
         }
 
 
@@ -229,13 +232,23 @@ def test_expired_validity_is_rejected(registry, proofs, seller, NOW, at, nothing
         registry.submit_proof(*args, sender=seller)
 
 
+def test_validity_ending_before_the_proof_time_is_rejected(registry, proofs, seller, NOW, at, nothing_recorded):  # noqa: N803
+    """now < valid_until is the registry's half of "not expired at now" (the circuit has valid_until <=
+    expires_at): a valid proof with valid_until < now is refused even while both are near block time."""
+    args = submit_args(proofs["ends_before_now"], 1)
+    assert (args[5], args[6]) == (NOW + 200, NOW + 100)
+    at(NOW + 50)
+    with nothing_recorded(args, seller, "validity ends before the proof time"):
+        registry.submit_proof(*args, sender=seller)
+
+
 def test_expired_credential_cannot_be_proven(creds, buyer):
-    """The circuit has no witness for a credential at or after its expiry, nor for an attestation that
-    would outlive it."""
+    """The circuit has no witness for a credential at or after its expiry (with the registry's
+    now < valid_until, that needs valid_until > expires_at), nor for an attestation that would outlive it."""
     expires = creds.creds["short"].expires_at
     with Prover(progress=False) as prover:
         with pytest.raises(WitnessError):
-            prover.prove(creds.inputs("short", buyer.address, S1, expires, expires))
+            prover.prove(creds.inputs("short", buyer.address, S1, expires, expires + 1))
         with pytest.raises(WitnessError):
             prover.prove(creds.inputs("short", buyer.address, S1, expires - 100, expires + 1))
 
@@ -352,7 +365,7 @@ def test_prepared_base_rejects_what_the_full_check_rejects(
         args[index] = S2 if index == 0 else args[index] + 1
         with nothing_recorded(args, buyer, "invalid proof"):
             registry.submit_proof(*args, sender=buyer)
-    # a proof of policy #2 submitted as #1 (and #1's as #2): the base commits to the policy hash
+    # a proof of policy #2 submitted as #1 (and #1's as #2): the base commits to the policy word
     with nothing_recorded(submit_args(proofs["seller_kyb"], 1), seller, "invalid proof"):
         registry.submit_proof(*submit_args(proofs["seller_kyb"], 1), sender=seller)
     with nothing_recorded(submit_args(proofs["buyer"], 2), buyer, "invalid proof"):
@@ -440,23 +453,31 @@ def test_root_window_is_bounded_and_admin_only(registry, desk, attacker):
 # ------------------------------------------------------------------- policies
 def test_policy_registration(registry, desk, issuer, attacker):
     assert registry.policy_count() == 2
-    assert registry.policy_hash(1) == EU_PRO.policy_hash() and registry.policy_of(EU_PRO.policy_hash()) == 1
-    args = register_args(EU_PRO.__class__(min_kyc_level=4), "level 4")
+    # the registry packs the parameters into the word the circuit decomposes, exactly as the client does
+    assert registry.policy_word(1) == EU_PRO.word() and registry.policy_of(EU_PRO.word()) == 1
+    assert registry.policy_word(2) == KYB_ONLY.word() and registry.policy_word(3) == 0
+    level4 = Policy(min_kyc_level=4, entity_mask=MASK_BUSINESSES, deny=(KP, 999))
+    args = register_args(level4, "level 4")
     with ape.reverts("not admin or issuer"):
         registry.register_policy(*args, sender=attacker)
     with ape.reverts("policy already registered"):
         registry.register_policy(*register_args(EU_PRO, "again"), sender=desk)
-    bad = list(args)
-    bad[3] = 0
-    with ape.reverts("bad entity mask"):
-        registry.register_policy(*bad, sender=desk)
-    bad = list(args)
-    bad[4] = [1000, 0, 0, 0, 0, 0, 0, 0]
-    with ape.reverts("bad jurisdiction"):
-        registry.register_policy(*bad, sender=desk)
+    for index, value, reason in (
+        (0, 256, "bad kyc level"),
+        (2, 0, "bad entity mask"),
+        (2, 4, "bad entity mask"),
+        (3, [1000, 0, 0, 0, 0, 0, 0, 0], "bad jurisdiction"),
+        (3, [KP, 0, IR, 0, 0, 0, 0, 0], "unused deny slots must come last"),
+    ):
+        bad = list(args)
+        bad[index] = value
+        with ape.reverts(reason):
+            registry.register_policy(*bad, sender=desk)
+    assert registry.policy_count() == 2
     receipt = registry.register_policy(*args, sender=issuer)
     [log] = receipt.decode_logs(registry.PolicyRegistered)
-    assert (log.policy, log.policy_hash, log.min_kyc_level, log.label) == (3, args[0], 4, "level 4")
+    assert (log.policy, log.policy_word, log.min_kyc_level, log.label) == (3, level4.word(), 4, "level 4")
+    assert list(log.deny) == [KP, 999, 0, 0, 0, 0, 0, 0] and Policy.from_word(registry.policy_word(3)) == level4
     assert registry.policy_count() == 3
 
 

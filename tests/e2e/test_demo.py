@@ -115,6 +115,8 @@ def test_demo_kyc_phase_gates_the_deal_and_discloses_one_field(demo_module):
         "entity_type",
         "kyc_level",
         "accredited",
+        "issued_at",
         "expires_at",
+        "schema_id",
     }
     assert json.dumps(bundle).count('"value"') == 1
