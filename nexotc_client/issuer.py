@@ -422,8 +422,8 @@ def prove_compliance(
     problems = policy.violations(credential, now)
     if valid_until > credential.expires_at:
         problems.append("valid until is after the credential expires")
-    if valid_until < now:
-        problems.append("valid until is before now")
+    if valid_until <= now:
+        problems.append("valid until is not after now")
     if problems:
         raise NexotcError(f"the credential cannot meet policy #{policy_id}: {'; '.join(problems)}")
     salts = new_salts()

@@ -112,6 +112,11 @@ def test_kyc_issue_prove_submit_deal_and_audit(cli, tmp_path):
             "--policy", "1", "--deal", deal, "--account", "test:6", "--out", d / "x.proof"),
         "cannot meet policy #1", "jurisdiction 408 denied",
     )  # fmt: skip
+    assert_one_line_error(  # the registry needs now < valid_until: refused before any proving
+        cli("kyc", "prove", "--credential", d / "buyer.cred", "--secret", d / "buyer.secret", "--policy", "1",
+            "--deal", deal, "--valid-for", "0s", "--account", "test:1", "--out", d / "x.proof"),
+        "cannot meet policy #1", "valid until is not after now",
+    )  # fmt: skip
     status = cli.ok("kyc", "status", "test:1", "--deal", deal, "--json").json()
     assert status["compliant"] is True and status["policy_id"] == 1
     assert "policy #1" in cli.ok("kyc", "status", "test:1", "--deal", deal).out
