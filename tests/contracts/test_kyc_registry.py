@@ -11,6 +11,8 @@ from __future__ import annotations
 import ape
 import pytest
 from dealkit import ZERO, addr
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from kyckit import DAY, EU_PRO, IR, KP, KYB_ONLY, Credentials, R, register_args, submit_args
 from zkkit import tampered
 
@@ -479,6 +481,27 @@ def test_policy_registration(registry, desk, issuer, attacker):
     assert (log.policy, log.policy_word, log.min_kyc_level, log.label) == (3, level4.word(), 4, "level 4")
     assert list(log.deny) == [KP, 999, 0, 0, 0, 0, 0, 0] and Policy.from_word(registry.policy_word(3)) == level4
     assert registry.policy_count() == 3
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    level=st.integers(0, 255),
+    accredited=st.booleans(),
+    mask=st.integers(1, 3),
+    deny=st.lists(st.integers(1, 999), max_size=8),
+)
+def test_registry_packs_policies_as_the_client_does(registry, desk, level, accredited, mask, deny):
+    """For any valid parameters the registry's policy word is the client's `Policy.word()` (the public
+    signal the prover puts in the proof), and it decodes back to the same policy."""
+    policy = Policy(level, accredited, mask, tuple(deny))
+    policy_id = registry.policy_of(policy.word())
+    if policy_id == 0:  # an earlier example may have registered the same parameters
+        receipt = registry.register_policy(*register_args(policy, "random"), sender=desk)
+        [log] = receipt.decode_logs(registry.PolicyRegistered)
+        policy_id = log.policy
+        assert log.policy_word == policy.word()
+    assert registry.policy_word(policy_id) == policy.word()
+    assert Policy.from_word(registry.policy_word(policy_id)) == policy
 
 
 # ---------------------------------------------------------------------- admin
