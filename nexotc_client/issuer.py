@@ -384,21 +384,6 @@ class Disclosure:
         return cls.from_json(data)
 
 
-def to_zk_policy(params: Any) -> Any:
-    """A zk `Policy` from the parameters a registry published (chain.kyc.PolicyParams)."""
-    from nexotc_client.zk.credential import Policy
-
-    try:
-        return Policy(
-            int(params.min_kyc_level),
-            bool(params.require_accredited),
-            int(params.entity_mask),
-            tuple(int(j) for j in params.deny if int(j) != 0),
-        )
-    except ValueError as exc:
-        raise NexotcError(f"policy parameters: {exc}") from exc
-
-
 def prove_compliance(
     holder: HolderFile,
     secret: HolderSecret,
@@ -444,5 +429,4 @@ __all__ = [
     "IssuerStore",
     "ProofFile",
     "prove_compliance",
-    "to_zk_policy",
 ]

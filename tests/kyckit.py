@@ -15,6 +15,7 @@ from nexotc_client.zk.credential import (
     Policy,
     circuit_inputs,
     new_salts,
+    unpack_binding,
 )
 from nexotc_client.zk.merkle import PoseidonTree
 from nexotc_client.zk.prover import Proof, Prover
@@ -96,6 +97,5 @@ def submit_args(proof: Proof, policy_id: int) -> tuple:
     """submit_proof's arguments for `proof` (scope, policy, root, nullifier, audit, now, valid_until, proof)."""
     points, signals = proof.calldata()
     nullifier, audit, root, _policy_word, scope, binding = signals
-    now = (binding >> 160) & (2**36 - 1)
-    valid_until = binding >> 196
+    _, now, valid_until = unpack_binding(binding)
     return (scope, policy_id, root, nullifier, audit, now, valid_until, points)

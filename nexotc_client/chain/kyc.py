@@ -44,9 +44,6 @@ DEFAULT_ROOT_WINDOW = 3_600
 CURRENT = 2**64 - 1
 """`root_status` validity of an issuer's current root."""
 DESK_SCOPE_TAG = 1 << 160
-# binding timestamps: 36 bits each (until the year 4147); valid_until sits above now
-TIME_LIMIT = 2**36
-UNTIL_SHIFT = 196
 ADMIN_METHODS = ("set_issuer", "expire_root", "set_root_window", "register_policy", "propose_admin", "accept_admin")
 
 
@@ -69,23 +66,17 @@ def desk_scope(desk_id: int) -> int:
     """The scope of a desk: (1 << 160) | desk id."""
     if isinstance(desk_id, bool) or not isinstance(desk_id, int) or not 0 < desk_id < DESK_SCOPE_TAG:
         raise NexotcError(f"desk id: expected a positive integer, got {desk_id!r}")
-    return DESK_SCOPE_TAG | desk_id
+    from nexotc_client.zk.credential import desk_scope as scope
 
-
-def binding(wallet: str, now: int, valid_until: int) -> int:
-    """The `binding` public input: wallet | now << 160 | valid_until << 196."""
-    if not 0 <= now < TIME_LIMIT or not 0 <= valid_until < TIME_LIMIT:
-        raise NexotcError("binding: now and valid_until must be below 2**36")
-    return int(_address(wallet, "wallet"), 16) | (now << 160) | (valid_until << UNTIL_SHIFT)
+    return scope(desk_id)
 
 
 def unpack_binding(value: int) -> tuple[str, int, int]:
-    """(wallet, now, valid_until) of a `binding` public input."""
-    return (
-        to_checksum_address((value & (2**160 - 1)).to_bytes(20, "big")),
-        (value >> 160) & (TIME_LIMIT - 1),
-        value >> UNTIL_SHIFT,
-    )
+    """(checksummed wallet, now, valid_until) of a `binding` public input (layout: zk.credential.binding)."""
+    from nexotc_client.zk.credential import unpack_binding as unpack
+
+    wallet, now, valid_until = unpack(value)
+    return to_checksum_address(wallet), now, valid_until
 
 
 class ProofLike(Protocol):
@@ -110,14 +101,6 @@ class PolicyParams:
         if len(deny) != 8:
             raise NexotcError(f"a policy denies at most 8 jurisdictions, got {len(self.deny)}")
         return self.min_kyc_level, self.require_accredited, self.entity_mask, deny
-
-    def word(self) -> int:
-        """The policy word KYCRegistry.register_policy computes from these parameters."""
-        level, accredited, mask, deny = self.as_args()
-        w = level | int(accredited) << 8 | mask << 9
-        for i, j in enumerate(deny):
-            w |= j << (11 + 10 * i)
-        return w
 
 
 @dataclass(frozen=True)
@@ -604,7 +587,6 @@ __all__ = [
     "PolicyRecord",
     "RootStatus",
     "SNARK_FIELD",
-    "binding",
     "deal_initcode",
     "deal_scope",
     "deploy_kyc_registry",

@@ -285,18 +285,20 @@ def prove(
     out: str,
 ) -> None:
     """Holder: prove the credential meets a registered policy, bound to a wallet and a scope."""
-    from nexotc_client.issuer import HolderFile, HolderSecret, prove_compliance, to_zk_policy
+    from nexotc_client.issuer import HolderFile, HolderSecret, prove_compliance
     from nexotc_client.spec import parse_duration
+    from nexotc_client.zk.credential import Policy
 
     registry = _registry(app)
     holder = HolderFile.load(credential_file)
     holder_secret = HolderSecret.load(secret_file)
     who = wallet_address(wallet) if wallet else app.sender().address
     target = _scope(app, deal, desk_id, scope)
-    record = registry.policy(policy_id)
-    policy = to_zk_policy(record.params)
-    if policy.word() != record.policy_word:
-        raise NexotcError(f"policy #{policy_id}: its published parameters do not give its registered policy word")
+    # the policy exactly as the registry enforces it: decoded from its registered word
+    try:
+        policy = Policy.from_word(registry.policy(policy_id).policy_word)
+    except ValueError as exc:
+        raise NexotcError(f"policy #{policy_id}: {exc}") from exc
     status = registry.root_status(holder.root)
     now = _chain_now()
     if not status.valid_at(now):

@@ -183,7 +183,11 @@ def binding(wallet: str | int, now: int, valid_until: int) -> int:
         raise ValueError("wallet must be a 20-byte address")
     if not 0 <= now < valid_until < TIME_LIMIT:
         raise ValueError("need 0 <= now < valid_until < 2^36")
-    return w | now << 160 | valid_until << (160 + TIME_SHIFT)
+    return _pack_binding(w, now, valid_until)
+
+
+def _pack_binding(wallet: int, now: int, valid_until: int) -> int:
+    return wallet | now << 160 | valid_until << (160 + TIME_SHIFT)
 
 
 def unpack_binding(value: int) -> tuple[str, int, int]:
@@ -296,5 +300,5 @@ def circuit_inputs(
         "root": path.root,
         "policy": policy.word(),
         "scope": scope,
-        "binding": w | now << 160 | valid_until << (160 + TIME_SHIFT),
+        "binding": _pack_binding(w, now, valid_until),
     }
