@@ -1,9 +1,11 @@
-"""Shared zk test helpers: a small issuer tree with holder credentials, a policy, witness inputs, and a
-randomized set of tampered proofs (used by the client tests and the on-chain verifier tests)."""
+"""Shared zk test helpers: a small issuer tree with holder credentials, a policy, witness inputs, a
+randomized set of tampered proofs (used by the client tests and the on-chain verifier tests), and readers for
+the iden3 binary files (r1cs, wtns, zkey sections)."""
 
 from __future__ import annotations
 
 import random
+import struct
 from dataclasses import dataclass, field
 
 from py_ecc.optimized_bn128 import FQ2, G2, b2, curve_order, is_inf, is_on_curve, multiply, normalize
@@ -140,3 +142,62 @@ def tampered(proof: list[int], inputs: list[int], seed: int = 1) -> list[tuple[s
     bad[i] = bad[i] + R  # the same value mod r: must still be rejected
     cases.append((f"public input {i} + r", proof, bad))
     return cases
+
+
+# ---------------------------------------------------------------- iden3 binary files (r1cs, wtns, zkey)
+
+# a linear combination: wire -> coefficient (wire 0 is the constant 1)
+LinComb = dict[int, int]
+
+
+def bin_sections(data: bytes, magic: bytes) -> dict[int, bytes]:
+    """The sections of an iden3 binary file (r1cs, wtns, zkey), by section type."""
+    assert data[:4] == magic, data[:4]
+    (n_sections,) = struct.unpack_from("<I", data, 8)
+    pos, out = 12, {}
+    for _ in range(n_sections):
+        kind, size = struct.unpack_from("<IQ", data, pos)
+        out[kind] = data[pos + 12 : pos + 12 + size]
+        pos += 12 + size
+    return out
+
+
+def read_r1cs(data: bytes) -> tuple[dict, list[tuple[LinComb, LinComb, LinComb]]]:
+    """(header, constraints): each constraint is (A, B, C) with A * B = C over the witness."""
+    s = bin_sections(data, b"r1cs")
+    h = s[1]
+    (n8,) = struct.unpack_from("<I", h, 0)
+    n_wires, n_out, n_pub_in, n_prv_in = struct.unpack_from("<IIII", h, 4 + n8)
+    (n_constraints,) = struct.unpack_from("<I", h, 4 + n8 + 24)
+    header = {
+        "n_wires": n_wires,
+        "n_outputs": n_out,
+        "n_public": n_out + n_pub_in,
+        "n_private_inputs": n_prv_in,
+        "n_constraints": n_constraints,
+    }
+    body, pos, constraints = s[2], 0, []
+    for _ in range(n_constraints):
+        abc = []
+        for _matrix in range(3):
+            (n,) = struct.unpack_from("<I", body, pos)
+            pos += 4
+            lc: LinComb = {}
+            for _ in range(n):
+                (wire,) = struct.unpack_from("<I", body, pos)
+                lc[wire] = int.from_bytes(body[pos + 4 : pos + 4 + n8], "little")
+                pos += 4 + n8
+            abc.append(lc)
+        constraints.append((abc[0], abc[1], abc[2]))
+    return header, constraints
+
+
+def read_wtns(data: bytes) -> list[int]:
+    """The witness values (index 0 is the constant 1)."""
+    s = bin_sections(data, b"wtns")
+    (n8,) = struct.unpack_from("<I", s[1], 0)
+    return [int.from_bytes(s[2][i : i + n8], "little") for i in range(0, len(s[2]), n8)]
+
+
+def lc_value(lc: LinComb, w: list[int]) -> int:
+    return sum(c * w[i] for i, c in lc.items()) % R

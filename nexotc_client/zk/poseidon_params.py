@@ -111,8 +111,34 @@ def table_json(widths: tuple[int, ...] = WIDTHS) -> str:
     return json.dumps(table(widths), indent=0, separators=(",", ":")) + "\n"
 
 
+def inverse(m: tuple[tuple[int, ...], ...]) -> tuple[tuple[int, ...], ...]:
+    """The inverse of a square matrix mod P (Gauss-Jordan; every square block of a Cauchy MDS matrix is
+    invertible, so a zero pivot means the input is not one)."""
+    n = len(m)
+    a = [list(row) + [int(i == j) for j in range(n)] for i, row in enumerate(m)]
+    for c in range(n):
+        if a[c][c] == 0:
+            raise ValueError("singular block")
+        inv = pow(a[c][c], -1, P)
+        a[c] = [v * inv % P for v in a[c]]
+        for r in range(n):
+            if r != c and a[r][c]:
+                f = a[r][c]
+                a[r] = [(v - f * w) % P for v, w in zip(a[r], a[c], strict=True)]
+    return tuple(tuple(row[n:]) for row in a)
+
+
+def _circom_matrix(m: tuple[tuple[int, ...], ...], t: int) -> str:
+    """A t x t circom array literal of `m`, zero-padded (circom arrays have the width's size)."""
+    rows = [list(r) + [0] * (t - len(r)) for r in m] + [[0] * t] * (t - len(m))
+    return "[" + ",".join("[" + ",".join(hex(v) for v in row) + "]" for row in rows) + "]"
+
+
 def circom_source(widths: tuple[int, ...] = WIDTHS) -> str:
-    """circom functions POSEIDON_RP(t), POSEIDON_C(t) and POSEIDON_M(t) for the given widths."""
+    """circom functions for the given widths: POSEIDON_RP(t), POSEIDON_C(t), POSEIDON_M(t), and the inverses
+    circuits/lib/poseidon.circom needs (computed here so the witness generator never inverts):
+    POSEIDON_M_INV(t) of M, POSEIDON_M_TAIL_INV(t) of M without row and column 0 (zero-padded to t x t) and
+    POSEIDON_M00_INV(t) = 1 / M[0][0]."""
     params = [generate(t) for t in widths]
     out = [
         "// SPDX-License-Identifier: Apache-2.0",
@@ -133,7 +159,19 @@ def circom_source(widths: tuple[int, ...] = WIDTHS) -> str:
         out.append(f"    if (t == {p.t}) {{")
         out.append("        return [" + ",".join("[" + ",".join(hex(v) for v in row) + "]" for row in p.m) + "];")
         out.append("    }")
-    out += ["    assert(0);", "    return [[0]];", "}", ""]
+    for name, block in (
+        ("POSEIDON_M_INV", lambda m: inverse(m)),
+        ("POSEIDON_M_TAIL_INV", lambda m: inverse(tuple(row[1:] for row in m[1:]))),
+    ):
+        out += ["    assert(0);", "    return [[0]];", "}", "", f"function {name}(t) {{"]
+        for p in params:
+            out.append(f"    if (t == {p.t}) {{")
+            out.append(f"        return {_circom_matrix(block(p.m), p.t)};")
+            out.append("    }")
+    out += ["    assert(0);", "    return [[0]];", "}", "", "function POSEIDON_M00_INV(t) {"]
+    for p in params:
+        out.append(f"    if (t == {p.t}) {{ return {hex(pow(p.m[0][0], -1, P))}; }}")
+    out += ["    assert(0);", "    return 0;", "}", ""]
     return "\n".join(out)
 
 

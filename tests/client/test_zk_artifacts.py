@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from zkkit import bin_sections, read_r1cs
 
 from nexotc_client.zk.groth16 import R
 
@@ -23,40 +24,20 @@ BUILD = ROOT / "circuits" / "build"
 N8 = 32
 
 
-def sections(data: bytes, magic: bytes) -> dict[int, bytes]:
-    assert data[:4] == magic
-    (n_sections,) = struct.unpack_from("<I", data, 8)
-    pos, out = 12, {}
-    for _ in range(n_sections):
-        kind, size = struct.unpack_from("<IQ", data, pos)
-        out[kind] = data[pos + 12 : pos + 12 + size]
-        pos += 12 + size
-    return out
-
-
 def r1cs_info(data: bytes) -> tuple[dict, list[tuple[int, int, int, int]]]:
-    s = sections(data, b"r1cs")
-    h = s[1]
-    n8 = struct.unpack_from("<I", h, 0)[0]
-    n_wires, n_out, n_pub_in, n_prv_in = struct.unpack_from("<IIII", h, 4 + n8)
-    (n_constraints,) = struct.unpack_from("<I", h, 4 + n8 + 16 + 8)
-    header = {"n_wires": n_wires, "n_public": n_out + n_pub_in, "n_constraints": n_constraints}
-    body, pos, coefs = s[2], 0, []
-    for c in range(n_constraints):
-        for matrix in range(3):
-            (n,) = struct.unpack_from("<I", body, pos)
-            pos += 4
-            for _ in range(n):
-                (wire,) = struct.unpack_from("<I", body, pos)
-                value = int.from_bytes(body[pos + 4 : pos + 4 + n8], "little")
-                pos += 4 + n8
-                if matrix < 2:  # snarkjs stores A and B (C follows from them)
-                    coefs.append((matrix, c, wire, value))
-    return header, coefs
+    """The header and the A and B coefficients (matrix, constraint, wire, value) as snarkjs stores them."""
+    header, constraints = read_r1cs(data)
+    coefs = [
+        (matrix, c, wire, value)
+        for c, abc in enumerate(constraints)
+        for matrix in range(2)  # snarkjs stores A and B (C follows from them)
+        for wire, value in abc[matrix].items()
+    ]
+    return {k: header[k] for k in ("n_wires", "n_public", "n_constraints")}, coefs
 
 
 def zkey_info(data: bytes) -> tuple[dict, list[tuple[int, int, int, int]]]:
-    s = sections(data, b"zkey")
+    s = bin_sections(data, b"zkey")
     g = s[2]  # groth16 header: n8q, q, n8r, r, nVars, nPublic, domainSize, ...
     pos = 4 + N8 + 4 + N8
     n_vars, n_public, domain = struct.unpack_from("<III", g, pos)
