@@ -44,7 +44,8 @@ template Poseidon(nInputs) {
     var val[t];        // the cells after the S-boxes
     var pending[t];    // cells whose S-box output is not yet written in wires
     var sbox[t];       // S-box index of each cell this round
-    var P[t];          // pending cells, in order
+    var P[t];          // pending cells, in order (the first m are carried by wires of the next round)
+    var carried[t];    // 1 for the carried cells
     var N[t];          // cells of the next round that get a wire for a pending output
     var u[t];          // those wires
     var rest[t];       // the part of a target cell's input that no carried output contributes
@@ -123,17 +124,17 @@ template Poseidon(nInputs) {
             }
         }
         // rest of each target's input: constants and the cells that are not carried outputs
+        for (var i = 0; i < t; i++) {
+            carried[i] = 0;
+        }
+        for (var b = 0; b < m; b++) {
+            carried[P[b]] = 1;
+        }
         for (var a = 0; a < m; a++) {
             var j = N[a];
             rest[a] = last ? 0 : C[(r + 1) * t + j];
             for (var i = 0; i < t; i++) {
-                var carried = 0;
-                for (var b = 0; b < m; b++) {
-                    if (P[b] == i) {
-                        carried = 1;
-                    }
-                }
-                if (carried == 0) {
+                if (carried[i] == 0) {
                     rest[a] += M[j][i] * val[i];
                 }
             }
