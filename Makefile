@@ -44,6 +44,7 @@ bench: deps
 	$(BIN)/python bench/gas.py
 	$(BIN)/python bench/multisig.py
 	$(BIN)/python bench/zk.py
+	$(BIN)/python bench/zk.py --phases
 	$(BIN)/python bench/kyc.py
 
 lint: deps

@@ -1,11 +1,13 @@
 """zk compliance benchmark: circuit size, witness/prove time and memory, verifier gas, py_ecc verify time.
 
-    .venv/bin/python bench/zk.py [--runs 7] [--json | --markdown]
+    .venv/bin/python bench/zk.py [--runs 7] [--json | --markdown] [--phases]
 
 Prove times are from our warm node prover (nexotc_client/zk/prover.js: snarkjs, wasm and zkey loaded once),
 median of --runs proofs after one warm-up; "cold" is `snarkjs groth16 fullprove` in a fresh node process.
 Gas is the receipt's gasUsed of a `Groth16Verifier.verify` transaction on a local anvil (ape-foundry), and
 the same minus the intrinsic cost (21,000 + calldata).
+--phases prints instead where snarkjs' prove time goes (bench/zk_phases.js: median milliseconds per phase,
+split at snarkjs' own debug messages).
 """
 
 from __future__ import annotations
@@ -156,6 +158,35 @@ def collect(runs: int) -> dict:
     }
 
 
+def phase_times(runs: int) -> dict[str, float]:
+    """Median milliseconds of each snarkjs prover phase (bench/zk_phases.js), and of the witness."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "in.json"
+        path.write_text(json.dumps({k: _j(v) for k, v in scenario().inputs().items()}))
+        out = subprocess.run(
+            ["node", "bench/zk_phases.js", str(WASM), str(ZKEY), str(path), str(runs)],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    return json.loads(out.stdout)
+
+
+def phase_rows(times: dict[str, float]) -> list[Row]:
+    prove = times["prove"]
+    out = [
+        Row(name, f"{ms:.0f} ms", f"{ms / prove:.0%} of prove")
+        for name, ms in times.items()
+        if name not in ("witness", "prove")
+    ]
+    return [
+        Row("witness (not part of prove)", f"{times['witness']:.0f} ms"),
+        *out,
+        Row("prove (median of the runs)", f"{prove:.0f} ms", "<= 1.1 s"),
+    ]
+
+
 def rows(r: dict) -> list[Row]:
     return [
         Row(
@@ -188,22 +219,30 @@ def rows(r: dict) -> list[Row]:
 @click.option("--runs", default=7, show_default=True, help="Warm proofs to time (median reported).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--markdown", is_flag=True, help="Print a Markdown table (as in the README).")
-def main(runs: int, as_json: bool, markdown: bool) -> None:
-    result = collect(runs)
+@click.option("--phases", is_flag=True, help="Split snarkjs' prove time into its phases instead.")
+def main(runs: int, as_json: bool, markdown: bool, phases: bool) -> None:
+    if phases:
+        result: dict = phase_times(runs)
+        table_rows = phase_rows(result)
+        title = "snarkjs 0.7.6 groth16 prove, by phase (warm, median)"
+    else:
+        result = collect(runs)
+        table_rows = rows(result)
+        title = "nexotc zk compliance (circom2 --O2, snarkjs 0.7.6, anvil)"
     if as_json:
         json.dump(result, sys.stdout, indent=2)
         print()
     elif markdown:
         print("| metric | value | target / anchor |")
         print("|---|---:|---|")
-        for row in rows(result):
+        for row in table_rows:
             print(f"| {row.metric} | {row.value} | {row.target} |")
     else:
-        table = Table(title="nexotc zk compliance (circom2 --O2, snarkjs 0.7.6, anvil)")
+        table = Table(title=title)
         table.add_column("metric")
         table.add_column("value", justify="right")
         table.add_column("target / anchor")
-        for row in rows(result):
+        for row in table_rows:
             table.add_row(escape(row.metric), escape(row.value), escape(row.target))
         Console().print(table)
 
