@@ -1,5 +1,6 @@
-"""A simulated matching venue (:class:`SimVenue`), a simulated clock, and a Binance-sandbox emulator that serves
-the simulated venue through Binance's raw REST formats (so the ccxt adapter's execution path runs offline).
+"""A simulated matching venue (:class:`SimVenue`), a simulated clock, and exchange emulators (Binance and OKX
+sandboxes, Coinbase Advanced Trade, Kraken spot) that serve the simulated venue through each exchange's raw REST
+formats (so the ccxt adapter's execution path runs offline).
 
 Model (seeded, deterministic for a seed): the venue's book is a set of levels at fixed offsets from a *fair mid*;
 each level has a resting size. A taker order walks the levels best first up to its limit, one fill per level
@@ -15,10 +16,14 @@ which also returns every earlier trade again (duplicates) in shuffled order.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import random
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -27,7 +32,15 @@ from nexotc_client.desk.models import Book, Fill, Level, OrderStatus, Side
 from nexotc_client.desk.money import BPS, D, quantize
 from nexotc_client.desk.venues import OrderAck, VenueError
 
-__all__ = ["BinanceSandboxEmulator", "OkxSandboxEmulator", "SimClock", "SimParams", "SimVenue"]
+__all__ = [
+    "BinanceSandboxEmulator",
+    "CoinbaseEmulator",
+    "KrakenEmulator",
+    "OkxSandboxEmulator",
+    "SimClock",
+    "SimParams",
+    "SimVenue",
+]
 
 PPM = Decimal(1_000_000)
 
@@ -55,6 +68,8 @@ class SimParams:
     late_fill_prob: float = 0.0
     late_ms: int = 2_000
     size_dp: int = 8
+    #: prices are on a tick of 10^-price_dp (Kraken's BTC/USDT tick is 0.1: price_dp=1)
+    price_dp: int = 2
 
 
 @dataclass(slots=True)
@@ -150,11 +165,12 @@ class SimVenue:
         st = self._advance(symbol)
         m = st.fair_mid * (1 + st.impact)
         n = depth or len(st.ask_off)
+        dp = self.params.price_dp
         asks = tuple(
-            Level(quantize(m * (1 + o), 2), s) for o, s in zip(st.ask_off[:n], st.ask_size[:n], strict=True) if s > 0
+            Level(quantize(m * (1 + o), dp), s) for o, s in zip(st.ask_off[:n], st.ask_size[:n], strict=True) if s > 0
         )
         bids = tuple(
-            Level(quantize(m * (1 - o), 2), s) for o, s in zip(st.bid_off[:n], st.bid_size[:n], strict=True) if s > 0
+            Level(quantize(m * (1 - o), dp), s) for o, s in zip(st.bid_off[:n], st.bid_size[:n], strict=True) if s > 0
         )
         return Book(self.name, symbol, bids, asks, self.clock(), self._fee[symbol])
 
@@ -185,7 +201,7 @@ class SimVenue:
             avail = sizes[i]
             if avail <= 0:
                 continue
-            price = quantize(m * (1 + o) if side is Side.BUY else m * (1 - o), 2)
+            price = quantize(m * (1 + o) if side is Side.BUY else m * (1 - o), self.params.price_dp)
             if limit_price is not None and (price > limit_price if side is Side.BUY else price < limit_price):
                 break
             take = min(avail, left)
@@ -473,3 +489,444 @@ class OkxSandboxEmulator:
                 ]
             )
         return 404, {"code": "50000", "msg": f"no route {method} {path}", "data": []}
+
+
+def _query(url: str, body: bytes | None) -> tuple[str, dict[str, list[str]]]:
+    """The path and the query (plus a form-encoded body) of a request, every value kept (repeated keys)."""
+    parts = urlsplit(url)
+    q = parse_qs(parts.query)
+    if body and not body.lstrip().startswith((b"{", b"[")):
+        for k, v in parse_qs(body.decode()).items():
+            q.setdefault(k, []).extend(v)
+    return parts.path, q
+
+
+def _first(q: dict[str, list[str]], *keys: str) -> str | None:
+    for k in keys:
+        if q.get(k):
+            return q[k][0]
+    return None
+
+
+def _iso_us(ms: int) -> str:
+    """RFC 3339 with microseconds, as Coinbase writes its times ("2023-01-18T01:37:37.975552Z")."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _iso_ms(text: str) -> int:
+    return round(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+class CoinbaseEmulator:
+    """A responder for :class:`~nexotc_client.desk.venues.RawTransport` answering ccxt's Coinbase Advanced Trade
+    requests from a :class:`SimVenue` in Coinbase's raw ``/api/v3/brokerage`` formats. Coinbase has no sandbox for
+    this API: the requests go to ``api.coinbase.com`` and the transport answers them. Routes: the market lists
+    (``/v2/currencies``, ``/v2/currencies/crypto``, ``/v2/exchange-rates``, ``market/products``, from the
+    fixture's markets), ``transaction_summary`` (the fee tier, from the sim's taker fee), ``market/product_book``,
+    ``POST orders`` (``sor_limit_ioc`` or ``market_market_ioc`` with ``base_size``; acknowledged with the order id
+    only, like Coinbase: state and fills come later), ``GET orders/historical/{order_id}``,
+    ``orders/historical/batch`` (list orders: ``product_id(s)``, ``start_date``, ``limit``, ``cursor``; most
+    recent first; **no client-order-id filter**, as in the real API) and ``orders/historical/fills``
+    (``product_id(s)``, ``start_sequence_timestamp``, ``limit``, ``cursor``). Lists are paged with an opaque
+    cursor, ``limit`` per page (100 when not given: the emulator's choice, not a documented Coinbase default). Order and
+    trade ids are UUIDs derived from the sim's. Signatures are accepted, not checked."""
+
+    DEFAULT_PAGE = 100
+
+    def __init__(self, sim: SimVenue, markets: dict[str, Any]) -> None:
+        self.sim = sim
+        self.markets = markets
+        self.orders: dict[str, dict[str, Any]] = {}  # order_id -> {ack, product, side, config, kind, ts}
+        self._uuid_ns = uuid.uuid5(uuid.NAMESPACE_URL, f"nexotc-sim/{sim.name}")
+
+    def _uuid(self, text: str) -> str:
+        return str(uuid.uuid5(self._uuid_ns, text))
+
+    @staticmethod
+    def _num(x: Decimal) -> str:
+        return format(x, "f")
+
+    def _fills_of(self, sim_order_id: str) -> list[Fill]:
+        return [t.fill for t in self.sim._trades if t.fill.order_id == sim_order_id]
+
+    def _order_raw(self, order_id: str) -> dict[str, Any]:
+        o = self.orders[order_id]
+        ack: OrderAck = o["ack"]
+        fills = self._fills_of(ack.order_id)
+        filled = sum((f.size for f in fills), Decimal(0))
+        value = sum((f.size * f.price for f in fills), Decimal(0))
+        fees = sum((f.fee for f in fills), Decimal(0))
+        status = "FILLED" if ack.status is OrderStatus.FILLED else "CANCELLED"  # IOC: the remainder is cancelled
+        size = D(next(iter(o["config"].values()))["base_size"])
+        return {
+            "order_id": order_id,
+            "product_id": o["product"],
+            "user_id": "sim-user",
+            "order_configuration": o["config"],
+            "side": o["side"],
+            "client_order_id": ack.client_order_id,
+            "status": status,
+            "time_in_force": "IMMEDIATE_OR_CANCEL",
+            "created_time": _iso_us(o["ts"]),
+            "completion_percentage": self._num((filled / size * 100).quantize(Decimal("0.01"))),
+            "filled_size": self._num(filled),
+            "average_filled_price": self._num(value / filled) if filled else "0",
+            "fee": "",
+            "number_of_fills": str(len(fills)),
+            "filled_value": self._num(value),
+            "pending_cancel": False,
+            "size_in_quote": False,
+            "total_fees": self._num(fees),
+            "size_inclusive_of_fees": False,
+            "total_value_after_fees": self._num(value + fees if o["side"] == "BUY" else value - fees),
+            "trigger_status": "INVALID_ORDER_TYPE",
+            "order_type": o["kind"],
+            "reject_reason": "",
+            "settled": True,
+            "product_type": "SPOT",
+            "reject_message": "",
+            "cancel_message": "",
+            "order_placement_source": "RETAIL_ADVANCED",
+            "outstanding_hold_amount": "0",
+            "is_liquidation": False,
+            "last_fill_time": _iso_us(fills[-1].ts_ms) if fills else None,
+            "edit_history": [],
+            "leverage": "",
+            "margin_type": "UNKNOWN_MARGIN_TYPE",
+            "retail_portfolio_id": "sim-portfolio",
+        }
+
+    def _fill_raw(self, f: Fill) -> dict[str, Any]:
+        return {
+            "entry_id": hashlib.sha256(f.trade_id.encode()).hexdigest(),
+            "trade_id": self._uuid(f.trade_id),
+            "order_id": self._uuid(f.order_id),
+            "trade_time": _iso_us(f.ts_ms),
+            "trade_type": "FILL",
+            "price": self._num(f.price),
+            "size": self._num(f.size),
+            "commission": self._num(f.fee),
+            "product_id": f.symbol.replace("/", "-"),
+            "sequence_timestamp": _iso_us(f.ts_ms),
+            "liquidity_indicator": "TAKER",
+            "size_in_quote": False,
+            "user_id": "sim-user",
+            "side": f.side.value.upper(),
+            "retail_portfolio_id": "sim-portfolio",
+        }
+
+    @staticmethod
+    def _page(items: list[Any], q: dict[str, list[str]], default: int) -> tuple[list[Any], str]:
+        start = int(_first(q, "cursor") or 0)
+        n = int(_first(q, "limit") or default)
+        nxt = start + n
+        return items[start:nxt], (str(nxt) if nxt < len(items) else "")
+
+    def _create(self, req: dict[str, Any]) -> tuple[int, Any]:
+        product, side_raw, cid = req["product_id"], req["side"], req.get("client_order_id", "")
+        config = req.get("order_configuration") or {}
+        kind, conf = next(iter(config.items()), ("", {}))
+        fail = {"success": False, "failure_reason": "UNKNOWN_FAILURE_REASON", "order_id": ""}
+        if kind not in ("sor_limit_ioc", "market_market_ioc") or "base_size" not in conf:
+            msg = f"order configuration {kind} {sorted(conf)} is not emulated"
+            err = {"error": "UNSUPPORTED_ORDER_CONFIGURATION", "message": msg, "error_details": ""}
+            return 200, {**fail, "error_response": {**err, "new_order_failure_reason": err["error"]}}
+        limit = D(conf["limit_price"]) if kind == "sor_limit_ioc" else None
+        try:
+            ack = self.sim.create_order(
+                product.replace("-", "/"), Side(side_raw.lower()), D(conf["base_size"]), limit, cid
+            )
+        except VenueError as exc:
+            err = {"error": "INVALID_ARGUMENT", "message": str(exc), "error_details": ""}
+            return 200, {**fail, "error_response": {**err, "new_order_failure_reason": "UNKNOWN_FAILURE_REASON"}}
+        order_id = self._uuid(ack.order_id)
+        self.orders[order_id] = {
+            "ack": ack,
+            "product": product,
+            "side": side_raw,
+            "config": config,
+            "kind": "LIMIT" if limit is not None else "MARKET",
+            "ts": self.sim.clock(),
+        }
+        return 200, {
+            "success": True,
+            "failure_reason": "UNKNOWN_FAILURE_REASON",
+            "order_id": order_id,
+            "success_response": {"order_id": order_id, "product_id": product, "side": side_raw, "client_order_id": cid},
+            "order_configuration": config,
+        }
+
+    def __call__(self, method: str, url: str, body: bytes | None) -> tuple[int, Any]:
+        parts = urlsplit(url)
+        path, q = _query(url, body)
+        for key in (f"{path}?{parts.query}", path):
+            if key in self.markets:
+                return 200, self.markets[key]
+        base = "/api/v3/brokerage"
+        if path == f"{base}/transaction_summary":
+            rate = max(self.sim._fee.values()) / BPS
+            tier = {"pricing_tier": "sim", "usd_from": "0", "usd_to": "10000", "taker_fee_rate": self._num(rate)}
+            return 200, {"total_volume": 0, "total_fees": 0, "fee_tier": {**tier, "maker_fee_rate": self._num(rate)}}
+        if path in (f"{base}/market/product_book", f"{base}/product_book"):
+            product = _first(q, "product_id") or ""
+            n = _first(q, "limit")
+            book = self.sim.fetch_order_book(product.replace("-", "/"), int(n) if n else None)
+            levels = {
+                side: [{"price": self._num(lv.price), "size": self._num(lv.size)} for lv in lvs]
+                for side, lvs in (("bids", book.bids), ("asks", book.asks))
+            }
+            bid, ask = book.bids[0].price, book.asks[0].price
+            return 200, {
+                "pricebook": {"product_id": product, **levels, "time": _iso_us(book.ts_ms)},
+                "last": "",
+                "mid_market": self._num((bid + ask) / 2),
+                "spread_bps": self._num(((ask - bid) / ((bid + ask) / 2) * BPS).quantize(Decimal("0.0001"))),
+                "spread_absolute": self._num(ask - bid),
+            }
+        if path == f"{base}/orders" and method == "POST":
+            return self._create(json.loads(body or b"{}"))
+        products = set(q.get("product_id", []) + q.get("product_ids", []))
+        if path == f"{base}/orders/historical/batch":
+            since = _first(q, "start_date")
+            rows = [
+                oid
+                for oid, o in self.orders.items()
+                if (not products or o["product"] in products) and (since is None or o["ts"] >= _iso_ms(since))
+            ]
+            rows.sort(key=lambda oid: self.orders[oid]["ts"], reverse=True)  # most recent first
+            page, cursor = self._page(rows, q, self.DEFAULT_PAGE)
+            return 200, {
+                "orders": [self._order_raw(oid) for oid in page],
+                "sequence": "0",
+                "has_next": bool(cursor),
+                "cursor": cursor,
+            }
+        if path == f"{base}/orders/historical/fills":
+            since = _first(q, "start_sequence_timestamp")
+            fills = [
+                f
+                for sym in sorted({s.replace("-", "/") for s in products} or set(self.sim._fee))
+                for f in self.sim.fetch_my_trades(sym, _iso_ms(since) if since else None)
+            ]
+            fills.sort(key=lambda f: (-f.ts_ms, f.trade_id))  # most recent first
+            page, cursor = self._page(fills, q, self.DEFAULT_PAGE)
+            return 200, {"fills": [self._fill_raw(f) for f in page], "cursor": cursor}
+        if path.startswith(f"{base}/orders/historical/") and method == "GET":
+            order_id = path.rsplit("/", 1)[1]
+            if order_id not in self.orders:
+                msg = "order with this orderID was not found"
+                return 404, {"error": "unknown", "error_details": msg, "message": msg}
+            return 200, {"order": self._order_raw(order_id)}
+        return 404, {"error": "NOT_FOUND", "error_details": "", "message": f"no route {method} {path}"}
+
+
+def _kraken_cl_ord_id_ok(value: str) -> bool:
+    """Kraken's cl_ord_id formats: a long UUID (8-4-4-4-12 hex), a short UUID (32 hex digits) or free text of at
+    most 18 ASCII characters."""
+    if len(value) in (32, 36):
+        try:
+            uuid.UUID(value)
+            return len(value) == 32 or value.count("-") == 4
+        except ValueError:
+            pass
+    return 0 < len(value) <= 18 and value.isascii() and value.isprintable()
+
+
+class KrakenEmulator:
+    """A responder for :class:`~nexotc_client.desk.venues.RawTransport` answering ccxt's Kraken spot requests
+    from a :class:`SimVenue` in Kraken's raw ``/0`` formats. Kraken has no spot sandbox: the requests go to
+    ``api.kraken.com`` and the transport answers them. Routes: ``public/Assets`` and ``public/AssetPairs`` (from
+    the fixture's markets), ``public/Depth``, ``private/AddOrder`` (``limit`` with ``timeinforce=IOC``, or
+    ``market``; acknowledged with ``descr`` and ``txid`` only, like Kraken), ``private/QueryOrders`` (by
+    ``txid``), ``private/OpenOrders`` and ``private/ClosedOrders`` (filters ``cl_ord_id`` and ``userref``;
+    ``start``/``end``/``ofs``; 50 per page), ``private/TradesHistory`` (``start`` exclusive and ``end``
+    inclusive, in seconds; 50 per page, most recent first, with ``count`` and ``ofs``). ``cl_ord_id`` must be a
+    UUID (long or short) or free text of at most 18 characters, and ``userref`` an int32, as Kraken documents;
+    anything else is refused with ``EGeneral:Invalid arguments``. An IOC order whose remainder was cancelled is
+    reported ``canceled`` (with its ``vol_exec``). Signatures are accepted, not checked (the secret must still be
+    base64 for ccxt to sign)."""
+
+    PAGE = 50
+
+    def __init__(self, sim: SimVenue, markets: dict[str, Any], symbols: dict[str, str]) -> None:
+        self.sim = sim
+        self.markets = markets
+        self.symbols = symbols  # pair id -> unified symbol ("XBTUSDT" -> "BTC/USDT")
+        self.pairs = {v: k for k, v in symbols.items()}
+        self.orders: dict[str, dict[str, Any]] = {}  # txid -> {ack, pair, side, kind, volume, price, ts, userref}
+
+    @staticmethod
+    def _kid(prefix: str, text: str) -> str:
+        h = base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()
+        return f"{prefix}{h[:5]}-{h[5:10]}-{h[10:16]}"
+
+    @staticmethod
+    def _ok(result: Any) -> tuple[int, Any]:
+        return 200, {"error": [], "result": result}
+
+    @staticmethod
+    def _err(*errors: str) -> tuple[int, Any]:
+        return 200, {"error": list(errors)}
+
+    @staticmethod
+    def _num(x: Decimal, dp: int = 8) -> str:
+        return format(x.quantize(Decimal(1).scaleb(-dp)), "f")
+
+    def _order_raw(self, txid: str) -> dict[str, Any]:
+        o = self.orders[txid]
+        ack: OrderAck = o["ack"]
+        fills = [t.fill for t in self.sim._trades if t.fill.order_id == ack.order_id]
+        vol_exec = sum((f.size for f in fills), Decimal(0))
+        cost = sum((f.size * f.price for f in fills), Decimal(0))
+        fee = sum((f.fee for f in fills), Decimal(0))
+        order_text = f"{o['side']} {o['volume']} {o['pair']} @ " + (f"limit {o['price']}" if o["price"] else "market")
+        closed = ack.status is OrderStatus.FILLED
+        return {
+            "refid": None,
+            "userref": o["userref"],
+            "cl_ord_id": ack.client_order_id or None,
+            "status": "closed" if closed else "canceled",
+            "reason": None,
+            "opentm": o["ts"] / 1000,
+            "closetm": (fills[-1].ts_ms if fills else o["ts"]) / 1000,
+            "starttm": 0,
+            "expiretm": 0,
+            "descr": {
+                "pair": o["pair"],
+                "type": o["side"],
+                "ordertype": o["kind"],
+                "price": o["price"] or "0",
+                "price2": "0",
+                "leverage": "none",
+                "order": order_text,
+                "close": "",
+            },
+            "vol": o["volume"],
+            "vol_exec": self._num(vol_exec),
+            "cost": self._num(cost, 5),
+            "fee": self._num(fee, 5),
+            "price": self._num(cost / vol_exec, 5) if vol_exec else "0.00000",
+            "stopprice": "0.00000",
+            "limitprice": "0.00000",
+            "misc": "",
+            "oflags": "fciq",
+            "timeinforce": "IOC" if o["price"] else "GTC",
+        }
+
+    def _orders_where(self, q: dict[str, list[str]], open_: bool) -> tuple[int, Any]:
+        cl, userref = _first(q, "cl_ord_id"), _first(q, "userref")
+        start, end = _first(q, "start"), _first(q, "end")
+        rows = [
+            txid
+            for txid, o in self.orders.items()
+            if (o["ack"].status is OrderStatus.NEW) == open_  # IOC orders: never open once acknowledged
+            and (cl is None or o["ack"].client_order_id == cl)
+            and (userref is None or str(o["userref"]) == userref)
+            and (start is None or o["ts"] / 1000 > float(start))
+            and (end is None or o["ts"] / 1000 <= float(end))
+        ]
+        rows.sort(key=lambda t: self.orders[t]["ts"], reverse=True)
+        if open_:
+            return self._ok({"open": {t: self._order_raw(t) for t in rows}})
+        ofs = int(_first(q, "ofs") or 0)
+        page = rows[ofs : ofs + self.PAGE]
+        return self._ok({"closed": {t: self._order_raw(t) for t in page}, "count": len(rows)})
+
+    def _add_order(self, q: dict[str, list[str]]) -> tuple[int, Any]:
+        pair, side, kind = _first(q, "pair") or "", _first(q, "type") or "", _first(q, "ordertype") or ""
+        cl, userref = _first(q, "cl_ord_id") or "", _first(q, "userref")
+        if cl and userref is not None:
+            return self._err("EGeneral:Invalid arguments:cl_ord_id and userref are mutually exclusive")
+        if cl and not _kraken_cl_ord_id_ok(cl):
+            return self._err("EGeneral:Invalid arguments:cl_ord_id")
+        if userref is not None and not (userref.lstrip("-").isdigit() and -(2**31) <= int(userref) < 2**31):
+            return self._err("EGeneral:Invalid arguments:userref")
+        if pair not in self.symbols:
+            return self._err("EQuery:Unknown asset pair")
+        if kind not in ("limit", "market"):
+            return self._err(f"EGeneral:Invalid arguments:ordertype {kind} is not emulated")
+        tif = _first(q, "timeinforce") or "GTC"
+        if kind == "limit" and tif != "IOC":
+            return self._err("EGeneral:Invalid arguments:only IOC limit orders are emulated")
+        price = _first(q, "price") if kind == "limit" else None
+        volume = _first(q, "volume") or "0"
+        try:
+            ack = self.sim.create_order(
+                self.symbols[pair], Side(side), D(volume), D(price) if price else None, cl or f"noid-{self.sim._seq}"
+            )
+        except VenueError:
+            return self._err("EOrder:Order rejected")  # e.g. a duplicate id: the emulator keeps every one unique
+        txid = self._kid("O", ack.order_id)
+        self.orders[txid] = {
+            "ack": ack,
+            "pair": pair,
+            "side": side,
+            "kind": kind,
+            "volume": volume,
+            "price": price,
+            "ts": self.sim.clock(),
+            "userref": int(userref) if userref is not None else 0,
+        }
+        text = f"{side} {volume} {pair} @ " + (f"limit {price}" if price else "market")
+        return self._ok({"descr": {"order": text}, "txid": [txid]})
+
+    def _trade_raw(self, f: Fill) -> dict[str, Any]:
+        return {
+            "ordertxid": self._kid("O", f.order_id),
+            "postxid": self._kid("T", f"pos/{f.trade_id}"),
+            "pair": self.pairs[f.symbol],
+            "time": f.ts_ms / 1000,
+            "type": f.side.value,
+            "ordertype": "limit",
+            "price": self._num(f.price, 5),
+            "cost": self._num(f.size * f.price, 5),
+            "fee": self._num(f.fee, 5),
+            "vol": self._num(f.size),
+            "margin": "0.00000",
+            "leverage": "0",
+            "misc": "",
+            "trade_id": int(f.trade_id.rsplit("t", 1)[1]),
+            "maker": False,
+        }
+
+    def __call__(self, method: str, url: str, body: bytes | None) -> tuple[int, Any]:
+        path, q = _query(url, body)
+        if path in self.markets:
+            return 200, self.markets[path]
+        if path == "/0/public/Depth":
+            pair = _first(q, "pair") or ""
+            if pair not in self.symbols:
+                return self._err("EQuery:Unknown asset pair")
+            n = _first(q, "count")
+            book = self.sim.fetch_order_book(self.symbols[pair], int(n) if n else None)
+            ts = book.ts_ms // 1000
+            levels = {
+                side: [[self._num(lv.price, 2), self._num(lv.size), ts] for lv in lvs]
+                for side, lvs in (("asks", book.asks), ("bids", book.bids))
+            }
+            return self._ok({pair: levels})
+        if path == "/0/private/AddOrder":
+            return self._add_order(q)
+        if path == "/0/private/QueryOrders":
+            txids = [t.strip() for t in (_first(q, "txid") or "").split(",") if t.strip()]
+            if not txids or any(t not in self.orders for t in txids):
+                return self._err("EOrder:Invalid order")
+            return self._ok({t: self._order_raw(t) for t in txids})
+        if path == "/0/private/OpenOrders":
+            return self._orders_where(q, open_=True)
+        if path == "/0/private/ClosedOrders":
+            return self._orders_where(q, open_=False)
+        if path == "/0/private/TradesHistory":
+            start, end = _first(q, "start"), _first(q, "end")
+            fills = [
+                f
+                for sym in sorted(self.pairs)
+                for f in self.sim.fetch_my_trades(sym)
+                if (start is None or f.ts_ms / 1000 > float(start)) and (end is None or f.ts_ms / 1000 <= float(end))
+            ]
+            fills.sort(key=lambda f: (-f.ts_ms, f.trade_id))  # most recent first
+            ofs = int(_first(q, "ofs") or 0)
+            page = fills[ofs : ofs + self.PAGE]
+            trades = {self._kid("T", f.trade_id): self._trade_raw(f) for f in page}
+            return self._ok({"trades": trades, "count": len(fills)})
+        return self._err(f"EGeneral:Unknown method {method} {path}")

@@ -13,6 +13,16 @@ offline demo replace only ccxt's HTTP layer: :class:`RawTransport` is a ``reques
 exchange's session that answers each request with a raw exchange response (a fixture file, or a responder
 such as :class:`nexotc_client.desk.sim.BinanceSandboxEmulator`), so ccxt's request building, signing, error
 handling and parsing all run as they do against the exchange.
+
+Execution goes through ccxt's unified calls, with venue-specific code where the unified call does not do what
+the desk needs. Coinbase: ccxt replaces ``clientOrderId`` with its own ``ccxt-<uuid>`` (the raw
+``client_order_id`` is sent instead), and Coinbase cannot look an order up by client order id (its get-order
+endpoint takes the order id, and listing orders has no client-id filter), so :meth:`CcxtVenue.fetch_order` uses the
+order id kept from :meth:`CcxtVenue.create_order` and otherwise (a restarted process) lists the recent orders and
+matches ``client_order_id``. Kraken: ``cl_ord_id`` takes a UUID or at most 18 characters, so the desk's ids are sent
+as a UUID derived from them (:func:`kraken_cl_ord_id`), and orders are looked up with the ``cl_ord_id`` filter of
+``OpenOrders``/``ClosedOrders`` (ccxt's ``fetch_order`` would send it as the int32 ``userref``). Both list their
+fills a page at a time (Kraken 50), so :meth:`CcxtVenue.fetch_my_trades` reads every page.
 """
 
 from __future__ import annotations
@@ -20,7 +30,8 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from collections.abc import Callable, Iterable, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -49,6 +60,7 @@ __all__ = [
     "apply_guards",
     "divergence_guard",
     "exact",
+    "kraken_cl_ord_id",
     "staleness_guard",
 ]
 
@@ -221,10 +233,30 @@ def _ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+#: the namespace of the UUIDs sent to Kraken as ``cl_ord_id``: never change it (a persisted hedge's orders are
+#: found again only under the same UUIDs)
+_KRAKEN_CL_ORD_NS = uuid.uuid5(uuid.NAMESPACE_DNS, "cl-ord-id.desk.nexotc")
+
+
+def kraken_cl_ord_id(client_order_id: str) -> str:
+    """The ``cl_ord_id`` under which a desk client order id is sent to Kraken: a name-based UUID (v5) of it.
+    Kraken's ``cl_ord_id`` is a UUID (long or short) or free text of at most 18 characters, and the desk's ids run
+    to 32; ``userref``, the other client reference, is an int32 that Kraken does not keep unique. The UUID is the
+    same in every process, so a restarted one finds its orders again."""
+    return str(uuid.uuid5(_KRAKEN_CL_ORD_NS, client_order_id))
+
+
 class CcxtVenue:
     """A venue through ccxt's unified API. ``transport`` (a :class:`RawTransport`) replaces ccxt's HTTP layer;
     ``sandbox`` switches the exchange to its test environment (``set_sandbox_mode``); ``fee_bps`` overrides the
     taker fee (default: the market's ``taker`` fee as ccxt reports it, else :data:`DEFAULT_TAKER_FEE_BPS`)."""
+
+    #: Coinbase: how far back a process that did not place an order looks for it by client order id
+    lookup_window_ms: int = 7 * 24 * 3_600_000
+    #: Coinbase: the page size asked for when listing orders and fills
+    page_size: int = 250
+    #: the most pages read for one lookup; beyond it a VenueError, never a wrong "not found"
+    max_pages: int = 100
 
     def __init__(
         self,
@@ -255,6 +287,7 @@ class CcxtVenue:
         self.clock = clock
         self._fee_bps = fee_bps
         self._loaded = False
+        self._order_ids: dict[str, str] = {}  # Coinbase: client order id -> order id, from create_order
 
     def _load(self) -> None:
         if not self._loaded:
@@ -286,7 +319,7 @@ class CcxtVenue:
             fee_bps=self.fee_bps(symbol),
         )
 
-    # execution (sandbox) ------------------------------------------------------------------------------------
+    # execution (in the exchange's sandbox where it has one) -------------------------------------------------
 
     def _ack(self, order: dict[str, Any], symbol: str, client_order_id: str) -> OrderAck:
         status = {
@@ -305,7 +338,7 @@ class CcxtVenue:
             )
             for t in order.get("trades") or []
         ]
-        return OrderAck(str(order["id"]), order.get("clientOrderId") or client_order_id, status, filled, fills)
+        return OrderAck(str(order["id"]), client_order_id, status, filled, fills)
 
     def _fill(self, t: dict[str, Any], symbol: str) -> Fill:
         fee = t.get("fee") or {}
@@ -326,7 +359,12 @@ class CcxtVenue:
         self, symbol: str, side: Side, size: Decimal, limit_price: Decimal | None, client_order_id: str
     ) -> OrderAck:
         self._load()
-        params: dict[str, Any] = {"clientOrderId": client_order_id}
+        if self.name == "coinbase":
+            params: dict[str, Any] = {"client_order_id": client_order_id}  # ccxt ignores clientOrderId here
+        elif self.name == "kraken":
+            params = {"clientOrderId": kraken_cl_ord_id(client_order_id)}  # sent as cl_ord_id
+        else:
+            params = {"clientOrderId": client_order_id}
         if limit_price is not None:
             params["timeInForce"] = "IOC"  # a marketable limit: fill what the book gives, cancel the rest
         kind = "limit" if limit_price is not None else "market"
@@ -334,27 +372,114 @@ class CcxtVenue:
             order = self.exchange.create_order(symbol, kind, side.value, size, limit_price, params)
         except Exception as exc:
             raise VenueError(f"{self.name} create_order {symbol}: {exc}") from exc
-        return self._ack(order, symbol, client_order_id)
+        ack = self._ack(order, symbol, client_order_id)
+        if self.name == "coinbase":
+            self._order_ids[client_order_id] = ack.order_id
+        return ack
 
     def fetch_order(self, symbol: str, client_order_id: str) -> OrderAck | None:
         self._load()
         import ccxt
 
         try:
-            order = self.exchange.fetch_order(None, symbol, {"clientOrderId": client_order_id})
+            if self.name == "coinbase":
+                order = self._coinbase_order(symbol, client_order_id)
+            elif self.name == "kraken":
+                order = self._kraken_order(symbol, kraken_cl_ord_id(client_order_id))
+            else:
+                order = self.exchange.fetch_order(None, symbol, {"clientOrderId": client_order_id})
         except ccxt.OrderNotFound:
             return None
+        except VenueError:
+            raise
         except Exception as exc:
             raise VenueError(f"{self.name} fetch_order {symbol}: {exc}") from exc
-        return self._ack(order, symbol, client_order_id)
+        return None if order is None else self._ack(order, symbol, client_order_id)
 
     def fetch_my_trades(self, symbol: str, since_ms: int | None = None) -> list[Fill]:
         self._load()
         try:
-            trades = self.exchange.fetch_my_trades(symbol, since_ms)
+            if self.name == "coinbase":
+                trades = self._coinbase_trades(symbol, since_ms)
+            elif self.name == "kraken":
+                trades = self._kraken_trades(symbol, since_ms)
+            else:
+                trades = self.exchange.fetch_my_trades(symbol, since_ms)
+        except VenueError:
+            raise
         except Exception as exc:
             raise VenueError(f"{self.name} fetch_my_trades {symbol}: {exc}") from exc
         return [self._fill(t, symbol) for t in trades]
+
+    # venue-specific lookups ---------------------------------------------------------------------------------
+
+    def _coinbase_pages(
+        self, call: Callable[[dict[str, Any]], Any], request: dict[str, Any], key: str
+    ) -> Iterator[dict[str, Any]]:
+        """The items of a Coinbase list endpoint, page after page (an opaque ``cursor``, empty on the last)."""
+        cursor = None
+        for _ in range(self.max_pages):
+            resp = call({**request, "cursor": cursor} if cursor else request)
+            yield from resp.get(key) or []
+            cursor = resp.get("cursor")
+            if not cursor or resp.get("has_next") is False:
+                return
+        raise VenueError(f"{self.name}: more than {self.max_pages} pages of {key}")
+
+    def _coinbase_order(self, symbol: str, client_order_id: str) -> dict[str, Any] | None:
+        """By the order id kept from :meth:`create_order` (``GET orders/historical/{order_id}``); else the orders
+        of the last :attr:`lookup_window_ms` (``orders/historical/batch``, most recent first), matched on
+        ``client_order_id``."""
+        order_id = self._order_ids.get(client_order_id)
+        if order_id is not None:
+            return self.exchange.fetch_order(order_id, symbol)
+        market = self.exchange.market(symbol)
+        request = {
+            "product_ids": market["id"],
+            "limit": self.page_size,
+            "start_date": self.exchange.iso8601(self.clock() - self.lookup_window_ms),
+        }
+        for raw in self._coinbase_pages(self.exchange.v3PrivateGetBrokerageOrdersHistoricalBatch, request, "orders"):
+            if raw.get("client_order_id") == client_order_id:
+                self._order_ids[client_order_id] = str(raw["order_id"])
+                return self.exchange.parse_order(raw, market)
+        return None
+
+    def _coinbase_trades(self, symbol: str, since_ms: int | None) -> list[dict[str, Any]]:
+        market = self.exchange.market(symbol)
+        request: dict[str, Any] = {"product_ids": market["id"], "limit": self.page_size}
+        if since_ms is not None:
+            request["start_sequence_timestamp"] = self.exchange.iso8601(since_ms)
+        call = self.exchange.v3PrivateGetBrokerageOrdersHistoricalFills
+        return self.exchange.parse_trades(list(self._coinbase_pages(call, request, "fills")), market, since_ms)
+
+    def _kraken_order(self, symbol: str, cl_ord_id: str) -> dict[str, Any] | None:
+        """``OpenOrders``, then ``ClosedOrders``, filtered by ``cl_ord_id`` (``QueryOrders`` takes only Kraken's
+        txids). Open first: an order only moves from open to closed, so it cannot slip between the two reads."""
+        for fetch in (self.exchange.fetch_open_orders, self.exchange.fetch_closed_orders):
+            found = [
+                o for o in fetch(symbol, None, None, {"clientOrderId": cl_ord_id}) if o["clientOrderId"] == cl_ord_id
+            ]
+            if found:
+                return found[-1]
+        return None
+
+    def _kraken_trades(self, symbol: str, since_ms: int | None) -> list[dict[str, Any]]:
+        """``TradesHistory``, every page (50 trades each, most recent first, ``ofs`` to page; ``count`` is the
+        total). ``start`` is in whole seconds and exclusive: asked from the second before, so a trade in the very
+        second of ``since_ms`` is not lost (ccxt drops what is older than ``since_ms``)."""
+        market = self.exchange.market(symbol)
+        request = {} if since_ms is None else {"start": since_ms // 1000 - 1}
+        raw: dict[str, dict[str, Any]] = {}
+        ofs = 0
+        for _ in range(self.max_pages):
+            result = self.exchange.privatePostTradesHistory({**request, "ofs": ofs}).get("result") or {}
+            page = result.get("trades") or {}
+            raw.update({tid: {**t, "id": tid} for tid, t in page.items()})
+            ofs += len(page)
+            if not page or ofs >= int(result.get("count") or 0):
+                return self.exchange.parse_trades(list(raw.values()), market, since_ms)
+        raise VenueError(f"{self.name}: more than {self.max_pages} pages of trades")
 
 
 # --- replay venue ------------------------------------------------------------------------------------------

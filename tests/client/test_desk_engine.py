@@ -1,5 +1,6 @@
 """Desk engine (pure Python): ccxt parsing of the raw venue fixtures, guards, aggregation, quotes and their life
-cycle, the TWAP hedge (schedule, caps, routing, dedupe, resume, the ccxt sandbox path), reconciliation and TCA."""
+cycle, the TWAP hedge (schedule, caps, routing, dedupe, resume, the ccxt execution path on all four venues),
+reconciliation and TCA."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import io
 import json
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import ccxt
 import pytest
 from rich.console import Console
 
@@ -24,6 +27,7 @@ from nexotc_client.desk.models import (
     HedgeState,
     HedgeStatus,
     Level,
+    OrderStatus,
     QuoteState,
     SettlementRecord,
     Side,
@@ -38,7 +42,15 @@ from nexotc_client.desk.quote import (
     SizeBeyondDepthError,
     realised_vol_bps,
 )
-from nexotc_client.desk.sim import BinanceSandboxEmulator, OkxSandboxEmulator, SimClock, SimParams, SimVenue
+from nexotc_client.desk.sim import (
+    BinanceSandboxEmulator,
+    CoinbaseEmulator,
+    KrakenEmulator,
+    OkxSandboxEmulator,
+    SimClock,
+    SimParams,
+    SimVenue,
+)
 from nexotc_client.desk.tca import plot_trade, reconcile, tca, write_breaks_csv, write_tca_csv
 from nexotc_client.desk.venues import (
     CCXT_VENUES,
@@ -48,6 +60,7 @@ from nexotc_client.desk.venues import (
     ReplayVenue,
     apply_guards,
     divergence_guard,
+    kraken_cl_ord_id,
     staleness_guard,
 )
 
@@ -288,37 +301,169 @@ def test_resume_after_kill_neither_resends_nor_double_counts(books):
     assert venue_total == restored.filled == sum(f.size for f in restored.fills)
 
 
+HOSTS = {
+    "binance": "testnet.binance.vision",
+    "okx": "www.okx.com",
+    "coinbase": "api.coinbase.com",
+    "kraken": "api.kraken.com",
+}
+#: the path of each venue's order placement and of its own-trades list
+ORDER_PATHS = {
+    "binance": "/api/v3/order",
+    "okx": "/api/v5/trade/batch-orders",  # ccxt's default
+    "coinbase": "/api/v3/brokerage/orders",
+    "kraken": "/0/private/AddOrder",
+}
+TRADE_PATHS = {
+    "binance": "/api/v3/myTrades",
+    "okx": "/api/v5/trade/fills-history",
+    "coinbase": "/api/v3/brokerage/orders/historical/fills",
+    "kraken": "/0/private/TradesHistory",
+}
+#: 64 bytes in base64, the shape of Kraken's secrets (signed with the decoded bytes) and of Coinbase's CDP Ed25519
+#: keys (ccxt signs an EdDSA JWT with the first 32 bytes); Binance and OKX take it as an HMAC key
+SECRET = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw=="
+
+
+def emulated(books, exchange, clock):
+    """A simulated venue (BTC/USDT, late fills) and the emulator of its exchange's raw REST API."""
+    markets = json.loads((FIX / exchange / "markets.json").read_text())
+    price_dp = 1 if exchange == "kraken" else 2  # Kraken's BTC/USDT tick is 0.1 (ccxt rounds limit prices to it)
+    sim = SimVenue(exchange, [books[exchange]], clock, seed=2, params=SimParams(late_fill_prob=0.4, price_dp=price_dp))
+    if exchange == "binance":
+        return sim, BinanceSandboxEmulator(sim, markets, {"BTCUSDT": "BTC/USDT"})
+    if exchange == "okx":
+        return sim, OkxSandboxEmulator(sim, markets)
+    if exchange == "coinbase":
+        return sim, CoinbaseEmulator(sim, markets)
+    return sim, KrakenEmulator(sim, markets, {"XBTUSDT": "BTC/USDT"})
+
+
+def ccxt_venue(exchange, transport, clock):
+    """Binance and OKX in sandbox mode; Coinbase Advanced Trade and Kraken spot have none (no test URLs in ccxt):
+    they run against the real hosts, every request answered by the transport."""
+    return CcxtVenue(
+        exchange,
+        transport=transport,
+        sandbox=exchange in ("binance", "okx"),
+        api_key="key",
+        secret=SECRET,
+        password="pass",
+        clock=clock,
+    )
+
+
+def paths(transport, start=0):
+    return [(m, urlsplit(u).path) for m, u in transport.requests[start:]]
+
+
 @pytest.mark.parametrize("exchange", ["binance", "okx"])
 def test_ccxt_sandbox_execution_path(books, exchange):
     """The hedge runs through CcxtVenue in sandbox mode: ccxt builds and signs the requests and parses the raw
     order / trade responses. Binance acknowledges with the order's fills, OKX without (fills only by polling)."""
-    markets = json.loads((FIX / exchange / "markets.json").read_text())
     clock = SimClock(TS)
-    sim = SimVenue(exchange, [books[exchange]], clock, seed=2, params=SimParams(late_fill_prob=0.4))
-    if exchange == "binance":
-        emulator = BinanceSandboxEmulator(sim, markets, {"BTCUSDT": "BTC/USDT"})
-    else:
-        emulator = OkxSandboxEmulator(sim, markets)
+    sim, emulator = emulated(books, exchange, clock)
     transport = RawTransport(emulator)
-    venue = CcxtVenue(
-        exchange, transport=transport, sandbox=True, api_key="key", secret="secret", password="pass", clock=clock
-    )
+    venue = ccxt_venue(exchange, transport, clock)
     ex = HedgeExecutor({exchange: venue}, clock=clock, sleep=clock.sleep)
     st = ex.start(HedgePlan("hs", "BTC/USDT", Side.BUY, D(20), 4, 60_000, TS))
     ex.run(st)
     assert st.status is HedgeStatus.DONE and st.filled == D(20)
-    host = "testnet.binance.vision" if exchange == "binance" else "www.okx.com"
-    assert all(host in u for _, u in transport.requests)
-    orders_path = "/api/v3/order" if exchange == "binance" else "/api/v5/trade/batch-orders"  # ccxt's default
-    trades_path = "/api/v3/myTrades" if exchange == "binance" else "/api/v5/trade/fills-history"
-    assert sum(1 for m, u in transport.requests if m == "POST" and orders_path in u) == len(st.orders) == 4
-    assert any(trades_path in u for _, u in transport.requests)
+    assert {urlsplit(u).hostname for _, u in transport.requests} == {HOSTS[exchange]}
+    assert paths(transport).count(("POST", ORDER_PATHS[exchange])) == len(st.orders) == 4
+    assert ("GET", TRADE_PATHS[exchange]) in paths(transport)
     assert sorted(f.size for f in st.fills) == sorted(t.fill.size for t in sim._trades)
     assert sum(f.size for f in st.fills) == sum(a.filled for a in sim._orders.values())
     assert all(o.client_order_id.isalnum() and len(o.client_order_id) <= 32 for o in st.orders)
     first = st.orders[0]
     assert venue.fetch_order("BTC/USDT", first.client_order_id).order_id == first.order_id
     assert venue.fetch_order("BTC/USDT", "neverSent") is None
+
+
+@pytest.mark.parametrize("exchange", ["coinbase", "kraken"])
+def test_ccxt_execution_path_coinbase_kraken(books, exchange):
+    """The hedge runs through CcxtVenue against Coinbase's and Kraken's real hosts, answered by their emulators.
+    Both acknowledge an order with its id only (state and fills come by polling). Coinbase cannot look an order
+    up by client order id: the venue keeps the order id from create_order, and a restarted process lists the
+    recent orders. Kraken takes a UUID as cl_ord_id and filters its order lists by it. Both list trades a page at
+    a time: the hedge has more trades than a page."""
+    assert getattr(ccxt, exchange)().urls.get("test") is None  # no sandbox
+    clock = SimClock(TS)
+    sim, emulator = emulated(books, exchange, clock)
+    transport = RawTransport(emulator)
+    venue = ccxt_venue(exchange, transport, clock)
+    venue.page_size = 25  # Coinbase: several pages of fills (Kraken's pages are 50 trades whatever is asked)
+    ex = HedgeExecutor({exchange: venue}, clock=clock, sleep=clock.sleep)
+    st = ex.start(HedgePlan("rfq-20251123-0001", "BTC/USDT", Side.BUY, D(20), 4, 60_000, TS))
+    ex.run(st)
+    assert st.status is HedgeStatus.DONE and st.filled == D(20)
+    assert all(18 < len(o.client_order_id) <= 32 and o.client_order_id.isalnum() for o in st.orders)
+    assert {urlsplit(u).hostname for _, u in transport.requests} == {HOSTS[exchange]}
+    assert paths(transport).count(("POST", ORDER_PATHS[exchange])) == len(st.orders) == 4
+    assert ("GET" if exchange == "coinbase" else "POST", TRADE_PATHS[exchange]) in paths(transport)
+    assert len(sim._trades) > 50
+    assert sorted(f.size for f in st.fills) == sorted(t.fill.size for t in sim._trades)
+    assert sum(f.size for f in st.fills) == sum(a.filled for a in sim._orders.values())
+    venue_ids = [kraken_cl_ord_id(o.client_order_id) if exchange == "kraken" else o.client_order_id for o in st.orders]
+    assert sorted(sim._orders) == sorted(venue_ids)  # the desk's ids reached the venue (ccxt's own were not used)
+    first = st.orders[0]
+    start = len(transport.requests)
+    assert venue.fetch_order("BTC/USDT", first.client_order_id).order_id == first.order_id
+    if exchange == "coinbase":  # the process that placed an order uses the order id it kept, never the list
+        assert paths(transport, start) == [("GET", f"/api/v3/brokerage/orders/historical/{first.order_id}")]
+        assert ("GET", "/api/v3/brokerage/orders/historical/batch") not in paths(transport)
+    assert venue.fetch_order("BTC/USDT", "neverSent") is None
+    # a restarted process: a fresh venue with nothing kept from create_order, over the same exchange
+    start = len(transport.requests)
+    fresh = ccxt_venue(exchange, transport, clock)
+    fresh.page_size = 2  # Coinbase: the first order is on the second page of the order list
+    ack = fresh.fetch_order("BTC/USDT", first.client_order_id)
+    assert (ack.order_id, ack.client_order_id, ack.filled) == (first.order_id, first.client_order_id, first.size)
+    assert ack.status is OrderStatus.FILLED
+    assert fresh.fetch_order("BTC/USDT", "neverSent") is None
+    # one call reads every page of trades (Kraken: 50 a page; Coinbase: 2 a page here)
+    assert sorted(f.trade_id for f in fresh.fetch_my_trades("BTC/USDT", TS)) == sorted(f.trade_id for f in st.fills)
+    lookup = "/api/v3/brokerage/orders/historical/batch" if exchange == "coinbase" else "/0/private/ClosedOrders"
+    assert lookup in {p for _, p in paths(transport, start)}
+    if exchange == "kraken":  # the desk's id as it is (over 18 characters, not a UUID) is refused as a cl_ord_id
+        with pytest.raises(ccxt.ExchangeError, match="cl_ord_id"):
+            fresh.exchange.create_order(
+                "BTC/USDT", "market", "buy", 0.01, None, {"clientOrderId": first.client_order_id}
+            )
+
+
+@pytest.mark.parametrize("exchange", CCXT_VENUES)
+def test_ccxt_resume_adopts_an_order_sent_before_the_crash(books, exchange):
+    """The process dies after the venue took a clip's order but before the acknowledgement was persisted. A
+    restarted process (a fresh CcxtVenue: nothing kept in memory) finds the order by its client order id and
+    adopts it: nothing is sent twice, nothing is rejected, the hedge completes."""
+    clock = SimClock(TS)
+    sim, emulator = emulated(books, exchange, clock)
+    transport = RawTransport(emulator)
+    saved = []
+    venue = ccxt_venue(exchange, transport, clock)
+    ex = HedgeExecutor(
+        {exchange: venue}, clock=clock, sleep=clock.sleep, on_change=lambda s: saved.append(json.dumps(to_dict(s)))
+    )
+    st = ex.start(HedgePlan("rfq-20251123-0002", "BTC/USDT", Side.BUY, D(20), 4, 60_000, TS))
+    ex.step(st)
+    clock.sleep(60_000)
+
+    def send_then_die(state, order):  # the venue takes the order; the process dies before adopting the answer
+        venue.create_order(order.symbol, order.side, order.size, order.limit_price, order.client_order_id)
+
+    ex._send = send_then_die
+    ex.step(st)
+    restored = from_dict(HedgeState, json.loads(saved[-1]))
+    assert [o.order_id for o in restored.orders if o.clip == 1] == [""]
+    assert len(sim._orders) == 2
+    ex2 = HedgeExecutor({exchange: ccxt_venue(exchange, transport, clock)}, clock=clock, sleep=clock.sleep)
+    ex2.resume(restored)
+    ex2.run(restored)
+    assert restored.status is HedgeStatus.DONE and restored.filled == D(20)
+    assert paths(transport).count(("POST", ORDER_PATHS[exchange])) == len(sim._orders) == len(restored.orders) == 4
+    assert all(o.order_id and o.status is not OrderStatus.REJECTED for o in restored.orders)
+    assert sum(f.size for f in restored.fills) == sum(a.filled for a in sim._orders.values())
 
 
 def test_reconciliation_classifies_every_break(tmp_path, books):
