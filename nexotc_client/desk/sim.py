@@ -254,12 +254,32 @@ class SimVenue:
         return out
 
 
+def _visible(sim: SimVenue, symbol: str) -> list[Fill]:
+    """The sim's trades of a symbol visible now, in the order they happened. Unlike
+    :meth:`SimVenue.fetch_my_trades` this draws nothing from the sim's RNG: how many pages a client reads does not
+    change the market."""
+    now = sim.clock()
+    return [t.fill for t in sim._trades if t.visible_ms <= now and t.fill.symbol == symbol]
+
+
 class BinanceSandboxEmulator:
     """A responder for :class:`~nexotc_client.desk.venues.RawTransport` that answers ccxt's Binance (sandbox)
     requests from a :class:`SimVenue` in Binance's raw REST formats: ``GET /api/v3/exchangeInfo`` (from the
     fixture's markets), ``GET /api/v3/depth``, ``POST /api/v3/order`` (FULL response with ``fills``),
     ``GET /api/v3/order`` and ``GET /api/v3/myTrades``. Signed requests are accepted (the signature is not
-    checked: this is a test double of the exchange, not of ccxt)."""
+    checked: this is a test double of the exchange, not of ccxt).
+
+    ``myTrades`` as Binance documents it: oldest first, ``limit`` per page (:attr:`trades_limit` = 500 when not
+    sent, at most :attr:`trades_limit_max` = 1000; a test may lower both to page a short hedge); ``fromId`` gives
+    the trades with id >= it; ``startTime``/``endTime`` are inclusive and at most 24 hours apart; only the
+    documented combinations (symbol; + orderId; + startTime; + endTime; + fromId; + startTime + endTime;
+    + orderId + fromId) are taken, anything else is refused (-1128). Without fromId or a time, the most recent
+    trades. The emulator's choices where Binance is silent: ``startTime`` alone covers the 24 hours from it (and
+    ``endTime`` alone the 24 hours to it), and a ``limit`` out of range is refused (-1130)."""
+
+    #: myTrades: the page size when ``limit`` is not sent, and the largest ``limit`` taken
+    trades_limit: int = 500
+    trades_limit_max: int = 1000
 
     def __init__(self, sim: SimVenue, markets: dict[str, Any], symbols: dict[str, str]) -> None:
         self.sim = sim
@@ -333,27 +353,52 @@ class BinanceSandboxEmulator:
                 return 400, {"code": -2013, "msg": "Order does not exist."}
             return 200, raw
         if path == "/api/v3/myTrades":
-            sym = self.symbols[q["symbol"]]
-            since = int(q["startTime"]) if "startTime" in q else None
-            return 200, [
-                {
-                    "symbol": q["symbol"],
-                    "id": int(f.trade_id.rsplit("t", 1)[1]),
-                    "orderId": int(f.order_id.rsplit("o", 1)[1]),
-                    "orderListId": -1,
-                    "price": format(f.price, "f"),
-                    "qty": format(f.size, "f"),
-                    "quoteQty": format(f.size * f.price, "f"),
-                    "commission": format(f.fee, "f"),
-                    "commissionAsset": f.fee_asset,
-                    "time": f.ts_ms,
-                    "isBuyer": f.side is Side.BUY,
-                    "isMaker": False,
-                    "isBestMatch": True,
-                }
-                for f in self.sim.fetch_my_trades(sym, since)
-            ]
+            return self._my_trades(q)
         return 404, {"code": -1, "msg": f"no route {method} {path}"}
+
+    def _my_trades(self, q: dict[str, str]) -> tuple[int, Any]:
+        day = 24 * 3_600_000
+        given = frozenset(k for k in ("orderId", "startTime", "endTime", "fromId") if k in q)
+        allowed = ({"orderId"}, {"startTime"}, {"endTime"}, {"fromId"}, {"startTime", "endTime"}, {"orderId", "fromId"})
+        if given and given not in {frozenset(a) for a in allowed}:
+            return 400, {"code": -1128, "msg": "Combination of optional parameters invalid."}
+        limit = int(q.get("limit", self.trades_limit))
+        if not 1 <= limit <= self.trades_limit_max:
+            return 400, {"code": -1130, "msg": "Data sent for parameter 'limit' is not valid."}
+        start = int(q["startTime"]) if "startTime" in q else None
+        end = int(q["endTime"]) if "endTime" in q else None
+        if start is not None and end is not None and end - start > day:
+            return 400, {"code": -1127, "msg": "More than 24 hours between startTime and endTime."}
+        if start is not None and end is None:
+            end = start + day
+        elif end is not None and start is None:
+            start = end - day
+        fills = sorted(_visible(self.sim, self.symbols[q["symbol"]]), key=lambda f: int(f.trade_id.rsplit("t", 1)[1]))
+        if "orderId" in q:
+            fills = [f for f in fills if f.order_id.rsplit("o", 1)[1] == q["orderId"]]
+        if "fromId" in q:
+            fills = [f for f in fills if int(f.trade_id.rsplit("t", 1)[1]) >= int(q["fromId"])]
+        if start is not None and end is not None:
+            fills = [f for f in fills if start <= f.ts_ms <= end]
+        page = fills[-limit:] if not given else fills[:limit]  # no id and no time: the most recent trades
+        return 200, [
+            {
+                "symbol": q["symbol"],
+                "id": int(f.trade_id.rsplit("t", 1)[1]),
+                "orderId": int(f.order_id.rsplit("o", 1)[1]),
+                "orderListId": -1,
+                "price": format(f.price, "f"),
+                "qty": format(f.size, "f"),
+                "quoteQty": format(f.size * f.price, "f"),
+                "commission": format(f.fee, "f"),
+                "commissionAsset": f.fee_asset,
+                "time": f.ts_ms,
+                "isBuyer": f.side is Side.BUY,
+                "isMaker": False,
+                "isBestMatch": True,
+            }
+            for f in page
+        ]
 
 
 class OkxSandboxEmulator:
@@ -362,7 +407,18 @@ class OkxSandboxEmulator:
     acknowledges an order without its fills: they arrive only through ``GET /api/v5/trade/fills-history``
     (and the order's state through ``GET /api/v5/trade/order``). Routes: ``public/instruments`` (from the
     fixture's markets), ``market/books``, ``POST trade/order`` and ``trade/batch-orders`` (ccxt's default),
-    ``GET trade/order``, ``trade/fills-history``."""
+    ``GET trade/order``, ``trade/fills-history`` (and ``trade/fills``, its last-3-days twin, served alike).
+
+    The fills lists as OKX documents them: most recent first (by ``billId``), ``limit`` per page (default and
+    maximum 100: :attr:`fills_limit`, which a test may lower to page a short hedge), ``after``/``before`` (a
+    ``billId``: the fills earlier / newer than it), ``begin``/``end`` (timestamps in ms), ``instType`` required.
+    The emulator's choices where OKX is silent: ``begin`` and ``end`` are exclusive (the stricter reading; ccxt
+    notes both bounds exclusive on OKX's statistics endpoints), and a ``limit`` above the maximum is refused."""
+
+    #: fills-history: the page size when ``limit`` is not sent, and the largest ``limit`` taken
+    fills_limit: int = 100
+    #: the first billId (OKX's are 18-digit numbers); a fill's billId is this plus the sim's trade sequence number
+    BILL_BASE = 600_000_000_000_000_000
 
     def __init__(self, sim: SimVenue, markets: dict[str, Any]) -> None:
         self.sim = sim
@@ -462,33 +518,58 @@ class OkxSandboxEmulator:
                 return 200, {"code": "51603", "msg": "Order does not exist", "data": []}
             return self._ok([self._order_raw(cl)])
         if path in ("/api/v5/trade/fills-history", "/api/v5/trade/fills"):
-            inst = q["instId"]
-            since = int(q["begin"]) if "begin" in q else None
-            cl_of = {a.order_id: cl for cl, (a, *_rest) in self.orders.items()}
-            return self._ok(
-                [
-                    {
-                        "instType": "SPOT",
-                        "instId": inst,
-                        "tradeId": f.trade_id.rsplit("t", 1)[1],
-                        "ordId": f.order_id.rsplit("o", 1)[1],
-                        "clOrdId": cl_of.get(f.order_id, ""),
-                        "billId": "",
-                        "tag": "",
-                        "fillPx": self._num(f.price),
-                        "fillSz": self._num(f.size),
-                        "side": f.side.value,
-                        "posSide": "net",
-                        "execType": "T",
-                        "feeCcy": f.fee_asset,
-                        "fee": self._num(-f.fee),
-                        "ts": str(f.ts_ms),
-                        "fillTime": str(f.ts_ms),
-                    }
-                    for f in self.sim.fetch_my_trades(inst.replace("-", "/"), since)
-                ]
-            )
+            return self._fills(q)
         return 404, {"code": "50000", "msg": f"no route {method} {path}", "data": []}
+
+    def _bill_id(self, f: Fill) -> int:
+        return self.BILL_BASE + int(f.trade_id.rsplit("t", 1)[1])
+
+    def _fills(self, q: dict[str, str]) -> tuple[int, Any]:
+        if not q.get("instType"):
+            return 200, {"code": "50014", "msg": "Parameter instType can not be empty.", "data": []}
+        limit = int(q.get("limit", self.fills_limit))
+        if not 1 <= limit <= self.fills_limit:
+            return 200, {"code": "51000", "msg": "Parameter limit error", "data": []}
+        inst = q.get("instId")
+        syms = [inst.replace("-", "/")] if inst else sorted(self.sim._fee)
+        begin, end = q.get("begin"), q.get("end")
+        after, before = q.get("after"), q.get("before")
+        fills = [
+            f
+            for sym in syms
+            for f in _visible(self.sim, sym)
+            if (begin is None or f.ts_ms > int(begin))
+            and (end is None or f.ts_ms < int(end))
+            and (after is None or self._bill_id(f) < int(after))
+            and (before is None or self._bill_id(f) > int(before))
+        ]
+        fills.sort(key=self._bill_id, reverse=True)  # most recent first
+        page = fills[-limit:] if before is not None and after is None else fills[:limit]  # before: the nearest
+        cl_of = {a.order_id: cl for cl, (a, *_rest) in self.orders.items()}
+        return self._ok(
+            [
+                {
+                    "instType": "SPOT",
+                    "instId": f.symbol.replace("/", "-"),
+                    "tradeId": f.trade_id.rsplit("t", 1)[1],
+                    "ordId": f.order_id.rsplit("o", 1)[1],
+                    "clOrdId": cl_of.get(f.order_id, ""),
+                    "billId": str(self._bill_id(f)),
+                    "subType": "1",
+                    "tag": "",
+                    "fillPx": self._num(f.price),
+                    "fillSz": self._num(f.size),
+                    "side": f.side.value,
+                    "posSide": "net",
+                    "execType": "T",
+                    "feeCcy": f.fee_asset,
+                    "fee": self._num(-f.fee),
+                    "ts": str(f.ts_ms),
+                    "fillTime": str(f.ts_ms),
+                }
+                for f in page
+            ]
+        )
 
 
 def _query(url: str, body: bytes | None) -> tuple[str, dict[str, list[str]]]:

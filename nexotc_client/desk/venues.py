@@ -21,8 +21,11 @@ endpoint takes the order id, and listing orders has no client-id filter), so :me
 order id kept from :meth:`CcxtVenue.create_order` and otherwise (a restarted process) lists the recent orders and
 matches ``client_order_id``. Kraken: ``cl_ord_id`` takes a UUID or at most 18 characters, so the desk's ids are sent
 as a UUID derived from them (:func:`kraken_cl_ord_id`), and orders are looked up with the ``cl_ord_id`` filter of
-``OpenOrders``/``ClosedOrders`` (ccxt's ``fetch_order`` would send it as the int32 ``userref``). Both list their
-fills a page at a time (Kraken 50), so :meth:`CcxtVenue.fetch_my_trades` reads every page.
+``OpenOrders``/``ClosedOrders`` (ccxt's ``fetch_order`` would send it as the int32 ``userref``). Every venue lists
+its fills a page at a time (Binance at most 1000, OKX 100, Kraken 50) and ccxt's ``fetch_my_trades`` reads one
+page, so :meth:`CcxtVenue.fetch_my_trades` reads every page itself, each venue with its own cursor (ccxt's
+``paginate`` option pages by timestamp, which drops the fills that share the boundary millisecond with the end of
+a page, as the fills of one order do, and stops silently after ``paginationCalls`` pages).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ __all__ = [
     "CCXT_VENUES",
     "DEFAULT_TAKER_FEE_BPS",
     "MAX_DEPTH",
+    "TRADES_PAGE_MAX",
     "CcxtVenue",
     "ExecutionVenue",
     "FixtureResponder",
@@ -221,6 +225,16 @@ _CCXT_OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 
+#: the most trades a page of the own-trades list holds, the page size asked for by default: Binance ``myTrades``
+#: (default 500, max 1000), OKX ``fills-history`` (default and max 100)
+TRADES_PAGE_MAX: dict[str, int] = {"binance": 1000, "okx": 100}
+
+_DAY_MS = 24 * 3_600_000
+#: Binance: how far the local clock may lag the exchange's before a trade could fall after a 24-hour window that
+#: looks current
+_CLOCK_SKEW_MS = 60_000
+
+
 def exact(value: Any) -> Decimal:
     """A ccxt number as an exact Decimal: Decimal/str/int as they are; a float through its shortest
     round-trip repr (exact for every decimal of at most 15 significant digits)."""
@@ -257,6 +271,8 @@ class CcxtVenue:
     page_size: int = 250
     #: the most pages read for one lookup; beyond it a VenueError, never a wrong "not found"
     max_pages: int = 100
+    #: Binance and OKX: the trades asked for per page of the own-trades list (None: :data:`TRADES_PAGE_MAX`)
+    trades_page_size: int | None = None
 
     def __init__(
         self,
@@ -403,6 +419,10 @@ class CcxtVenue:
                 trades = self._coinbase_trades(symbol, since_ms)
             elif self.name == "kraken":
                 trades = self._kraken_trades(symbol, since_ms)
+            elif self.name == "binance":
+                trades = self._binance_trades(symbol, since_ms)
+            elif self.name == "okx":
+                trades = self._okx_trades(symbol, since_ms)
             else:
                 trades = self.exchange.fetch_my_trades(symbol, since_ms)
         except VenueError:
@@ -479,6 +499,62 @@ class CcxtVenue:
             ofs += len(page)
             if not page or ofs >= int(result.get("count") or 0):
                 return self.exchange.parse_trades(list(raw.values()), market, since_ms)
+        raise VenueError(f"{self.name}: more than {self.max_pages} pages of trades")
+
+    def _trades_page(self) -> int:
+        most = TRADES_PAGE_MAX[self.name]
+        return min(self.trades_page_size or most, most)
+
+    def _binance_trades(self, symbol: str, since_ms: int | None) -> list[dict[str, Any]]:
+        """``GET /api/v3/myTrades``, every page: oldest first, ``limit`` a page (a shorter page is the last).
+        ``fromId`` (trades with id >= it) cannot be sent with a time, and ``startTime``/``endTime`` (inclusive) span
+        at most 24 hours: the trades from ``since_ms`` are read a 24-hour window at a time until one holds a trade,
+        then by ``fromId`` from the trade after the last one read (no time bound: everything after). A window
+        that is not full and ends after now ends the list. ``since_ms`` None (or 0): every trade, by ``fromId``
+        from 0."""
+        market = self.exchange.market(symbol)
+        limit = self._trades_page()
+        raw: dict[str, dict[str, Any]] = {}
+        from_id = 0 if not since_ms else None  # from the first trade ever
+        start = since_ms or 0
+        for _ in range(self.max_pages):
+            if from_id is None:
+                request = {"symbol": market["id"], "startTime": start, "endTime": start + _DAY_MS - 1, "limit": limit}
+            else:
+                request = {"symbol": market["id"], "fromId": from_id, "limit": limit}
+            page = self.exchange.privateGetMyTrades(request) or []
+            raw.update({str(t["id"]): t for t in page})
+            current = start + _DAY_MS - 1 >= self.clock() + _CLOCK_SKEW_MS  # a window that ends after now
+            if len(page) >= limit or (page and from_id is None and not current):
+                from_id = max(int(t["id"]) for t in page) + 1
+            elif from_id is not None or current:
+                return self.exchange.parse_trades(list(raw.values()), market, since_ms)
+            else:
+                start += _DAY_MS  # an empty window in the past: the next one
+        raise VenueError(f"{self.name}: more than {self.max_pages} pages of trades")
+
+    def _okx_trades(self, symbol: str, since_ms: int | None) -> list[dict[str, Any]]:
+        """``GET /api/v5/trade/fills-history`` (ccxt's endpoint: the last 3 months), every page: most recent first,
+        ``limit`` a page (at most 100; a shorter page is the last), ``after`` = the page's oldest ``billId`` for the
+        fills before it. OKX does not say whether ``begin`` is inclusive: it is sent as ``since_ms - 1``, so a fill
+        at ``since_ms`` is kept either way (ccxt drops what is older); a page reaching back before ``since_ms`` also
+        ends the list, should OKX not apply ``begin`` together with ``after``."""
+        market = self.exchange.market(symbol)
+        limit = self._trades_page()
+        inst_type = self.exchange.convert_to_instrument_type(market["type"])
+        request: dict[str, Any] = {"instType": inst_type, "instId": market["id"], "limit": limit}
+        if since_ms is not None:
+            request["begin"] = since_ms - 1
+        raw: dict[str, dict[str, Any]] = {}
+        after = None
+        for _ in range(self.max_pages):
+            resp = self.exchange.privateGetTradeFillsHistory({**request, "after": after} if after else request)
+            page = resp.get("data") or []
+            raw.update({str(t["billId"]): t for t in page})
+            oldest = min(page, key=lambda t: int(t["billId"]), default=None)
+            if oldest is None or len(page) < limit or (since_ms is not None and int(oldest["ts"]) < since_ms):
+                return self.exchange.parse_trades(list(raw.values()), market, since_ms)
+            after = str(oldest["billId"])
         raise VenueError(f"{self.name}: more than {self.max_pages} pages of trades")
 
 

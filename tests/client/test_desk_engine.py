@@ -8,7 +8,7 @@ import io
 import json
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import ccxt
 import pytest
@@ -58,6 +58,7 @@ from nexotc_client.desk.venues import (
     FixtureResponder,
     RawTransport,
     ReplayVenue,
+    VenueError,
     apply_guards,
     divergence_guard,
     kraken_cl_ord_id,
@@ -357,14 +358,41 @@ def paths(transport, start=0):
     return [(m, urlsplit(u).path) for m, u in transport.requests[start:]]
 
 
+#: the page of Binance's and OKX's own-trades lists in the paging tests (the exchanges': Binance 500 by default and
+#: 1000 at most, OKX 100): a short hedge then has several pages of trades
+PAGE = 10
+DAY = 24 * 3_600_000
+
+
+def small_pages(emulator, venue):
+    if isinstance(emulator, BinanceSandboxEmulator):
+        emulator.trades_limit, emulator.trades_limit_max = PAGE // 2, PAGE
+    else:
+        emulator.fills_limit = PAGE
+    venue.trades_page_size = PAGE
+
+
+def trade_queries(transport, exchange, start=0):
+    """The query of every own-trades request from ``start`` on."""
+    return [
+        {k: v[0] for k, v in parse_qs(urlsplit(u).query).items()}
+        for _, u in transport.requests[start:]
+        if urlsplit(u).path == TRADE_PATHS[exchange]
+    ]
+
+
 @pytest.mark.parametrize("exchange", ["binance", "okx"])
 def test_ccxt_sandbox_execution_path(books, exchange):
     """The hedge runs through CcxtVenue in sandbox mode: ccxt builds and signs the requests and parses the raw
-    order / trade responses. Binance acknowledges with the order's fills, OKX without (fills only by polling)."""
+    order / trade responses. Binance acknowledges with the order's fills, OKX without (fills only by polling).
+    Both list trades a page at a time (Binance oldest first, paged by fromId; OKX most recent first, paged by
+    billId): with pages of 10 the hedge has several pages of trades, every one is read, and so are the first
+    clip's fills, made at the very millisecond the hedge starts (the emulated OKX takes begin as exclusive)."""
     clock = SimClock(TS)
     sim, emulator = emulated(books, exchange, clock)
     transport = RawTransport(emulator)
     venue = ccxt_venue(exchange, transport, clock)
+    small_pages(emulator, venue)
     ex = HedgeExecutor({exchange: venue}, clock=clock, sleep=clock.sleep)
     st = ex.start(HedgePlan("hs", "BTC/USDT", Side.BUY, D(20), 4, 60_000, TS))
     ex.run(st)
@@ -372,12 +400,38 @@ def test_ccxt_sandbox_execution_path(books, exchange):
     assert {urlsplit(u).hostname for _, u in transport.requests} == {HOSTS[exchange]}
     assert paths(transport).count(("POST", ORDER_PATHS[exchange])) == len(st.orders) == 4
     assert ("GET", TRADE_PATHS[exchange]) in paths(transport)
+    assert len(sim._trades) > 3 * PAGE
+    assert len(st.fills) == len(sim._trades)
     assert sorted(f.size for f in st.fills) == sorted(t.fill.size for t in sim._trades)
     assert sum(f.size for f in st.fills) == sum(a.filled for a in sim._orders.values())
+    assert min(f.ts_ms for f in st.fills) == TS == st.plan.start_ms
     assert all(o.client_order_id.isalnum() and len(o.client_order_id) <= 32 for o in st.orders)
     first = st.orders[0]
     assert venue.fetch_order("BTC/USDT", first.client_order_id).order_id == first.order_id
     assert venue.fetch_order("BTC/USDT", "neverSent") is None
+    # one call reads every page, with each venue's cursor
+    ids = sorted(f.trade_id for f in st.fills)
+    start = len(transport.requests)
+    assert sorted(f.trade_id for f in venue.fetch_my_trades("BTC/USDT", TS)) == ids
+    queries = trade_queries(transport, exchange, start)
+    assert len(queries) == len(ids) // PAGE + 1 and all(q["limit"] == str(PAGE) for q in queries)
+    if exchange == "binance":  # startTime (inclusive) and endTime 24 h apart at most, then fromId without a time
+        assert (queries[0]["startTime"], queries[0]["endTime"]) == (str(TS), str(TS + DAY - 1))
+        assert all("fromId" in q and "startTime" not in q and "endTime" not in q for q in queries[1:])
+    else:  # begin from the millisecond before (OKX does not say whether it is inclusive), then after = a billId
+        assert queries[0]["begin"] == str(TS - 1) and "after" not in queries[0]
+        assert all(q["after"].isdigit() and q["begin"] == str(TS - 1) for q in queries[1:])
+    # from three days back: Binance walks empty 24-hour windows up to the first trade
+    start = len(transport.requests)
+    assert sorted(f.trade_id for f in venue.fetch_my_trades("BTC/USDT", TS - 3 * DAY)) == ids
+    if exchange == "binance":
+        starts = [int(q["startTime"]) for q in trade_queries(transport, exchange, start) if "startTime" in q]
+        assert starts == [TS - 3 * DAY, TS - 2 * DAY, TS - DAY, TS]
+    assert venue.fetch_my_trades("BTC/USDT", clock() + 1) == []
+    # more pages than max_pages: an error, never a silently short list
+    venue.max_pages = len(ids) // PAGE
+    with pytest.raises(VenueError, match="pages of trades"):
+        venue.fetch_my_trades("BTC/USDT", TS)
 
 
 @pytest.mark.parametrize("exchange", ["coinbase", "kraken"])
