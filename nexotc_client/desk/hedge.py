@@ -70,6 +70,9 @@ class HedgeExecutor:
     rich progress bar while :meth:`run` works (None: silent). ``on_change(state)`` is called after every
     change worth persisting."""
 
+    #: how far a venue's clock may run behind ours: trades are read from this long before an order was sent
+    clock_skew_ms: int = 60_000
+
     def __init__(
         self,
         venues: Mapping[str, ExecutionVenue],
@@ -155,7 +158,8 @@ class HedgeExecutor:
 
     def poll(self, state: HedgeState) -> int:
         """Refresh the orders still open (a venue such as OKX acknowledges an order before it reports its state),
-        then fetch the venues' trades since the hedge started and ingest the new ones."""
+        then fetch each venue's trades from its earliest order still waiting for fills (see
+        :meth:`trades_since`) and ingest the new ones."""
         new = 0
         for o in state.orders:
             if o.order_id and o.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED):
@@ -163,11 +167,27 @@ class HedgeExecutor:
                 if ack is not None and (ack.status is not o.status or ack.filled != o.venue_filled):
                     o.status, o.venue_filled = ack.status, ack.filled
                     new += self.ingest(state, ack.fills)
-        for name in {o.venue for o in state.orders}:
-            new += self.ingest(state, self.venues[name].fetch_my_trades(state.plan.symbol, state.plan.start_ms))
+        for name in sorted({o.venue for o in state.orders}):
+            since = self.trades_since(state, name)
+            if since is not None:
+                new += self.ingest(state, self.venues[name].fetch_my_trades(state.plan.symbol, since))
         if new:
             self._changed(state)
         return new
+
+    def trades_since(self, state: HedgeState, venue: str) -> int | None:
+        """Where ``venue``'s trade list must be read from: the send time, less :attr:`clock_skew_ms`, of its
+        earliest order still waiting for fills (open, or fewer fills seen than the venue reports). A fill is
+        never older than its order, so the trades before that are all in already. None when every order there
+        is complete: nothing to fetch (the venues list trades a page at a time, so reading from the start of a
+        long hedge on every poll would cost ever more requests)."""
+        waiting = [
+            o.ts_ms
+            for o in state.orders
+            if o.venue == venue
+            and (o.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED) or o.filled < o.venue_filled)
+        ]
+        return min(waiting) - self.clock_skew_ms if waiting else None
 
     # --- schedule and routing -----------------------------------------------------------------------------
 

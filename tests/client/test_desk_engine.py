@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -300,6 +301,50 @@ def test_resume_after_kill_neither_resends_nor_double_counts(books):
     assert len({a.client_order_id for a in sent}) == len(sent) == len(restored.orders)
     venue_total = sum((a.filled for a in sent), D(0))
     assert venue_total == restored.filled == sum(f.size for f in restored.fills)
+
+
+class LaggingVenue:
+    """A SimVenue whose exchange clock runs ``lag_ms`` behind ours: its trades carry earlier times. Records the
+    ``since`` of every trade-list read."""
+
+    def __init__(self, sim, lag_ms):
+        self.sim, self.lag_ms, self.since = sim, lag_ms, []
+
+    def __getattr__(self, name):
+        return getattr(self.sim, name)
+
+    def fetch_my_trades(self, symbol, since_ms=None):
+        self.since.append(since_ms)
+        shifted = [replace(f, ts_ms=f.ts_ms - self.lag_ms) for f in self.sim.fetch_my_trades(symbol, None)]
+        return [f for f in shifted if since_ms is None or f.ts_ms >= since_ms]
+
+
+@pytest.mark.parametrize("lag_ms", [0, 30_000])
+def test_trades_are_read_from_the_earliest_order_waiting_for_fills(books, lag_ms):
+    """Each poll reads a venue's trades from its earliest order still waiting for fills (less the clock-skew
+    allowance), not from the hedge's start: the read window moves forward as orders complete, nothing is read
+    once all are, and every fill still arrives, late fills and a venue clock 30 s behind ours included."""
+    clock = SimClock(TS)
+    venues = {v: LaggingVenue(sim, lag_ms) for v, sim in sims(books, clock, late=0.5).items()}
+    ex = HedgeExecutor(venues, clock=clock, sleep=clock.sleep)
+    st = ex.start(HedgePlan("hw", "BTC/USDT", Side.BUY, D(60), 6, 60_000, TS))
+    ex.run(st)
+    assert st.status is HedgeStatus.DONE and st.filled == D(60)
+    assert sum(f.size for f in st.fills) == sum(a.filled for v in venues.values() for a in v.sim._orders.values())
+    reads = [s for v in venues.values() for s in v.since]
+    assert min(reads) == TS - ex.clock_skew_ms
+    assert max(reads) >= TS + 5 * 60_000 - ex.clock_skew_ms  # the window followed the last clip
+    assert all(ex.trades_since(st, v) is None for v in venues)
+    before = len(reads)
+    assert ex.poll(st) == 0 and sum(len(v.since) for v in venues.values()) == before  # nothing left to read
+    if lag_ms:  # without the allowance, the fills stamped before their orders' (local) send times are lost
+        clock2 = SimClock(TS)
+        venues2 = {v: LaggingVenue(sim, lag_ms) for v, sim in sims(books, clock2, late=0.5).items()}
+        ex2 = HedgeExecutor(venues2, clock=clock2, sleep=clock2.sleep)
+        ex2.clock_skew_ms = 0
+        st2 = ex2.start(HedgePlan("hw", "BTC/USDT", Side.BUY, D(60), 6, 60_000, TS))
+        ex2.run(st2)
+        assert st2.status is HedgeStatus.STOPPED and st2.filled < D(60)
 
 
 HOSTS = {
