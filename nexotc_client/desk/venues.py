@@ -11,7 +11,7 @@ parses order books with ``safe_float`` whatever it is, and its order parser drop
 order response under it.) Tests and the
 offline demo replace only ccxt's HTTP layer: :class:`RawTransport` is a ``requests`` adapter mounted on the
 exchange's session that answers each request with a raw exchange response (a fixture file, or a responder
-such as :class:`nexotc_client.desk.sim.BinanceSandboxEmulator`), so ccxt's request building, signing, error
+such as :class:`nexotc_client.desk.emulators.BinanceSandboxEmulator`), so ccxt's request building, signing, error
 handling and parsing all run as they do against the exchange.
 
 Execution goes through ccxt's unified calls, with venue-specific code where the unified call does not do what

@@ -16,6 +16,7 @@ import pytest
 from rich.console import Console
 
 from nexotc_client.desk.aggregator import InsufficientDepthError, PreparedBook, consolidate, walk_vwap
+from nexotc_client.desk.emulators import BinanceSandboxEmulator, CoinbaseEmulator, KrakenEmulator, OkxSandboxEmulator
 from nexotc_client.desk.hedge import HedgeExecutor, recompute_totals
 from nexotc_client.desk.models import (
     RFQ,
@@ -43,15 +44,7 @@ from nexotc_client.desk.quote import (
     SizeBeyondDepthError,
     realised_vol_bps,
 )
-from nexotc_client.desk.sim import (
-    BinanceSandboxEmulator,
-    CoinbaseEmulator,
-    KrakenEmulator,
-    OkxSandboxEmulator,
-    SimClock,
-    SimParams,
-    SimVenue,
-)
+from nexotc_client.desk.sim import SimClock, SimParams, SimVenue
 from nexotc_client.desk.tca import plot_trade, reconcile, tca, write_breaks_csv, write_tca_csv
 from nexotc_client.desk.venues import (
     CCXT_VENUES,
