@@ -25,6 +25,28 @@ from nexotc_client.desk.venues import OrderAck, VenueError
 __all__ = ["BinanceSandboxEmulator", "CoinbaseEmulator", "KrakenEmulator", "OkxSandboxEmulator"]
 
 
+def _query(url: str, body: bytes | None) -> tuple[str, dict[str, list[str]]]:
+    """The path and the query (plus a form-encoded body) of a request, every value kept (repeated keys)."""
+    parts = urlsplit(url)
+    q = parse_qs(parts.query)
+    if body and not body.lstrip().startswith((b"{", b"[")):
+        for k, v in parse_qs(body.decode()).items():
+            q.setdefault(k, []).extend(v)
+    return parts.path, q
+
+
+def _first(q: dict[str, list[str]], *keys: str) -> str | None:
+    for k in keys:
+        if q.get(k):
+            return q[k][0]
+    return None
+
+
+def _num(x: Decimal) -> str:
+    """A Decimal in plain notation, as the exchanges write numbers."""
+    return format(x, "f")
+
+
 def _visible(sim: SimVenue, symbol: str) -> list[Fill]:
     """The sim's trades of a symbol visible now, in the order they happened. Unlike
     :meth:`SimVenue.fetch_my_trades` this draws nothing from the sim's RNG: how many pages a client reads does not
@@ -69,8 +91,8 @@ class BinanceSandboxEmulator:
             "transactTime": ts,
             "price": price or "0.00000000",
             "origQty": qty,
-            "executedQty": format(ack.filled, "f"),
-            "cummulativeQuoteQty": format(quote_qty, "f"),
+            "executedQty": _num(ack.filled),
+            "cummulativeQuoteQty": _num(quote_qty),
             "status": status,
             "timeInForce": "IOC" if kind == "LIMIT" else "GTC",
             "type": kind,
@@ -80,19 +102,16 @@ class BinanceSandboxEmulator:
         }
 
     def __call__(self, method: str, url: str, body: bytes | None) -> tuple[int, Any]:
-        parts = urlsplit(url)
-        q = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        if body:
-            q.update({k: v[0] for k, v in parse_qs(body.decode()).items()})
-        path = parts.path
+        path, values = _query(url, body)
+        q = {k: v[0] for k, v in values.items()}
         if path == "/api/v3/exchangeInfo":
             return 200, self.markets["/api/v3/exchangeInfo"]
         if path == "/api/v3/depth":
             book = self.sim.fetch_order_book(self.symbols[q["symbol"]], int(q.get("limit", 100)))
             return 200, {
                 "lastUpdateId": self.sim.clock(),
-                "bids": [[format(lv.price, "f"), format(lv.size, "f")] for lv in book.bids],
-                "asks": [[format(lv.price, "f"), format(lv.size, "f")] for lv in book.asks],
+                "bids": [[_num(lv.price), _num(lv.size)] for lv in book.bids],
+                "asks": [[_num(lv.price), _num(lv.size)] for lv in book.asks],
             }
         if path == "/api/v3/order" and method == "POST":
             sym = self.symbols[q["symbol"]]
@@ -109,9 +128,9 @@ class BinanceSandboxEmulator:
             full = dict(raw)
             full["fills"] = [
                 {
-                    "price": format(f.price, "f"),
-                    "qty": format(f.size, "f"),
-                    "commission": format(f.fee, "f"),
+                    "price": _num(f.price),
+                    "qty": _num(f.size),
+                    "commission": _num(f.fee),
                     "commissionAsset": f.fee_asset,
                     "tradeId": int(f.trade_id.rsplit("t", 1)[1]),
                 }
@@ -158,10 +177,10 @@ class BinanceSandboxEmulator:
                 "id": int(f.trade_id.rsplit("t", 1)[1]),
                 "orderId": int(f.order_id.rsplit("o", 1)[1]),
                 "orderListId": -1,
-                "price": format(f.price, "f"),
-                "qty": format(f.size, "f"),
-                "quoteQty": format(f.size * f.price, "f"),
-                "commission": format(f.fee, "f"),
+                "price": _num(f.price),
+                "qty": _num(f.size),
+                "quoteQty": _num(f.size * f.price),
+                "commission": _num(f.fee),
                 "commissionAsset": f.fee_asset,
                 "time": f.ts_ms,
                 "isBuyer": f.side is Side.BUY,
@@ -200,10 +219,6 @@ class OkxSandboxEmulator:
     def _ok(data: list[dict[str, Any]]) -> tuple[int, Any]:
         return 200, {"code": "0", "msg": "", "data": data}
 
-    @staticmethod
-    def _num(x: Decimal) -> str:
-        return format(x, "f")
-
     def _order_raw(self, cl_ord_id: str) -> dict[str, Any]:
         ack, inst, side, sz, px = self.orders[cl_ord_id]
         fills = [t.fill for t in self.sim._trades if t.fill.order_id == ack.order_id]
@@ -215,16 +230,16 @@ class OkxSandboxEmulator:
             state = "canceled"  # IOC: the remainder was cancelled
         ts = str(fills[0].ts_ms if fills else self.sim.clock())
         return {
-            "accFillSz": self._num(acc),
-            "avgPx": self._num(avg) if acc else "",
+            "accFillSz": _num(acc),
+            "avgPx": _num(avg) if acc else "",
             "cTime": ts,
             "category": "normal",
             "ccy": "",
             "clOrdId": cl_ord_id,
-            "fee": self._num(-fee),
+            "fee": _num(-fee),
             "feeCcy": inst.split("-")[1],
-            "fillPx": self._num(fills[-1].price) if fills else "",
-            "fillSz": self._num(fills[-1].size) if fills else "0",
+            "fillPx": _num(fills[-1].price) if fills else "",
+            "fillSz": _num(fills[-1].size) if fills else "0",
             "fillTime": ts,
             "instId": inst,
             "instType": "SPOT",
@@ -264,9 +279,8 @@ class OkxSandboxEmulator:
         }
 
     def __call__(self, method: str, url: str, body: bytes | None) -> tuple[int, Any]:
-        parts = urlsplit(url)
-        q = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        path = parts.path
+        path, values = _query(url, body)
+        q = {k: v[0] for k, v in values.items()}
         if path == "/api/v5/public/instruments":
             return 200, self.markets["/api/v5/public/instruments"]
         if path == "/api/v5/market/books":
@@ -274,8 +288,8 @@ class OkxSandboxEmulator:
             return self._ok(
                 [
                     {
-                        "asks": [[self._num(lv.price), self._num(lv.size), "0", "1"] for lv in book.asks],
-                        "bids": [[self._num(lv.price), self._num(lv.size), "0", "1"] for lv in book.bids],
+                        "asks": [[_num(lv.price), _num(lv.size), "0", "1"] for lv in book.asks],
+                        "bids": [[_num(lv.price), _num(lv.size), "0", "1"] for lv in book.bids],
                         "ts": str(book.ts_ms),
                     }
                 ]
@@ -328,36 +342,19 @@ class OkxSandboxEmulator:
                     "billId": str(self._bill_id(f)),
                     "subType": "1",
                     "tag": "",
-                    "fillPx": self._num(f.price),
-                    "fillSz": self._num(f.size),
+                    "fillPx": _num(f.price),
+                    "fillSz": _num(f.size),
                     "side": f.side.value,
                     "posSide": "net",
                     "execType": "T",
                     "feeCcy": f.fee_asset,
-                    "fee": self._num(-f.fee),
+                    "fee": _num(-f.fee),
                     "ts": str(f.ts_ms),
                     "fillTime": str(f.ts_ms),
                 }
                 for f in page
             ]
         )
-
-
-def _query(url: str, body: bytes | None) -> tuple[str, dict[str, list[str]]]:
-    """The path and the query (plus a form-encoded body) of a request, every value kept (repeated keys)."""
-    parts = urlsplit(url)
-    q = parse_qs(parts.query)
-    if body and not body.lstrip().startswith((b"{", b"[")):
-        for k, v in parse_qs(body.decode()).items():
-            q.setdefault(k, []).extend(v)
-    return parts.path, q
-
-
-def _first(q: dict[str, list[str]], *keys: str) -> str | None:
-    for k in keys:
-        if q.get(k):
-            return q[k][0]
-    return None
 
 
 def _iso_us(ms: int) -> str:
@@ -394,10 +391,6 @@ class CoinbaseEmulator:
     def _uuid(self, text: str) -> str:
         return str(uuid.uuid5(self._uuid_ns, text))
 
-    @staticmethod
-    def _num(x: Decimal) -> str:
-        return format(x, "f")
-
     def _fills_of(self, sim_order_id: str) -> list[Fill]:
         return [t.fill for t in self.sim._trades if t.fill.order_id == sim_order_id]
 
@@ -420,17 +413,17 @@ class CoinbaseEmulator:
             "status": status,
             "time_in_force": "IMMEDIATE_OR_CANCEL",
             "created_time": _iso_us(o["ts"]),
-            "completion_percentage": self._num((filled / size * 100).quantize(Decimal("0.01"))),
-            "filled_size": self._num(filled),
-            "average_filled_price": self._num(value / filled) if filled else "0",
+            "completion_percentage": _num((filled / size * 100).quantize(Decimal("0.01"))),
+            "filled_size": _num(filled),
+            "average_filled_price": _num(value / filled) if filled else "0",
             "fee": "",
             "number_of_fills": str(len(fills)),
-            "filled_value": self._num(value),
+            "filled_value": _num(value),
             "pending_cancel": False,
             "size_in_quote": False,
-            "total_fees": self._num(fees),
+            "total_fees": _num(fees),
             "size_inclusive_of_fees": False,
-            "total_value_after_fees": self._num(value + fees if o["side"] == "BUY" else value - fees),
+            "total_value_after_fees": _num(value + fees if o["side"] == "BUY" else value - fees),
             "trigger_status": "INVALID_ORDER_TYPE",
             "order_type": o["kind"],
             "reject_reason": "",
@@ -455,9 +448,9 @@ class CoinbaseEmulator:
             "order_id": self._uuid(f.order_id),
             "trade_time": _iso_us(f.ts_ms),
             "trade_type": "FILL",
-            "price": self._num(f.price),
-            "size": self._num(f.size),
-            "commission": self._num(f.fee),
+            "price": _num(f.price),
+            "size": _num(f.size),
+            "commission": _num(f.fee),
             "product_id": f.symbol.replace("/", "-"),
             "sequence_timestamp": _iso_us(f.ts_ms),
             "liquidity_indicator": "TAKER",
@@ -517,23 +510,23 @@ class CoinbaseEmulator:
         base = "/api/v3/brokerage"
         if path == f"{base}/transaction_summary":
             rate = max(self.sim._fee.values()) / BPS
-            tier = {"pricing_tier": "sim", "usd_from": "0", "usd_to": "10000", "taker_fee_rate": self._num(rate)}
-            return 200, {"total_volume": 0, "total_fees": 0, "fee_tier": {**tier, "maker_fee_rate": self._num(rate)}}
+            tier = {"pricing_tier": "sim", "usd_from": "0", "usd_to": "10000", "taker_fee_rate": _num(rate)}
+            return 200, {"total_volume": 0, "total_fees": 0, "fee_tier": {**tier, "maker_fee_rate": _num(rate)}}
         if path in (f"{base}/market/product_book", f"{base}/product_book"):
             product = _first(q, "product_id") or ""
             n = _first(q, "limit")
             book = self.sim.fetch_order_book(product.replace("-", "/"), int(n) if n else None)
             levels = {
-                side: [{"price": self._num(lv.price), "size": self._num(lv.size)} for lv in lvs]
+                side: [{"price": _num(lv.price), "size": _num(lv.size)} for lv in lvs]
                 for side, lvs in (("bids", book.bids), ("asks", book.asks))
             }
             bid, ask = book.bids[0].price, book.asks[0].price
             return 200, {
                 "pricebook": {"product_id": product, **levels, "time": _iso_us(book.ts_ms)},
                 "last": "",
-                "mid_market": self._num((bid + ask) / 2),
-                "spread_bps": self._num(((ask - bid) / ((bid + ask) / 2) * BPS).quantize(Decimal("0.0001"))),
-                "spread_absolute": self._num(ask - bid),
+                "mid_market": _num((bid + ask) / 2),
+                "spread_bps": _num(((ask - bid) / ((bid + ask) / 2) * BPS).quantize(Decimal("0.0001"))),
+                "spread_absolute": _num(ask - bid),
             }
         if path == f"{base}/orders" and method == "POST":
             return self._create(json.loads(body or b"{}"))
@@ -622,7 +615,7 @@ class KrakenEmulator:
 
     @staticmethod
     def _num(x: Decimal, dp: int = 8) -> str:
-        return format(x.quantize(Decimal(1).scaleb(-dp)), "f")
+        return _num(x.quantize(Decimal(1).scaleb(-dp)))
 
     def _order_raw(self, txid: str) -> dict[str, Any]:
         o = self.orders[txid]
