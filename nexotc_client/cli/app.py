@@ -58,11 +58,18 @@ class App:
         return self.network in (None, LOCAL_NETWORK, "local", "ethereum:local")
 
     def local_rpc(self) -> str:
-        from nexotc_client.cli.node import NodeInfo
+        """The node of `nexotc node start` in this home; 127.0.0.1:8545 only for a home that never
+        ran one (a home whose node is stopped must not silently talk to another chain)."""
+        from nexotc_client.cli.node import STATE_FILE, running_node
 
-        info = NodeInfo.load(self.home)
-        port = info.port if info is not None else DEFAULT_PORT
-        return f"http://127.0.0.1:{port}"
+        info = running_node(self.home)
+        if info is not None:
+            return info.rpc_url
+        if (self.home / STATE_FILE).exists():
+            raise NexotcError(
+                f"the node of {self.home} is stopped: start it with `nexotc node start` (or pass --rpc URL)"
+            )
+        return f"http://127.0.0.1:{DEFAULT_PORT}"
 
     def connect(self) -> None:
         """Connect ape to the chosen network; for the default local network, to the node started

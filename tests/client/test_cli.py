@@ -135,7 +135,8 @@ def test_state_survives_a_restart(cli, deployed):
     assert stopped["running"] is False
     down = cli("node", "status")
     assert down.code == 3 and "not running" in down.out
-    assert_one_line_error(cli("deal", "show", deal), "no node answers at", "nexotc node start")
+    # a stopped home never falls back to another node (127.0.0.1:8545)
+    assert_one_line_error(cli("deal", "show", deal), f"the node of {cli.home} is stopped", "nexotc node start")
     assert_one_line_error(cli("node", "stop"), "no node is running")
 
     cli.ok("node", "start", "--port", str(cli.port))
