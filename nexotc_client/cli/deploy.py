@@ -76,7 +76,10 @@ def deploy(app: App, mock_tokens: bool, force: bool, kyc: bool) -> None:
             )
             return
     sender = app.sender()
-    tokens: dict[str, str] = {}
+    # a redeployment keeps the tokens recorded before (terms files name them by symbol) unless
+    # --mock-tokens deploys new ones; tokens whose code is gone (another chain state) are dropped
+    previous = registry.get(network_key())
+    tokens = {s: a for s, a in (previous.tokens if previous else {}).items() if chain.provider.get_code(a)}
     if mock_tokens:
         if int(chain.chain_id) not in LOCAL_CHAIN_IDS:
             raise NexotcError(f"--mock-tokens is for local chains only (connected to {network_key()})")
@@ -98,7 +101,7 @@ def deploy(app: App, mock_tokens: bool, force: bool, kyc: bool) -> None:
         if deployment.kyc_registry:
             console.print(f"KYC registry {deployment.kyc_registry} (compliance gates)")
         for symbol, address in tokens.items():
-            console.print(f"mock {symbol} {address}")
+            console.print(f"{'mock ' if mock_tokens else ''}{symbol} {address}" + ("" if mock_tokens else " (kept)"))
         console.print(f"recorded in {registry.path}")
 
     app.emit(data, render)

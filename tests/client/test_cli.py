@@ -174,3 +174,16 @@ def test_in_process_errors_need_no_node(tmp_path, capsys):
     check(["deal", "show", "1", "--rpc", f"http://127.0.0.1:{free_port()}", *home], 1, "no node answers at")
     assert run(["node", "status", *home]) == 3
     assert "not running" in capsys.readouterr().out
+
+
+def test_redeploy_keeps_the_recorded_tokens(cli, deployed):
+    """`deploy --force` (a new factory, e.g. after `kyc deploy`) keeps the tokens terms files name."""
+    before = cli.ok("deploy", "--json").json()
+    assert before["already_deployed"] is True and set(before["tokens"]) == {"WBTC", "USDT", "WETH"}
+    again = cli.ok("deploy", "--force", "--account", "test:0", "--json").json()
+    assert again["already_deployed"] is False and again["factory"] != before["factory"]
+    assert again["tokens"] == before["tokens"]
+    # terms naming the tokens by symbol still resolve against the new factory
+    dry = cli.ok("deal", "create", "--terms", str(DVP_EXAMPLE), "--account", "test:2", "--dry-run", "--json").json()
+    assert dry["terms"]["base"]["token"] == before["tokens"]["WBTC"]
+    assert dry["terms"]["quote"]["token"] == before["tokens"]["USDT"]
