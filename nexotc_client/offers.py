@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import json
 import zlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -298,6 +299,70 @@ class Thread:
         return [diff(a.offer, b.offer) for a, b in zip(self.offers, self.offers[1:], strict=False)]
 
 
+# ------------------------------------------------------------------ threads
+def order_offers(offers: Sequence[SignedOffer]) -> list[SignedOffer]:
+    """`offers` in negotiation order, each after the offer it counters (by their `previous` links,
+    whatever order they come in; duplicates dropped). They must form one unbroken line: exactly one of
+    them counters none of the others (the earliest), and no two counter the same offer."""
+    unique: dict[bytes, SignedOffer] = {}
+    for signed in offers:
+        unique.setdefault(signed.offer.offer_hash(), signed)
+    starts = [s for s in unique.values() if s.offer.previous not in unique]
+    if len(starts) != 1:
+        names = ", ".join("0x" + s.offer.offer_hash().hex()[:10] + "…" for s in starts)
+        raise OfferError(f"the offers given are not one negotiation: {names} do not counter one another")
+    answers: dict[bytes, list[SignedOffer]] = {}
+    for signed in unique.values():
+        answers.setdefault(signed.offer.previous, []).append(signed)
+    ordered = [starts[0]]
+    while True:
+        nxt = answers.get(ordered[-1].offer.offer_hash(), [])
+        if len(nxt) > 1:
+            names = " and ".join("0x" + s.offer.offer_hash().hex()[:10] + "…" for s in nxt)
+            raise OfferError(
+                f"{names} both counter 0x{ordered[-1].offer.offer_hash().hex()[:10]}…: give one branch at a time"
+            )
+        if not nxt:
+            break
+        ordered.append(nxt[0])
+    if len(ordered) != len(unique):  # pragma: no cover - hashes cannot form a cycle
+        raise OfferError("the offers given are not one negotiation")
+    return ordered
+
+
+def ancestors(signed: SignedOffer, known: Mapping[bytes, SignedOffer]) -> list[SignedOffer]:
+    """The offers `signed` answers, oldest first, as far as `known` (offer hash -> offer) has them: the
+    walk stops at the opening offer or at the first link `known` lacks."""
+    out: list[SignedOffer] = []
+    seen = {signed.offer.offer_hash()}
+    previous = signed.offer.previous
+    while previous != ZERO32 and previous in known and previous not in seen:
+        earlier = known[previous]
+        out.append(earlier)
+        seen.add(previous)
+        previous = earlier.offer.previous
+    out.reverse()
+    return out
+
+
+def later_by_maker(signed: SignedOffer, known: Iterable[SignedOffer]) -> list[SignedOffer]:
+    """The offers in `known` by `signed`'s maker that come later in its negotiation (they answer
+    `signed`, directly or through other counters), earliest first: the maker has moved past `signed`."""
+    pool = list(known)
+    by_hash = {s.offer.offer_hash(): s for s in pool}
+    target = signed.offer.offer_hash()
+    maker = signed.offer.maker.lower()
+    out: list[SignedOffer] = []
+    for other in pool:
+        if other.offer.maker.lower() != maker or other.offer.offer_hash() == target:
+            continue
+        if any(a.offer.offer_hash() == target for a in ancestors(other, by_hash)):
+            if all(o.offer.offer_hash() != other.offer.offer_hash() for o in out):
+                out.append(other)
+    by_depth = {o.offer.offer_hash(): len(ancestors(o, by_hash)) for o in out}
+    return sorted(out, key=lambda o: by_depth[o.offer.offer_hash()])
+
+
 # ------------------------------------------------------------------ serialisation
 def _encode(signed: SignedOffer) -> dict[str, Any]:
     o = signed.offer
@@ -370,4 +435,15 @@ def _terms_from_json(d: dict[str, Any]) -> Terms:
         raise TermsError(f"offer terms are malformed: {exc}") from exc
 
 
-__all__ = ["Offer", "OfferError", "SignedOffer", "Thread", "TYPES", "diff", "domain"]
+__all__ = [
+    "Offer",
+    "OfferError",
+    "SignedOffer",
+    "Thread",
+    "TYPES",
+    "ancestors",
+    "diff",
+    "domain",
+    "later_by_maker",
+    "order_offers",
+]

@@ -39,6 +39,20 @@ MAX_CANCEL = 64
 PLACEHOLDER_TAKER = "0x000000000000000000000000000000000000dEaD"
 
 
+# ------------------------------------------------------------------ amounts
+def fmt_amount(token: str, units: int) -> str:
+    """`units` of `token` for people: "12,900,000 USDT" (symbol and decimals read from the token; raw
+    units with the token's address when it has neither)."""
+    from nexotc_client.spec import format_units
+
+    try:
+        contract = erc20(token)
+        symbol, decimals = str(contract.symbol()), int(contract.decimals())
+    except Exception:  # a token without symbol()/decimals(), or no code: raw units
+        return f"{units:,} units of {token}"
+    return f"{format_units(units, decimals)} {symbol}"
+
+
 # ------------------------------------------------------------------ sides
 def maker_side(offer: Offer) -> tuple[str, str]:
     """(`maker`'s side, the counterparty's side): ("seller", "buyer") or ("buyer", "seller")."""
@@ -161,6 +175,13 @@ class OfferStatus:
     nonce_used: bool
     funding: tuple[LegFunding, ...]
     problems: tuple[str, ...] = field(default=())
+    account: str | None = None  # who asked (`--account`), when not the one the funding is shown for
+    account_can_accept: bool | None = None  # None: nobody asked
+
+    @property
+    def void(self) -> bool:
+        """The maker's nonce is used or cancelled: this offer can never be accepted."""
+        return self.nonce_used
 
     @property
     def acceptable(self) -> bool:
@@ -183,10 +204,13 @@ class OfferStatus:
             "taker": o.taker,
             "public": self.public,
             "accepting_as": self.taker,
+            "account": self.account or self.taker,
+            "account_can_accept": self.account_can_accept,
             "expiry": o.expiry,
             "expired": self.expired,
             "nonce": o.nonce,
             "nonce_used": self.nonce_used,
+            "void": self.void,
             "previous": "0x" + o.previous.hex() if o.previous != ZERO32 else None,
             "salt": "0x" + o.salt.hex(),
             "deal": self.deal,
@@ -266,17 +290,27 @@ def inspect_offer(factory: Factory, signed: SignedOffer, taker: str | None = Non
     kind = verify_maker_signature(signed)
     problems: list[str] = []
 
-    accepting = taker or (offer.taker if offer.taker != ZERO_ADDRESS else None)
-    if accepting is not None:
-        accepting = to_checksum_address(accepting)
+    account = to_checksum_address(taker) if taker is not None else None
+    accepting = account or (offer.taker if offer.taker != ZERO_ADDRESS else None)
+    can_accept: bool | None = None
+    if account is not None:
+        can_accept = True
+        if account.lower() == offer.maker.lower():
+            problems.append(f"{account} is the maker: the maker cannot accept its own offer")
+            can_accept = False
+            accepting = offer.taker if offer.taker != ZERO_ADDRESS else None
+        elif offer.taker != ZERO_ADDRESS and account.lower() != offer.taker.lower():
+            # show the offer as its invited taker would accept it, and say plainly this account cannot
+            problems.append(
+                f"{account} is not the invited taker of this offer and cannot accept it: only {offer.taker} can"
+            )
+            can_accept = False
+            accepting = offer.taker
     open_wallet = counterparty(offer)
     if offer.taker == ZERO_ADDRESS and open_wallet != ZERO_ADDRESS:
         problems.append("a public offer must leave the counterparty's wallet open (zero) in its terms")
-    if offer.taker != ZERO_ADDRESS:
-        if open_wallet.lower() != offer.taker.lower():
-            problems.append(f"the invited taker {offer.taker} is not the {taker_role} of the terms ({open_wallet})")
-        if accepting is not None and accepting.lower() != offer.taker.lower():
-            problems.append(f"{accepting} is not the invited taker of this offer: only {offer.taker} can accept it")
+    if offer.taker != ZERO_ADDRESS and open_wallet.lower() != offer.taker.lower():
+        problems.append(f"the invited taker {offer.taker} is not the {taker_role} of the terms ({open_wallet})")
 
     now = int(chain.pending_timestamp)
     expired = now > offer.expiry
@@ -284,7 +318,10 @@ def inspect_offer(factory: Factory, signed: SignedOffer, taker: str | None = Non
         problems.append(f"the offer expired at {offer.expiry} (chain time {now})")
     used = nonce_used(factory, offer.maker, offer.nonce)
     if used:
-        problems.append(f"the maker's nonce {offer.nonce} is used or cancelled (accepted already, or withdrawn)")
+        problems.append(
+            f"the maker's nonce {offer.nonce} is used or cancelled: this offer is void (it, or another offer of "
+            "the maker with the same nonce, was accepted, or the maker withdrew it)"
+        )
 
     terms = filled_terms(offer, accepting)
     try:
@@ -315,11 +352,15 @@ def inspect_offer(factory: Factory, signed: SignedOffer, taker: str | None = Non
         entry = LegFunding(side, role, wallet, leg_id.name.lower(), token, amount, balance, allowance)
         funding.append(entry)
         if entry.balance_ok is False:
-            problems.append(f"the {side} {wallet} holds {balance} of {token}, its {entry.leg} leg needs {amount}")
+            problems.append(
+                f"the {side} {wallet} holds {fmt_amount(token, balance or 0)}, its {entry.leg} leg needs "
+                f"{fmt_amount(token, amount)}"
+            )
         if side == "maker" and entry.allowance_ok is False:
             problems.append(
-                f"the maker {wallet} has approved the factory for {allowance} of {token}, its {entry.leg} leg "
-                f"needs {amount} (the maker runs `nexotc offer create|counter ... --approve`)"
+                f"the maker {wallet} has approved the factory for {fmt_amount(token, allowance or 0)}, its "
+                f"{entry.leg} leg needs {fmt_amount(token, amount)} (the maker runs `nexotc offer approve "
+                f"FILE|LINK --account {wallet}`)"
             )
     return OfferStatus(
         signed=signed,
@@ -335,6 +376,8 @@ def inspect_offer(factory: Factory, signed: SignedOffer, taker: str | None = Non
         nonce_used=used,
         funding=tuple(funding),
         problems=tuple(problems),
+        account=account if account is not None and account != accepting else None,
+        account_can_accept=can_accept,
     )
 
 
@@ -352,7 +395,8 @@ def approve_leg(terms: Terms, role: str, account: AccountAPI, spender: str) -> T
         allowance = int(token.allowance(account.address, spender))
     if balance < amount:
         raise NexotcError(
-            f"{account.address} holds {balance} of token {token_address}, the {leg_id.name.lower()} leg needs {amount}"
+            f"{account.address} holds {fmt_amount(token_address, balance)}, the {leg_id.name.lower()} leg needs "
+            f"{fmt_amount(token_address, amount)}"
         )
     if allowance >= amount:
         return None
@@ -382,7 +426,10 @@ class Accepted:
 
 
 def require_invited(signed: SignedOffer, taker: str) -> None:
-    """Refuse at once (nothing read or sent) an account that is not the invited taker."""
+    """Refuse at once (nothing read or sent) the maker itself and an account that is not the invited
+    taker."""
+    if signed.offer.maker.lower() == taker.lower():
+        raise NexotcError(f"{taker} is the maker: the maker cannot accept its own offer")
     invited = signed.offer.taker
     if invited != ZERO_ADDRESS and invited.lower() != taker.lower() and not signed.taker_signature:
         raise NexotcError(f"{taker} is not the invited taker of this offer: only {invited} can accept it")
@@ -415,8 +462,15 @@ def accept_offer(factory: Factory, signed: SignedOffer, sender: AccountAPI, fund
     return Accepted(deal, result, approval, status)
 
 
+def used_nonces(factory: Factory, maker: str, nonces: Iterable[int]) -> list[int]:
+    """Those of `nonces` the factory has already marked used or cancelled for `maker`, sorted."""
+    return sorted(n for n in set(nonces) if nonce_used(factory, maker, n))
+
+
 def cancel_nonces(factory: Factory, nonces: Iterable[int], sender: AccountAPI) -> TxResult:
-    """Cancel the sender's offers with these nonces (used or not; at most 64 per transaction)."""
+    """Cancel the sender's offers with these nonces (at most 64 per transaction). Refuses (nothing
+    sent) when every one of them is already used or cancelled; callers drop those first
+    (`used_nonces`) to report them."""
     values = sorted(set(nonces))
     if not values:
         raise NexotcError("no nonce to cancel")
@@ -424,6 +478,10 @@ def cancel_nonces(factory: Factory, nonces: Iterable[int], sender: AccountAPI) -
         raise NexotcError(f"at most {MAX_CANCEL} nonces per cancellation, got {len(values)}")
     if any(n < 0 or n >= 2**256 for n in values):
         raise NexotcError("a nonce is between 0 and 2**256-1")
+    done = used_nonces(factory, sender.address, values)
+    if len(done) == len(values):
+        listed = ", ".join(map(str, done))
+        raise NexotcError(f"nonce(s) {listed} already used or cancelled: nothing left to cancel, nothing sent")
     with reverts_as_errors("cancel_nonces"):
         simulate(factory.contract, "cancel_nonces", (values,), sender.address)
         receipt = factory.contract.cancel_nonces(values, sender=sender)
@@ -437,6 +495,21 @@ def next_nonce(factory: Factory, maker: str, known: Iterable[int] = ()) -> int:
     while nonce_used(factory, maker, candidate):
         candidate += 1
     return candidate
+
+
+def approve_maker_leg(factory: Factory, signed: SignedOffer, account: AccountAPI) -> TxResult | None:
+    """The maker of an existing offer approves the factory for exactly its leg of that offer (nothing
+    signed anew); None when the allowance already covers it. Refuses another account, an offer for
+    another chain or factory, and a maker with no on-chain leg."""
+    offer = signed.offer
+    if account.address.lower() != offer.maker.lower():
+        raise NexotcError(f"{account.address} is not the maker of this offer: only {offer.maker} approves its leg")
+    check_domain(signed, factory)
+    role = maker_side(offer)[0]
+    terms = filled_terms(offer, None)
+    if leg_of(terms, role) is None:
+        raise NexotcError(f"the maker ({role}) deposits no on-chain leg in this offer: nothing to approve")
+    return approve_leg(terms, role, account, factory.address)
 
 
 def validate_offer_terms(factory: Factory, offer: Offer) -> None:
@@ -456,10 +529,12 @@ __all__ = [
     "OfferStatus",
     "accept_offer",
     "approve_leg",
+    "approve_maker_leg",
     "cancel_nonces",
     "check_domain",
     "counterparty",
     "filled_terms",
+    "fmt_amount",
     "inspect_offer",
     "is_valid_1271",
     "leg_of",
@@ -468,6 +543,7 @@ __all__ = [
     "nonce_used",
     "require_invited",
     "sign_offer",
+    "used_nonces",
     "validate_offer_terms",
     "verify_maker_signature",
 ]

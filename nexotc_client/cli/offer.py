@@ -1,14 +1,20 @@
 """`nexotc offer ...`: signed offers (EIP-712), counter-offers, negotiation threads and invite links.
 
     nexotc offer create --terms FILE.yaml --account MAKER [--taker ADDR|--public] [--expires +1d]
-                        [--nonce N] [--salt S] [--set KEY=VALUE]... [--approve] [--out FILE]
+                        [--nonce N] [--salt S] [--set KEY=VALUE]... [--approve] [--out FILE [--force]]
     nexotc offer counter FILE|LINK --terms NEW.yaml --account MAKER [...same options] [--fresh-times]
-    nexotc offer diff A B                  what changed, field by field (offline)
-    nexotc offer thread FILE...            checks the chain of `previous` hashes, shows every change (offline)
+    nexotc offer diff A B                  what changed, field by field
+    nexotc offer thread FILE...            checks the chain of `previous` hashes (any order), shows every change
+                                           and, when the chain is reachable, which offers are void or superseded
     nexotc offer invite FILE [--out F]     the URL-safe invite link (signed offer + invited taker)
     nexotc offer open LINK|FILE            verifies it on the connected chain and shows what accepting takes
-    nexotc offer accept LINK|FILE --account TAKER [--fund]
+    nexotc offer approve LINK|FILE --account MAKER     approves the factory for the maker's leg of that offer
+    nexotc offer accept LINK|FILE --account TAKER [--fund] [--keep-own-offers]
     nexotc offer cancel [FILE...] --nonce N... --account MAKER
+
+Nonces in a negotiation: a counter by a maker who already has an offer in the thread reuses that offer's
+nonce (the factory's nonce bitmap then lets at most one of that maker's offers in the thread be filled);
+accepting first cancels the taker's own earlier offers in the thread (--keep-own-offers: don't).
 
 Every offer made, countered, opened or accepted is also kept in the nexotc home (offers/<hash>.json),
 so `offer thread` finds a counter's predecessors there. A counter's relative times ("+1d") count from
@@ -30,7 +36,18 @@ import click
 
 from nexotc_client.chain.errors import NexotcError
 from nexotc_client.cli.app import App, shared_options, step, wallet_address
-from nexotc_client.offers import INVITE_PREFIX, ZERO32, Offer, OfferError, SignedOffer, Thread, diff
+from nexotc_client.offers import (
+    INVITE_PREFIX,
+    ZERO32,
+    Offer,
+    OfferError,
+    SignedOffer,
+    Thread,
+    ancestors,
+    diff,
+    later_by_maker,
+    order_offers,
+)
 from nexotc_client.terms import ZERO_ADDRESS, Party, Terms
 
 if TYPE_CHECKING:
@@ -129,6 +146,67 @@ def _stored(app: App) -> list[tuple[SignedOffer, dict[str, Any]]]:
     return out
 
 
+def _known(app: App, *extra: SignedOffer) -> dict[bytes, SignedOffer]:
+    """Every offer of the home's store (and `extra`), by offer hash: the locally known threads."""
+    known = {s.offer.offer_hash(): s for s, _ in _stored(app)}
+    for signed in extra:
+        known.setdefault(signed.offer.offer_hash(), signed)
+    return known
+
+
+def _same_domain(a: SignedOffer, b: SignedOffer) -> bool:
+    return a.chain_id == b.chain_id and a.factory.lower() == b.factory.lower()
+
+
+def _refuse_overwrite(out: Path | None, force: bool) -> None:
+    if out is not None and out.exists() and not force:
+        raise NexotcError(f"{out} already exists: pass --force to overwrite it (nothing was signed or sent)")
+
+
+def _reachable_factory(app: App, offers: list[SignedOffer]) -> Factory | None:
+    """The factory the offers were signed for, when a deployment is recorded in the home and its node
+    answers on their chain; None otherwise (commands that work offline then skip the chain)."""
+    if not offers or not (app.home / "deployments.json").is_file():
+        return None
+    try:
+        factory = app.factory()
+        from ape import chain
+
+        connected = int(chain.chain_id)
+    except NexotcError:
+        return None
+    first = offers[0]
+    if first.chain_id != connected or first.factory.lower() != factory.address.lower():
+        return None
+    return factory
+
+
+def _account_ref(app: App, address: str) -> str:
+    return app.account or address
+
+
+def _lag_warnings(signed: SignedOffer, later: list[SignedOffer], used: bool | None, account: str) -> list[str]:
+    """What to tell about an offer whose maker has made later offers in its negotiation."""
+    if not later or used:
+        return []
+    o = signed.offer
+    warnings = []
+    same = [s for s in later if s.offer.nonce == o.nonce]
+    other = [s for s in later if s.offer.nonce != o.nonce]
+    if same:
+        warnings.append(
+            f"superseded: the maker made a later offer {hash_hex(same[-1].offer)} in this negotiation with the "
+            f"same nonce {o.nonce}: once either is accepted, the other is void"
+        )
+    if other:
+        warnings.append(
+            f"superseded: the maker made a later offer {hash_hex(other[-1].offer)} in this negotiation with "
+            f"another nonce ({other[-1].offer.nonce}), yet this one (nonce {o.nonce}) can still be accepted: the "
+            f"maker withdraws it with `nexotc offer cancel --nonce {o.nonce} --account {account}`"
+        )
+    return warnings
+
+
 # ---------------------------------------------------------------- rendering
 def _plain(value: Any) -> Any:
     if isinstance(value, bytes):
@@ -148,7 +226,44 @@ def _cell(value: Any) -> str:
     return text if len(text) <= 50 else f"{text[:22]}…{text[-8:]}"
 
 
-def render_changes(console: Console, rows: list[dict[str, Any]], title: str) -> None:
+_AMOUNT_FIELD = re.compile(r"^terms\.(?:tranches\[\d+\]\.)?(base|quote)_amount$")
+Metas = dict[tuple[str, bool], "LegMeta"]
+
+
+def leg_metas(app: App, offers: list[SignedOffer], factory: Factory | None = None) -> Metas:
+    """Symbol and decimals of every leg token in `offers`, read from the chain when it is reachable
+    (else "units", raw but grouped)."""
+    from nexotc_client.cli.render import LegMeta, leg_meta
+
+    if factory is None:
+        factory = _reachable_factory(app, offers)
+    metas: Metas = {}
+    for signed in offers:
+        for leg in (signed.offer.terms.base, signed.offer.terms.quote):
+            key = (leg.token, leg.on_chain)
+            if key not in metas:
+                metas[key] = leg_meta(leg.token, leg.on_chain) if factory is not None else LegMeta("units", None)
+    return metas
+
+
+def _amount_text(field: str, value: Any, offer: Offer, metas: Metas) -> str:
+    """A diff cell: amounts of a leg in human units with the token's symbol, anything else as is."""
+    match = _AMOUNT_FIELD.match(field)
+    if match is None or not isinstance(value, int) or isinstance(value, bool):
+        return _cell(value)
+    leg = offer.terms.base if match.group(1) == "base" else offer.terms.quote
+    meta = metas.get((leg.token, leg.on_chain))
+    return meta.fmt(value) if meta is not None else _cell(value)
+
+
+def render_changes(
+    console: Console,
+    rows: list[dict[str, Any]],
+    title: str,
+    pair: tuple[Offer, Offer] | None = None,
+    metas: Metas | None = None,
+) -> None:
+    """The diff as a table; with the two offers and their legs' metadata, amounts in human units."""
     from rich.table import Table
 
     if not rows:
@@ -158,7 +273,12 @@ def render_changes(console: Console, rows: list[dict[str, Any]], title: str) -> 
     for column in ("field", "before", "after"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["field"], _cell(row["old"]), _cell(row["new"]))
+        if pair is not None and metas is not None:
+            before = _amount_text(row["field"], row["old"], pair[0], metas)
+            after = _amount_text(row["field"], row["new"], pair[1], metas)
+        else:
+            before, after = _cell(row["old"]), _cell(row["new"])
+        table.add_row(row["field"], before, after)
     console.print(table)
 
 
@@ -212,11 +332,18 @@ def _terms_options(func: Any) -> Any:
         click.option("--terms", "terms_file", required=True, type=click.Path(path_type=Path), help="YAML terms file."),
         click.option("--taker", default=None, help="Invite this wallet (default: the terms' counterparty)."),
         click.option("--expires", default="+1d", show_default=True, help="Offer expiry: '+1h', unix time, ISO date."),
-        click.option("--nonce", type=click.IntRange(0, 2**256 - 1), default=None, help="Default: next unused."),
+        click.option(
+            "--nonce",
+            type=click.IntRange(0, 2**256 - 1),
+            default=None,
+            help="Default: a counter reuses your nonce in the thread (at most one of your offers in it can be "
+            "filled), else the next unused one. Refused if used or cancelled on chain.",
+        ),
         click.option("--salt", default=None, help="Offer salt (hex or text; default: the file's salt, else zero)."),
         click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Fill a placeholder or set a field."),
         click.option("--approve", is_flag=True, help="Also approve the factory for your leg if short (a transaction)."),
         click.option("--out", type=click.Path(path_type=Path), default=None, help="Also write the offer here."),
+        click.option("--force", is_flag=True, help="Overwrite the --out file if it exists."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -243,16 +370,25 @@ def _make_offer(
     sets: tuple[str, ...],
     approve: bool,
     out: Path | None,
+    force: bool = False,
     previous: tuple[SignedOffer, dict[str, Any]] | None = None,
     fresh_times: bool = False,
 ) -> None:
     from ape import chain
 
     from nexotc_client.chain.encoding import to_salt
-    from nexotc_client.chain.offers import approve_leg, maker_side, next_nonce, sign_offer, validate_offer_terms
+    from nexotc_client.chain.offers import (
+        approve_leg,
+        maker_side,
+        next_nonce,
+        nonce_used,
+        sign_offer,
+        validate_offer_terms,
+    )
     from nexotc_client.cli.deal import _parse_sets, _token_decimals
     from nexotc_client.spec import check_document, load_document, parse_spec, parse_time
 
+    _refuse_overwrite(out, force)
     document = load_document(terms_file)
     check_document(document)
     pairs = _parse_sets(sets)
@@ -311,13 +447,40 @@ def _make_offer(
     if expiry <= now:
         raise NexotcError(f"--expires: {expiry} is not in the future (chain time {now})")
     raw_salt = to_salt(salt if salt is not None else spec.salt) if (salt or spec.salt) else ZERO32
-    if nonce is None:
-        known = [
+    warnings: list[str] = []
+    known = _known(app)
+    mine: list[SignedOffer] = []  # the maker's own offers earlier in this negotiation
+    if previous is not None:
+        thread_ = [*ancestors(previous[0], known), previous[0]]
+        mine = [s for s in thread_ if s.offer.maker.lower() == maker.lower() and _same_domain(s, previous[0])]
+    if nonce is not None:
+        if nonce_used(factory, maker, nonce):
+            raise NexotcError(f"nonce {nonce} already used or cancelled for {maker}: pick another (or omit --nonce)")
+    elif mine:
+        latest = mine[-1]
+        nonce = latest.offer.nonce
+        if nonce_used(factory, maker, nonce):
+            raise NexotcError(
+                f"your nonce {nonce} in this negotiation (offer {hash_hex(latest.offer)}) is already used or "
+                "cancelled: one of your offers in it was accepted or you withdrew them, so a counter with it could "
+                "never be filled (pass --nonce N for a new, independent offer)"
+            )
+    else:
+        own = [
             s.offer.nonce
-            for s, _ in _stored(app)
+            for s in known.values()
             if s.offer.maker.lower() == maker.lower() and s.factory.lower() == factory.address.lower()
         ]
-        nonce = next_nonce(factory, maker, known)
+        nonce = next_nonce(factory, maker, own)
+    open_mine = [
+        n for n in sorted({s.offer.nonce for s in mine if s.offer.nonce != nonce}) if not nonce_used(factory, maker, n)
+    ]
+    if open_mine:
+        listed = " ".join(f"--nonce {n}" for n in open_mine)
+        warnings.append(
+            f"your earlier offer(s) in this negotiation (nonce {', '.join(map(str, open_mine))}) stay acceptable "
+            f"next to this one: withdraw them with `nexotc offer cancel {listed} --account {_account_ref(app, maker)}`"
+        )
     offer_ = Offer(
         terms=terms,
         maker=maker,
@@ -356,6 +519,8 @@ def _make_offer(
         "approval_tx": approval.tx_hash if approval else None,
         "maker_leg_approved": not needs_approval,
         "time_base": time_base,
+        "replaces": [hash_hex(s.offer) for s in mine if s.offer.nonce == nonce],
+        "warnings": warnings,
     }
     if rows is not None:
         data["changes"] = rows
@@ -371,12 +536,20 @@ def _make_offer(
         console.print(f"  nonce {nonce}, expires {fmt_time(expiry, now)}")
         if previous is not None:
             console.print(f"  counters {hash_hex(previous[0].offer)}")
+        if data["replaces"]:
+            console.print(
+                f"  same nonce {nonce} as your earlier offer(s) {', '.join(data['replaces'])} in this negotiation: "
+                "at most one of them can be accepted"
+            )
         if approval is not None:
             console.print(f"  approved the factory for your {maker_role} leg (tx {approval.tx_hash})")
         elif needs_approval:
             console.print("  note: the factory cannot move your leg yet: run with --approve before it is accepted")
-        if rows is not None:
-            render_changes(console, rows, "changes from the offer countered")
+        if rows is not None and previous is not None:
+            metas = leg_metas(app, [previous[0], signed], factory)
+            render_changes(console, rows, "changes from the offer countered", (previous[0].offer, offer_), metas)
+        for warning in warnings:
+            console.print(f"[yellow]warning: {warning}[/]")
 
     app.emit(data, render)
 
@@ -402,9 +575,12 @@ def create(
     sets: tuple[str, ...],
     approve: bool,
     out: Path | None,
+    force: bool,
     public: bool,
 ) -> None:
-    """Sign an offer of the terms in FILE.yaml (you are its buyer or seller); prints its digest."""
+    """Sign an offer of the terms in FILE.yaml (you are its buyer or seller); prints its digest.
+    --nonce N is refused when N is already used or cancelled on chain; --out refuses an existing file
+    unless --force."""
     _make_offer(
         app,
         terms_file=terms_file,
@@ -416,6 +592,7 @@ def create(
         sets=sets,
         approve=approve,
         out=out,
+        force=force,
     )
 
 
@@ -436,9 +613,13 @@ def counter(
     sets: tuple[str, ...],
     approve: bool,
     out: Path | None,
+    force: bool,
     fresh_times: bool,
 ) -> None:
-    """Answer an offer with new terms: a new signed offer referencing its hash; prints the changes."""
+    """Answer an offer with new terms: a new signed offer referencing its hash; prints the changes.
+    If you already made an offer in this negotiation, the counter reuses its nonce, so at most one of
+    your offers in it can ever be accepted (refused when that nonce is already used or cancelled;
+    --nonce N makes an independent offer, and warns that your earlier ones stay acceptable)."""
     previous = read_offer(ref)
     _make_offer(
         app,
@@ -451,6 +632,7 @@ def counter(
         sets=sets,
         approve=approve,
         out=out,
+        force=force,
         previous=previous,
         fresh_times=fresh_times,
     )
@@ -462,7 +644,8 @@ def counter(
 @shared_options
 @click.pass_obj
 def diff_cmd(app: App, a: str, b: str) -> None:
-    """What changed from offer A to offer B, field by field (files or links; no chain needed)."""
+    """What changed from offer A to offer B, field by field (files or links; no chain needed, amounts
+    in token units when the chain is reachable)."""
     first, _ = read_offer(a)
     second, _ = read_offer(b)
     rows = changes(first.offer, second.offer)
@@ -472,37 +655,41 @@ def diff_cmd(app: App, a: str, b: str) -> None:
     def render(console: Console) -> None:
         relation = "counters" if counters else "does not counter"
         console.print(f"B {data['b']} {relation} A {data['a']}")
-        render_changes(console, rows, "changes from A to B")
+        metas = leg_metas(app, [first, second])
+        render_changes(console, rows, "changes from A to B", (first.offer, second.offer), metas)
 
     app.emit(data, render)
 
 
 @offer.command("thread")
 @click.argument("refs", nargs=-1, required=True, metavar="FILE...")
+@click.option("--offline", is_flag=True, help="Do not read the offers' nonces from the chain.")
 @shared_options
 @click.pass_obj
-def thread(app: App, refs: tuple[str, ...]) -> None:
-    """Check a negotiation: each offer counters the one before (earlier offers are looked up in the
-    home's store when not given); shows every change. No chain needed."""
+def thread(app: App, refs: tuple[str, ...], offline: bool) -> None:
+    """Check a negotiation: each offer counters the one before (the offers given are put in order by
+    their links; earlier ones are looked up in the home's store when not given); shows every change.
+    When the chain is reachable (a deployment recorded in the home; not with --offline), marks offers
+    whose maker's nonce is used or cancelled as VOID, and warns about offers their maker has moved past
+    (a later offer by the same maker) that can still be accepted."""
     given = [read_offer(r)[0] for r in refs]
-    by_hash = {s.offer.offer_hash(): s for s, _ in _stored(app)}
-    chain_: list[SignedOffer] = list(given)
-    seen = {s.offer.offer_hash() for s in chain_}
-    while chain_[0].offer.previous != ZERO32:
-        earlier = by_hash.get(chain_[0].offer.previous)
-        if earlier is None or earlier.offer.offer_hash() in seen:
-            raise NexotcError(
-                f"the thread starts with a counter-offer: its previous offer 0x{chain_[0].offer.previous.hex()} "
-                "is neither given nor in the local store (pass its file first)"
-            )
-        chain_.insert(0, earlier)
-        seen.add(earlier.offer.offer_hash())
+    with offer_errors():
+        ordered = order_offers(given)
+    known = _known(app, *given)
+    chain_ = [*ancestors(ordered[0], known), *ordered]
+    if chain_[0].offer.previous != ZERO32:
+        raise NexotcError(
+            f"the thread starts with a counter-offer: its previous offer 0x{chain_[0].offer.previous.hex()} "
+            "is neither given nor in the local store (pass its file too)"
+        )
     t = Thread()
     for i, signed in enumerate(chain_, start=1):
-        if (signed.chain_id, signed.factory.lower()) != (chain_[0].chain_id, chain_[0].factory.lower()):
+        if not _same_domain(signed, chain_[0]):
             raise NexotcError(f"offer {i} was signed for another chain or factory than offer 1")
         with offer_errors(f"offer {i} ({hash_hex(signed.offer)[:12]}…)"):
             t.add(signed)
+    factory = None if offline else _reachable_factory(app, t.offers)
+    pool = [*known.values()]
     entries = []
     for signed in t.offers:
         try:
@@ -510,22 +697,54 @@ def thread(app: App, refs: tuple[str, ...]) -> None:
         except Exception:  # garbage signature bytes
             eoa = False
         role = _role(signed.offer, signed.offer.maker)
-        entries.append({**_offer_data(signed), "maker_role": role, "eoa_signed": eoa})
+        used: bool | None = None
+        if factory is not None:
+            from nexotc_client.chain.offers import nonce_used
+
+            used = nonce_used(factory, signed.offer.maker, signed.offer.nonce)
+        later = [s for s in later_by_maker(signed, pool) if _same_domain(s, signed)]
+        state = "unknown" if used is None else "void" if used else "open"
+        if later and not used:
+            state = "superseded"
+        entries.append(
+            {
+                **_offer_data(signed),
+                "maker_role": role,
+                "eoa_signed": eoa,
+                "nonce_used": used,
+                "void": used,
+                "state": state,
+                "superseded_by": [hash_hex(s.offer) for s in later],
+                "warnings": _lag_warnings(signed, later, used, signed.offer.maker),
+            }
+        )
     steps = [changes(a.offer, b.offer) for a, b in zip(t.offers, t.offers[1:], strict=False)]
-    data = {"valid": True, "offers": entries, "changes": steps}
+    data = {"valid": True, "chain_checked": factory is not None, "offers": entries, "changes": steps}
 
     def render(console: Console) -> None:
         from nexotc_client.cli.render import fmt_time
 
+        metas = leg_metas(app, t.offers, factory)
         console.print(f"negotiation of {len(entries)} offer(s); each counters the one before")
+        if factory is None:
+            console.print("  (nonces not checked on chain: no reachable deployment for these offers)")
         for i, entry in enumerate(entries):
             sig = "signed by the maker" if entry["eoa_signed"] else "no EOA signature of the maker (see `offer open`)"
+            mark = {
+                "void": "  VOID (nonce used or cancelled)",
+                "superseded": "  SUPERSEDED",
+                "open": "  open",
+                "unknown": "",
+            }[entry["state"]]
             console.print(
                 f"{i + 1}. {entry['offer_hash']}  {entry['maker_role']} {entry['maker']}  nonce {entry['nonce']}  "
-                f"expires {fmt_time(entry['expiry'])}  {sig}"
+                f"expires {fmt_time(entry['expiry'])}  {sig}{mark}"
             )
+            for warning in entry["warnings"]:
+                console.print(f"   [yellow]warning: {warning}[/]")
             if i:
-                render_changes(console, steps[i - 1], f"changes in offer {i + 1}")
+                pair = (t.offers[i - 1].offer, t.offers[i].offer)
+                render_changes(console, steps[i - 1], f"changes in offer {i + 1}", pair, metas)
 
     app.emit(data, render)
 
@@ -579,13 +798,18 @@ def _status(app: App, signed: SignedOffer, taker: str | None) -> OfferStatus:
 def open_cmd(app: App, ref: str) -> None:
     """Verify an offer on the connected chain (maker's signature: EOA or EIP-1271; chain and factory;
     expiry; nonce) and show its terms and what the taker must fund and approve. --account: who
-    would accept (default: the invited taker). Exits 1 when it cannot be accepted now."""
+    would accept (default: the invited taker); an account that cannot accept (not the invited taker,
+    or the maker) is told so. An offer whose maker's nonce is used or cancelled is VOID; one its maker
+    has moved past (a later offer by the same maker in the locally known negotiation) is flagged
+    superseded. Exits 1 when it cannot be accepted now (by --account)."""
     from nexotc_client.cli.render import leg_meta, terms_dict
 
     signed, data_file = read_offer(ref)
     taker = wallet_address(app.account) if app.account else None
     status = _status(app, signed, taker)
     keep(app, signed, data_file)
+    later = [s for s in later_by_maker(signed, _known(app).values()) if _same_domain(s, signed)]
+    warnings = _lag_warnings(signed, later, status.nonce_used, signed.offer.maker)
     terms = status.terms
     base = leg_meta(terms.base.token, terms.base.on_chain)
     quote = leg_meta(terms.quote.token, terms.quote.on_chain)
@@ -593,9 +817,13 @@ def open_cmd(app: App, ref: str) -> None:
     data["funding"] = [
         {**f.to_dict(), "formatted": (base if f.leg == "base" else quote).fmt(f.amount)} for f in status.funding
     ]
+    data["superseded_by"] = [hash_hex(s.offer) for s in later]
+    data["warnings"] = warnings
 
     def render(console: Console) -> None:
         render_status(console, status, base, quote)
+        for warning in warnings:
+            console.print(f"[yellow]warning: {warning}[/]")
 
     app.emit(data, render)
     if status.problems:
@@ -610,6 +838,12 @@ def render_status(console: Console, status: OfferStatus, base: LegMeta, quote: L
     o = status.signed.offer
     terms = status.terms
     now = status.now
+    if status.account is not None and status.account_can_accept is False:
+        console.print(f"[bold red]{status.problems[0]}[/]")
+    if status.void:
+        console.print(
+            f"[bold red]VOID: the maker's nonce {o.nonce} is used or cancelled; this offer can never be accepted[/]"
+        )
     head = Table(show_header=False, box=None, pad_edge=False)
     signature = "EOA signature ✓" if status.maker_kind == "eoa" else "contract wallet, EIP-1271 ✓"
     taker = "anyone (public offer)" if status.public else f"{o.taker} ({_role(o, o.taker)})"
@@ -619,6 +853,11 @@ def render_status(console: Console, status: OfferStatus, base: LegMeta, quote: L
         ("chain / factory", f"{status.signed.chain_id} / {status.signed.factory} ✓"),
         ("maker", f"{o.maker} ({status.maker_role}), {signature}"),
         ("taker", taker),
+        *(
+            [("your account", f"{status.account}: cannot accept this offer")]
+            if status.account is not None and status.account_can_accept is False
+            else []
+        ),
         ("expiry", fmt_time(o.expiry, now) + ("  EXPIRED" if status.expired else "")),
         ("nonce", f"{o.nonce}" + ("  USED OR CANCELLED" if status.nonce_used else " (unused)")),
         ("counters", "0x" + o.previous.hex() if o.previous != ZERO32 else "— (opening offer)"),
@@ -685,32 +924,133 @@ def render_status(console: Console, status: OfferStatus, base: LegMeta, quote: L
         console.print(f"[red]✗ {problem}[/]")
 
 
+@offer.command("approve")
+@click.argument("ref", metavar="LINK|FILE")
+@shared_options
+@click.pass_obj
+def approve(app: App, ref: str) -> None:
+    """The maker of an existing offer approves the factory for exactly its leg of that offer (a
+    transaction; nothing is signed anew). Nothing is sent when the allowance already covers it."""
+    from nexotc_client.chain.offers import approve_maker_leg, filled_terms, leg_of, maker_side
+
+    signed, _ = read_offer(ref)
+    sender = app.sender()
+    factory = _factory(app)
+    with step(app, "approving the factory for your leg"):
+        result = approve_maker_leg(factory, signed, sender)
+    role = maker_side(signed.offer)[0]
+    leg = leg_of(filled_terms(signed.offer, None), role)
+    assert leg is not None  # approve_maker_leg refuses a maker without an on-chain leg
+    from nexotc_client.chain.offers import fmt_amount
+
+    data = {
+        "offer_hash": hash_hex(signed.offer),
+        "maker": sender.address,
+        "maker_role": role,
+        "leg": leg[0].name.lower(),
+        "token": leg[1],
+        "amount": leg[2],
+        "formatted": fmt_amount(leg[1], leg[2]),
+        "approval_tx": result.tx_hash if result else None,
+        "already_approved": result is None,
+    }
+
+    def render(console: Console) -> None:
+        if result is None:
+            console.print(f"the factory may already move your {data['leg']} leg ({data['formatted']}): nothing sent")
+        else:
+            console.print(
+                f"approved the factory for your {data['leg']} leg of offer {data['offer_hash']}: {data['formatted']} "
+                f"(tx {result.tx_hash})"
+            )
+
+    app.emit(data, render)
+
+
 @offer.command("accept")
 @click.argument("ref", metavar="LINK|FILE")
 @click.option("--fund", is_flag=True, help="Deposit both legs in the same transaction (from approvals to the factory).")
+@click.option(
+    "--keep-own-offers",
+    is_flag=True,
+    help="Do not cancel your own earlier offers in this negotiation (they stay acceptable: you are warned).",
+)
 @shared_options
 @click.pass_obj
-def accept(app: App, ref: str, fund: bool) -> None:
+def accept(app: App, ref: str, fund: bool, keep_own_offers: bool) -> None:
     """Accept an offer: deploys the deal with exactly the signed terms. Approves the factory for your
-    leg first if short. Only the invited taker can accept a private offer."""
-    from nexotc_client.chain.offers import accept_offer, require_invited
+    leg first if short. Only the invited taker can accept a private offer; the maker never its own.
+
+    Your own earlier offers in this negotiation (e.g. your counter that this offer answers; found in
+    the home's store) would stay acceptable after this deal, so the other side could fill one of them
+    too: once every check passes, their nonces are cancelled in a transaction sent just BEFORE the
+    acceptance (no window to fill both). --keep-own-offers skips that and prints the command to
+    cancel them later."""
+    from nexotc_client.chain.offers import accept_offer, cancel_nonces, inspect_offer, require_invited, used_nonces
     from nexotc_client.cli.render import render_tx
 
     signed, data_file = read_offer(ref)
     sender = app.sender()
     require_invited(signed, sender.address)  # before anything is read or sent
     factory = _factory(app)
-    with step(app, "accepting the offer"):
-        accepted = accept_offer(factory, signed, sender, fund=fund)
+    mine = [
+        s
+        for s in ancestors(signed, _known(app, signed))
+        if s.offer.maker.lower() == sender.address.lower() and _same_domain(s, signed)
+    ]
+    candidates = sorted({s.offer.nonce for s in mine})
+    done = set(used_nonces(factory, sender.address, candidates))
+    own_open = [n for n in candidates if n not in done]
+    flags = " ".join(f"--nonce {n}" for n in own_open)
+    cancel_command = f"nexotc offer cancel {flags} --account {_account_ref(app, sender.address)}"
+    cancelled = None
+    if own_open and not keep_own_offers:
+        status = inspect_offer(factory, signed, taker=sender.address)
+        if status.problems:
+            raise NexotcError(f"cannot accept this offer: {status.problems[0]}")
+        with step(app, "cancelling your earlier offers in this negotiation"):
+            cancelled = cancel_nonces(factory, own_open, sender)
+    try:
+        with step(app, "accepting the offer"):
+            accepted = accept_offer(factory, signed, sender, fund=fund)
+    except NexotcError as exc:
+        if cancelled is None:
+            raise
+        raise NexotcError(
+            f"{exc} (your earlier offers in this negotiation were cancelled first: nonce(s) "
+            f"{', '.join(map(str, own_open))}, tx {cancelled.tx_hash})"
+        ) from exc
     keep(app, signed, data_file)
     phase = accepted.deal.phase().name.lower()
-    data = {**accepted.to_dict(), "taker": sender.address, "funded": fund, "phase": phase}
+    warnings = []
+    if own_open and cancelled is None:
+        warnings.append(
+            f"your earlier offer(s) in this negotiation (nonce {', '.join(map(str, own_open))}) can still be "
+            f"accepted by the other side, making a second deal: cancel them with `{cancel_command}`"
+        )
+    data = {
+        **accepted.to_dict(),
+        "taker": sender.address,
+        "funded": fund,
+        "phase": phase,
+        "own_offers": [hash_hex(s.offer) for s in mine],
+        "cancelled_nonces": own_open if cancelled is not None else [],
+        "cancel_tx": cancelled.tx_hash if cancelled is not None else None,
+        "warnings": warnings,
+    }
 
     def render(console: Console) -> None:
         console.print(f"deal {accepted.deal.address} ({phase}) from offer {data['offer_hash']}")
+        if cancelled is not None:
+            console.print(
+                f"  cancelled your earlier offer(s) in this negotiation first: nonce(s) "
+                f"{', '.join(map(str, own_open))} (tx {cancelled.tx_hash})"
+            )
         if accepted.approval is not None:
             console.print(f"  approved the factory for your leg (tx {accepted.approval.tx_hash})")
         render_tx(console, "accepted" + (" and funded" if fund else ""), accepted.result)
+        for warning in warnings:
+            console.print(f"[yellow]warning: {warning}[/]")
 
     app.emit(data, render)
 
@@ -721,8 +1061,10 @@ def accept(app: App, ref: str, fund: bool) -> None:
 @shared_options
 @click.pass_obj
 def cancel(app: App, refs: tuple[str, ...], nonces: tuple[int, ...]) -> None:
-    """Withdraw your offers: cancel their nonces (--nonce N, repeatable, or the offers' FILEs)."""
-    from nexotc_client.chain.offers import cancel_nonces
+    """Withdraw your offers: cancel their nonces (--nonce N, repeatable, or the offers' FILEs). Nonces
+    already used or cancelled on chain are reported and skipped; when none is left, nothing is sent
+    and it exits 1."""
+    from nexotc_client.chain.offers import cancel_nonces, used_nonces
     from nexotc_client.cli.render import render_tx
 
     sender = app.sender()
@@ -735,10 +1077,22 @@ def cancel(app: App, refs: tuple[str, ...], nonces: tuple[int, ...]) -> None:
     if not values:
         raise click.UsageError("give --nonce N or offer FILEs to cancel")
     factory = _factory(app)
+    skipped = used_nonces(factory, sender.address, values)
+    remaining = sorted(set(values) - set(skipped))
+    if not remaining:
+        raise NexotcError(
+            f"nonce {', '.join(map(str, skipped))} already used or cancelled: nothing left to cancel, nothing sent"
+        )
     with step(app, "cancelling"):
-        result = cancel_nonces(factory, values, sender)
-    data = {"maker": sender.address, "nonces": sorted(set(values)), **result.to_dict()}
-    app.emit(data, lambda c: render_tx(c, f"cancelled nonce(s) {', '.join(map(str, data['nonces']))}", result))
+        result = cancel_nonces(factory, remaining, sender)
+    data = {"maker": sender.address, "nonces": remaining, "already_used": skipped, **result.to_dict()}
+
+    def render(console: Console) -> None:
+        if skipped:
+            console.print(f"nonce {', '.join(map(str, skipped))} already used or cancelled: skipped")
+        render_tx(console, f"cancelled nonce(s) {', '.join(map(str, remaining))}", result)
+
+    app.emit(data, render)
 
 
 __all__ = ["offer", "offer_document", "read_offer"]

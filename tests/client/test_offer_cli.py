@@ -102,12 +102,12 @@ def test_offer_counter_invite_open_and_accept(cli: Cli, capsys: pytest.CaptureFi
         c,
         "--json",
     ).json()
-    assert final["previous"] == countered["offer_hash"] and final["nonce"] == 2
+    # the seller's counter reuses its nonce in the thread: at most one of A and C can ever be filled
+    assert final["previous"] == countered["offer_hash"] and final["nonce"] == made["nonce"] == 1
+    assert final["replaces"] == [made["offer_hash"]] and final["warnings"] == []
 
-    # offline: the thread (earlier offers found in the home's store), the diff, the invite link
-    code, out, err = in_process(capsys, "offer", "thread", c, "--home", cli.home, "--json")
-    assert code == 0, err
-    thread = json.loads(out)
+    # the thread, from files given out of order (earlier ones also found in the home's store)
+    thread = cli.ok("offer", "thread", c, a, b, "--json").json()
     assert [o["offer_hash"] for o in thread["offers"]] == [
         made["offer_hash"],
         countered["offer_hash"],
@@ -116,6 +116,19 @@ def test_offer_counter_invite_open_and_accept(cli: Cli, capsys: pytest.CaptureFi
     assert all(o["eoa_signed"] for o in thread["offers"])
     assert [o["maker_role"] for o in thread["offers"]] == ["seller", "buyer", "seller"]
     assert "terms.quote_amount" in {ch["field"] for ch in thread["changes"][1]}
+    # read on chain: the seller has moved past A (same nonce as C)
+    assert thread["chain_checked"] is True
+    assert [o["state"] for o in thread["offers"]] == ["superseded", "open", "open"]
+    assert thread["offers"][0]["superseded_by"] == [final["offer_hash"]]
+    assert "same nonce 1" in thread["offers"][0]["warnings"][0]
+    # amounts in the tables are human, with the token's symbol
+    shown = cli.ok("offer", "thread", a, b, c).out
+    assert "12,900,000 USDT" in shown and "13,000,000 USDT" in shown and "13000000000000" not in shown
+    shown = cli.ok("offer", "diff", a, b).out
+    assert "12,900,000 USDT" in shown and "3,250,000 USDT" in shown and "3250000000000" not in shown
+    superseded = cli.ok("offer", "open", a, "--json").json()
+    assert superseded["acceptable"] is True and superseded["superseded_by"] == [final["offer_hash"]]
+    assert "superseded" in superseded["warnings"][0]
     code, out, err = in_process(capsys, "offer", "diff", a, c, "--json")
     assert code == 0, err
     assert json.loads(out)["b_counters_a"] is False
@@ -141,7 +154,8 @@ def test_offer_counter_invite_open_and_accept(cli: Cli, capsys: pytest.CaptureFi
     assert_one_line_error(refused, f"{OUTSIDER} is not the invited taker", f"only {BUYER} can accept")
     assert int(cli.rpc("eth_getTransactionCount", [OUTSIDER, "latest"]), 16) == 0
 
-    # the buyer accepts: approves its leg, the deal is created and both legs funded in one transaction
+    # the buyer accepts: its own counter B is cancelled first (it would stay acceptable by the seller),
+    # then it approves its leg, the deal is created and both legs funded in one transaction
     accepted = cli.ok("offer", "accept", link, "--account", "test:1", "--fund", "--json").json()
     assert accepted["deal"] == opened["deal"] and accepted["phase"] == "active" and accepted["funded"] is True
     assert accepted["approval_tx"] is not None
@@ -149,23 +163,103 @@ def test_offer_counter_invite_open_and_accept(cli: Cli, capsys: pytest.CaptureFi
     assert names == ["DealCreated", "Funded", "Funded", "OfferAccepted"]
     assert accepted["events"][-1]["args"]["previous"] == countered["offer_hash"]
     assert cli.allowance(tokens["USDT"], BUYER, cli.state["deployment"]["factory"]) == 0  # exactly consumed
+    assert accepted["own_offers"] == [countered["offer_hash"]] and accepted["cancelled_nonces"] == [1]
+    assert accepted["cancel_tx"] and accepted["warnings"] == []
 
     again = cli("offer", "accept", c, "--account", "test:1")
-    assert_one_line_error(again, "cannot accept this offer", "nonce 2 is used or cancelled")
+    assert_one_line_error(again, "cannot accept this offer", "nonce 1 is used or cancelled")
+    # neither the seller's first offer A nor the buyer's counter B can be filled any more: both void
+    for void in (a, b):
+        shown = cli("offer", "open", void, "--json")
+        assert shown.code == 1 and shown.json()["void"] is True and shown.json()["acceptable"] is False
+    refused = cli("offer", "accept", a, "--account", "test:1", "--fund")
+    assert_one_line_error(refused, "nonce 1 is used or cancelled: this offer is void")
     cli.state["files"] = (a, b, c)
 
 
-def test_cancelled_offer_is_refused_and_nothing_sent(cli: Cli) -> None:
+def sent(cli: Cli, wallet: str) -> int:
+    return int(cli.rpc("eth_getTransactionCount", [wallet, "latest"]), 16)
+
+
+def test_cancel_skips_used_nonces_and_cancelled_offer_is_refused(cli: Cli) -> None:
     a, _, _ = cli.state["files"]
     tokens = cli.state["deployment"]["tokens"]
     factory = cli.state["deployment"]["factory"]
-    cancelled = cli.ok("offer", "cancel", a, "--account", "test:2", "--json").json()
-    assert cancelled["nonces"] == [1] and [e["name"] for e in cancelled["events"]] == ["NoncesCancelled"]
+    # A's nonce was used by the accepted C: nothing left to cancel, nothing sent
+    before = sent(cli, SELLER)
+    nothing = cli("offer", "cancel", a, "--account", "test:2")
+    assert_one_line_error(nothing, "nonce 1 already used or cancelled", "nothing left to cancel")
+    assert sent(cli, SELLER) == before
+    # a mix: only the unused nonce is cancelled, the used one reported
+    cancelled = cli.ok("offer", "cancel", "--nonce", "1", "--nonce", "7", "--account", "test:2", "--json").json()
+    assert cancelled["nonces"] == [7] and cancelled["already_used"] == [1]
+    assert [e["name"] for e in cancelled["events"]] == ["NoncesCancelled"] and sent(cli, SELLER) == before + 1
     refused = cli("offer", "accept", a, "--account", "test:1", "--fund")
     assert_one_line_error(refused, "cannot accept this offer", "nonce 1 is used or cancelled")
     assert cli.allowance(tokens["USDT"], BUYER, factory) == 0  # refused before approving anything
     not_mine = cli("offer", "cancel", a, "--account", "test:1")
     assert_one_line_error(not_mine, f"made by {SELLER}, not by {BUYER}")
+
+
+def test_used_nonces_and_existing_files_are_refused(cli: Cli) -> None:
+    a, b, _ = cli.state["files"]
+    files: Path = cli.state["dir"]
+    # an explicit nonce already used (1: accepted) or cancelled (7) on chain
+    for nonce in ("1", "7"):
+        used = cli("offer", "create", "--terms", DVP_EXAMPLE, "--account", "test:2", "--nonce", nonce)
+        assert_one_line_error(used, f"nonce {nonce} already used or cancelled")
+    # the seller's nonce in this negotiation is used: a counter with it could never be filled
+    stale = cli("offer", "counter", b, "--terms", DVP_EXAMPLE, "--account", "test:2")
+    assert_one_line_error(stale, "your nonce 1 in this negotiation", "already used or cancelled")
+    # --out does not overwrite an existing file unless --force
+    before = a.read_text()
+    clash = cli("offer", "create", "--terms", DVP_EXAMPLE, "--account", "test:2", "--out", a)
+    assert_one_line_error(clash, f"{a} already exists", "--force")
+    assert a.read_text() == before
+    clash = cli("offer", "counter", a, "--terms", DVP_EXAMPLE, "--account", "test:1", "--out", b)
+    assert_one_line_error(clash, f"{b} already exists")
+    forced = files / "forced.json"
+    forced.write_text("old")
+    made = cli.ok(
+        "offer", "create", "--terms", DVP_EXAMPLE, "--account", "test:2", "--out", forced, "--force", "--json"
+    )
+    assert json.loads(forced.read_text())["offer_hash"] == made.json()["offer_hash"]
+
+
+def test_outsider_open_maker_approve_and_own_public_offer(cli: Cli) -> None:
+    private = cli.state["dir"] / "private.json"
+    cli.ok("offer", "create", "--terms", DVP_EXAMPLE, "--account", "test:2", "--out", private)
+    tokens = cli.state["deployment"]["tokens"]
+    factory = cli.state["deployment"]["factory"]
+    # the maker has not approved its leg: human amounts, and the hint names the command that approves it
+    short = cli("offer", "open", private, "--account", "test:1")
+    assert_one_line_error(short, "has approved the factory for 0 WBTC", "needs 200 WBTC", "nexotc offer approve")
+    # an outsider is told plainly it cannot accept; the offer is still shown (for its invited taker)
+    outsider = cli("offer", "open", private, "--account", "test:5", "--json")
+    assert outsider.code == 1
+    shown = outsider.json()
+    assert shown["account"] == OUTSIDER and shown["account_can_accept"] is False
+    assert shown["problems"][0].startswith(f"{OUTSIDER} is not the invited taker of this offer and cannot accept it")
+    assert {f["side"]: f["wallet"] for f in shown["funding"]}["taker"] == BUYER
+    text = cli("offer", "open", private, "--account", "test:5")
+    assert f"{OUTSIDER} is not the invited taker" in text.out and "to accept" in text.out
+    # the maker approves exactly its leg of the existing offer (nothing signed anew); others may not
+    other = cli("offer", "approve", private, "--account", "test:1")
+    assert_one_line_error(other, f"{BUYER} is not the maker of this offer")
+    approved = cli.ok("offer", "approve", private, "--account", "test:2", "--json").json()
+    assert approved["approval_tx"] and approved["formatted"] == "200 WBTC"
+    assert cli.allowance(tokens["WBTC"], SELLER, factory) == 200 * 10**8
+    assert cli.ok("offer", "approve", private, "--account", "test:2", "--json").json()["already_approved"] is True
+    assert cli.ok("offer", "open", private, "--account", "test:1", "--json").json()["acceptable"] is True
+    # the maker of a public offer cannot accept it: said plainly, nothing sent
+    public = cli.state["dir"] / "public.json"
+    cli.ok("offer", "create", "--terms", DVP_EXAMPLE, "--public", "--account", "test:2", "--out", public)
+    before = sent(cli, SELLER)
+    own = cli("offer", "accept", public, "--account", "test:2", "--fund")
+    assert_one_line_error(own, "the maker cannot accept its own offer")
+    assert sent(cli, SELLER) == before
+    own = cli("offer", "open", public, "--account", "test:2", "--json")
+    assert own.code == 1 and "the maker cannot accept its own offer" in own.json()["problems"][0]
 
 
 def test_offline_mistakes_print_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -202,7 +296,7 @@ def test_offline_mistakes_print_one_line(tmp_path: Path, capsys: pytest.CaptureF
     second = unrelated.sign(keys[0].key, 1, factory)
     for name, signed in (("1.json", first), ("2.json", second)):
         (tmp_path / name).write_text(json.dumps(offer_document(signed)))
-    check(["offer", "thread", tmp_path / "1.json", tmp_path / "2.json"], "does not counter the thread's last offer")
+    check(["offer", "thread", tmp_path / "1.json", tmp_path / "2.json"], "not one negotiation")
     code, out, _ = in_process(capsys, "offer", "diff", tmp_path / "1.json", tmp_path / "2.json", "--json")
     assert code == 0 and "terms.desk_fee_bps" in {c["field"] for c in json.loads(out)["changes"]}
     # an invite written to a file reads back
@@ -210,6 +304,52 @@ def test_offline_mistakes_print_one_line(tmp_path: Path, capsys: pytest.CaptureF
     from nexotc_client.cli.offer import read_offer
 
     assert read_offer(str(tmp_path / "link.txt"))[0] == first
+
+
+def test_thread_orders_offers_and_flags_a_maker_moving_past_offline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Offers given in any order are put in thread order; an earlier offer whose maker countered later
+    with ANOTHER nonce (both still fillable) is flagged with the command that withdraws it."""
+    from eth_account import Account
+
+    from nexotc_client.cli.offer import offer_document
+    from nexotc_client.offers import order_offers
+    from nexotc_client.terms import Leg, Terms, Tranche
+
+    buyer, seller, platform, resolver = (Account.create() for _ in range(4))
+    terms = Terms.build(
+        base=Leg("0x" + "11" * 20, 10),
+        quote=Leg("0x" + "22" * 20, 20),
+        buyer=buyer.address,
+        seller=seller.address,
+        platform=platform.address,
+        resolver=resolver.address,
+        tranches=[Tranche(10, 20, 2_000_000_000, 2_000_000_100)],
+        funding_deadline=1_999_999_999,
+        final_expiry=2_100_000_000,
+    )
+    factory = "0x" + "33" * 20
+    first = Offer(terms, seller.address, 2_000_000_000, 1, taker=buyer.address).sign(seller.key, 1, factory)
+    second = first.offer.counter(
+        terms.with_changes(desk_fee_bps=5), buyer.address, 2_000_000_000, 1, taker=seller.address
+    ).sign(buyer.key, 1, factory)
+    third = second.offer.counter(
+        terms.with_changes(desk_fee_bps=3), seller.address, 2_000_000_000, 2, taker=buyer.address
+    ).sign(seller.key, 1, factory)
+    assert order_offers([third, first, second]) == [first, second, third]
+    paths = []
+    for name, signed in (("3.json", third), ("1.json", first), ("2.json", second)):
+        (tmp_path / name).write_text(json.dumps(offer_document(signed)))
+        paths.append(tmp_path / name)
+    code, out, err = in_process(capsys, "offer", "thread", *paths, "--home", tmp_path / "home", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert [o["nonce"] for o in data["offers"]] == [1, 1, 2] and data["chain_checked"] is False
+    assert data["offers"][0]["superseded_by"] == ["0x" + third.offer.offer_hash().hex()]
+    assert "another nonce (2)" in data["offers"][0]["warnings"][0]
+    assert f"nexotc offer cancel --nonce 1 --account {seller.address}" in data["offers"][0]["warnings"][0]
+    assert data["offers"][1]["warnings"] == [] and data["offers"][2]["warnings"] == []
 
 
 # ------------------------------------------------- chain wrappers, in-process
