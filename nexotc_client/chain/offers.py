@@ -362,6 +362,8 @@ def inspect_offer(factory: Factory, signed: SignedOffer, taker: str | None = Non
                 f"{entry.leg} leg needs {fmt_amount(token, amount)} (the maker runs `nexotc offer approve "
                 f"FILE|LINK --account {wallet}`)"
             )
+    principals = [(maker_role, offer.maker)] + ([(taker_role, accepting)] if accepting is not None else [])
+    problems.extend(compliance_problems(factory, terms, deal, principals))
     return OfferStatus(
         signed=signed,
         digest=offer.digest(signed.chain_id, signed.factory),
@@ -379,6 +381,35 @@ def inspect_offer(factory: Factory, signed: SignedOffer, taker: str | None = Non
         account=account if account is not None and account != accepting else None,
         account_can_accept=can_accept,
     )
+
+
+def compliance_problems(
+    factory: Factory, terms: Terms, deal: str | None, principals: list[tuple[str, str]]
+) -> list[str]:
+    """What the deal's compliance gate would refuse on acceptance (the deal checks both principals'
+    attestations of the terms' policy in its scope): no registry behind the factory, an unregistered
+    policy, or a principal (role, wallet) without a current attestation in the deal's scope."""
+    if terms.policy_id == 0:
+        return []
+    from nexotc_client.chain.kyc import KYCRegistry, deal_scope
+
+    policy = terms.policy_id
+    with reverts_as_errors("reading the deal implementation's KYC registry"):
+        address = str(instance(factory.implementation, deal_container()).kyc_registry())
+    if int(address, 16) == 0:
+        return [f"the factory has no KYC registry: a deal with compliance policy #{policy} can never be accepted"]
+    registry = KYCRegistry.at(address)
+    if registry.policy_word(policy) == 0:
+        return [f"compliance policy #{policy} is not registered in the KYC registry {address}"]
+    if deal is None:
+        return []
+    scope = deal_scope(deal)
+    return [
+        f"the {role} {wallet} has no current attestation of policy #{policy} in the deal's scope: it runs "
+        f"`nexotc kyc prove --deal {deal} --account {wallet}`, then `nexotc kyc submit`"
+        for role, wallet in principals
+        if not registry.is_compliant(wallet, scope, policy)
+    ]
 
 
 # ---------------------------------------------------------------- actions

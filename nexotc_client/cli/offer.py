@@ -863,6 +863,13 @@ def render_status(console: Console, status: OfferStatus, base: LegMeta, quote: L
         ("counters", "0x" + o.previous.hex() if o.previous != ZERO32 else "— (opening offer)"),
         ("deal address", status.deal or "— (set by whoever accepts)"),
         ("mode", terms.mode.name),
+        (
+            "compliance",
+            f"policy #{terms.policy_id}: buyer and seller must each hold an attestation in the deal's scope "
+            f"({status.deal or 'the deal address'})"
+            if terms.policy_id
+            else "none",
+        ),
         ("funding deadline", fmt_time(terms.funding_deadline, now)),
         ("final expiry", fmt_time(terms.final_expiry, now)),
         ("dispute timeout", f"{fmt_duration(terms.dispute_timeout)}, then {terms.dispute_default.name.lower()}"),

@@ -16,7 +16,9 @@ from eth_abi import encode
 from hexbytes import HexBytes
 from kyckit import EU_PRO, Credentials, register_args, submit_args
 
+from nexotc_client.chain.factory import Factory
 from nexotc_client.chain.kyc import desk_scope
+from nexotc_client.chain.offers import compliance_problems, inspect_offer
 from nexotc_client.offers import Offer
 from nexotc_client.terms import DisputeDefault
 from nexotc_client.zk.prover import Prover
@@ -203,6 +205,17 @@ def test_policy_without_registry_can_never_be_funded(factory, mk_dvp, wbtc, usdt
     mint_and_approve(terms, factory, wbtc, usdt, buyer, seller)
     with ape.reverts("no kyc registry"):
         factory.create_and_fund(terms.as_struct(), SALT_C, sender=seller)
+    # the client says so before anything is sent
+    [problem] = compliance_problems(Factory.at(factory.address), terms, None, [])
+    assert problem.startswith("the factory has no KYC registry")
+
+
+def test_client_precheck_names_an_unregistered_policy(gated, mk_dvp):
+    """A policy id the registry never registered: the gate would refuse every principal."""
+    unknown = mk_dvp(policy_id=99)
+    [problem] = compliance_problems(Factory.at(gated.address), unknown, None, [])
+    assert problem.startswith("compliance policy #99 is not registered")
+    assert compliance_problems(Factory.at(gated.address), mk_dvp(policy_id=0), None, []) == []
 
 
 # ------------------------------------------------------------------------ accepting
@@ -223,18 +236,28 @@ def test_accepting_requires_both_principals_attestations(
     scope ("party not compliant"), then while the maker has none ("maker not compliant"), each time with
     the nonce unused and no deal; accepted once both proved."""
     mint_and_approve(offer_b.terms, gated, wbtc, usdt, buyer, seller)
-    signature = offer_b.sign(seller.private_key, chain.chain_id, gated.address).signature
-    args = (offer_b.terms.as_struct(), offer_b.as_struct(), signature, EMPTY, True)
+    signed = offer_b.sign(seller.private_key, chain.chain_id, gated.address)
+    args = (offer_b.terms.as_struct(), offer_b.as_struct(), signed.signature, EMPTY, True)
+    client = Factory.at(gated.address)
+
+    def gate_problems() -> list[str]:
+        # the client's pre-check (`nexotc offer open/accept`) names whom the gate would refuse
+        return [p for p in inspect_offer(client, signed, buyer.address).problems if "attestation" in p]
+
+    assert [p.split()[1:3] for p in gate_problems()] == [["seller", seller.address], ["buyer", buyer.address]]
+    assert f"nexotc kyc prove --deal {scopes['b']}" in gate_problems()[0]
     with ape.reverts("party not compliant"):
         gated.accept_offer(*args, sender=buyer)
     at_least(chain, NOW + 2)
     kyc.submit_proof(*submit_args(proofs["buyer_b"], POLICY), sender=buyer)
+    assert [p.split()[1:3] for p in gate_problems()] == [["seller", seller.address]]
     before = (wbtc.balanceOf(seller), usdt.balanceOf(buyer))
     with ape.reverts("maker not compliant"):
         gated.accept_offer(*args, sender=buyer)
     assert not gated.nonce_used(seller, offer_b.nonce) and not gated.is_deal(scopes["b"])
     assert (wbtc.balanceOf(seller), usdt.balanceOf(buyer)) == before
     kyc.submit_proof(*submit_args(proofs["seller_b"], POLICY), sender=seller)
+    assert gate_problems() == []
     receipt = gated.accept_offer(*args, sender=buyer)
     [created] = receipt.decode_logs(gated.DealCreated)
     assert addr(created.deal) == scopes["b"] and gated.nonce_used(seller, offer_b.nonce)
