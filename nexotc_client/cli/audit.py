@@ -1,32 +1,68 @@
 """`nexotc audit ...`: the post-trade audit trail of a deal.
 
-    nexotc audit export DEAL [--disclosure FILE]... --out BUNDLE.json
-    nexotc audit verify BUNDLE.json          exit 1 and one line per mismatch when the chain disagrees
+    nexotc audit export DEAL [--disclosure FILE]... --out BUNDLE.json [--force]
+    nexotc audit verify BUNDLE.json [--factory ADDR] [--kyc-registry ADDR]
+                                             exit 1 and one line per mismatch when the chain disagrees
 
 A disclosure file comes from the party itself (`nexotc kyc disclose PROOF --field jurisdiction`): the
 auditor sees the opened fields and nothing else of the credential.
+
+`verify` needs only the bundle and the network (`--rpc`/`--network`), no deployment records: the deal's
+factory and kyc registry are read from the chain (see nexotc_client/audit.py). `--factory` and
+`--kyc-registry` pin the contracts the auditor trusts: a deal of another factory, or gated by another
+registry, is a mismatch.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from nexotc_client.chain.encoding import is_valid_address
 from nexotc_client.chain.errors import NexotcError
 from nexotc_client.cli.app import App, shared_options, step
 
+if TYPE_CHECKING:
+    from nexotc_client.chain.deal import Deal
+    from nexotc_client.chain.factory import Factory
+    from nexotc_client.chain.kyc import KYCRegistry
 
-def _registry_or_none(app: App, bundle_registry: str | None = None) -> Any:
-    from nexotc_client.chain.kyc import KYC_FILE, KycRecords, KYCRegistry, get_kyc_registry
 
-    app.connect()
-    if bundle_registry:
-        return KYCRegistry.at(bundle_registry)
+def _home_factory(app: App) -> Factory | None:
+    """The factory recorded in the home for this network, if any (it lends its deployment block)."""
+    try:
+        return app.factory()
+    except NexotcError:
+        return None
+
+
+def _home_registry(app: App) -> KYCRegistry | None:
+    from nexotc_client.chain.kyc import KYC_FILE, KycRecords, get_kyc_registry
+
     try:
         return get_kyc_registry(KycRecords(app.home / KYC_FILE))
     except NexotcError:
         return None
+
+
+def _deal(app: App, ref: str) -> Deal:
+    """DEAL by address (its factory read from the chain, checked) or by index in the home's factory."""
+    from nexotc_client.audit import resolve_deal
+
+    app.connect()
+    if not is_valid_address(ref):
+        return app.factory().deal(ref)
+    deal = resolve_deal(ref)
+    known = _home_factory(app)
+    if known is not None and known.address == deal.factory.address:
+        deal.factory.start_block = known.start_block
+    return deal
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 @click.group()
@@ -44,61 +80,88 @@ def audit() -> None:
     help="A principal's selective disclosure (repeatable).",
 )
 @click.option("--out", "out", type=click.Path(dir_okay=False), required=True)
+@click.option("--force", is_flag=True, default=False, help="Overwrite --out if it exists.")
 @shared_options
 @click.pass_obj
-def export(app: App, deal_ref: str, disclosures: tuple[str, ...], out: str) -> None:
-    """Write the audit bundle of DEAL: events, attestations, disclosures."""
-    from nexotc_client.audit import disclosed_fields, export_bundle, save_bundle
+def export(app: App, deal_ref: str, disclosures: tuple[str, ...], out: str, force: bool) -> None:
+    """Write the audit bundle of DEAL (address, or #N of the recorded factory): events, attestations,
+    disclosures, as of the chain head."""
+    from nexotc_client.audit import disclosed_fields, export_bundle, registry_address, save_bundle
     from nexotc_client.issuer import Disclosure
 
-    deal = app.factory().deal(deal_ref)
-    registry = _registry_or_none(app, deal.contract.kyc_registry() if deal.terms.policy_id else None)
+    if Path(out).exists() and not force:
+        raise NexotcError(f"{out} exists: pass --force to overwrite it")
+    loaded = [Disclosure.load(p) for p in disclosures]
+    deal = _deal(app, deal_ref)
+    known = _home_registry(app)
+    hint = known if known is not None and known.address == registry_address(deal) else None
     with step(app, "reading the deal's history"):
-        bundle = export_bundle(deal, registry, [Disclosure.load(p) for p in disclosures])
-    save_bundle(bundle, out)
+        bundle = export_bundle(deal, hint, loaded)
+    save_bundle(bundle, out, force=force)
     seen = disclosed_fields(bundle)
     data = {
         "bundle": out,
         "deal": deal.address,
+        "factory": bundle["factory"],
+        "kyc_registry": bundle["kyc_registry"],
+        "snapshot_block": bundle["exported_at_block"],
         "events": len(bundle["events"]),
         "attested": [r for r, a in bundle["attestations"].items() if a],
         "disclosed": seen,
     }
 
     def render(c: Any) -> None:
-        c.print(f"audit bundle of {deal.address} written to {out}: {len(bundle['events'])} events")
+        c.print(
+            f"audit bundle of {deal.address} written to {out}: {_plural(len(bundle['events']), 'event')} "
+            f"as of block {bundle['exported_at_block']}",
+            soft_wrap=True,
+        )
+        c.print(f"  factory {bundle['factory']}, kyc registry {bundle['kyc_registry'] or 'none'}", soft_wrap=True)
         for role, att in bundle["attestations"].items():
             c.print(f"  {role}: " + (f"attested policy #{att['policy_id']} until {att['expiry']}" if att else "none"))
         for role, fields in seen.items():
-            c.print(f"  {role} discloses {fields}")
+            c.print(f"  {role} discloses " + ", ".join(f"{name}: {value}" for name, value in fields.items()))
 
     app.emit(data, render)
 
 
 @audit.command("verify")
 @click.argument("bundle_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--factory", "factory_ref", default=None, help="The factory the deal must belong to (pin).")
+@click.option("--kyc-registry", "registry_ref", default=None, help="The registry the deal must gate on (pin).")
 @shared_options
 @click.pass_obj
-def verify(app: App, bundle_path: str) -> None:
-    """Re-check a bundle against the chain and the commitments; name each mismatch (exit 1 if any)."""
-    from nexotc_client.audit import disclosed_fields, load_bundle, verify_bundle
+def verify(app: App, bundle_path: str, factory_ref: str | None, registry_ref: str | None) -> None:
+    """Re-check a bundle against the chain and the commitments; name each mismatch (exit 1 if any).
+    Needs only the network: the deal's factory and kyc registry are read from the chain."""
+    from nexotc_client.audit import check_bundle, disclosed_fields, load_bundle
+    from nexotc_client.chain.factory import Factory
+    from nexotc_client.chain.kyc import KYCRegistry
 
     bundle = load_bundle(bundle_path)
-    factory = app.factory()
-    registry = _registry_or_none(app, bundle.get("kyc_registry"))
+    app.connect()
+    factory = Factory.at(factory_ref) if factory_ref else None
+    registry = KYCRegistry.at(registry_ref) if registry_ref else None
     with step(app, "checking the bundle against the chain"):
-        problems = verify_bundle(bundle, factory, registry)
-    data = {
-        "bundle": bundle_path,
-        "deal": bundle.get("deal"),
-        "ok": not problems,
-        "mismatches": problems,
-        "disclosed": disclosed_fields(bundle),
-    }
+        report = check_bundle(bundle, factory, registry)
+    problems = report.problems
+    data = {"bundle": bundle_path, **report.to_dict(), "disclosed": disclosed_fields(bundle)}
 
     def render(c: Any) -> None:
+        if report.snapshot_block is None:
+            when = f"at chain head {report.head_block}"
+        else:
+            later = _plural(report.later_events, "later event")
+            when = f"as of block {report.snapshot_block} (chain head {report.head_block}, {later} not in the bundle)"
+        if report.factory is not None:
+            gate = report.kyc_registry or "none"
+            c.print(f"deal {report.deal} of factory {report.factory}, gated by kyc registry {gate}", soft_wrap=True)
         if not problems:
-            c.print(f"bundle {bundle_path}: events, attestations and disclosures match the chain")
+            c.print(
+                f"bundle {bundle_path}: events, attestations and disclosures match the chain {when}", soft_wrap=True
+            )
+        else:
+            c.print(f"bundle {bundle_path}: checked {when}", soft_wrap=True)
         for p in problems:
             c.print(f"mismatch: {p}", soft_wrap=True)
 
