@@ -4,13 +4,18 @@ An issuer keeps a directory (default `<nexotc home>/issuer`):
 
     tree.json           the persisted PoseidonTree (depth 20) of credential leaves
     credentials.json    index => the credential as issued (no secret: only its commitment), holder label,
-                        revoked flag; the issuer's own record of who it vouched for
+                        revoked flag; the issuer's own record of who it vouched for; the issuer's address
+                        once known; per registry, the root this tree last published there (and how many
+                        live credentials it had)
 
-    store = IssuerStore.open(path)
+    store = IssuerStore.create(path)                         # a new, empty tree (refuses an existing one)
+    store = IssuerStore.load(path)                           # an existing tree (refuses a missing one)
+    store = IssuerStore.open(path)                           # either (library use: open or create)
     issued = store.issue(Credential(secret_commitment=c, entity_type=1, jurisdiction=756, ...), holder="alice")
     issued.holder_file().save("alice.credential.json")      # what the holder gets: credential + path
     store.revoke(index)                                      # the leaf becomes 0: publish the new root
     registry.publish_root(store.root, sender=issuer)         # nexotc_client.chain.kyc
+    store.record_published(registry.address, store.root, tx_hash, block)
 
 A holder keeps its secret (`HolderSecret`, never sent anywhere) and the credential file from the issuer.
 A path is valid for the root it was computed under: after the issuer publishes a newer root, the old
@@ -92,9 +97,17 @@ class HolderSecret:
 
     @classmethod
     def load(cls, path: Path | str) -> HolderSecret:
+        from nexotc_client.zk.poseidon import P
+
         data = _read_json(path, "holder secret")
         _check_kind(data, "holder_secret", path)
-        return cls(int(data["secret"]))
+        try:
+            secret = int(data["secret"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise NexotcError(f"holder secret file {path} is malformed: {exc}") from exc
+        if not 0 < secret < P:
+            raise NexotcError(f"holder secret file {path} is malformed: the secret is not a field element")
+        return cls(secret)
 
 
 @dataclass(frozen=True)
@@ -169,6 +182,23 @@ class IssuedCredential:
         }
 
 
+@dataclass(frozen=True)
+class PublishedRoot:
+    """What a tree last published in one registry: the root, its live credentials, the transaction."""
+
+    root: int
+    live: int
+    tx_hash: str
+    block: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"root": str(self.root), "live": self.live, "tx_hash": self.tx_hash, "block": self.block}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PublishedRoot:
+        return cls(int(data["root"]), int(data["live"]), str(data["tx_hash"]), int(data["block"]))
+
+
 @dataclass
 class IssuerStore:
     """An issuer's tree and register of issued credentials, persisted in `directory`."""
@@ -177,10 +207,44 @@ class IssuerStore:
     tree: Any  # PoseidonTree
     issued: dict[int, IssuedCredential] = field(default_factory=dict)
     issuer: str | None = None
+    # registry address => what this tree last published there
+    published: dict[str, PublishedRoot] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, directory: Path | str, depth: int = DEFAULT_DEPTH, issuer: str | None = None) -> IssuerStore:
+        """A new, empty issuer tree in `directory` (created if needed); refuses a directory that already
+        holds a tree or a register (an issuer's tree is never replaced by an empty one)."""
+        directory = Path(directory)
+        for name in (TREE_FILE, CREDENTIALS_FILE):
+            if (directory / name).exists():
+                raise NexotcError(f"{directory} already holds an issuer tree ({name}); it is never replaced")
+        if directory.exists() and not directory.is_dir():
+            raise NexotcError(f"{directory} is not a directory")
+        store = cls.open(directory, depth, issuer)
+        store.save()
+        return store
+
+    @classmethod
+    def load(cls, directory: Path | str) -> IssuerStore:
+        """The existing issuer tree in `directory`; refuses a missing directory or one without a tree
+        (a wrong directory must never be taken for an empty tree)."""
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise NexotcError(
+                f"issuer directory {directory} does not exist (a new issuer creates its tree with "
+                f"`nexotc issuer init --issuer-dir {directory}`)"
+            )
+        if not (directory / TREE_FILE).is_file():
+            raise NexotcError(
+                f"{directory} holds no issuer tree ({TREE_FILE}): wrong --issuer-dir? (a new issuer creates "
+                f"its tree with `nexotc issuer init --issuer-dir {directory}`)"
+            )
+        return cls.open(directory)
 
     @classmethod
     def open(cls, directory: Path | str, depth: int = DEFAULT_DEPTH, issuer: str | None = None) -> IssuerStore:
-        """Open (or create) the issuer directory."""
+        """Open the issuer directory, or start an empty tree there when it has none (library use; the CLI
+        uses `load` and `create`)."""
         from nexotc_client.zk.credential import Credential
         from nexotc_client.zk.merkle import PoseidonTree
 
@@ -190,17 +254,23 @@ class IssuerStore:
         except (OSError, ValueError, KeyError) as exc:
             raise NexotcError(f"issuer tree {directory / TREE_FILE}: {exc}") from exc
         issued: dict[int, IssuedCredential] = {}
+        published: dict[str, PublishedRoot] = {}
         meta_issuer = issuer
         creds_path = directory / CREDENTIALS_FILE
         if creds_path.exists():
             data = _read_json(creds_path, "issuer register")
-            meta_issuer = issuer or data.get("issuer")
-            for entry in data.get("credentials", []):
-                cred = Credential.from_json(entry["credential"])
-                issued[int(entry["index"])] = IssuedCredential(
-                    int(entry["index"]), cred, str(entry.get("holder", "")), bool(entry.get("revoked"))
-                )
-        store = cls(directory, tree, issued, meta_issuer)
+            try:
+                meta_issuer = issuer or data.get("issuer")
+                for entry in data.get("credentials", []):
+                    cred = Credential.from_json(entry["credential"])
+                    issued[int(entry["index"])] = IssuedCredential(
+                        int(entry["index"]), cred, str(entry.get("holder", "")), bool(entry.get("revoked"))
+                    )
+                for registry, record in (data.get("published") or {}).items():
+                    published[str(registry)] = PublishedRoot.from_json(record)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise NexotcError(f"issuer register {creds_path} is malformed: {exc}") from exc
+        store = cls(directory, tree, issued, meta_issuer, published)
         for entry in issued.values():  # the register and the tree must agree
             expected = 0 if entry.revoked else entry.credential.leaf()
             if tree.leaf(entry.index) != expected:
@@ -210,6 +280,11 @@ class IssuerStore:
     @property
     def root(self) -> int:
         return int(self.tree.root)
+
+    @property
+    def live(self) -> int:
+        """Credentials in the tree that are not revoked."""
+        return sum(1 for e in self.issued.values() if not e.revoked)
 
     def save(self) -> None:
         self.tree.save(self.directory / TREE_FILE)
@@ -221,16 +296,45 @@ class IssuerStore:
                 "issuer": self.issuer,
                 "root": str(self.root),
                 "credentials": [self.issued[i].to_json() for i in sorted(self.issued)],
+                "published": {k: v.to_json() for k, v in sorted(self.published.items())},
             },
         )
 
-    def issue(self, credential: Any, holder: str = "") -> HolderFile:
-        """Insert the credential's leaf, persist, and return the holder's file (credential + path)."""
+    def record_published(self, registry: str, root: int, tx_hash: str, block: int, issuer: str | None = None) -> None:
+        """Remember that this tree's `root` (with its current live credentials) was published in `registry`."""
+        self.published[registry] = PublishedRoot(int(root), self.live, tx_hash, int(block))
+        if issuer is not None and self.issuer is None:
+            self.issuer = issuer
+        self.save()
+
+    def live_with_commitment(self, commitment: int) -> list[IssuedCredential]:
+        return [
+            e for _, e in sorted(self.issued.items()) if not e.revoked and e.credential.secret_commitment == commitment
+        ]
+
+    def issue(self, credential: Any, holder: str = "", replace: bool = False) -> HolderFile:
+        """Insert the credential's leaf, persist, and return the holder's file (credential + path).
+
+        A holder commitment has at most one live credential (else the holder would choose which one to
+        prove): a second one is refused unless `replace`, which revokes the earlier leaf(s) in the same
+        step (publish the new root to make both effective)."""
         if credential.secret is not None:
             raise NexotcError("an issuer never sees the holder's secret: issue from the secret commitment")
+        if credential.secret_commitment == 0:
+            raise NexotcError("holder commitment 0 is not a commitment (`nexotc kyc secret` prints the holder's)")
         for entry in self.issued.values():
             if not entry.revoked and entry.credential.leaf() == credential.leaf():
                 raise NexotcError(f"this credential is already issued (leaf {entry.index})")
+        earlier = self.live_with_commitment(credential.secret_commitment)
+        if earlier and not replace:
+            leaves = ", ".join(f"#{e.index}" for e in earlier)
+            raise NexotcError(
+                f"this holder commitment already has a live credential ({leaves}): --replace revokes it and "
+                "issues the new one (or revoke it first: `nexotc issuer revoke-credential`)"
+            )
+        for entry in earlier:
+            self.tree.remove(entry.index)
+            entry.revoked = True
         index = self.tree.insert(credential.leaf())
         self.issued[index] = IssuedCredential(index, credential, holder)
         self.save()
@@ -295,24 +399,43 @@ class ProofFile:
 
     @classmethod
     def load(cls, path: Path | str) -> ProofFile:
-        from nexotc_client.zk.credential import Credential
+        from eth_utils import to_checksum_address
+
+        from nexotc_client.zk.credential import Credential, unpack_binding
         from nexotc_client.zk.prover import Proof
 
         data = _read_json(path, "proof")
         _check_kind(data, "proof", path)
         try:
-            return cls(
+            loaded = cls(
                 proof=Proof.from_json(data["proof"]),
                 policy_id=int(data["policy_id"]),
-                wallet=str(data["wallet"]),
+                wallet=to_checksum_address(str(data["wallet"])),
                 scope=int(data["scope"]),
                 now=int(data["now"]),
                 valid_until=int(data["valid_until"]),
                 credential=Credential.from_json(data["private"]["credential"]),
                 salts={k: int(v) for k, v in data["private"]["salts"].items()},
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except KeyError as exc:
+            raise NexotcError(f"proof file {path} is malformed: missing {exc}") from exc
+        except (TypeError, ValueError, AttributeError) as exc:
             raise NexotcError(f"proof file {path} is malformed: {exc}") from exc
+        # the public signals are what the registry checks: the file's own fields must say the same
+        wallet, now, valid_until = unpack_binding(loaded.proof.binding)
+        signals = {
+            "scope": loaded.proof.scope,
+            "wallet": to_checksum_address(wallet),
+            "now": now,
+            "valid_until": valid_until,
+        }
+        for name, signal in signals.items():
+            if getattr(loaded, name) != signal:
+                raise NexotcError(
+                    f"proof file {path} is inconsistent: its {name} field says {getattr(loaded, name)} but the "
+                    f"proof's public signals say {signal} (the file was edited?)"
+                )
+        return loaded
 
     def disclose(self, fields: list[str]) -> Disclosure:
         """Open the chosen audited fields of this proof's audit commitment."""
@@ -427,6 +550,7 @@ __all__ = [
     "HolderSecret",
     "IssuedCredential",
     "IssuerStore",
+    "PublishedRoot",
     "ProofFile",
     "prove_compliance",
 ]

@@ -29,7 +29,7 @@ from nexotc_client.chain.contracts import container, instance
 from nexotc_client.chain.deal import DealEvent, TxResult, _event, read_events
 from nexotc_client.chain.deployment import RecordFile, _hex, network_key
 from nexotc_client.chain.encoding import is_valid_address
-from nexotc_client.chain.errors import NexotcError, NotDeployedError, reverts_as_errors, simulate
+from nexotc_client.chain.errors import NexotcError, NotDeployedError, RevertError, reverts_as_errors, simulate
 from nexotc_client.terms import ZERO_ADDRESS
 
 if TYPE_CHECKING:
@@ -41,6 +41,8 @@ SNARK_FIELD = 218882428718392752222464057452572750885483644004160343436982041865
 MAX_CLOCK_SKEW = 300
 """Seconds the proof's `now` may differ from block time (KYCRegistry.MAX_CLOCK_SKEW)."""
 DEFAULT_ROOT_WINDOW = 3_600
+MAX_ROOT_WINDOW = 30 * 86_400
+"""The longest root window the registry accepts (KYCRegistry.MAX_ROOT_WINDOW)."""
 CURRENT = 2**64 - 1
 """`root_status` validity of an issuer's current root."""
 DESK_SCOPE_TAG = 1 << 160
@@ -116,10 +118,18 @@ class PolicyRecord:
     tx_hash: str
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["policy_word"] = str(self.policy_word)
+        d = asdict(self)  # policy_word stays an int (91 bits), as `kyc policy register --json` gives it
         d["params"]["deny"] = list(self.params.deny)
+        d["params"]["entities"] = entity_names(self.params.entity_mask)
         return d
+
+
+ENTITY_MASK_NAMES = {1: "individual", 2: "business"}
+
+
+def entity_names(mask: int) -> list[str]:
+    """The entity types a policy's mask allows: ["individual"], ["business"] or both."""
+    return [name for bit, name in ENTITY_MASK_NAMES.items() if mask & bit]
 
 
 @dataclass(frozen=True)
@@ -332,7 +342,12 @@ class KYCRegistry:
 
     # ------------------------------------------------------------ actions
     def submit_proof(self, proof: ProofLike, policy_id: int, sender: AccountAPI) -> TxResult:
-        """Submit a compliance proof from the wallet bound in it: records the attestation."""
+        """Submit a compliance proof from the wallet bound in it: records the attestation.
+
+        The registry's checks are read from the chain first, so that a proof that would be refused is
+        named with what to do (the registry still decides: a race gets its revert reason, with the hint)."""
+        from ape import chain
+
         points, signals = proof.calldata()
         nullifier, audit, root, policy_word, scope, bound = (int(s) for s in signals)
         wallet, now, valid_until = unpack_binding(bound)
@@ -343,8 +358,46 @@ class KYCRegistry:
             raise NexotcError(f"no policy #{policy_id} in the kyc registry at {self.address}")
         if expected != policy_word:
             raise NexotcError(f"the proof is for another policy than #{policy_id} (policy word mismatch)")
+        with reverts_as_errors("reading the chain time"):
+            block_time = int(chain.blocks.head.timestamp)
+        if now + MAX_CLOCK_SKEW < block_time:
+            raise NexotcError(f"proof time too old ({_iso(now)}, over {MAX_CLOCK_SKEW}s ago): {REPROVE_HINT}")
+        if valid_until < block_time:
+            raise NexotcError(f"the proof's validity ended at {_iso(valid_until)}: {REPROVE_HINT}")
+        status = self.root_status(root)
+        if not status.valid_at(block_time):
+            state = "unknown" if not status.known else "expired"
+            raise NexotcError(
+                f"the proof's root is {state} on chain: ask the issuer for a fresh path (`nexotc issuer path`), "
+                "then re-run `nexotc kyc prove`"
+            )
+        self._check_nullifier(scope, nullifier, wallet, valid_until)
         args = (scope, int(policy_id), root, nullifier, audit, now, valid_until, [int(v) for v in points])
-        return self._send("submit_proof", sender, *args)
+        try:
+            return self._send("submit_proof", sender, *args)
+        except RevertError as exc:
+            if exc.reason in ("proof time too old", "validity already ended"):
+                raise NexotcError(f"{exc}: {REPROVE_HINT}") from exc
+            if exc.reason == "nullifier used":
+                self._check_nullifier(scope, nullifier, wallet, valid_until)
+            raise
+
+    def _check_nullifier(self, scope: int, nullifier: int, wallet: str, valid_until: int) -> None:
+        """Refuse a nullifier already used in `scope`: by another wallet (one wallet per credential and
+        scope), or by this wallet with an expiry at least as late (only a later expiry renews)."""
+        owner = self.nullifier_owner(scope, nullifier)
+        if owner is None:
+            return
+        if owner != wallet:
+            raise NexotcError(
+                f"this credential already attested {owner} in this scope: a credential attests one wallet per scope"
+            )
+        expiry, _policy = self.attestation(wallet, scope)
+        if valid_until <= expiry:
+            raise NexotcError(
+                f"{wallet} is already attested with this credential in this scope until {_iso(expiry)}; only a "
+                "later expiry renews (re-run `nexotc kyc prove` when a later --valid-for reaches past it)"
+            )
 
     def publish_root(self, root: int, sender: AccountAPI) -> TxResult:
         """Issuer-only: make `root` the sender's current root."""
@@ -544,6 +597,36 @@ def deal_initcode(kyc_registry: str | None) -> bytes:
     return code + encode(["address"], [registry])
 
 
+REPROVE_HINT = "re-run `nexotc kyc prove` (a proof's time must be within 5 minutes of the chain's when submitted)"
+
+
+def _iso(ts: int) -> str:
+    from datetime import UTC, datetime
+
+    try:
+        return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return str(ts)
+
+
+def check_scope(value: int | str, what: str = "scope") -> int:
+    """A scope as the registry accepts it: an integer in [0, r) (r: the BN254 scalar field; the verifier
+    refuses a larger public signal, and the prover would silently reduce it mod r into another scope)."""
+    if isinstance(value, bool):
+        raise NexotcError(f"{what}: not an integer: {value!r}")
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            number = int(text, 0) if text.lower().lstrip("+-").startswith("0x") else int(text, 10)
+        except ValueError:
+            raise NexotcError(f"{what}: not an integer: {value!r} (decimal or 0x hex)") from None
+    else:
+        number = int(value)
+    if not 0 <= number < SNARK_FIELD:
+        raise NexotcError(f"{what}: must be in [0, r) with r = {SNARK_FIELD} (the BN254 scalar field), got {number}")
+    return number
+
+
 def _address(value: Any, what: str) -> str:
     text = str(getattr(value, "address", value)).strip()
     if not is_valid_address(text):
@@ -583,11 +666,14 @@ __all__ = [
     "KycRecord",
     "KycRecords",
     "MAX_CLOCK_SKEW",
+    "MAX_ROOT_WINDOW",
     "PolicyParams",
     "PolicyRecord",
     "RootStatus",
     "SNARK_FIELD",
+    "check_scope",
     "deal_initcode",
+    "entity_names",
     "deal_scope",
     "deploy_kyc_registry",
     "desk_scope",

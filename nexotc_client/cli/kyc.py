@@ -3,26 +3,32 @@
     nexotc kyc deploy [--admin A] [--root-window 1h] [--force]     the registry (<home>/kyc.json)
     nexotc kyc secret --out SECRET.json                             holder: a new secret, prints its commitment
     nexotc kyc issue --issuer-dir DIR --commitment C --jurisdiction 756 --kyc-level 2 [--entity individual]
-                     [--accredited] [--expires +365d] [--holder LABEL] --out CREDENTIAL.json   (issuer, off chain)
+                     [--accredited] [--expires +365d] [--holder LABEL] [--replace] --out CREDENTIAL.json [--force]
+                                                                    (issuer, off chain)
     nexotc kyc prove --credential C.json --secret S.json --policy ID (--deal D | --desk N | --scope X)
                      [--wallet W] [--valid-for 1d] --out PROOF.json      holder: Groth16 proof (snarkjs)
     nexotc kyc submit PROOF.json --account W                        the bound wallet records the attestation
-    nexotc kyc status WALLET (--deal D | --desk N | --scope X) [--policy ID]
-    nexotc kyc disclose PROOF.json --field jurisdiction [--field ...] --out DISCLOSURE.json
+    nexotc kyc status WALLET (--deal D | --desk N | --scope X) [--policy ID]    exit 3: not compliant
+    nexotc kyc disclose PROOF.json --field jurisdiction [--field ...] --out DISCLOSURE.json [--force]
     nexotc kyc policy register [--min-kyc-level N] [--accredited] [--entities individual,business]
                      [--deny 408]... [--label L] [--calldata] | policy list
-    nexotc issuer grant ADDR [--label L] | revoke ADDR | publish-root --issuer-dir DIR [--prepare POLICY]
+    nexotc issuer init --issuer-dir DIR [--issuer ADDR]             the only command that creates a tree
+    nexotc issuer grant ADDR [--label L] | revoke ADDR | publish-root --issuer-dir DIR [--prepare POLICY] [--force]
     nexotc issuer prepare --policy N [--root R]
     nexotc issuer revoke-credential INDEX --issuer-dir DIR | path INDEX --issuer-dir DIR --out F | show
+    nexotc issuer expire-root ROOT | set-root-window DURATION | propose-admin ADDR|none | accept-admin
 
-Registry admin commands (grant, revoke, policy register) take --calldata to print the call for a MultiSig
-admin instead of sending it. Scopes: a deal's address (`--deal`), a desk (`--desk`, (1<<160)|id), or a raw
-field element (`--scope`).
+Every issuer command but `issuer init` refuses a directory without an issuer tree (a wrong --issuer-dir
+must never pass for an empty tree). Registry admin commands (grant, revoke, expire-root, set-root-window,
+propose-admin, accept-admin, policy register) take --calldata to print the call for a MultiSig admin
+instead of sending it. Scopes: a deal's address (`--deal`), a desk (`--desk`, (1<<160)|id), or a raw
+field element (`--scope`, 0 <= scope < r, the BN254 scalar field).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +40,12 @@ from nexotc_client.cli.app import App, shared_options, step, wallet_address
 if TYPE_CHECKING:
     from nexotc_client.chain.deal import TxResult
     from nexotc_client.chain.kyc import KYCRegistry
+    from nexotc_client.issuer import IssuerStore
 
 ENTITY_NAMES = {"individual": 1, "kyc": 1, "business": 2, "kyb": 2}
 DEFAULT_ISSUER_DIR = "issuer"
+EXIT_NOT_COMPLIANT = 3
+"""`kyc status` exit code when the wallet is not compliant (no attestation, expired, other policy)."""
 
 
 def _records(app: App) -> Any:
@@ -80,10 +89,9 @@ def _scope(app: App, deal: str | None, desk_id: int | None, scope: str | None) -
         return scope_of_deal(app.factory().deal(deal.strip()).contract)
     if desk_id is not None:
         return desk_scope(desk_id)
-    try:
-        return int(str(scope), 0)
-    except ValueError:
-        raise NexotcError(f"--scope: not an integer: {scope!r}") from None
+    from nexotc_client.chain.kyc import check_scope
+
+    return check_scope(str(scope), "--scope")
 
 
 def _has_code(address: str) -> bool:
@@ -110,18 +118,57 @@ def _calldata_option(func: Any) -> Any:
     )(func)
 
 
-def _admin(app: App, method: str, *values: Any, calldata: bool, title: str) -> TxResult | None:
+def _admin(
+    app: App,
+    method: str,
+    *values: Any,
+    calldata: bool,
+    title: str,
+    check: Callable[[KYCRegistry], None] | None = None,
+) -> TxResult | None:
+    """Send a registry admin `method` from --account (which must be the admin), or with --calldata print
+    the call for a MultiSig admin. `check(registry)` refuses, from chain state, what the registry would."""
     registry = _registry(app)
     args = registry.args(method, *values)
+    if check is not None:
+        check(registry)
+    # who executes: the admin; for accept_admin the proposed admin; policies: the admin or an issuer
+    if method == "accept_admin":
+        executor = registry.pending_admin
+        if executor is None:
+            raise NexotcError("no registry admin is proposed (`nexotc issuer propose-admin ADDR` first)")
+    else:
+        executor = registry.admin
     if calldata:
         target, data = registry.call(method, *args)
-        out = {"method": method, "target": target, "value": 0, "data": "0x" + data.hex()}
-        app.emit(out, lambda c: c.print(f"{method}: call {target} value 0 data {out['data']}"))
+        hexdata = "0x" + data.hex()
+        out = {"method": method, "target": target, "value": 0, "data": hexdata, "executor": executor}
+        # plain output on one line: a folded line would break copy-paste of the hex
+        app.emit(
+            out, lambda _c: click.echo(f"{method} (not sent; for {executor}): call {target} value 0 data {hexdata}")
+        )
         return None
     sender = app.sender()
+    if sender.address != executor and not (method == "register_policy" and registry.is_issuer(sender.address)):
+        role = "the proposed registry admin" if method == "accept_admin" else "the registry admin"
+        extra = " or an issuer" if method == "register_policy" else ""
+        raise NexotcError(
+            f"{sender.address} is not {role} ({executor}){extra}: send from it, or --calldata for a MultiSig"
+        )
     with step(app, title):
         result = registry._send(method, sender, *args)
     return result
+
+
+def _refuse_overwrite(out: str, force: bool, what: str) -> None:
+    if Path(out).exists() and not force:
+        raise NexotcError(f"{out} exists: {what} is not overwritten without --force")
+
+
+def _iso(ts: int) -> str:
+    from nexotc_client.cli.render import fmt_time
+
+    return fmt_time(ts)
 
 
 # ===================================================================== kyc
@@ -206,7 +253,13 @@ def secret(app: App, out: str) -> None:
 @click.option("--expires", default="+365d", help="Time the credential expires (default +365d).")
 @click.option("--schema", "schema_id", type=click.IntRange(min=0), default=1, help="Credential schema id.")
 @click.option("--holder", "holder_label", default="", help="A label for the issuer's register.")
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="The holder commitment already has a live credential: revoke it and issue this one instead.",
+)
 @click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="The holder's credential file.")
+@click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
 @shared_options
 @click.pass_obj
 def issue(
@@ -221,45 +274,85 @@ def issue(
     expires: str,
     schema_id: int,
     holder_label: str,
+    replace: bool,
     out: str,
+    force: bool,
 ) -> None:
-    """Issuer (off chain): add a credential to the issuer's tree and write the holder's file."""
-    from nexotc_client.issuer import IssuerStore
+    """Issuer (off chain): add a credential to the issuer's tree (`issuer init` creates it) and write the
+    holder's file. One live credential per holder commitment: --replace revokes the earlier one."""
     from nexotc_client.spec import parse_time
     from nexotc_client.zk.credential import Credential
 
     kind = ENTITY_NAMES.get(entity.strip().lower())
     if kind is None:
         raise NexotcError(f"--entity: individual or business, got {entity!r}")
+    holder_commitment = _commitment(commitment)
     now = int(time.time())
+    issued_time = parse_time(issued_at, now, "--issued-at")
+    expires_time = parse_time(expires, now, "--expires")
+    if expires_time <= now:
+        raise NexotcError(f"--expires: {_iso(expires_time)} is not in the future (the credential would be expired)")
+    _refuse_overwrite(out, force, "a credential file")
     try:
         cred = Credential(
-            secret_commitment=int(commitment, 0),
+            secret_commitment=holder_commitment,
             entity_type=kind,
             jurisdiction=jurisdiction,
             kyc_level=kyc_level,
             accredited=int(accredited),
-            issued_at=parse_time(issued_at, now, "--issued-at"),
-            expires_at=parse_time(expires, now, "--expires"),
+            issued_at=issued_time,
+            expires_at=expires_time,
             schema_id=schema_id,
         )
     except ValueError as exc:
         raise NexotcError(f"credential: {exc}") from exc
-    store = IssuerStore.open(_issuer_dir(app, issuer_dir))
-    holder = store.issue(cred, holder_label)
+    store = _load_store(app, issuer_dir)
+    replaced = [e.index for e in store.live_with_commitment(holder_commitment)] if replace else []
+    holder = store.issue(cred, holder_label, replace=replace)
     holder.save(out)
-    data = {"index": holder.index, "leaf": str(cred.leaf()), "root": str(store.root), "credential_file": out}
+    data = {
+        "index": holder.index,
+        "leaf": str(cred.leaf()),
+        "root": str(store.root),
+        "credential_file": out,
+        "issuer": store.issuer,
+        "replaced": replaced,
+    }
+    revoked = f"; credential {', '.join(f'#{i}' for i in replaced)} revoked" if replaced else ""
     app.emit(
         data,
         lambda c: c.print(
-            f"credential #{holder.index} issued; holder file {out}\nnew root {store.root} "
+            f"credential #{holder.index} issued{revoked}; holder file {out}\nnew root {store.root} "
             "(publish it: `nexotc issuer publish-root`)"
         ),
     )
 
 
+def _commitment(text: str) -> int:
+    from nexotc_client.zk.poseidon import P
+
+    value = text.strip()
+    try:
+        number = int(value, 16) if value.lower().startswith("0x") else int(value, 10)
+    except ValueError:
+        raise NexotcError(
+            f"--commitment: expected the holder's commitment as `nexotc kyc secret` prints it (a decimal "
+            f"integer, or 0x hex), got {text!r}"
+        ) from None
+    if not 0 < number < P:
+        raise NexotcError("--commitment: must be a non-zero BN254 field element (`nexotc kyc secret` prints it)")
+    return number
+
+
 def _issuer_dir(app: App, given: str | None) -> Path:
     return Path(given) if given else app.home / DEFAULT_ISSUER_DIR
+
+
+def _load_store(app: App, given: str | None) -> IssuerStore:
+    """The existing issuer tree (refuses a missing directory or tree: `issuer init` creates one)."""
+    from nexotc_client.issuer import IssuerStore
+
+    return IssuerStore.load(_issuer_dir(app, given))
 
 
 @kyc.command("prove")
@@ -285,6 +378,8 @@ def prove(
     out: str,
 ) -> None:
     """Holder: prove the credential meets a registered policy, bound to a wallet and a scope."""
+    import os
+
     from nexotc_client.issuer import HolderFile, HolderSecret, prove_compliance
     from nexotc_client.spec import parse_duration
     from nexotc_client.zk.credential import Policy
@@ -292,7 +387,15 @@ def prove(
     registry = _registry(app)
     holder = HolderFile.load(credential_file)
     holder_secret = HolderSecret.load(secret_file)
-    who = wallet_address(wallet) if wallet else app.sender().address
+    if wallet:
+        who = wallet_address(wallet)
+    elif app.account or os.environ.get("NEXOTC_ACCOUNT"):
+        who = app.sender().address
+    else:
+        raise NexotcError("the proof is bound to a wallet: pass --wallet ADDRESS (or --account, its address is used)")
+    validity = parse_duration(valid_for, "--valid-for")
+    if validity <= 0:
+        raise NexotcError("--valid-for: must be at least 1s (the attestation must end after the proof's time)")
     target = _scope(app, deal, desk_id, scope)
     # the policy exactly as the registry enforces it: decoded from its registered word
     try:
@@ -306,11 +409,11 @@ def prove(
             "the credential's Merkle root is unknown or expired on chain: ask the issuer for a fresh path "
             "(`nexotc issuer path INDEX`) after it published its current root"
         )
-    valid_until = min(now + parse_duration(valid_for, "--valid-for"), holder.credential.expires_at - 1)
-    with step(app, "proving (Groth16, snarkjs)"):
-        proof_file = prove_compliance(
-            holder, holder_secret, policy, policy_id, target, who, now, valid_until, progress=not app.json
-        )
+    valid_until = min(now + validity, holder.credential.expires_at - 1)
+    # no `step` spinner here: the prover shows its own stages (witness, proof) on stderr
+    proof_file = prove_compliance(
+        holder, holder_secret, policy, policy_id, target, who, now, valid_until, progress=not app.json
+    )
     proof_file.save(out)
     data = {
         "proof_file": out,
@@ -322,7 +425,7 @@ def prove(
         "nullifier": str(proof_file.proof.nullifier),
         "audit_commitment": str(proof_file.proof.audit_commitment),
     }
-    app.emit(data, lambda c: c.print(f"proof written to {out} (bound to {who}, valid until {valid_until})"))
+    app.emit(data, lambda c: c.print(f"proof written to {out} (bound to {who}, valid until {_iso(valid_until)})"))
 
 
 @kyc.command("submit")
@@ -333,12 +436,18 @@ def submit(app: App, proof_path: str) -> None:
     """Submit a proof from the wallet bound in it (--account): records the attestation."""
     from nexotc_client.issuer import ProofFile
 
-    proof_file = ProofFile.load(proof_path)
+    proof_file = ProofFile.load(proof_path)  # refuses a file whose fields disagree with its public signals
     registry = _registry(app)
     sender = app.sender()
     with step(app, "submitting the proof"):
         result = registry.submit_proof(proof_file.proof, proof_file.policy_id, sender)
-    _emit_tx(app, f"attested {sender.address} for policy #{proof_file.policy_id}", result)
+    _emit_tx(
+        app,
+        f"attested {sender.address} for policy #{proof_file.policy_id} in scope {proof_file.proof.scope} "
+        f"until {_iso(proof_file.valid_until)}",
+        result,
+        {"scope": str(proof_file.proof.scope), "valid_until": proof_file.valid_until},
+    )
 
 
 @kyc.command("status")
@@ -346,11 +455,14 @@ def submit(app: App, proof_path: str) -> None:
 @_scope_options
 @click.option("--policy", "policy_id", type=click.IntRange(min=1), default=None, help="Check this policy.")
 @shared_options
-@click.pass_obj
+@click.pass_context
 def status(
-    app: App, wallet: str, deal: str | None, desk_id: int | None, scope: str | None, policy_id: int | None
+    ctx: click.Context, wallet: str, deal: str | None, desk_id: int | None, scope: str | None, policy_id: int | None
 ) -> None:
-    """A wallet's attestation in a scope: policy, expiry, audit commitment, compliant now."""
+    """A wallet's attestation in a scope: policy, expiry, audit commitment, compliant now.
+
+    Exit code 0 when compliant (with --policy's policy, else the attested one), 3 when not."""
+    app: App = ctx.obj
     registry = _registry(app)
     who = wallet_address(wallet)
     target = _scope(app, deal, desk_id, scope)
@@ -373,23 +485,29 @@ def status(
         if not expiry:
             c.print(f"{who}: no attestation in scope {target}")
             return
-        c.print(f"{who}: policy #{policy}, expires {expiry}; compliant with #{check}: {'yes' if compliant else 'no'}")
+        c.print(
+            f"{who}: policy #{policy}, expires {_iso(expiry)}; compliant with #{check}: {'yes' if compliant else 'no'}"
+        )
         if latest:
             c.print(f"  audit commitment {latest.audit_commitment}  tx {latest.tx_hash}")
 
     app.emit(data, render)
+    if not compliant:
+        ctx.exit(EXIT_NOT_COMPLIANT)
 
 
 @kyc.command("disclose")
 @click.argument("proof_path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--field", "fields", multiple=True, required=True, help="An audited field to open (repeatable).")
 @click.option("--out", "out", type=click.Path(dir_okay=False), required=True)
+@click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
 @shared_options
 @click.pass_obj
-def disclose(app: App, proof_path: str, fields: tuple[str, ...], out: str) -> None:
+def disclose(app: App, proof_path: str, fields: tuple[str, ...], out: str, force: bool) -> None:
     """Holder: open chosen fields of a proof's audit commitment for an auditor (nothing else)."""
     from nexotc_client.issuer import ProofFile
 
+    _refuse_overwrite(out, force, "a disclosure")
     disclosure = ProofFile.load(proof_path).disclose(list(fields))
     disclosure.save(out)
     app.emit(
@@ -439,7 +557,7 @@ def policy_register(
         app,
         f"policy #{policy_id} registered",
         result,
-        {"policy_id": policy_id, "policy_word": str(zk_policy.word())},
+        {"policy_id": policy_id, "policy_word": zk_policy.word()},
     )
 
 
@@ -456,7 +574,8 @@ def policy_list(app: App) -> None:
             prm = r["params"]
             c.print(
                 f"#{r['policy_id']} {r['label'] or '-'}: kyc >= {prm['min_kyc_level']}, "
-                f"accredited {'required' if prm['require_accredited'] else 'no'}, entities mask {prm['entity_mask']}, "
+                f"accredited {'required' if prm['require_accredited'] else 'no'}, "
+                f"entities {' and '.join(prm['entities'])}, "
                 f"deny {[d for d in prm['deny'] if d] or 'none'}; word {r['policy_word']}"
             )
 
@@ -469,6 +588,30 @@ def issuer() -> None:
     """KYC/KYB issuers: grant/revoke (registry admin), publish roots, revoke credentials."""
 
 
+@issuer.command("init")
+@click.option("--issuer-dir", type=click.Path(file_okay=False), default=None, help="Issuer directory to create.")
+@click.option("--issuer", "issuer_address", default=None, help="The issuer's address (default: --account's).")
+@shared_options
+@click.pass_obj
+def init(app: App, issuer_dir: str | None, issuer_address: str | None) -> None:
+    """Issuer: create a new, empty credential tree (the only command that does; refuses an existing one)."""
+    import os
+
+    from nexotc_client.issuer import IssuerStore
+
+    ref = issuer_address or app.account or os.environ.get("NEXOTC_ACCOUNT")
+    address = wallet_address(ref) if ref else None
+    store = IssuerStore.create(_issuer_dir(app, issuer_dir), issuer=address)
+    app.emit(
+        {"directory": str(store.directory), "issuer": address, "root": str(store.root)},
+        lambda c: c.print(
+            f"issuer tree created in {store.directory}"
+            + (f" for issuer {address}" if address else "")
+            + "; add credentials with `nexotc kyc issue`"
+        ),
+    )
+
+
 @issuer.command("grant")
 @click.argument("who")
 @click.option("--label", default="", help="A label (at most 64 bytes).")
@@ -478,7 +621,12 @@ def issuer() -> None:
 def grant(app: App, who: str, label: str, calldata: bool) -> None:
     """Registry admin: grant the issuer role."""
     addr = wallet_address(who)
-    result = _admin(app, "set_issuer", addr, True, label, calldata=calldata, title="granting")
+
+    def check(registry: KYCRegistry) -> None:
+        if registry.is_issuer(addr):
+            raise NexotcError(f"{addr} is already an issuer")
+
+    result = _admin(app, "set_issuer", addr, True, label, calldata=calldata, title="granting", check=check)
     if result is not None:
         _emit_tx(app, f"issuer {addr} granted", result)
 
@@ -491,9 +639,20 @@ def grant(app: App, who: str, label: str, calldata: bool) -> None:
 def revoke(app: App, who: str, calldata: bool) -> None:
     """Registry admin: revoke the issuer role (its still-valid roots expire at once)."""
     addr = wallet_address(who)
-    result = _admin(app, "set_issuer", addr, False, "", calldata=calldata, title="revoking")
+
+    def check(registry: KYCRegistry) -> None:
+        if not registry.is_issuer(addr):
+            raise NexotcError(f"{addr} is not an issuer (never granted, or already revoked)")
+
+    result = _admin(app, "set_issuer", addr, False, "", calldata=calldata, title="revoking", check=check)
     if result is not None:
         _emit_tx(app, f"issuer {addr} revoked", result)
+
+
+def _window_text(window: int | None) -> str:
+    from nexotc_client.cli.render import fmt_duration
+
+    return f"the registry's root window, {fmt_duration(window)}" if window is not None else "the registry's root window"
 
 
 @issuer.command("publish-root")
@@ -505,33 +664,95 @@ def revoke(app: App, who: str, calldata: bool) -> None:
     multiple=True,
     help="Also prepare the root with this policy (repeatable): proofs against both then cost ~12k gas less.",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Publish even an empty tree, or a tree that is not the one that published the issuer's current root.",
+)
 @shared_options
 @click.pass_obj
-def publish_root(app: App, issuer_dir: str | None, prepare_policies: tuple[int, ...]) -> None:
-    """Issuer: publish the tree's current root (the previous one stays valid for the root window)."""
-    from nexotc_client.issuer import IssuerStore
+def publish_root(app: App, issuer_dir: str | None, prepare_policies: tuple[int, ...], force: bool) -> None:
+    """Issuer: publish the tree's current root. The previous root stays valid for the registry's root window
+    (proofs against it still land), and attestations already recorded stay until their own expiry.
 
-    store = IssuerStore.open(_issuer_dir(app, issuer_dir))
+    Refused without --force: an empty tree (it would revoke every credential of the issuer once the window
+    ends), and a tree that did not publish the issuer's current root (a wrong --issuer-dir?)."""
+    store = _load_store(app, issuer_dir)
     registry = _registry(app)
     sender = app.sender()
-    if registry.current_root(sender.address) == store.root:
+    if not registry.is_issuer(sender.address):
+        raise NexotcError(f"{sender.address} is not an issuer of the kyc registry (the admin grants it)")
+    if store.issuer is not None and store.issuer != sender.address and not force:
+        raise NexotcError(
+            f"the tree in {store.directory} is issuer {store.issuer}'s, not {sender.address}'s "
+            "(--account; --force publishes anyway)"
+        )
+    current = registry.current_root(sender.address)
+    if current == store.root:
         raise NexotcError(f"root {store.root} is already the current root of {sender.address}")
+    known = registry.root_status(store.root)
+    if known.known and known.issuer != sender.address:
+        raise NexotcError(f"root {store.root} is another issuer's ({known.issuer})")
+    if known.known and known.valid_until == 0:
+        raise NexotcError(
+            f"this tree's root {store.root} was expired on chain (by the issuer's revocation or the admin's "
+            "`issuer expire-root`) and can never be current again: a changed tree gives a new root (issue or "
+            "revoke a credential), then publish that"
+        )
+    last = store.published.get(registry.address)
+    problems = []
+    if store.live == 0:
+        problems.append(
+            "the tree has no live credential: publishing it revokes every credential of "
+            f"{sender.address} once the root window ends"
+        )
+    if current != 0 and (last is None or last.root != current):
+        recorded = f"it last published {last.root}" if last else "it never published here"
+        problems.append(
+            f"the issuer's current root on chain ({current}) is not this tree's ({recorded}): wrong --issuer-dir?"
+        )
+    if problems and not force:
+        raise NexotcError("; ".join(problems) + " (--force publishes anyway)")
     policies = tuple(dict.fromkeys(prepare_policies))
     for policy_id in policies:  # refuse before sending anything
         if registry.policy_word(policy_id) == 0:
             raise NexotcError(f"--prepare: policy #{policy_id} is not registered")
+    window = registry.root_window
     with step(app, "publishing the root"):
         result = registry.publish_root(store.root, sender)
+    store.record_published(registry.address, store.root, result.tx_hash, result.block, issuer=sender.address)
     prepared = []
     for policy_id in policies:
         with step(app, f"preparing policy #{policy_id}"):
             prepared.append(registry.prepare(store.root, policy_id, sender).tx_hash)
-    _emit_tx(
-        app,
-        f"root {store.root} published" + (f", prepared for policies {list(policies)}" if policies else ""),
-        result,
-        {"root": str(store.root), "prepared": list(policies), "prepare_txs": prepared},
-    )
+    event = next((e for e in result.events if e.name == "RootPublished"), None)
+    previous = int(event.args["previous"]) if event else current
+    previous_until = int(event.args["previous_valid_until"]) if event else 0
+    data = {
+        "root": str(store.root),
+        "live_credentials": store.live,
+        "previous": str(previous),
+        "previous_valid_until": previous_until,
+        "root_window": window,
+        "prepared": list(policies),
+        "prepare_txs": prepared,
+        **result.to_dict(),
+    }
+
+    def render(c: Any) -> None:
+        from nexotc_client.cli.render import render_tx
+
+        title = f"root {store.root} published ({store.live} live credential{'s' if store.live != 1 else ''})"
+        render_tx(c, title, result)
+        if previous:
+            c.print(
+                f"the previous root {previous} stays valid until {_iso(previous_until)} ({_window_text(window)}): "
+                "proofs against it still land until then; attestations already recorded stay until their expiry"
+            )
+        for policy_id, tx in zip(policies, prepared, strict=True):
+            c.print(f"prepared for policy #{policy_id}  tx {tx}")
+
+    app.emit(data, render)
 
 
 @issuer.command("prepare")
@@ -552,20 +773,37 @@ def prepare(app: App, policy_id: int, root: str | None) -> None:
     _emit_tx(app, f"root {value} prepared for policy #{policy_id}", result, {"root": str(value), "policy": policy_id})
 
 
+def _root_window_or_none(app: App) -> int | None:
+    """The registry's root window, or None when no chain or registry answers (off-chain commands)."""
+    try:
+        return _registry(app).root_window
+    except NexotcError:
+        return None
+
+
 @issuer.command("revoke-credential")
 @click.argument("index", type=click.IntRange(min=0))
 @click.option("--issuer-dir", type=click.Path(file_okay=False), default=None)
 @shared_options
 @click.pass_obj
 def revoke_credential(app: App, index: int, issuer_dir: str | None) -> None:
-    """Issuer (off chain): empty a credential's leaf; publish the new root to make it effective."""
-    from nexotc_client.issuer import IssuerStore
+    """Issuer (off chain): empty a credential's leaf.
 
-    store = IssuerStore.open(_issuer_dir(app, issuer_dir))
+    Not effective at once: after `issuer publish-root` the previous root (which holds the leaf) stays valid
+    for the registry's root window, so the holder can still prove until it ends; attestations already
+    recorded stay until their own expiry. The registry admin can end the window at once
+    (`issuer expire-root ROOT`)."""
+    store = _load_store(app, issuer_dir)
     root = store.revoke(index)
+    window = _root_window_or_none(app)
+    data = {"index": index, "root": str(root), "root_window": window}
     app.emit(
-        {"index": index, "root": str(root)},
-        lambda c: c.print(f"credential #{index} revoked; new root {root} (publish it: `nexotc issuer publish-root`)"),
+        data,
+        lambda c: c.print(
+            f"credential #{index} revoked in the tree; new root {root}. Publish it (`nexotc issuer publish-root`): "
+            f"the previous root then stays valid for {_window_text(window)}, and attestations already recorded "
+            "stay until their expiry"
+        ),
     )
 
 
@@ -577,11 +815,12 @@ def revoke_credential(app: App, index: int, issuer_dir: str | None) -> None:
 @click.pass_obj
 def path(app: App, index: int, issuer_dir: str | None, out: str) -> None:
     """Issuer: a fresh holder file (the credential's path under the current root)."""
-    from nexotc_client.issuer import IssuerStore
-
-    store = IssuerStore.open(_issuer_dir(app, issuer_dir))
+    store = _load_store(app, issuer_dir)
     store.holder_file(index).save(out)
-    app.emit({"index": index, "root": str(store.root), "credential_file": out}, lambda c: c.print(f"wrote {out}"))
+    app.emit(
+        {"index": index, "root": str(store.root), "credential_file": out, "issuer": store.issuer},
+        lambda c: c.print(f"wrote {out}"),
+    )
 
 
 @issuer.command("show")
@@ -589,27 +828,104 @@ def path(app: App, index: int, issuer_dir: str | None, out: str) -> None:
 @shared_options
 @click.pass_obj
 def show(app: App, issuer_dir: str | None) -> None:
-    """The issuer directory: root, credentials issued (no secrets), revocations."""
-    from nexotc_client.issuer import IssuerStore
-
-    store = IssuerStore.open(_issuer_dir(app, issuer_dir))
+    """The issuer directory: root, credentials issued (no secrets), revocations, roots published."""
+    store = _load_store(app, issuer_dir)
     data = {
         "directory": str(store.directory),
+        "issuer": store.issuer,
         "root": str(store.root),
+        "live_credentials": store.live,
+        "published": {k: v.to_json() for k, v in store.published.items()},
         "credentials": [store.issued[i].to_json() for i in sorted(store.issued)],
     }
 
     def render(c: Any) -> None:
-        c.print(f"issuer directory {store.directory}: root {store.root}")
+        c.print(f"issuer directory {store.directory}: root {store.root}, {store.live} live credential(s)")
+        if store.issuer:
+            c.print(f"  issuer {store.issuer}")
+        for registry, rec in store.published.items():
+            state = "the current root" if rec.root == store.root else f"root {rec.root}"
+            c.print(f"  last published in registry {registry}: {state} ({rec.live} live), tx {rec.tx_hash}")
         for i in sorted(store.issued):
             e = store.issued[i]
             cred = e.credential
             c.print(
                 f"  #{i} {e.holder or '-'}: entity {cred.entity_type}, jurisdiction {cred.jurisdiction}, "
-                f"level {cred.kyc_level}, expires {cred.expires_at}{' REVOKED' if e.revoked else ''}"
+                f"level {cred.kyc_level}, expires {_iso(cred.expires_at)}{' REVOKED' if e.revoked else ''}"
             )
 
     app.emit(data, render)
+
+
+# ------------------------------------------------------- registry admin
+@issuer.command("expire-root")
+@click.argument("root")
+@_calldata_option
+@shared_options
+@click.pass_obj
+def expire_root(app: App, root: str, calldata: bool) -> None:
+    """Registry admin: invalidate a root at once (e.g. a compromised tree, or to end a revoked credential's
+    root window). Proofs against it stop landing; attestations already recorded stay until their expiry."""
+
+    def check(registry: KYCRegistry) -> None:
+        status = registry.root_status(registry.args("expire_root", root)[0])
+        if not status.known:
+            raise NexotcError(f"root {root} is unknown to the kyc registry")
+        if not status.valid_at(_chain_now()):
+            raise NexotcError(f"root {root} is already expired")
+
+    result = _admin(app, "expire_root", root, calldata=calldata, title="expiring the root", check=check)
+    if result is not None:
+        _emit_tx(app, f"root {root} expired", result, {"root": str(root)})
+
+
+@issuer.command("set-root-window")
+@click.argument("window")
+@_calldata_option
+@shared_options
+@click.pass_obj
+def set_root_window(app: App, window: str, calldata: bool) -> None:
+    """Registry admin: how long a superseded root stays valid (seconds, or 1h, 2d...; at most 30 days).
+    Applies to roots superseded from now on."""
+    from nexotc_client.chain.kyc import MAX_ROOT_WINDOW
+    from nexotc_client.spec import parse_duration
+
+    seconds = parse_duration(window, "WINDOW")
+    if seconds > MAX_ROOT_WINDOW:
+        raise NexotcError(f"WINDOW: at most 30 days ({MAX_ROOT_WINDOW} s), got {seconds}")
+    result = _admin(app, "set_root_window", seconds, calldata=calldata, title="setting the root window")
+    if result is not None:
+        _emit_tx(app, f"root window set to {seconds}s", result, {"root_window": seconds})
+
+
+@issuer.command("propose-admin")
+@click.argument("new_admin")
+@_calldata_option
+@shared_options
+@click.pass_obj
+def propose_admin(app: App, new_admin: str, calldata: bool) -> None:
+    """Registry admin: propose a new admin (it takes over with `issuer accept-admin`); `none` withdraws."""
+    address = None if new_admin.strip().lower() == "none" else wallet_address(new_admin)
+
+    def check(registry: KYCRegistry) -> None:
+        if address == registry.admin:
+            raise NexotcError(f"{address} is already the registry admin")
+
+    result = _admin(app, "propose_admin", address, calldata=calldata, title="proposing", check=check)
+    if result is not None:
+        what = f"{address} proposed as registry admin" if address else "admin proposal withdrawn"
+        _emit_tx(app, what, result, {"pending_admin": address})
+
+
+@issuer.command("accept-admin")
+@_calldata_option
+@shared_options
+@click.pass_obj
+def accept_admin(app: App, calldata: bool) -> None:
+    """The proposed registry admin: take over."""
+    result = _admin(app, "accept_admin", calldata=calldata, title="accepting")
+    if result is not None:
+        _emit_tx(app, "registry admin transferred", result)
 
 
 __all__ = ["issuer", "kyc"]

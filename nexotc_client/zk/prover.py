@@ -105,10 +105,48 @@ class Proof:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Proof:
-        p = [int(v) for v in d["proof"]]
-        sig = d["public_signals"]
-        signals = tuple(int(sig[n]) for n in PUBLIC_SIGNALS) if isinstance(sig, Mapping) else tuple(map(int, sig))
+        """The proof of `to_json`; ValueError naming what is wrong (element count, range, type)."""
+        if not isinstance(d, Mapping):
+            raise ValueError("proof: expected an object with 'proof' and 'public_signals'")
+        raw = d.get("proof")
+        if not isinstance(raw, list | tuple) or len(raw) != 8:
+            count = f"{len(raw)} elements" if isinstance(raw, list | tuple) else "not a list"
+            raise ValueError(f"proof.proof: {count}, expected 8 curve coordinates")
+        p = [_element(v, f"proof.proof[{i}]", BASE_FIELD, "the base field q") for i, v in enumerate(raw)]
+        sig = d.get("public_signals")
+        if isinstance(sig, Mapping):
+            missing = [n for n in PUBLIC_SIGNALS if n not in sig]
+            if missing:
+                raise ValueError(f"proof.public_signals: missing {', '.join(missing)}")
+            values = [sig[n] for n in PUBLIC_SIGNALS]
+        elif isinstance(sig, list | tuple) and len(sig) == len(PUBLIC_SIGNALS):
+            values = list(sig)
+        else:
+            raise ValueError(f"proof.public_signals: expected the {len(PUBLIC_SIGNALS)} signals {PUBLIC_SIGNALS}")
+        signals = tuple(
+            _element(v, f"proof.public_signals.{n}", SCALAR_FIELD, "the scalar field r")
+            for n, v in zip(PUBLIC_SIGNALS, values, strict=True)
+        )
         return cls(a=(p[0], p[1]), b=((p[3], p[2]), (p[5], p[4])), c=(p[6], p[7]), public_signals=signals)
+
+
+# BN254: curve coordinates are below q, public signals below r (Groth16Verifier checks both)
+BASE_FIELD = 21888242871839275222246405745257275088696311157297823662689037894645226208583
+SCALAR_FIELD = 21888242871839275222246405745257275088548364400416034343698204186575808495617
+
+
+def _element(value: Any, what: str, bound: int, name: str) -> int:
+    """A non-negative integer below `bound` from an int or a decimal (or 0x hex) string."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"{what}: expected an integer, got {value!r}")
+    if isinstance(value, str):
+        try:
+            value = int(value.strip(), 0) if value.strip().lower().startswith("0x") else int(value.strip(), 10)
+        except ValueError:
+            raise ValueError(f"{what}: not an integer: {value!r}") from None
+    if not 0 <= value < bound:
+        raise ValueError(f"{what}: {value} is outside {name} (0 <= x < {bound})")
+    return value
 
 
 def _node() -> str:
