@@ -118,10 +118,32 @@ class DepositInfo:
     phase: str
 
     @property
+    def accepts_deposit(self) -> bool:
+        """The leg is still open: not funded and the deal still funding (a sweep may still revert if
+        the funding deadline has passed). When False, nothing should be sent to the address."""
+        return not self.funded and self.phase == "funding"
+
+    @property
+    def to_send(self) -> int:
+        """What is still to be sent to the address to fund the leg: 0 once it holds the leg, and 0
+        when the leg no longer takes a deposit (funded, or funding over)."""
+        return max(self.amount - self.balance, 0) if self.accepts_deposit else 0
+
+    @property
     def sweepable(self) -> bool:
         """The address holds the leg and the deal still takes it (a sweep may still revert if the
         funding deadline has passed)."""
-        return not self.funded and self.phase == "funding" and self.balance >= self.amount
+        return self.accepts_deposit and self.balance >= self.amount
+
+    @property
+    def state(self) -> str:
+        """funded (do not send), closed (deal no longer funding: do not send), sweepable, or awaiting
+        the deposit."""
+        if self.funded:
+            return "funded"
+        if not self.accepts_deposit:
+            return "closed"
+        return "sweepable" if self.sweepable else "awaiting_deposit"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -136,6 +158,9 @@ class DepositInfo:
             "funded": self.funded,
             "phase": self.phase,
             "sweepable": self.sweepable,
+            "state": self.state,
+            "accepts_deposit": self.accepts_deposit,
+            "to_send": self.to_send,
         }
 
 
@@ -200,7 +225,7 @@ def return_deposit(deal: Deal, funder: str, sender: AccountAPI, token: str | Non
     (another token, the leg funded, funding closed); `funder` itself at any time."""
     info = deposit_info(deal, funder)
     token = info.token if token is None else token
-    if not is_valid_address(token):
+    if not isinstance(token, str) or not is_valid_address(token):
         raise NexotcError(f"token is not an address: {token!r}")
     return _send(deal, "return_deposit", sender, deal.address, info.funder, int(info.leg), to_checksum_address(token))
 

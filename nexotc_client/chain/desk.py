@@ -13,7 +13,9 @@ MultiSig takes its changes as executed calls: `call(method, *args)` gives the (t
 
 The registry's address is recorded per network in `<nexotc home>/desks.json` (same keys as
 deployments.json: "<ecosystem>:<network>:<chain_id>"), a file of its own so that the factory's
-deployment record is left untouched.
+deployment record is left untouched. The registry that matters is the one the factory serves: its
+`desk_registry()` is fixed when the factory is deployed, so `desk_registry_of(factory)` reads it from
+the chain (the record only gives its deployment block, to bound event scans).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from nexotc_client.terms import MAX_TOTAL_FEE_BPS, ZERO_ADDRESS, Terms
 if TYPE_CHECKING:
     from ape.api import AccountAPI, ReceiptAPI
     from ape.contracts import ContractInstance
+
+    from nexotc_client.chain.deal import Deal
 
 DESKS_FILE = "desks.json"
 CONTRACT = "DeskRegistry"
@@ -217,8 +221,9 @@ class DeskRegistry:
         with reverts_as_errors("asset_allowed()"):
             return bool(self.contract.asset_allowed(desk_id, _address(token, "asset")))
 
-    def desk(self, desk_id: int) -> DeskInfo:
-        """The desk's fields, members and asset list; NexotcError for an id that is no desk."""
+    def desk(self, desk_id: int, lists: bool = True) -> DeskInfo:
+        """The desk's fields, members and asset list (`lists=False`: fields only, members and
+        assets left empty); NexotcError for an id that is no desk."""
         self._require_desk(desk_id)
         with reverts_as_errors("desk()"):
             d = self.contract.desk(desk_id)
@@ -226,7 +231,7 @@ class DeskRegistry:
         assets: list[str] = []
         seen_members: list[str] = []
         seen_assets: list[str] = []
-        for ev in self._events(("MemberSet", "AssetSet")):
+        for ev in self._events(("MemberSet", "AssetSet")) if lists else ():
             if int(ev.args["desk_id"]) != desk_id:
                 continue
             if ev.name == "MemberSet":
@@ -271,6 +276,16 @@ class DeskRegistry:
         first desk rule broken otherwise."""
         with reverts_as_errors("check_deal"):
             return bytes(self.contract.check_deal(desk_id, _address(creator, "creator"), terms.as_struct()))
+
+    def require_deal(self, desk_id: int, creator: str, terms: Terms) -> bytes:
+        """`check_deal`, with the desk's id checked first and the broken rule named for the user:
+        "desk #1 refuses this deal from 0x..: not a desk member"."""
+        self._require_desk(desk_id)
+        creator = _address(creator, "creator")
+        try:
+            return self.check_deal(desk_id, creator, terms)
+        except RevertError as exc:
+            raise NexotcError(f"desk #{desk_id} refuses this deal from {creator}: {exc.reason}") from exc
 
     # ------------------------------------------------------------ actions
     def create_desk(
@@ -533,16 +548,64 @@ def get_desk_registry(records: DeskRecords | None = None) -> DeskRegistry:
     return DeskRegistry.at(entry.address, start_block=entry.block)
 
 
-def create_desk_deal(factory: Any, desk_id: int, terms: Terms, sender: AccountAPI, salt: bytes) -> Any:
+def factory_desk_registry(factory: str) -> str | None:
+    """The DeskRegistry the factory at `factory` serves (its `desk_registry()`, fixed when it was
+    deployed), None when it serves none (zero)."""
+    from nexotc_client.chain.contracts import factory_container
+
+    contract = instance(_address(factory, "factory"), factory_container())
+    try:
+        with reverts_as_errors("desk_registry()"):
+            address = to_checksum_address(str(contract.desk_registry()))
+    except NexotcError as exc:
+        raise NexotcError(f"cannot read desk_registry() of the factory at {contract.address}: {exc}") from exc
+    return None if address == ZERO_ADDRESS else address
+
+
+def desk_registry_of(factory: str, records: DeskRecords | None = None) -> DeskRegistry:
+    """The DeskRegistry the factory at `factory` serves, read from the chain (desk deals of that
+    factory follow the desks of this registry and no other). The record in desks.json, when it
+    names the same registry, gives the deployment block that bounds event scans."""
+    address = factory_desk_registry(factory)
+    if address is None:
+        raise NexotcError(
+            f"the factory at {to_checksum_address(factory)} serves no desk registry (deployed without one): "
+            "deploy a new factory with `nexotc deploy --force --new-desk-registry` (it deploys the registry it serves)"
+        )
+    start = 0
+    try:
+        entry = (records or DeskRecords()).get(network_key())
+    except NexotcError:
+        entry = None
+    if entry is not None and entry.address == address:
+        start = entry.block
+    return DeskRegistry.at(address, start_block=start)
+
+
+def create_desk_deal(factory: Any, desk_id: int, terms: Terms, sender: AccountAPI, salt: bytes) -> Deal:
     """Create a deal for desk `desk_id` through `factory.create_desk_deal` (the factory asks the
-    registry's check_deal first). Returns the receipt; NexotcError if the factory has no desk hook."""
+    registry's check first; the call is simulated, so a broken rule sends nothing). Returns the
+    Deal, its creation's TxResult in `Deal.created`; NexotcError if the factory has no desk hook."""
+    from nexotc_client.chain.contracts import deal_container
+    from nexotc_client.chain.deal import Deal, tx_result
+    from nexotc_client.chain.factory import Factory
+
     contract = getattr(factory, "contract", factory)
     if not any(m.name == "create_desk_deal" for m in contract.contract_type.mutable_methods):
         raise NexotcError(f"the factory at {contract.address} has no create_desk_deal")
     args = (desk_id, terms.as_struct(), salt)
     with reverts_as_errors("create_desk_deal"):
         simulate(contract, "create_desk_deal", args, sender.address)
-        return contract.create_desk_deal(*args, sender=sender)
+        receipt = contract.create_desk_deal(*args, sender=sender)
+    factory_address = str(contract.address)
+    created = [log for log in receipt.decode_logs(contract.DealCreated) if log.contract_address == factory_address]
+    if not created:
+        raise NexotcError(f"transaction {receipt.txn_hash} created no deal")
+    address = to_checksum_address(str(created[0].deal))
+    wrapper = factory if isinstance(factory, Factory) else Factory(contract)
+    deal = Deal(instance(address, deal_container()), wrapper)
+    deal.created = tx_result(receipt, {factory_address, address})
+    return deal
 
 
 __all__ = [
@@ -558,6 +621,8 @@ __all__ = [
     "RevertError",
     "create_desk_deal",
     "deploy_desk_registry",
+    "desk_registry_of",
+    "factory_desk_registry",
     "get_desk_record",
     "get_desk_registry",
     "parse_roles",

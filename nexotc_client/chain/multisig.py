@@ -252,6 +252,33 @@ class MultiSigWallet:
             balance = int(chain.provider.get_balance(self.address))
         return WalletInfo(self.address, self.owners(), self.threshold(), self.nonce(), implementation, factory, balance)
 
+    def check_signer(self, proposal: Proposal, signer: str) -> None:
+        """Refuse to sign what could never count: `signer` is not an owner, or the proposal's nonce is
+        used already (executed or superseded), or its deadline has passed. The chain is asked."""
+        from ape import chain
+
+        if int(chain.chain_id) != proposal.chain_id:
+            raise NexotcError(f"the proposal is for chain {proposal.chain_id}, the connected chain is {chain.chain_id}")
+        if to_checksum_address(proposal.wallet) != self.address:
+            raise NexotcError(f"the proposal is for the wallet {proposal.wallet}, not {self.address}")
+        owners = self.owners()
+        if to_checksum_address(signer) not in owners:
+            raise NexotcError(
+                f"{to_checksum_address(signer)} is not an owner of the wallet {self.address} "
+                f"({len(owners)} owners, see `nexotc msig owners`): its signature would not count; nothing written"
+            )
+        current = self.nonce()
+        if proposal.execution.nonce < current:
+            raise NexotcError(
+                f"the proposal is for wallet nonce {proposal.execution.nonce}, the wallet is at {current}: "
+                "already executed (or superseded); nothing written"
+            )
+        now = int(chain.pending_timestamp)
+        if now > proposal.execution.deadline:
+            raise NexotcError(
+                f"the proposal's deadline {proposal.execution.deadline} has passed (chain time {now}); nothing written"
+            )
+
     def signatures_for(self, execution: Execution, signatures: Sequence[Signature]) -> bytes:
         """The packed `signatures` argument: the signatures are checked against `execution` and the
         owners, duplicates dropped, sorted by signer; refuses fewer than `threshold`."""
@@ -334,6 +361,93 @@ class MultiSigWallet:
 
 
 TRANSFER_SELECTOR = bytes.fromhex("a9059cbb")
+APPROVE_SELECTOR = bytes.fromhex("095ea7b3")
+TRANSFER_FROM_SELECTOR = bytes.fromhex("23b872dd")
+MAX_UINT256 = 2**256 - 1
+
+
+# ------------------------------------------------------------ call summaries
+@dataclass(frozen=True)
+class TokenMeta:
+    """How to show amounts of a token: its symbol and decimals."""
+
+    symbol: str
+    decimals: int
+
+    def fmt(self, units: int) -> str:
+        from nexotc_client.spec import format_units
+
+        return f"{format_units(units, self.decimals)} {self.symbol} ({units} units)"
+
+
+def _decode_method(contract_type: Any, data: bytes) -> tuple[str, dict[str, Any]] | None:
+    """(method name, {argument: value}) of `data` for a method of `contract_type`, None if none matches."""
+    from eth_abi import decode
+    from eth_utils import function_signature_to_4byte_selector
+
+    if len(data) < 4:
+        return None
+    for abi in contract_type.mutable_methods:
+        if function_signature_to_4byte_selector(abi.selector) != data[:4]:
+            continue
+        try:
+            values = decode([str(i.canonical_type) for i in abi.inputs], data[4:])
+        except Exception:  # noqa: BLE001 (the selector matched but the data is not that method's)
+            return None
+        return abi.name, {(i.name or f"arg{n}"): v for n, (i, v) in enumerate(zip(abi.inputs, values, strict=True))}
+    return None
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    if isinstance(value, str) and is_valid_address(value):
+        return to_checksum_address(value)
+    return str(value)
+
+
+def describe_call(
+    call: Call,
+    known: dict[str, tuple[str, Any]] | None = None,
+    token_meta: Any = None,
+) -> str:
+    """A one-line summary of what `call` does, for the owners who sign it. `known` maps addresses to
+    (label, ContractType) of contracts whose methods are decoded (the wallet, a desk registry, the
+    escrow factory, deals); ERC-20 transfer/approve/transferFrom to any other target are decoded with
+    human amounts when `token_meta(address)` gives a TokenMeta (else raw units). Anything else: the
+    raw target, value and data."""
+    target = to_checksum_address(call.target)
+    value = f" + {call.value} wei" if call.value else ""
+    entry = {to_checksum_address(k): v for k, v in (known or {}).items()}.get(target)
+    if entry is not None:
+        label, contract_type = entry
+        decoded = _decode_method(contract_type, call.data)
+        if decoded is not None:
+            name, args = decoded
+            shown = ", ".join(f"{k}={_show(v)}" for k, v in args.items())
+            return f"{label} {target}: {name}({shown}){value}"
+    selector = call.data[:4]
+    if selector in (TRANSFER_SELECTOR, APPROVE_SELECTOR, TRANSFER_FROM_SELECTOR):
+        decoded = _decode_method(erc20_type(), call.data)
+        if decoded is not None:
+            name, args = decoded
+            meta = token_meta(target) if token_meta is not None else None
+            label = f"{meta.symbol} {target}" if meta is not None else f"token {target}"
+            amount = int(args["amount"])
+            if name == "approve" and amount == MAX_UINT256:
+                shown = "unlimited"
+            else:
+                shown = meta.fmt(amount) if meta is not None else f"{amount} units (raw, decimals unknown)"
+            if name == "transfer":
+                text = f"transfer {shown} to {_show(args['to'])}"
+            elif name == "approve":
+                text = f"approve {_show(args['spender'])} to spend {shown}"
+            else:
+                text = f"transferFrom {shown} from {_show(args['owner'])} to {_show(args['to'])}"
+            return f"{label}: {text}{value}"
+    return f"{target} value {call.value} data 0x{call.data[:4].hex()}… ({len(call.data)} bytes)"
 
 
 # --------------------------------------------------------------- signatures
@@ -578,8 +692,10 @@ __all__ = [
     "Proposal",
     "WalletFactory",
     "WalletInfo",
+    "TokenMeta",
     "check_signature",
     "deploy_wallet_factory",
+    "describe_call",
     "erc20_transfer",
     "erc20_type",
     "event_abis",

@@ -65,11 +65,35 @@ def deal() -> None:
 @click.option("--salt", default=None, help="CREATE2 salt: hex or text (default: the file's salt, else random).")
 @click.option("--fund", is_flag=True, help="Also deposit the creator's leg (creator = seller or buyer).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Fill a placeholder or set a field.")
-@click.option("--dry-run", is_flag=True, help="Validate with the factory and predict the address; send nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Validate with the factory (and with --desk, the desk's rules) and predict the address; send nothing.",
+)
+@click.option(
+    "--desk",
+    "desk_id",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="ID",
+    help="A desk deal of desk ID (--account must be one of its traders): the desk's rules are checked first.",
+)
 @shared_options
 @click.pass_obj
-def create(app: App, terms_file: Path, salt: str | None, fund: bool, sets: tuple[str, ...], dry_run: bool) -> None:
-    """Create a deal from a terms file (see examples/*.yaml)."""
+def create(
+    app: App,
+    terms_file: Path,
+    salt: str | None,
+    fund: bool,
+    sets: tuple[str, ...],
+    dry_run: bool,
+    desk_id: int | None,
+) -> None:
+    """Create a deal from a terms file (see examples/*.yaml). With --desk ID, create it under that
+    desk's rules (members, assets, fee schedule, access, suspension); `--desk ID --dry-run` only
+    checks the terms against them."""
+    if desk_id is not None and fund:
+        raise click.UsageError("--fund is not available with --desk: create the desk deal, then `nexotc deal fund`")
     from ape import chain
 
     from nexotc_client.chain.encoding import to_salt
@@ -93,6 +117,15 @@ def create(app: App, terms_file: Path, salt: str | None, fund: bool, sets: tuple
     )
     terms = spec.terms
     raw_salt = to_salt(salt if salt is not None else spec.salt)
+    desk: dict[str, Any] = {}
+    if desk_id is not None:
+        from nexotc_client.chain.desk import DESKS_FILE, DeskRecords, desk_registry_of
+
+        registry = desk_registry_of(factory.address, DeskRecords(app.home / DESKS_FILE))
+        terms.validate(now=int(chain.pending_timestamp))
+        factory.validate(terms)  # the factory's own rules come first, as in create_desk_deal
+        policy = registry.require_deal(desk_id, sender.address, terms)
+        desk = {"desk_id": desk_id, "desk_registry": registry.address, "desk_policy_id": "0x" + policy.hex()}
     if dry_run:
         terms_hash = factory.validate(terms)
         predicted = factory.predict(terms, sender.address, raw_salt)
@@ -102,18 +135,26 @@ def create(app: App, terms_file: Path, salt: str | None, fund: bool, sets: tuple
             "creator": sender.address,
             "salt": "0x" + raw_salt.hex(),
             "terms_hash": "0x" + terms_hash.hex(),
+            **desk,
             "terms": terms_dict(terms),
         }
+        under = f" under desk #{desk_id}'s rules" if desk_id is not None else ""
         app.emit(
             data,
             lambda c: c.print(
-                f"valid terms {data['terms_hash']}; `{sender.address}` would create {predicted}"
+                f"valid terms {data['terms_hash']}{under}; `{sender.address}` would create {predicted}"
                 f"{' (' + spec.name + ')' if spec.name else ''}"
             ),
         )
         return
-    with step(app, "creating the deal"):
-        created = factory.create(terms, sender, salt=raw_salt, fund=fund)
+    if desk_id is not None:
+        from nexotc_client.chain.desk import create_desk_deal
+
+        with step(app, f"creating the deal for desk #{desk_id}"):
+            created = create_desk_deal(factory, desk_id, terms, sender, raw_salt)
+    else:
+        with step(app, "creating the deal"):
+            created = factory.create(terms, sender, salt=raw_salt, fund=fund)
     assert created.created is not None
     result = created.created
     extra = {
@@ -123,10 +164,14 @@ def create(app: App, terms_file: Path, salt: str | None, fund: bool, sets: tuple
         "salt": "0x" + raw_salt.hex(),
         "terms_hash": "0x" + terms.terms_hash().hex(),
         "funded": fund,
+        **desk,
     }
 
     def render(console: Any) -> None:
-        console.print(f"deal {created.address}{'  (' + spec.name + ')' if spec.name else ''}")
+        console.print(
+            f"deal {created.address}{'  (' + spec.name + ')' if spec.name else ''}"
+            f"{f'  desk #{desk_id}' if desk_id is not None else ''}"
+        )
         console.print(
             f"  {terms.mode.name}: {spec.base.format(terms.base.amount)} against "
             f"{spec.quote.format(terms.quote.amount)} in {len(terms.tranches)} tranche(s)"
@@ -394,6 +439,25 @@ def claim(app: App, ref: str, token: str, recipient: str | None) -> None:
 
 
 # --------------------------------------------------------- deposit addresses
+def _return_token(app: App, d: Deal, ref: str) -> str:
+    """eth/ether, base/quote (that leg's token), a token address or a symbol of the deployment."""
+    from nexotc_client.chain.deposit import ETHER
+    from nexotc_client.cli.desk import resolve_token
+
+    text = ref.strip().lower()
+    if text in ("eth", "ether"):
+        return ETHER
+    if text in ("base", "quote"):
+        leg = d.terms.base if text == "base" else d.terms.quote
+        if not leg.on_chain:
+            raise NexotcError(f"the {text} leg is off chain: it has no token")
+        return leg.token
+    try:
+        return resolve_token(app, ref, "token")
+    except NexotcError as exc:
+        raise NexotcError(f"{exc} (or eth, base, quote)") from None
+
+
 funder_option = click.option(
     "--funder", required=True, help="The funding party: buyer, seller, or its address (or test:N / alias)."
 )
@@ -424,22 +488,25 @@ def deposit_address(app: App, ref: str, funder: str) -> None:
 
     def render(console: Any) -> None:
         console.print(f"deposit address {info.address}")
-        console.print(f"  {leg} leg of {d.address}, funded by {info.funder}")
-        console.print(f"  send {meta.fmt(info.amount)} (token {info.token}) with a plain transfer")
+        console.print(f"  {leg} leg of {d.address} ({meta.fmt(info.amount)}), funded by {info.funder}")
         if info.funded:
-            state = "already funded"
-        elif info.sweepable:
-            state = "ready to sweep"
-        elif info.phase == "funding":
-            state = "waiting for the deposit"
-        else:
-            state = f"deal {info.phase}: nothing to sweep"
-        console.print(
-            f"  holds {meta.fmt(info.balance)}; {state}"
-            f"{'' if info.deployed else ' (not deployed yet: created by the first sweep)'}"
-        )
+            console.print("  [bold]leg already funded: do not send[/] anything to this address")
+        elif not info.accepts_deposit:
+            console.print(f"  [bold]deal {info.phase}: do not send[/] anything to this address")
+        elif info.to_send:
+            more = " more" if info.balance else ""
+            console.print(f"  send {meta.fmt(info.to_send)}{more} (token {info.token}) with a plain transfer")
+        holds = f"  holds {meta.fmt(info.balance)}"
+        if info.sweepable:
+            holds += "; ready to sweep"
+        elif info.accepts_deposit:
+            holds += "; waiting for the deposit"
+        pending = info.accepts_deposit and not info.deployed
+        console.print(f"{holds}{' (not deployed yet: created by the first sweep)' if pending else ''}")
         if info.sweepable:
             console.print(f"  next: nexotc deal sweep {d.address} --funder {info.funder}")
+        elif info.balance and not info.accepts_deposit:
+            console.print(f"  to get it back: nexotc deal return-deposit {d.address} --funder {info.funder}")
 
     app.emit(info.to_dict(), render)
 
@@ -465,19 +532,22 @@ def sweep(app: App, ref: str, funder: str) -> None:
 @deal.command("return-deposit")
 @deal_arg
 @funder_option
-@click.option("--token", default=None, help="Token to return: the leg's (default), eth, or a token address.")
+@click.option(
+    "--token",
+    default=None,
+    help="Token to return: the leg's (default), base, quote, eth, a token address or symbol (e.g. WBTC).",
+)
 @shared_options
 @click.pass_obj
 def return_deposit(app: App, ref: str, funder: str, token: str | None) -> None:
     """Send what FUNDER's deposit address holds back to FUNDER: another token, or the leg's token
     once the leg is funded or funding closed (anyone); FUNDER itself may call at any time."""
-    from nexotc_client.chain.deposit import ETHER
     from nexotc_client.chain.deposit import return_deposit as return_to_funder
 
     d = _deal(app, ref)
     wallet = _funder(d, funder)
-    if token is not None and token.strip().lower() in ("eth", "ether"):
-        token = ETHER
+    if token is not None:
+        token = _return_token(app, d, token)
     sender = app.sender()
     with step(app, "returning the deposit"):
         result = return_to_funder(d, wallet, sender, token)

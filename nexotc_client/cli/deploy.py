@@ -41,6 +41,12 @@ def deploy_mock_tokens(sender: Any) -> dict[str, str]:
 @click.option("--mock-tokens", is_flag=True, help="Local chains: also deploy WBTC/USDT/WETH mocks, funded.")
 @click.option("--force", is_flag=True, help="Deploy a new factory even if one is recorded.")
 @click.option(
+    "--new-desk-registry",
+    is_flag=True,
+    help="With --force: the new factory serves a new DeskRegistry (default: the desks the recorded factory "
+    "serves, or the recorded registry, stay in use).",
+)
+@click.option(
     "--kyc",
     is_flag=True,
     help="Also deploy the zk KYC registry (KYCRegistry, admin --account) unless one is recorded; "
@@ -48,7 +54,7 @@ def deploy_mock_tokens(sender: Any) -> dict[str, str]:
 )
 @shared_options
 @click.pass_obj
-def deploy(app: App, mock_tokens: bool, force: bool, kyc: bool) -> None:
+def deploy(app: App, mock_tokens: bool, force: bool, new_desk_registry: bool, kyc: bool) -> None:
     """Deploy the factory on the network and record it in the registry. The deal implementation
     asks the KYC registry recorded for the network (<home>/kyc.json), if any, for compliance gates."""
     from ape import chain
@@ -86,18 +92,27 @@ def deploy(app: App, mock_tokens: bool, force: bool, kyc: bool) -> None:
         with step(app, "deploying mock tokens"):
             tokens = deploy_mock_tokens(sender)
     kyc_registry = _kyc_registry(app, sender, kyc)
+    desk_registry = None if new_desk_registry else _desk_registry(app, previous)
     with step(app, "deploying the factory"):
-        factory = deploy_factory(sender, registry=registry, tokens=tokens, kyc_registry=kyc_registry)
+        factory = deploy_factory(
+            sender, registry=registry, tokens=tokens, desk_registry=desk_registry, kyc_registry=kyc_registry
+        )
     with step(app, "deploying the MultiSigFactory"):
         deploy_wallet_factory(sender, registry=registry)
     deployment = registry.get(network_key())
     assert deployment is not None
-    data = {"already_deployed": False, **deployment.to_dict(), "registry": str(registry.path)}
+    data = {
+        "already_deployed": False,
+        **deployment.to_dict(),
+        "desk_registry": str(factory.contract.desk_registry()),
+        "registry": str(registry.path),
+    }
 
     def render(console: Any) -> None:
         console.print(f"factory {factory.address} on {deployment.network} (block {deployment.block})")
         console.print(f"implementation {deployment.implementation}")
         console.print(f"MultiSigFactory {deployment.multisig_factory}")
+        console.print(f"desk registry {data['desk_registry']}")
         if deployment.kyc_registry:
             console.print(f"KYC registry {deployment.kyc_registry} (compliance gates)")
         for symbol, address in tokens.items():
@@ -119,6 +134,23 @@ def _kyc_registry(app: App, sender: Any, deploy_one: bool) -> str | None:
             return None
     with step(app, "deploying the KYC registry"):
         return deploy_kyc_registry(sender, records=records).address
+
+
+def _desk_registry(app: App, previous: Any) -> str | None:
+    """The DeskRegistry a new factory keeps serving: the recorded factory's, else the one recorded in
+    desks.json (checked against the chain); None: deploy a new one."""
+    from ape import chain
+
+    from nexotc_client.chain.desk import DESKS_FILE, DeskRecords, factory_desk_registry, get_desk_record
+
+    if previous is not None and chain.provider.get_code(previous.factory):
+        served = factory_desk_registry(previous.factory)
+        if served is not None and chain.provider.get_code(served):
+            return served
+    try:
+        return get_desk_record(DeskRecords(app.home / DESKS_FILE)).address
+    except NexotcError:
+        return None
 
 
 def _ensure_multisig_factory(app: App, registry: Any, deployment: Any) -> bool:

@@ -14,11 +14,18 @@
 TOKEN is an address, `off-chain` (off-chain legs), or a mock token symbol recorded by
 `nexotc deploy --mock-tokens` (WBTC, USDT, WETH). WHO/A/F: an address, test:N or an ape alias.
 Admin commands are sent from --account, which must be the desk's admin; with --calldata they print
-the call instead (target and data) for a MultiSig admin to sign and execute.
+the call instead (target and data) and the `nexotc msig propose` command for a MultiSig admin. A
+change to the state the desk already has (set-access, suspend, unsuspend, set-policy, set-fees,
+propose-admin) is reported and nothing is sent.
+
+The registry is the one the recorded factory serves (`desk_registry()`, fixed when the factory was
+deployed, read from the chain); desks.json is only used when no factory is recorded. Desk deals:
+`nexotc deal create --terms FILE --desk ID` (with --dry-run: check the desk's rules only).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -39,23 +46,35 @@ def _records(app: App) -> Any:
     return DeskRecords(app.home / DESKS_FILE)
 
 
+def _factory_address(app: App) -> str | None:
+    """The recorded factory of the connected network, None when none is recorded (or it is gone)."""
+    from nexotc_client.chain.errors import NotDeployedError
+
+    try:
+        return app.deployment().factory
+    except NotDeployedError:
+        return None
+
+
 def _registry(app: App) -> DeskRegistry:
-    from nexotc_client.chain.desk import get_desk_registry
+    """The registry the recorded factory serves (read from the chain: the factory's `desk_registry()`
+    is fixed at its deployment); without a recorded factory, the registry recorded in desks.json."""
+    from nexotc_client.chain.desk import desk_registry_of, get_desk_registry
 
     app.connect()
+    factory = _factory_address(app)
+    if factory is not None:
+        return desk_registry_of(factory, _records(app))
     return get_desk_registry(_records(app))
 
 
-def _asset(app: App, ref: str) -> str:
-    """An asset reference: address, `off-chain`, or a token symbol of the recorded deployment."""
+def resolve_token(app: App, ref: str, what: str = "token") -> str:
+    """A token reference: an address, or a token symbol of the recorded deployment (any case)."""
     from eth_utils import to_checksum_address
 
-    from nexotc_client.chain.desk import OFF_CHAIN
     from nexotc_client.chain.encoding import is_valid_address
 
     text = ref.strip()
-    if text.lower() in ("off-chain", "offchain", "off_chain"):
-        return OFF_CHAIN
     if is_valid_address(text):
         return to_checksum_address(text)
     tokens: dict[str, str] = {}
@@ -66,31 +85,106 @@ def _asset(app: App, ref: str) -> str:
     for symbol, address in tokens.items():
         if symbol.lower() == text.lower():
             return address
-    raise NexotcError(
-        f"unknown asset {ref!r}: an address, off-chain, or a token symbol of `nexotc deploy --mock-tokens`"
+    known = f" ({', '.join(tokens)})" if tokens else ""
+    raise NexotcError(f"unknown {what} {ref!r}: an address, or a token symbol of `nexotc deploy --mock-tokens`{known}")
+
+
+def _asset(app: App, ref: str) -> str:
+    """An asset reference: address, `off-chain`, or a token symbol of the recorded deployment."""
+    from nexotc_client.chain.desk import OFF_CHAIN
+
+    text = ref.strip()
+    if text.lower() in ("off-chain", "offchain", "off_chain"):
+        return OFF_CHAIN
+    try:
+        return resolve_token(app, text, "asset")
+    except NexotcError:
+        raise NexotcError(
+            f"unknown asset {ref!r}: an address, off-chain, or a token symbol of `nexotc deploy --mock-tokens`"
+        ) from None
+
+
+def _fee_warning(max_fee_bps: int, introducer_cap_bps: int) -> str | None:
+    """The schedule cannot be used in full when desk fee + introducers may exceed what the factory
+    accepts per deal (EscrowFactory: desk fee + introducers <= 1000 bps; the registry checks each
+    cap alone)."""
+    from nexotc_client.terms import MAX_TOTAL_FEE_BPS
+
+    total = max_fee_bps + introducer_cap_bps
+    if total <= MAX_TOTAL_FEE_BPS:
+        return None
+    return (
+        f"desk fee cap {max_fee_bps} + introducer cap {introducer_cap_bps} = {total} bps, but a deal's desk fee "
+        f"plus introducers may not exceed {MAX_TOTAL_FEE_BPS} bps (the factory refuses more): no desk deal "
+        "can use both caps in full"
     )
 
 
-def _admin_call(app: App, method: str, desk_id: int, *values: Any, calldata: bool = False, title: str = "") -> None:
-    """Send an admin `method` from --account, or with --calldata print the call for a MultiSig."""
+def _warn(message: str) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
+def _admin_call(
+    app: App,
+    method: str,
+    desk_id: int,
+    *values: Any,
+    calldata: bool = False,
+    title: str | Callable[[tuple[Any, ...]], str],
+    already: Callable[[DeskInfo, tuple[Any, ...]], str | None] | None = None,
+    warn: Callable[[tuple[Any, ...]], str | None] | None = None,
+) -> None:
+    """Send an admin `method` from --account, or with --calldata print the call for a MultiSig.
+    `already(desk, args)` names the state when the desk is already as asked: then nothing is sent
+    (or printed to propose). `warn(args)` may name a problem worth a warning (sent anyway)."""
     registry = _registry(app)
     args = registry.args(method, desk_id, *values)
+    if callable(title):
+        title = title(args)
+    info = registry.desk(desk_id, lists=False)
+    state = already(info, args) if already is not None else None
+    if state is not None:
+        app.emit(
+            {"desk_id": desk_id, "method": method, "changed": False, "state": state},
+            lambda c: click.echo(f"desk #{desk_id}: already {state}; nothing sent"),
+        )
+        return
+    warning = warn(args) if warn is not None else None
+    if warning is not None:
+        _warn(warning)
     if calldata:
         target, data = registry.call(method, *args)
-        out = {"desk_id": desk_id, "method": method, "target": target, "value": 0, "data": "0x" + data.hex()}
-        app.emit(
-            out,
-            lambda c: c.print(
-                f"{method} on desk #{desk_id}: call {target} value 0 data {out['data']}\n"
-                f"execute it from the desk's admin, e.g. `nexotc msig propose WALLET --to {target} "
-                f"--data {out['data']}`"
-            ),
-        )
+        # the executor: the admin, or for accept_admin the proposed admin
+        executor = info.pending_admin if method == "accept_admin" and info.pending_admin else info.admin
+        hexdata = "0x" + data.hex()
+        command = f"nexotc msig propose {executor} --to {target} --data {hexdata} --out desk-{desk_id}-{method}.json"
+        out: dict[str, Any] = {
+            "desk_id": desk_id,
+            "method": method,
+            "target": target,
+            "value": 0,
+            "data": hexdata,
+            "admin": executor,
+            "propose": command,
+        }
+        if warning is not None:
+            out["warnings"] = [warning]
+
+        def render(_console: Any) -> None:
+            # plain output: a folded line would break copy-paste of the hex
+            click.echo(f"{method} on desk #{desk_id} (not sent): call {target} value 0 data {hexdata}")
+            click.echo(f"execute it from the desk's admin {executor}, e.g. with a MultiSig admin:")
+            click.echo(f"  {command}")
+
+        app.emit(out, render)
         return
     sender = app.sender()
     with step(app, f"{method} on desk #{desk_id}"):
         result = registry.send(method, sender, *args)
-    _emit_tx(app, title or f"desk #{desk_id}: {method.replace('_', ' ')}", result, {"desk_id": desk_id})
+    extra: dict[str, Any] = {"desk_id": desk_id, "method": method, "changed": True}
+    if warning is not None:
+        extra["warnings"] = [warning]
+    _emit_tx(app, title, result, extra)
 
 
 def _emit_tx(app: App, title: str, result: TxResult, extra: dict[str, Any] | None = None) -> None:
@@ -106,15 +200,54 @@ def desk() -> None:
 
 # ------------------------------------------------------------------ deploy
 @desk.command("deploy")
-@click.option("--force", is_flag=True, help="Deploy a new registry even if one is recorded.")
+@click.option("--force", is_flag=True, help="Deploy a new registry even if one is recorded (only without a factory).")
 @shared_options
 @click.pass_obj
 def deploy(app: App, force: bool) -> None:
-    """Deploy the DeskRegistry and record it (in <home>/desks.json)."""
-    from nexotc_client.chain.desk import deploy_desk_registry, get_desk_record
+    """Deploy the DeskRegistry and record it (in <home>/desks.json). `nexotc deploy` already deploys
+    the registry its factory serves; a factory's registry is fixed at its deployment, so with a
+    factory recorded this only reports that registry (a new one would never be used for desk deals)."""
+    from nexotc_client.chain.deployment import network_key
+    from nexotc_client.chain.desk import deploy_desk_registry, factory_desk_registry, get_desk_record
 
     app.connect()
     records = _records(app)
+    factory = _factory_address(app)
+    if factory is not None:
+        bound = factory_desk_registry(factory)
+        if bound is None:
+            raise NexotcError(
+                f"the recorded factory {factory} serves no desk registry, and a registry deployed now would never "
+                "be used for its desk deals: run `nexotc deploy --force --new-desk-registry` for a new factory "
+                "with its own registry"
+            )
+        if force:
+            raise NexotcError(
+                f"the recorded factory {factory} serves the desk registry {bound} (fixed when it was deployed): a new "
+                "registry would not be used for desk deals; for a new registry and factory together, run "
+                "`nexotc deploy --force --new-desk-registry`"
+            )
+        entry = records.get(network_key())
+        recorded = entry is not None and entry.address == bound
+        data: dict[str, Any] = {
+            "already_deployed": True,
+            **(entry.to_dict() if recorded and entry is not None else {"network": network_key(), "block": None}),
+            "address": bound,
+            "factory": factory,
+            "recorded": recorded,
+        }
+
+        def render(c: Any) -> None:
+            block = f" (block {data['block']})" if data["block"] is not None else ""
+            c.print(
+                f"desk registry {bound} on {data['network']}{block}: the one the factory {factory} serves",
+                soft_wrap=True,
+            )
+            if not recorded:
+                c.print(f"  (not the registry {records.path} records; desk commands use the factory's)", soft_wrap=True)
+
+        app.emit(data, render)
+        return
     if not force:
         try:
             existing = get_desk_record(records)
@@ -132,7 +265,6 @@ def deploy(app: App, force: bool) -> None:
     sender = app.sender()
     with step(app, "deploying the desk registry"):
         deploy_desk_registry(sender, records)
-    from nexotc_client.chain.deployment import network_key
 
     record = records.get(network_key())
     assert record is not None
@@ -171,6 +303,9 @@ def create(
     registry = _registry(app)
     sender = app.sender()
     tokens = [_asset(app, a) for a in assets]
+    warning = _fee_warning(max_fee_bps, introducer_cap_bps)
+    if warning is not None:
+        _warn(warning)
     with step(app, "creating the desk"):
         desk_id, result = registry.create_desk(
             wallet_address(admin),
@@ -186,7 +321,7 @@ def create(
         app,
         f"desk #{desk_id} created in {registry.address}",
         result,
-        {"desk_id": desk_id, "registry": registry.address},
+        {"desk_id": desk_id, "registry": registry.address, **({"warnings": [warning]} if warning else {})},
     )
 
 
@@ -252,9 +387,19 @@ def _calldata_option(func: Any) -> Any:
 @click.pass_obj
 def add_member(app: App, desk_id: int, who: str, roles: str, calldata: bool) -> None:
     """Make WHO a member with --role (or replace its roles)."""
-    from nexotc_client.chain.desk import parse_roles
+    from nexotc_client.chain.desk import parse_roles, role_names
 
-    _admin_call(app, "add_member", desk_id, wallet_address(who), parse_roles(roles), calldata=calldata)
+    role_set = parse_roles(roles)
+    address = wallet_address(who)
+    _admin_call(
+        app,
+        "add_member",
+        desk_id,
+        address,
+        role_set,
+        calldata=calldata,
+        title=f"desk #{desk_id}: member {address} ({', '.join(role_names(role_set))})",
+    )
 
 
 @desk.command("remove-member")
@@ -265,7 +410,8 @@ def add_member(app: App, desk_id: int, who: str, roles: str, calldata: bool) -> 
 @click.pass_obj
 def remove_member(app: App, desk_id: int, who: str, calldata: bool) -> None:
     """Remove WHO from the desk (every role)."""
-    _admin_call(app, "remove_member", desk_id, wallet_address(who), calldata=calldata)
+    address = wallet_address(who)
+    _admin_call(app, "remove_member", desk_id, address, calldata=calldata, title=f"desk #{desk_id}: {address} removed")
 
 
 # ------------------------------------------------------------ the desk
@@ -280,6 +426,8 @@ def set_assets(app: App, desk_id: int, allow: tuple[str, ...], disallow: tuple[s
     """Allow and disallow assets (each must change)."""
     if not allow and not disallow:
         raise click.UsageError("give --allow and/or --disallow")
+    changes = [f"allowed {', '.join(allow)}"] if allow else []
+    changes += [f"disallowed {', '.join(disallow)}"] if disallow else []
     _admin_call(
         app,
         "set_assets",
@@ -287,7 +435,13 @@ def set_assets(app: App, desk_id: int, allow: tuple[str, ...], disallow: tuple[s
         [_asset(app, t) for t in allow],
         [_asset(app, t) for t in disallow],
         calldata=calldata,
+        title=f"desk #{desk_id}: assets: {'; '.join(changes)}",
     )
+
+
+def _fees_text(args: tuple[Any, ...]) -> str:
+    _, recipient, max_fee, cap = args
+    return f"desk fee <= {max_fee} bps, introducers <= {cap} bps, recipient {recipient}"
 
 
 @desk.command("set-fees")
@@ -310,11 +464,28 @@ def set_fees(
     introducer_cap_bps: int | None,
     calldata: bool,
 ) -> None:
-    """Set the fee schedule of future desk deals."""
+    """Set the fee schedule of future desk deals. Each cap may be up to 1000 bps, but a deal's desk
+    fee plus introducers may not exceed 1000 bps (the factory's rule): a larger sum is warned about."""
     if fee_recipient is None and max_fee_bps is None and introducer_cap_bps is None:
         raise click.UsageError("give --fee-recipient, --max-fee-bps and/or --introducer-cap-bps")
     recipient = wallet_address(fee_recipient) if fee_recipient is not None else None
-    _admin_call(app, "set_fees", desk_id, recipient, max_fee_bps, introducer_cap_bps, calldata=calldata)
+
+    def already(info: DeskInfo, args: tuple[Any, ...]) -> str | None:
+        current = (info.desk_id, info.fee_recipient, info.max_desk_fee_bps, info.introducer_cap_bps)
+        return f"set: {_fees_text(args)}" if current == args else None
+
+    _admin_call(
+        app,
+        "set_fees",
+        desk_id,
+        recipient,
+        max_fee_bps,
+        introducer_cap_bps,
+        calldata=calldata,
+        title=lambda args: f"desk #{desk_id}: fees: {_fees_text(args)}",
+        already=already,
+        warn=lambda args: _fee_warning(args[2], args[3]),
+    )
 
 
 @desk.command("set-access")
@@ -325,7 +496,16 @@ def set_fees(
 @click.pass_obj
 def set_access(app: App, desk_id: int, mode: str, calldata: bool) -> None:
     """public (any counterparty) or invite-only (buyer and seller are members)."""
-    _admin_call(app, "set_invite_only", desk_id, mode == "invite-only", calldata=calldata)
+    invite_only = mode == "invite-only"
+    _admin_call(
+        app,
+        "set_invite_only",
+        desk_id,
+        invite_only,
+        calldata=calldata,
+        title=f"desk #{desk_id}: access: {mode}",
+        already=lambda info, _: mode if info.invite_only == invite_only else None,
+    )
 
 
 @desk.command("set-policy")
@@ -336,7 +516,23 @@ def set_access(app: App, desk_id: int, mode: str, calldata: bool) -> None:
 @click.pass_obj
 def set_policy(app: App, desk_id: int, policy: str, calldata: bool) -> None:
     """Set the compliance policy id (hex, integer, text hashed; none clears it)."""
-    _admin_call(app, "set_policy_id", desk_id, policy, calldata=calldata)
+    from nexotc_client.chain.desk import to_policy_id
+
+    value = "0x" + to_policy_id(policy).hex()
+    shown = "none" if int(value, 16) == 0 else value
+
+    def already(info: DeskInfo, _args: tuple[Any, ...]) -> str | None:
+        return f"policy {shown}" if info.policy_id == value else None
+
+    _admin_call(
+        app,
+        "set_policy_id",
+        desk_id,
+        policy,
+        calldata=calldata,
+        title=f"desk #{desk_id}: policy {shown}",
+        already=already,
+    )
 
 
 @desk.command("suspend")
@@ -346,7 +542,15 @@ def set_policy(app: App, desk_id: int, policy: str, calldata: bool) -> None:
 @click.pass_obj
 def suspend(app: App, desk_id: int, calldata: bool) -> None:
     """Stop new desk deals (existing deals are not affected)."""
-    _admin_call(app, "set_suspended", desk_id, True, calldata=calldata)
+    _admin_call(
+        app,
+        "set_suspended",
+        desk_id,
+        True,
+        calldata=calldata,
+        title=f"desk #{desk_id}: suspended (no new desk deals)",
+        already=lambda info, _: "suspended" if info.suspended else None,
+    )
 
 
 @desk.command("unsuspend")
@@ -356,7 +560,15 @@ def suspend(app: App, desk_id: int, calldata: bool) -> None:
 @click.pass_obj
 def unsuspend(app: App, desk_id: int, calldata: bool) -> None:
     """Allow new desk deals again."""
-    _admin_call(app, "set_suspended", desk_id, False, calldata=calldata)
+    _admin_call(
+        app,
+        "set_suspended",
+        desk_id,
+        False,
+        calldata=calldata,
+        title=f"desk #{desk_id}: unsuspended (desk deals allowed again)",
+        already=lambda info, _: None if info.suspended else "active (not suspended)",
+    )
 
 
 @desk.command("propose-admin")
@@ -368,7 +580,22 @@ def unsuspend(app: App, desk_id: int, calldata: bool) -> None:
 def propose_admin(app: App, desk_id: int, new_admin: str, calldata: bool) -> None:
     """Propose NEW as admin (it accepts with accept-admin); `none` withdraws a proposal."""
     target = None if new_admin.strip().lower() == "none" else wallet_address(new_admin)
-    _admin_call(app, "propose_admin", desk_id, target, calldata=calldata)
+
+    def already(info: DeskInfo, _args: tuple[Any, ...]) -> str | None:
+        if info.pending_admin == target:
+            return f"proposed: {target}" if target else "without an admin proposal"
+        return None
+
+    _admin_call(
+        app,
+        "propose_admin",
+        desk_id,
+        target,
+        calldata=calldata,
+        title=f"desk #{desk_id}: "
+        + (f"admin proposed: {target} (it runs accept-admin)" if target else "admin proposal withdrawn"),
+        already=already,
+    )
 
 
 @desk.command("accept-admin")
@@ -378,7 +605,7 @@ def propose_admin(app: App, desk_id: int, new_admin: str, calldata: bool) -> Non
 @click.pass_obj
 def accept_admin(app: App, desk_id: int, calldata: bool) -> None:
     """The proposed admin (--account) takes over the desk."""
-    _admin_call(app, "accept_admin", desk_id, calldata=calldata)
+    _admin_call(app, "accept_admin", desk_id, calldata=calldata, title=f"desk #{desk_id}: admin accepted")
 
 
-__all__ = ["desk"]
+__all__ = ["desk", "resolve_token"]

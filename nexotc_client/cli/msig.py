@@ -4,7 +4,7 @@
     nexotc msig owners WALLET
     nexotc msig propose WALLET (--to ADDR [--data 0x..] [--value WEI] | --erc20-transfer TOKEN:TO:AMOUNT
                         | --call 'TARGET.method(args)')... [--deadline +1d] [--nonce N] --out PROPOSAL.json
-    nexotc msig sign PROPOSAL.json --account OWNER [--out SIG.json]     offline: no node needed
+    nexotc msig sign PROPOSAL.json --account OWNER [--out SIG.json]     works offline too
     nexotc msig exec PROPOSAL.json [SIG.json...] [--sign-with ACCOUNT]... [--account RELAYER]
 
 Signatures are collected as files (one per owner, from `msig sign`) or made on the spot by several
@@ -12,12 +12,17 @@ local accounts (`--sign-with test:1 --sign-with test:2`); `exec` checks each one
 proposal and the owners, sorts them by signer and refuses fewer than the threshold. Several calls
 (`--to`, then every `--erc20-transfer`, then every `--call`, in that order) make one batch.
 
-AMOUNT in --erc20-transfer is in the token's units ("1000.5" with its decimals); TOKEN is an address
-or a token symbol of the deployment (local mock tokens). In --call, TARGET is a deal (address or
-#N), `wallet` (the wallet itself: add_owner, remove_owner, change_threshold...), `factory` (the
-escrow factory), a token symbol, or an address (a token: transfer, approve, transferFrom); arguments
-are comma-separated: integers, addresses or account references (test:N), true/false, 0x hex, or
-quoted text.
+AMOUNT in --erc20-transfer is in the token's human units ("1000.5" with its decimals); TOKEN is an
+address or a token symbol of the deployment (local mock tokens). In --call, TARGET is a deal (address
+or #N), `wallet` (the wallet itself: add_owner, remove_owner, change_threshold...), `factory` (the
+escrow factory), `desk` (the desk registry the factory serves), a token symbol, or an address (a
+token: transfer, approve, transferFrom); arguments are comma-separated: integers, addresses or
+account references (test:N), true/false, 0x hex, or quoted text. --call integers are RAW: a token
+amount there is in base units (`USDT.approve(test:8, 5)` approves 0.000005 USDT); the summary shown
+by propose (and sign) gives every known amount in both forms.
+
+`sign` checks, when the chain is reachable, that the signer is an owner, that the proposal's nonce is
+not used yet and that its deadline has not passed; offline it signs and says so.
 """
 
 from __future__ import annotations
@@ -192,9 +197,11 @@ def convert_arg(raw: str, abi_type: str, where: str) -> Any:
     raise NexotcError(f"{where}: arguments of type {abi_type} are not supported here (use --to/--data)")
 
 
-def build_call(expr: str, wallet: str, tokens: dict[str, str] | None = None, factory: Any = None) -> Call:
+def build_call(
+    expr: str, wallet: str, tokens: dict[str, str] | None = None, factory: Any = None, desk_registry: str | None = None
+) -> Call:
     """`TARGET.method(args)` as a Call: the target's contract type is found from what it is (a deal
-    of `factory`, the wallet, the factory, else an ERC-20 token)."""
+    of `factory`, the wallet, the factory, `desk` for `desk_registry`, else an ERC-20 token)."""
     from ape.contracts import ContractInstance
 
     from nexotc_client.chain.contracts import deal_container, factory_container
@@ -211,6 +218,10 @@ def build_call(expr: str, wallet: str, tokens: dict[str, str] | None = None, fac
         target, contract_type, kind = wallet, wallet_container().contract_type, "wallet"
     elif target_ref.lower() == "factory" and factory is not None:
         target, contract_type, kind = factory.address, factory_container().contract_type, "factory"
+    elif target_ref.lower() == "desk" and desk_registry is not None:
+        from nexotc_client.chain.contracts import container
+
+        target, contract_type, kind = desk_registry, container("DeskRegistry").contract_type, "desk registry"
     elif target_ref in tokens:
         target, contract_type = tokens[target_ref], erc20_type()
     elif factory is not None and (target_ref.lstrip("#").isdigit() or factory.is_deal(target_ref)):
@@ -259,8 +270,77 @@ def erc20_transfer_call(spec: str, tokens: dict[str, str]) -> Call:
     return erc20_transfer(token, to, units)
 
 
-def _describe(call: Call) -> str:
-    return f"{call.target} value {call.value} data 0x{call.data[:4].hex()}… ({len(call.data)} bytes)"
+def _known_contracts(wallet: str, factory: Any, desk_registry: str | None, calls: list[Call]) -> dict[str, Any]:
+    """Contracts whose calls `describe_call` decodes: the wallet, the factory, the desk registry it
+    serves, and the factory's deals among the targets."""
+    from nexotc_client.chain.contracts import container, deal_container, factory_container
+    from nexotc_client.chain.multisig import wallet_container
+
+    known: dict[str, Any] = {wallet: ("wallet", wallet_container().contract_type)}
+    if factory is not None:
+        known[factory.address] = ("escrow factory", factory_container().contract_type)
+        for call in calls:
+            try:
+                if call.target not in known and factory.is_deal(call.target):
+                    known[call.target] = ("deal", deal_container().contract_type)
+            except NexotcError:
+                pass
+    if desk_registry is not None:
+        known[desk_registry] = ("desk registry", container("DeskRegistry").contract_type)
+    return known
+
+
+def _token_meta(tokens: dict[str, str], online: bool) -> Any:
+    """TokenMeta of a token: read from the chain when online (symbol and decimals), else None."""
+    from nexotc_client.chain.multisig import TokenMeta
+
+    def meta(address: str) -> TokenMeta | None:
+        if not online:
+            return None
+        from nexotc_client.chain.contracts import erc20
+
+        try:
+            contract = erc20(address)
+            decimals = int(contract.decimals())
+        except Exception:  # not a token, or no decimals(): raw units
+            return None
+        try:
+            symbol = str(contract.symbol())
+        except Exception:  # a token without symbol(): the deployment's name, else the address
+            symbol = next((s for s, a in tokens.items() if a.lower() == address.lower()), address[:10])
+        return TokenMeta(symbol, decimals)
+
+    return meta
+
+
+def _context(app: App) -> tuple[dict[str, str], Any, str | None]:
+    """(tokens, factory, desk registry) of the recorded deployment; empty when none is recorded."""
+    from nexotc_client.chain.deployment import Registry, get_deployment
+    from nexotc_client.chain.factory import Factory
+
+    try:
+        deployment = get_deployment(registry=Registry(app.home / "deployments.json"))
+        factory = Factory.at(deployment.factory, start_block=deployment.block)
+    except NexotcError:
+        return {}, None, None  # no escrow factory recorded: raw calls and token transfers still work
+    desk_registry = None
+    try:
+        from nexotc_client.chain.desk import factory_desk_registry
+
+        desk_registry = factory_desk_registry(factory.address)
+    except NexotcError:
+        pass
+    return dict(deployment.tokens), factory, desk_registry
+
+
+def summaries(app: App, wallet: str, calls: list[Call], online: bool) -> list[str]:
+    """One line per call saying what it does (decoded where the target is known)."""
+    from nexotc_client.chain.multisig import describe_call
+
+    tokens, factory, desk_registry = _context(app) if online else ({}, None, None)
+    known = _known_contracts(wallet, factory, desk_registry, calls)
+    meta = _token_meta(tokens, online)
+    return [describe_call(call, known, meta) for call in calls]
 
 
 @msig.command("propose")
@@ -268,8 +348,21 @@ def _describe(call: Call) -> str:
 @click.option("--to", "to", default=None, help="Target of a raw call.")
 @click.option("--data", "data_hex", default="0x", show_default=True, help="Calldata of the raw call.")
 @click.option("--value", type=click.IntRange(0), default=0, show_default=True, help="Wei sent with the raw call.")
-@click.option("--erc20-transfer", "transfers", multiple=True, metavar="TOKEN:TO:AMOUNT", help="A token transfer.")
-@click.option("--call", "calls", multiple=True, metavar="'TARGET.method(args)'", help="A contract call.")
+@click.option(
+    "--erc20-transfer",
+    "transfers",
+    multiple=True,
+    metavar="TOKEN:TO:AMOUNT",
+    help="A token transfer; AMOUNT in human units (1000.5 USDT).",
+)
+@click.option(
+    "--call",
+    "calls",
+    multiple=True,
+    metavar="'TARGET.method(args)'",
+    help="A contract call; integer arguments are raw (token amounts in base units: USDT.approve(test:8, 5) "
+    "approves 0.000005 USDT).",
+)
 @click.option("--deadline", default="+1d", show_default=True, help="Last time it may execute: '+1h', unix, ISO.")
 @click.option("--nonce", type=click.IntRange(0), default=None, help="Wallet nonce (default: the current one).")
 @click.option("--description", default="", help="A note for the signers (not signed).")
@@ -292,21 +385,12 @@ def propose(
     """Write a proposal file for the owners to sign (one call, or several as a batch)."""
     from ape import chain
 
-    from nexotc_client.chain.deployment import Registry, get_deployment
-    from nexotc_client.chain.factory import Factory
     from nexotc_client.chain.multisig import Proposal
     from nexotc_client.multisig import MAX_CALLS, Call, Execution
     from nexotc_client.spec import parse_time
 
     wallet = _wallet(app, ref)
-    tokens: dict[str, str] = {}
-    factory = None
-    try:
-        deployment = get_deployment(registry=Registry(app.home / "deployments.json"))
-        tokens = dict(deployment.tokens)
-        factory = Factory.at(deployment.factory, start_block=deployment.block)
-    except NexotcError:
-        pass  # no escrow factory recorded: raw calls and token transfers still work
+    tokens, factory, desk_registry = _context(app)
     built: list[Call] = []
     if to is not None:
         if not data_hex.startswith("0x"):
@@ -319,7 +403,7 @@ def propose(
     elif data_hex != "0x" or value:
         raise click.UsageError("--data and --value need --to")
     built += [erc20_transfer_call(t, tokens) for t in transfers]
-    built += [build_call(c, wallet.address, tokens, factory) for c in calls]
+    built += [build_call(c, wallet.address, tokens, factory, desk_registry) for c in calls]
     if not built:
         raise click.UsageError("nothing to propose: give --to, --erc20-transfer or --call")
     if len(built) > MAX_CALLS:
@@ -333,8 +417,9 @@ def propose(
     if use_nonce < current:
         raise NexotcError(f"--nonce {use_nonce} is used already: the wallet is at nonce {current}")
     proposal = Proposal(int(chain.chain_id), wallet.address, Execution(tuple(built), use_nonce, when), description)
+    lines = summaries(app, wallet.address, built, online=True)
     proposal.save(out)
-    data_out = {"file": str(out), **proposal.to_json()}
+    data_out = {"file": str(out), **proposal.to_json(), "summaries": lines}
     del data_out["typed_data"]
 
     def render(console: Console) -> None:
@@ -343,8 +428,8 @@ def propose(
         console.print(f"proposal {out} for wallet {wallet.address} (nonce {use_nonce})")
         console.print(f"  digest 0x{proposal.digest.hex()}")
         console.print(f"  deadline {fmt_time(when, now)}; threshold {wallet.threshold()} of {len(wallet.owners())}")
-        for i, call in enumerate(built):
-            console.print(f"  call {i}: {_describe(call)}")
+        for i, line in enumerate(lines):
+            console.print(f"  call {i}: {line}", soft_wrap=True)
         console.print("  next: each owner runs `nexotc msig sign` on it, then `nexotc msig exec` with the signatures")
 
     app.emit(data_out, render)
@@ -357,19 +442,53 @@ def propose(
 @shared_options
 @click.pass_obj
 def sign(app: App, proposal_file: Path, out: Path | None) -> None:
-    """Sign a proposal as one owner (EIP-712; offline) and write the signature file."""
-    from nexotc_client.chain.multisig import Proposal, sign_proposal, signature_to_json, write_json
+    """Sign a proposal as one owner (EIP-712) and write the signature file. When the chain is
+    reachable, refuse a signer that is not an owner, a used nonce or a passed deadline (nothing is
+    written); offline, sign anyway and say that this was not checked."""
+    from nexotc_client.chain.multisig import MultiSigWallet, Proposal, sign_proposal, signature_to_json, write_json
 
     proposal = Proposal.load(proposal_file)
+    online = True
+    offline_reason = ""
+    try:
+        app.connect()
+    except NexotcError as exc:
+        from nexotc_client.cli.app import _quiet_ape
+
+        online = False
+        offline_reason = str(exc)
+        _quiet_ape()  # connect() does this once connected; the account still loads ape
     sender = app.sender()
+    if online:
+        from ape import chain
+
+        if int(chain.chain_id) != proposal.chain_id:
+            online = False
+            offline_reason = f"connected to chain {chain.chain_id}, the proposal is for chain {proposal.chain_id}"
+        else:
+            MultiSigWallet.at(proposal.wallet).check_signer(proposal, sender.address)
+    calls = list(proposal.execution.calls)
+    lines = summaries(app, proposal.wallet, calls, online)
     sig = sign_proposal(proposal, sender)
     target = out or proposal_file.with_name(f"{proposal_file.stem}.{sig.signer[:10].lower()}.sig.json")
     document = signature_to_json(sig, proposal)
     write_json(target, document)
-    data = {"file": str(target), **document}
+    data: dict[str, Any] = {"file": str(target), **document, "ownership_checked": online, "summaries": lines}
+    if not online:
+        data["not_checked_because"] = offline_reason
 
     def render(console: Console) -> None:
-        console.print(f"{sig.signer} signed proposal 0x{proposal.digest.hex()} → {target}")
+        console.print(f"{sig.signer} signed proposal 0x{proposal.digest.hex()} → {target}", soft_wrap=True)
+        console.print(f"  wallet {proposal.wallet}, nonce {proposal.execution.nonce}")
+        for i, line in enumerate(lines):
+            console.print(f"  call {i}: {line}", soft_wrap=True)
+        if online:
+            console.print("  checked on chain: the signer is an owner and the nonce is not used yet")
+        else:
+            console.print(
+                f"  offline ({offline_reason}): ownership and nonce were NOT checked; `msig exec` checks them",
+                soft_wrap=True,
+            )
 
     app.emit(data, render)
 
@@ -414,4 +533,4 @@ def exec_cmd(app: App, proposal_file: Path, signature_files: tuple[Path, ...], s
     app.emit(data, lambda c: _render_result(c, f"executed proposal (nonce {proposal.execution.nonce})", result))
 
 
-__all__ = ["build_call", "convert_arg", "erc20_transfer_call", "msig"]
+__all__ = ["build_call", "convert_arg", "erc20_transfer_call", "msig", "summaries"]

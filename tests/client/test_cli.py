@@ -88,6 +88,37 @@ def test_dvp_example_create_show_fund_release(cli, deployed):
     assert [(d["index"], d["deal"], d["phase"]) for d in listed] == [(1, deal, "active")]
 
 
+def test_deposit_address_of_a_funded_leg_says_do_not_send(cli, deployed):
+    """Both legs of the DVP deal are funded: nothing is to be sent."""
+    deal = cli.state["dvp"]
+    seller = cli.ok("deal", "deposit-address", deal, "--funder", "seller", "--json").json()
+    assert seller["funded"] is True and seller["state"] == "funded"
+    assert seller["accepts_deposit"] is False and seller["to_send"] == 0
+    human = cli.ok("deal", "deposit-address", deal, "--funder", "seller").out
+    assert "leg already funded: do not send" in human and "send 200" not in human, human
+
+
+def test_return_deposit_takes_a_token_symbol(cli, deployed):
+    """A stray token sent to a deposit address goes back to its funder, the token named by its symbol."""
+    from eth_abi import encode
+
+    deal = cli.state["dvp"]
+    wbtc = deployed["tokens"]["WBTC"]
+    buyer = cli.ok("deal", "deposit-address", deal, "--funder", "buyer", "--json").json()
+    stray = buyer["deposit_address"]
+    buyer_wallet = buyer["funder"]
+    data = "0xa9059cbb" + encode(["address", "uint256"], [stray, 3 * 10**8]).hex()
+    cli.rpc("eth_sendTransaction", [{"from": buyer_wallet, "to": wbtc, "data": data}])
+    held = cli.balance_of(wbtc, buyer_wallet)
+    returned = cli.ok("deal", "return-deposit", deal, "--funder", "buyer", "--token", "wbtc", "--account", "test:5")
+    assert returned.code == 0
+    assert cli.balance_of(wbtc, stray) == 0 and cli.balance_of(wbtc, buyer_wallet) == held + 3 * 10**8
+    assert_one_line_error(
+        cli("deal", "return-deposit", deal, "--funder", "buyer", "--token", "DOGE", "--account", "test:5"),
+        "unknown token 'DOGE'",
+    )
+
+
 def test_escrowed_example_create_and_mark(cli, deployed):
     created = cli.ok(
         "deal", "create", "--terms", str(ESCROWED_EXAMPLE), "--account", "test:1", "--fund", "--json"
@@ -183,6 +214,12 @@ def test_redeploy_keeps_the_recorded_tokens(cli, deployed):
     again = cli.ok("deploy", "--force", "--account", "test:0", "--json").json()
     assert again["already_deployed"] is False and again["factory"] != before["factory"]
     assert again["tokens"] == before["tokens"]
+    # ... and serves the same desks; --new-desk-registry gives it a registry of its own
+    assert again["desk_registry"] == cli.ok("desk", "deploy", "--json").json()["address"]
+    first_desks = again["desk_registry"]
+    fresh = cli.ok("deploy", "--force", "--new-desk-registry", "--account", "test:0", "--json").json()
+    assert fresh["desk_registry"] != first_desks
+    assert cli.ok("desk", "deploy", "--json").json()["address"] == fresh["desk_registry"]
     # terms naming the tokens by symbol still resolve against the new factory
     dry = cli.ok("deal", "create", "--terms", str(DVP_EXAMPLE), "--account", "test:2", "--dry-run", "--json").json()
     assert dry["terms"]["base"]["token"] == before["tokens"]["WBTC"]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clikit import Cli, assert_one_line_error, node_cli
+from clikit import Cli, assert_one_line_error, free_port, node_cli
 from eth_abi import encode
 
 from nexotc_client.chain import Deployment, NexotcError, Registry, deploy_factory
@@ -91,13 +91,24 @@ def test_create_propose_sign_to_files_and_exec(cli: Cli, capsys: pytest.CaptureF
     assert proposed["nonce"] == 0 and proposed["calls"][0]["target"] == usdt
     assert proposed["digest"] == json.loads(proposal_file.read_text())["digest"]
 
-    # two owners sign, one file each (offline: in-process, no node needed)
+    # a non-owner is refused when the chain is reachable: no signature file
+    stray = files / "sig-9.json"
+    refused = cli("msig", "sign", proposal_file, "--account", "test:9", "--out", stray)
+    assert_one_line_error(refused, "is not an owner of the wallet", wallet, "nothing written")
+    assert not stray.exists()
+    online = cli.ok("msig", "sign", proposal_file, "--account", "test:3", "--out", files / "sig-3.json", "--json")
+    assert online.json()["ownership_checked"] is True
+
+    # two owners sign, one file each (offline: in-process, no node: signed, but not checked)
     sig_files = []
+    nowhere = f"http://127.0.0.1:{free_port()}"
     for ref in ("test:1", "test:2"):
         out = files / f"sig-{ref[-1]}.json"
-        assert run(["msig", "sign", str(proposal_file), "--account", ref, "--out", str(out), "--json"]) == 0
+        argv = ["msig", "sign", str(proposal_file), "--account", ref, "--out", str(out), "--rpc", nowhere, "--json"]
+        assert run(argv) == 0
         signed = json.loads(capsys.readouterr().out)
         assert signed["signer"] == OWNERS[ref] and signed["digest"] == proposed["digest"]
+        assert signed["ownership_checked"] is False and "no node answers" in signed["not_checked_because"]
         sig_files.append(out)
 
     below = cli("msig", "exec", proposal_file, sig_files[0], "--account", "test:9")
@@ -107,17 +118,26 @@ def test_create_propose_sign_to_files_and_exec(cli: Cli, capsys: pytest.CaptureF
     done = cli.ok("msig", "exec", proposal_file, *reversed(sig_files), "--account", "test:9", "--json").json()
     assert [e["name"] for e in done["events"]] == ["Executed", "Transfer"]
     assert done["events"][1]["args"]["value"] == 1_000_500_000
+    # what the owners signed, decoded for them: the amount in human units and in base units
+    assert proposed["summaries"] == [f"USDT {usdt}: transfer 1,000.5 USDT (1000500000 units) to {TEST6}"]
     assert cli.balance_of(usdt, TEST6) == 100_000_000 * USD + 1_000_500_000
+    used = cli("msig", "sign", proposal_file, "--account", "test:3", "--out", stray)
+    assert_one_line_error(used, "the proposal is for wallet nonce 0, the wallet is at 1: already executed")
+    assert not stray.exists()
 
     # a batch signed on the spot by two local accounts (the first relays): a transfer and a self-call
     batch_file = files / "p2.json"
-    cli.ok(
+    batch_proposed = cli.ok(
         "msig", "propose", wallet, "--call", "USDT.transfer(test:7, 2000000)", "--call",
-        "wallet.change_threshold(3)", "--deadline", "+1h", "--out", batch_file,
-    )  # fmt: skip
+        "wallet.change_threshold(3)", "--call", "USDT.approve(test:8, 5)", "--deadline", "+1h", "--out", batch_file,
+    ).out  # fmt: skip
+    # --call amounts are raw units: the summary shows them decoded, in both forms
+    assert f"transfer 2 USDT (2000000 units) to {TEST7}" in batch_proposed, batch_proposed
+    assert f"wallet {wallet}: change_threshold(threshold=3)" in batch_proposed
+    assert "to spend 0.000005 USDT (5 units)" in batch_proposed
     batch = cli.ok("msig", "exec", batch_file, "--sign-with", "test:3", "--sign-with", "test:1", "--json").json()
     assert batch["relayer"] == OWNERS["test:3"] and batch["nonce"] == 1
-    assert [e["name"] for e in batch["events"]] == ["Executed", "Transfer", "ThresholdChanged"]
+    assert [e["name"] for e in batch["events"]] == ["Executed", "Transfer", "ThresholdChanged", "Approval"]
     assert batch["events"][1]["args"]["receiver"] == TEST7
     assert cli.balance_of(usdt, TEST7) == 100_000_000 * USD + 2 * USD
 
@@ -264,3 +284,25 @@ def test_deployment_records_without_the_multisig_read_and_write_unchanged() -> N
     }
     with_msig = replace(record, multisig_factory="0x" + "66" * 20, multisig_factory_block=4)
     assert Deployment.from_dict(with_msig.to_dict()) == with_msig
+
+
+def test_call_summaries_decode_known_calls() -> None:
+    from eth_abi import encode as abi_encode
+
+    from nexotc_client.chain.contracts import container
+    from nexotc_client.chain.multisig import TokenMeta, describe_call
+    from nexotc_client.multisig import Call
+
+    registry = "0x" + "11" * 20
+    token = "0x" + "22" * 20
+    known = {registry: ("desk registry", container("DeskRegistry").contract_type)}
+    suspend = Call(registry, 0, bytes.fromhex("54f8cc84") + abi_encode(["uint256", "bool"], [1, True]))
+    assert describe_call(suspend, known).endswith(": set_suspended(desk_id=1, suspended=True)")
+    approve = Call(token, 0, bytes.fromhex("095ea7b3") + abi_encode(["address", "uint256"], [TEST7, 5]))
+    assert describe_call(approve, known).endswith(f"approve {TEST7} to spend 5 units (raw, decimals unknown)")
+    meta = TokenMeta("USDT", 6)
+    assert describe_call(approve, known, lambda _: meta).endswith("to spend 0.000005 USDT (5 units)")
+    unlimited = Call(token, 0, bytes.fromhex("095ea7b3") + abi_encode(["address", "uint256"], [TEST7, 2**256 - 1]))
+    assert describe_call(unlimited, known, lambda _: meta).endswith("to spend unlimited")
+    raw = Call(token, 7, b"\x12\x34")
+    assert describe_call(raw, known) == f"{token} value 7 data 0x1234… (2 bytes)"

@@ -1,0 +1,141 @@
+"""Desks from the CLI, on a real anvil (subprocesses, as in test_desk_cli.py): the registry the desk
+commands use is the one the recorded factory serves, desk deals are created and refused under the
+desk's rules (`nexotc deal create --desk`), and admin actions report what they did (or that the desk
+already is as asked, sending nothing). The tests share one node and run in order."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from clikit import ROOT, Cli, Result, assert_one_line_error, node_cli
+from eth_utils import keccak, to_checksum_address
+
+DVP_EXAMPLE = ROOT / "examples" / "dvp-wbtc-usdt.yaml"
+ADMIN = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"  # test:9
+TRADER = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"  # test:2, the example's seller
+KEY = "ethereum:local:31337"
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
+    with node_cli(tmp_path_factory.mktemp("nexotc-desk-deals"), deploy=True) as c:
+        yield c
+
+
+def factory_registry(cli: Cli) -> str:
+    """The factory's desk_registry(), asked to the node directly."""
+    selector = "0x" + keccak(text="desk_registry()")[:4].hex()
+    word = cli.rpc("eth_call", [{"to": cli.state["deployment"]["factory"], "data": selector}, "latest"])
+    return to_checksum_address("0x" + word[-40:])
+
+
+def nonce(cli: Cli, address: str) -> int:
+    return int(cli.rpc("eth_getTransactionCount", [address, "latest"]), 16)
+
+
+def test_desk_commands_use_the_registry_the_factory_serves(cli: Cli) -> None:
+    bound = factory_registry(cli)
+    desks = cli.home / "desks.json"
+    assert json.loads(desks.read_text())[KEY]["address"] == bound
+    before = desks.read_text()
+
+    # a new registry would never serve desk deals: refused, nothing recorded or deployed
+    sent = nonce(cli, "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266")
+    refused = cli("desk", "deploy", "--force", "--account", "test:0")
+    assert_one_line_error(refused, f"serves the desk registry {bound}", "nexotc deploy --force --new-desk-registry")
+    assert desks.read_text() == before and nonce(cli, "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266") == sent
+
+    created = cli.ok(
+        "desk", "create", "--admin", "test:9", "--fee-recipient", "test:0", "--max-fee-bps", "30",
+        "--introducer-cap-bps", "20", "--invite-only", "--asset", "WBTC", "--account", "test:3", "--json",
+    ).json()  # fmt: skip
+    assert created["desk_id"] == 1 and created["registry"] == bound and "warnings" not in created
+
+    # the registry is read from the factory, not from desks.json
+    desks.unlink()
+    shown = cli.ok("desk", "show", "1", "--json").json()
+    assert shown["registry"] == bound and shown["admin"] == ADMIN
+    again = cli.ok("desk", "deploy", "--account", "test:0", "--json").json()
+    assert again["already_deployed"] is True and again["address"] == bound and again["recorded"] is False
+    assert not desks.exists()
+
+
+def test_desk_deals_from_the_cli(cli: Cli, tmp_path: Path) -> None:
+    def create(*extra: str, account: str = "test:2", terms: Path = DVP_EXAMPLE) -> Result:
+        return cli("deal", "create", "--terms", terms, "--desk", "1", "--account", account, *extra)
+
+    outsider = cli("deal", "create", "--terms", DVP_EXAMPLE, "--desk", "1", "--account", "test:5")
+    assert_one_line_error(outsider, "desk #1 refuses this deal from", "not a desk member")
+    assert_one_line_error(create("--fund"), "--fund is not available with --desk")
+    cli.ok("desk", "add-member", "1", "test:2", "--role", "trader", "--account", "test:9")
+    sent = nonce(cli, TRADER)
+
+    high_fee = tmp_path / "high-fee.yaml"
+    high_fee.write_text(DVP_EXAMPLE.read_text().replace("desk_bps: 25", "desk_bps: 40"))
+    assert_one_line_error(create(terms=high_fee), "desk #1 refuses this deal", "desk fee above schedule")
+    assert_one_line_error(create(), "desk #1 refuses this deal", "asset not allowed")  # USDT is not listed
+    cli.ok("desk", "set-assets", "1", "--allow", "USDT", "--account", "test:9")
+    assert_one_line_error(create(), "desk #1 refuses this deal", "counterparty not invited")  # buyer test:1
+    cli.ok("desk", "add-member", "1", "test:1", "--role", "client", "--account", "test:9")
+    cli.ok("desk", "suspend", "1", "--account", "test:9")
+    assert_one_line_error(create(), "desk #1 refuses this deal", "desk suspended")
+    assert_one_line_error(create("--dry-run"), "desk suspended")
+    assert_one_line_error(
+        cli("deal", "create", "--terms", DVP_EXAMPLE, "--desk", "7", "--account", "test:2"), "no desk #7"
+    )
+    # nothing was sent by the refused creations, and no deal exists
+    assert nonce(cli, TRADER) == sent
+    assert cli.ok("deal", "list", "--json").json() == []
+
+    cli.ok("desk", "unsuspend", "1", "--account", "test:9")
+    checked = create("--dry-run", "--json")
+    assert checked.code == 0, checked.err
+    assert checked.json()["dry_run"] is True and checked.json()["desk_id"] == 1
+    assert nonce(cli, TRADER) == sent
+    made = create("--json")
+    assert made.code == 0, made.err
+    deal = made.json()
+    assert deal["desk_id"] == 1 and deal["desk_registry"] == factory_registry(cli)
+    assert [e["name"] for e in deal["events"]] == ["DealCreated", "DeskDealCreated"]
+    assert deal["events"][1]["args"]["desk_id"] == 1
+    assert [d["deal"] for d in cli.ok("deal", "list", "--json").json()] == [deal["deal"]]
+
+
+def test_admin_headlines_repeats_fee_warning_and_calldata(cli: Cli) -> None:
+    public = cli.ok("desk", "set-access", "1", "public", "--account", "test:9").out
+    assert "desk #1: access: public" in public and "invite" not in public.splitlines()[0]
+    sent = nonce(cli, ADMIN)
+    again = cli.ok("desk", "set-access", "1", "public", "--account", "test:9")
+    assert again.out.strip() == "desk #1: already public; nothing sent"
+    repeat = cli.ok("desk", "unsuspend", "1", "--account", "test:9", "--json").json()
+    assert repeat == {"desk_id": 1, "method": "set_suspended", "changed": False, "state": "active (not suspended)"}
+    assert nonce(cli, ADMIN) == sent
+
+    suspended = cli.ok("desk", "suspend", "1", "--account", "test:9").out
+    assert suspended.startswith("desk #1: suspended")
+    unsuspended = cli.ok("desk", "unsuspend", "1", "--account", "test:9").out
+    assert unsuspended.startswith("desk #1: unsuspended") and "SuspensionSet(desk_id=1, suspended=False)" in unsuspended
+
+
+def test_a_fee_schedule_that_cannot_be_used_in_full_is_warned_about(cli: Cli) -> None:
+    # the registry accepts each cap up to 1000 bps; the factory caps their sum per deal: a warning
+    fees = cli.ok("desk", "set-fees", "1", "--max-fee-bps", "900", "--introducer-cap-bps", "200", "--account", "test:9")
+    warning = fees.err.strip().splitlines()
+    assert len(warning) == 1 and warning[0].startswith("warning: ") and "1100 bps" in warning[0], fees.err
+    assert "desk #1: fees: desk fee <= 900 bps, introducers <= 200 bps" in fees.out
+    shown = cli.ok("desk", "show", "1", "--json").json()
+    assert (shown["max_desk_fee_bps"], shown["introducer_cap_bps"]) == (900, 200)
+
+
+def test_calldata_prints_the_msig_command_unfolded_with_the_admin(cli: Cli) -> None:
+    # --calldata: the msig command on one unfolded line, with the desk's real admin
+    sent = nonce(cli, ADMIN)
+    call = cli.ok("desk", "suspend", "1", "--calldata", "--json").json()
+    assert call["admin"] == ADMIN and call["propose"].startswith(f"nexotc msig propose {ADMIN} --to ")
+    human = cli.ok("desk", "suspend", "1", "--calldata").out
+    lines = [line.strip() for line in human.splitlines()]
+    assert call["propose"] in lines and "WALLET" not in human
+    assert nonce(cli, ADMIN) == sent
