@@ -15,7 +15,7 @@ from eth_utils import to_checksum_address
 
 from nexotc_client.chain.contracts import deal_container, erc20, instance
 from nexotc_client.chain.encoding import is_valid_address, to_evidence, to_reason
-from nexotc_client.chain.errors import NexotcError, NotADealError, reverts_as_errors, simulate
+from nexotc_client.chain.errors import NexotcError, NotADealError, RevertError, reverts_as_errors, simulate
 from nexotc_client.terms import LegId, Mode, Phase, Role, Terms, TrancheStatus
 
 if TYPE_CHECKING:
@@ -282,7 +282,12 @@ class Deal:
     def fund(self, sender: AccountAPI) -> TxResult:
         """Deposit the sender's leg (seller: base, buyer: quote), approving the exact amount first
         if the allowance is short."""
-        prepare_funding(self.terms, sender, self.address)
+        terms = self.terms
+        funding_leg(terms, sender.address)  # names a sender that funds nothing
+        refused = [w for w in self._gate_refuses() if w[1].lower() == sender.address.lower()]
+        if refused:  # before any approval is sent
+            raise self._gate_error("fund", refused)
+        prepare_funding(terms, sender, self.address)
         return self._send("fund", sender)
 
     def mark(self, tranche: int, evidence: bytes | str, sender: AccountAPI) -> TxResult:
@@ -360,10 +365,45 @@ class Deal:
             raise NexotcError(f"{sender.address} is not {what} of this deal")
 
     def _send(self, method: str, sender: AccountAPI, *args: Any) -> TxResult:
-        with reverts_as_errors(method):
-            simulate(self.contract, method, args, sender.address)
-            receipt = getattr(self.contract, method)(*args, sender=sender)
+        try:
+            with reverts_as_errors(method):
+                simulate(self.contract, method, args, sender.address)
+                receipt = getattr(self.contract, method)(*args, sender=sender)
+        except RevertError as exc:
+            if exc.reason in ("party not compliant", "no kyc registry"):
+                raise self._gate_error(method, self._gate_refuses()) from exc
+            raise
         return tx_result(receipt, {self.address})
+
+    # ------------------------------------------------------- compliance gate
+    def _gate_refuses(self) -> list[tuple[str, str]]:
+        """The principals (role, wallet) this deal's compliance gate refuses now (none for an
+        ungated deal): the deal's own `compliant(who)`, which asks its KYC registry in its scope."""
+        terms = self.terms
+        if terms.policy_id == 0:
+            return []
+        with reverts_as_errors("compliant()"):
+            return [
+                (role, wallet)
+                for role, wallet in (("buyer", terms.buyer), ("seller", terms.seller))
+                if not bool(self.contract.compliant(wallet))
+            ]
+
+    def _gate_error(self, action: str, refused: list[tuple[str, str]]) -> NexotcError:
+        with reverts_as_errors("kyc_registry()"):
+            registry = str(self.contract.kyc_registry())
+        policy = self.terms.policy_id
+        if int(registry, 16) == 0:
+            return NexotcError(
+                f"{action}: this deal carries compliance policy #{policy} but its factory has no KYC registry, "
+                "so it can never be funded or released (refunds and expiry stay open)"
+            )
+        who = " and ".join(f"the {role} {wallet}" for role, wallet in refused) or "a principal"
+        return NexotcError(
+            f"{action}: {who} {'has' if len(refused) == 1 else 'have'} no current attestation of policy "
+            f"#{policy} in this deal's scope: prove with `nexotc kyc prove --deal {self.address} --account "
+            "WALLET`, then `nexotc kyc submit`"
+        )
 
 
 # -------------------------------------------------------------- helpers

@@ -126,9 +126,24 @@ def create(
         factory.validate(terms)  # the factory's own rules come first, as in create_desk_deal
         policy = registry.require_deal(desk_id, sender.address, terms)
         desk = {"desk_id": desk_id, "desk_registry": registry.address, "desk_policy_id": "0x" + policy.hex()}
+    _check_gate(factory, terms, sender.address, raw_salt, fund)
     if dry_run:
         terms_hash = factory.validate(terms)
         predicted = factory.predict(terms, sender.address, raw_salt)
+        warnings = []
+        moved = parse_spec(
+            document,
+            now=int(chain.pending_timestamp) + 1,
+            resolve_wallet=wallet_address,
+            decimals_of=_token_decimals,
+            variables=deployment.tokens,
+            sets=pairs,
+        ).terms
+        if moved.terms_hash() != terms.terms_hash():
+            warnings.append(
+                "the terms use relative times (now, +1d, ...): the deal's address changes with every run, so "
+                "proofs or deposits for this address are wasted unless the times are absolute"
+            )
         data = {
             "dry_run": True,
             "deal": predicted,
@@ -137,15 +152,19 @@ def create(
             "terms_hash": "0x" + terms_hash.hex(),
             **desk,
             "terms": terms_dict(terms),
+            "warnings": warnings,
         }
         under = f" under desk #{desk_id}'s rules" if desk_id is not None else ""
-        app.emit(
-            data,
-            lambda c: c.print(
+
+        def render_dry(c: Any) -> None:
+            c.print(
                 f"valid terms {data['terms_hash']}{under}; `{sender.address}` would create {predicted}"
                 f"{' (' + spec.name + ')' if spec.name else ''}"
-            ),
-        )
+            )
+            for warning in warnings:
+                c.print(f"[yellow]warning: {warning}[/]")
+
+        app.emit(data, render_dry)
         return
     if desk_id is not None:
         from nexotc_client.chain.desk import create_desk_deal
@@ -179,6 +198,23 @@ def create(
         render_tx(console, "created" + (" and funded" if fund else ""), result)
 
     app.emit({**extra, **result.to_dict()}, render)
+
+
+def _check_gate(factory: Any, terms: Any, creator: str, salt: bytes, fund: bool) -> None:
+    """A gated deal (terms with a compliance policy) that could never be funded is refused before
+    anything is sent: no KYC registry behind the factory, or a policy it never registered; with
+    --fund, a creator without an attestation in the new deal's scope."""
+    from nexotc_client.chain.offers import compliance_problems
+
+    problems = compliance_problems(factory, terms, None, [])
+    if problems:
+        raise NexotcError(f"this deal could never be funded: {problems[0]}")
+    if fund and terms.policy_id:
+        role = "seller" if creator.lower() == terms.seller.lower() else "buyer"
+        deal = factory.predict(terms, creator, salt)
+        problems = compliance_problems(factory, terms, deal, [(role, creator)])
+        if problems:
+            raise NexotcError(f"--fund: {problems[0]}")
 
 
 # ------------------------------------------------------------------- reads

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from clikit import Cli, assert_one_line_error, node_cli
+from eth_utils import to_checksum_address
 
 from nexotc_client.cli import run
 
@@ -94,7 +95,22 @@ def test_kyc_issue_prove_submit_deal_and_audit(cli, tmp_path):
         "--terms", DVP_EXAMPLE, "--set", "compliance.policy=1", "--salt", "0x0a",
         "--set", f"timers.funding_deadline={now + 86_400}", "--set", f"tranches.first_unlock={now + 600}",
     ]  # fmt: skip
-    deal = cli.ok("deal", "create", *terms, "--dry-run", "--account", "test:2", "--json").json()["deal"]
+    dry = cli.ok("deal", "create", *terms, "--dry-run", "--account", "test:2", "--json").json()
+    deal = dry["deal"]
+    assert dry["warnings"] == []  # absolute times: the address is fixed
+    relative = cli.ok("deal", "create", "--terms", DVP_EXAMPLE, "--dry-run", "--account", "test:2", "--json").json()
+    assert any("relative times" in w for w in relative["warnings"])
+    # a gated deal nobody could ever fund is refused before anything is sent
+    assert_one_line_error(
+        cli("deal", "create", "--terms", DVP_EXAMPLE, "--set", "compliance.policy=99", "--account", "test:2"),
+        "this deal could never be funded", "compliance policy #99 is not registered",
+    )  # fmt: skip
+    # the creator funding at creation needs its own attestation in the new deal's scope
+    assert_one_line_error(
+        cli("deal", "create", *terms, "--fund", "--account", "test:2"),
+        "--fund: the seller", "no current attestation of policy #1", f"nexotc kyc prove --deal {deal}",
+    )  # fmt: skip
+    assert cli.rpc("eth_getCode", [deal, "latest"]) in ("0x", "0x0")
 
     # each party proves for that address from its own wallet and submits
     for who, account in (("buyer", "test:1"), ("seller", "test:2")):
@@ -129,6 +145,13 @@ def test_kyc_issue_prove_submit_deal_and_audit(cli, tmp_path):
     created = cli.ok("deal", "create", *terms, "--fund", "--account", "test:2", "--json").json()
     assert created["deal"] == deal and created["funded"] is True
     cli.ok("deal", "fund", deal, "--account", "test:1")
+    # a second gated deal: nobody proved in its scope, so funding names the principal and approves nothing
+    other_terms = [("0x0b" if arg == "0x0a" else arg) for arg in terms]
+    other = cli.ok("deal", "create", *other_terms, "--account", "test:2", "--json").json()["deal"]
+    buyer = to_checksum_address(cli.rpc("eth_accounts", [])[1])
+    refused = cli("deal", "fund", other, "--account", "test:1")
+    assert_one_line_error(refused, f"fund: the buyer {buyer}", "no current attestation of policy #1")
+    assert cli.allowance(deployed["tokens"]["USDT"], buyer, other) == 0
     # once deployed, the deal names its scope (its address; a desk deal's would be its desk's)
     status = cli.ok("kyc", "status", "test:1", "--deal", deal, "--json").json()
     assert status["scope"] == str(int(deal, 16)) and status["compliant"] is True
