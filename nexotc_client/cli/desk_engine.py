@@ -125,18 +125,21 @@ def rfq() -> None:
 @shared_options
 @click.pass_obj
 def rfq_new(app: App, client: str, symbol: str, side: str, size: str, rfq_id: str | None, db_url: str | None) -> None:
-    """Record a client's RFQ."""
+    """Record a client's RFQ (an existing id is refused, never overwritten)."""
+    from nexotc_client.cli.desk_checks import desk_store
+    from nexotc_client.desk.engine import check_pair, check_rfq, insert_rfq
     from nexotc_client.desk.models import RFQ, Side
 
     amount = parse_decimal(size, "size")
-    if amount <= 0:
-        raise NexotcError("size: must be positive")
-    store = open_store(app, db_url)
     now = _now_ms()
-    request = RFQ(rfq_id or f"R-{now}", client, symbol.upper(), Side(side), amount, now)
+    request = check_rfq(RFQ(rfq_id or f"R-{now}", client.strip(), check_pair(symbol), Side(side), amount, now))
+    store = desk_store(app, db_url, create=True)
     with desk_errors():
-        store.save_rfq(request)
-    app.emit(_jsonable(request), lambda c: c.print(f"RFQ {request.rfq_id}: {client} {side}s {amount} {symbol}"))
+        insert_rfq(store, request)
+    app.emit(
+        _jsonable(request),
+        lambda c: c.print(f"RFQ {request.rfq_id}: {request.client} {side}s {amount} {request.symbol}"),
+    )
 
 
 @rfq.command("list")
@@ -145,7 +148,9 @@ def rfq_new(app: App, client: str, symbol: str, side: str, size: str, rfq_id: st
 @click.pass_obj
 def rfq_list(app: App, db_url: str | None) -> None:
     """Every RFQ."""
-    rows = [_jsonable(r) for r in open_store(app, db_url).rfqs()]
+    from nexotc_client.cli.desk_checks import desk_store
+
+    rows = [_jsonable(r) for r in desk_store(app, db_url).rfqs()]
 
     def render(c: Console) -> None:
         for r in rows:
@@ -161,12 +166,22 @@ def rfq_list(app: App, db_url: str | None) -> None:
 @click.pass_obj
 def rfq_show(app: App, rfq_id: str, db_url: str | None) -> None:
     """One RFQ and its quotes."""
-    store = open_store(app, db_url)
+    from nexotc_client.cli.desk_checks import desk_store
+
+    store = desk_store(app, db_url)
     with desk_errors():
         request = store.get_rfq(rfq_id)
         quotes = store.quotes(rfq_id=rfq_id)
     data = {**_jsonable(request), "quotes": [_jsonable(q) for q in quotes]}
-    app.emit(data, lambda c: c.print(data))
+
+    def render(c: Console) -> None:
+        c.print(f"RFQ {request.rfq_id}: {request.client} {request.side.value}s {request.size} {request.symbol}")
+        if not quotes:
+            c.print("  no quotes yet")
+        for q in quotes:
+            c.print(f"  {q.quote_id}  {q.state.value:<9} price {q.price} (bid {q.bid} / ask {q.ask})")
+
+    app.emit(data, render)
 
 
 # ===================================================================== quote
@@ -185,14 +200,22 @@ def _books(symbol: str, fixtures: str | None, live: bool) -> list:
 
 
 def _render_quote(q: Quote) -> Callable[[Console], None]:
+    from nexotc_client.cli.desk_checks import duration, num
+    from nexotc_client.desk.quote import utc_ms
+
     def render(c: Console) -> None:
         comp = q.components
         c.print(
-            f"quote {q.quote_id} ({q.state.value}) for {q.side.value} {q.size} {q.symbol}: "
-            f"bid {q.bid} / ask {q.ask} → price {q.price} (mid {q.mid})\n"
-            f"  VWAP {comp.vwap} · half-spread {comp.spread_bps} bps · vol add-on {comp.vol_addon_bps} bps · "
-            f"skew {comp.skew_bps} bps · TTL {q.ttl_ms} ms"
+            f"quote {q.quote_id} ({q.state.value}) for {q.side.value} {num(q.size)} {q.symbol}: "
+            f"bid {num(q.bid)} / ask {num(q.ask)} → price {num(q.price)} (mid {num(q.mid)})\n"
+            f"  VWAP {num(comp.vwap)} · half-spread {num(comp.spread_bps)} bps · vol add-on "
+            f"{num(comp.vol_addon_bps)} bps · skew {num(comp.skew_bps)} bps · TTL {duration(q.ttl_ms)} "
+            f"(expires {utc_ms(q.expires_ms)})"
         )
+        if q.counter_price is not None and q.state.value == "countered":
+            c.print(f"  client counter {num(q.counter_price)}: the desk decides (`nexotc quote accept {q.quote_id}`)")
+        if q.reason:
+            c.print(f"  {q.reason}")
 
     return render
 
@@ -206,30 +229,52 @@ def _render_quote(q: Quote) -> Callable[[Console], None]:
 @shared_options
 @click.pass_obj
 def quote_new(app: App, rfq_id: str, ttl: str, fixtures: str | None, live: bool, db_url: str | None) -> None:
-    """Quote an RFQ two-way from the consolidated venue books."""
-    from nexotc_client.desk.engine import quote_engine
+    """Quote an RFQ two-way from the consolidated venue books, skewed by the desk's inventory (accepted client
+    trades and hedge fills in the database)."""
+    from nexotc_client.cli.desk_checks import desk_store
+    from nexotc_client.desk.engine import filled_by, insert_quote, inventory, quote_engine
     from nexotc_client.desk.quote import QuoteConfig
 
-    store = open_store(app, db_url)
+    ttl_ms = parse_ms(ttl, "ttl")
+    if ttl_ms <= 0:
+        raise NexotcError(f"ttl: {ttl!r} must be positive")
+    if live and fixtures:
+        raise NexotcError("--live and --fixtures exclude each other")
+    store = desk_store(app, db_url)
     with desk_errors():
         request = store.get_rfq(rfq_id)
-        engine = quote_engine(_books(request.symbol, fixtures, live), QuoteConfig(ttl_ms=parse_ms(ttl, "ttl")))
-        q = engine.quote(request)
-        q.quote_id = f"{rfq_id}-q{len(store.quotes(rfq_id=rfq_id)) + 1}"
-        store.save_quote(q)
+        done = filled_by(store, rfq_id)
+        if done is not None:
+            raise NexotcError(f"RFQ {rfq_id} is filled by {done.quote_id} ({done.state.value}): no new quote")
+        try:
+            books = _books(request.symbol, fixtures, live)
+        except Exception as exc:  # ccxt's network and exchange errors when --live
+            if type(exc).__module__.startswith("ccxt"):
+                detail = " ".join(str(exc).split())[:200]
+                raise NexotcError(f"venue books unavailable ({type(exc).__name__}): {detail}") from exc
+            raise
+        engine = quote_engine(books, QuoteConfig(ttl_ms=ttl_ms), inventory=inventory(store))
+        q = insert_quote(store, engine.quote(request))
     app.emit(_jsonable(q), _render_quote(q))
 
 
 def _transition(app: App, db_url: str | None, quote_id: str, action: str, **kw: Any) -> None:
-    from nexotc_client.desk.engine import quote_engine
+    from nexotc_client.cli.desk_checks import desk_store
+    from nexotc_client.desk.engine import filled_by, quote_engine
 
-    store = open_store(app, db_url)
+    store = desk_store(app, db_url)
     with desk_errors():
         q = store.get_quote(quote_id)
+        if action == "accept":
+            other = filled_by(store, q.rfq_id, other_than=q.quote_id)
+            if other is not None:
+                raise NexotcError(
+                    f"RFQ {q.rfq_id} already has an accepted quote ({other.quote_id}): one quote fills an RFQ"
+                )
         engine = quote_engine([])
         try:
             if action == "accept":
-                engine.accept(q)
+                engine.accept(q, kw.get("max_giveaway_bps"), kw.get("override_price"))
             elif action == "counter":
                 engine.counter(q, kw["price"])
             else:
@@ -241,12 +286,34 @@ def _transition(app: App, db_url: str | None, quote_id: str, action: str, **kw: 
 
 @quote.command("accept")
 @click.argument("quote_id")
+@click.option(
+    "--max-giveaway-bps",
+    default=None,
+    help="Countered quote: the most the desk gives away against its quoted price (default: the quote's half-spread).",
+)
+@click.option(
+    "--override-price",
+    default=None,
+    help="Countered quote: take a counter beyond the tolerance; must name the counter price exactly.",
+)
 @db_option
 @shared_options
 @click.pass_obj
-def quote_accept(app: App, quote_id: str, db_url: str | None) -> None:
-    """The client accepts the quote within its TTL."""
-    _transition(app, db_url, quote_id, "accept")
+def quote_accept(
+    app: App, quote_id: str, max_giveaway_bps: str | None, override_price: str | None, db_url: str | None
+) -> None:
+    """Accept a quote within its TTL. A QUOTED quote: the client accepts the desk's price. A COUNTERED quote: the
+    desk accepts the client's counter, only if it gives away at most --max-giveaway-bps of the quoted price
+    (default: the quote's half-spread) or with --override-price naming the counter price (an explicit desk
+    decision, recorded in the quote's reason). One accepted quote per RFQ."""
+    _transition(
+        app,
+        db_url,
+        quote_id,
+        "accept",
+        max_giveaway_bps=parse_decimal(max_giveaway_bps, "max-giveaway-bps") if max_giveaway_bps else None,
+        override_price=parse_decimal(override_price, "override-price") if override_price else None,
+    )
 
 
 @quote.command("counter")
@@ -256,7 +323,8 @@ def quote_accept(app: App, quote_id: str, db_url: str | None) -> None:
 @shared_options
 @click.pass_obj
 def quote_counter(app: App, quote_id: str, price: str, db_url: str | None) -> None:
-    """The client counters with a price."""
+    """The client counters with a price (per base unit); the desk then decides with `quote accept` (within its
+    tolerance or with --override-price), `quote reject`, or a new quote."""
     _transition(app, db_url, quote_id, "counter", price=parse_decimal(price, "price"))
 
 
@@ -278,12 +346,21 @@ def quote_reject(app: App, quote_id: str, reason: str, db_url: str | None) -> No
 @click.pass_obj
 def quote_show(app: App, quote_id: str, db_url: str | None) -> None:
     """One quote, with its price lock if any."""
-    store = open_store(app, db_url)
+    from nexotc_client.cli.desk_checks import desk_store
+
+    store = desk_store(app, db_url)
     with desk_errors():
         q = store.get_quote(quote_id)
         lock = store.lock_of(quote_id)
     data = {**_jsonable(q), "lock": lock.to_dict() if lock else None}
-    app.emit(data, _render_quote(q))
+    base = _render_quote(q)
+
+    def render(c: Console) -> None:
+        base(c)
+        if lock is not None:
+            c.print(f"  locked into deal {lock.deal} (tx {lock.tx_hash})")
+
+    app.emit(data, render)
 
 
 @quote.command("list")
@@ -293,25 +370,21 @@ def quote_show(app: App, quote_id: str, db_url: str | None) -> None:
 @click.pass_obj
 def quote_list(app: App, rfq_id: str | None, db_url: str | None) -> None:
     """Every quote (of one RFQ)."""
-    quotes = open_store(app, db_url).quotes(rfq_id=rfq_id)
-    app.emit(
-        [_jsonable(q) for q in quotes],
-        lambda c: [c.print(f"{q.quote_id}  {q.state.value}  {q.side.value} {q.size} @ {q.price}") for q in quotes],
-    )
+    from nexotc_client.cli.desk_checks import desk_store, num
 
+    store = desk_store(app, db_url)
+    with desk_errors():
+        if rfq_id is not None:
+            store.get_rfq(rfq_id)  # an unknown RFQ is an error, not an empty list
+        quotes = store.quotes(rfq_id=rfq_id)
 
-def _token(app: App, ref: str) -> str:
-    from eth_utils import to_checksum_address
+    def render(c: Console) -> None:
+        if not quotes:
+            c.print("no quotes" + (f" for RFQ {rfq_id}" if rfq_id else ""))
+        for q in quotes:
+            c.print(f"{q.quote_id}  {q.state.value}  {q.side.value} {num(q.size)} @ {num(q.price)}")
 
-    from nexotc_client.chain.encoding import is_valid_address
-
-    if is_valid_address(ref):
-        return to_checksum_address(ref)
-    tokens = app.deployment().tokens
-    for symbol, address in tokens.items():
-        if symbol.lower() == ref.lower():
-            return address
-    raise NexotcError(f"unknown token {ref!r}: an address or a symbol of `nexotc deploy --mock-tokens`")
+    app.emit([_jsonable(q) for q in quotes], render)
 
 
 @quote.command("lock")
@@ -319,8 +392,8 @@ def _token(app: App, ref: str) -> str:
 @click.option("--client", required=True, help="The client's wallet (the only taker of the offer).")
 @click.option("--platform", required=True, help="The desk's fee wallet (distinct from --account).")
 @click.option("--resolver", required=True)
-@click.option("--base-token", default="WBTC", show_default=True)
-@click.option("--quote-token", default="USDT", show_default=True)
+@click.option("--base-token", default=None, help="Default: the recorded token of the pair's base (BTC: WBTC).")
+@click.option("--quote-token", default=None, help="Default: the recorded token of the pair's quote asset.")
 @click.option("--tranches", default=1, show_default=True, type=click.IntRange(1, 32))
 @click.option("--interval", default="0s", show_default=True, help="Between tranche unlocks.")
 @click.option("--offchain-base", is_flag=True, help="The base leg settles off chain (an ESCROWED deal).")
@@ -335,8 +408,8 @@ def quote_lock(
     client: str,
     platform: str,
     resolver: str,
-    base_token: str,
-    quote_token: str,
+    base_token: str | None,
+    quote_token: str | None,
     tranches: int,
     interval: str,
     offchain_base: bool,
@@ -344,26 +417,64 @@ def quote_lock(
     out: Path | None,
     db_url: str | None,
 ) -> None:
-    """The desk (--account) signs the accepted quote's deal as an offer to the client only."""
+    """The desk (--account) signs the accepted quote's deal as an offer to the client only (once per quote: a
+    locked quote is refused). The tokens must carry the RFQ's pair (read on chain); --client must be the RFQ's
+    client when the RFQ names a wallet."""
     import json
 
     from nexotc_client.chain.contracts import erc20
+    from nexotc_client.cli.desk_checks import desk_store, pair_token
     from nexotc_client.desk.lock import LockParams, sign_lock
+    from nexotc_client.desk.models import QuoteState
+    from nexotc_client.desk.money import asset_decimals
+    from nexotc_client.terms import ZERO_ADDRESS
 
-    store = open_store(app, db_url)
+    store = desk_store(app, db_url)
     with desk_errors():
         q = store.get_quote(quote_id)
+        request = store.get_rfq(q.rfq_id)
+        lock = store.lock_of(quote_id)
+    if lock is not None:
+        raise NexotcError(f"quote {quote_id} is already locked into deal {lock.deal}: no second offer")
+    if q.state is not QuoteState.ACCEPTED:
+        raise NexotcError(f"quote {quote_id} is {q.state.value}: only an accepted quote is locked")
+    if out is not None and not out.parent.is_dir():
+        raise NexotcError(f"--out {out}: no directory {out.parent}")
+    client_address = wallet_address(client)
+    try:
+        rfq_client = wallet_address(request.client)
+    except NexotcError:
+        rfq_client = None  # the RFQ names the client, not its wallet: nothing to compare
+    if rfq_client is not None and rfq_client.lower() != client_address.lower():
+        raise NexotcError(f"--client {client_address} is not RFQ {request.rfq_id}'s client {rfq_client}")
     factory = app.factory()
     sender = app.sender()
-    base, quote_addr = _token(app, base_token), _token(app, quote_token)
+    roles = {
+        "--account (the desk's trading wallet)": sender.address,
+        "--client": client_address,
+        "--platform (the desk's fee wallet)": wallet_address(platform),
+        "--resolver": wallet_address(resolver),
+    }
+    seen: dict[str, str] = {}
+    for role, address in roles.items():
+        if address.lower() in seen:
+            raise NexotcError(f"{role} is the same wallet as {seen[address.lower()]} ({address}): use distinct wallets")
+        seen[address.lower()] = role
+    base_asset, quote_asset = q.symbol.split("/")
+    quote_addr = pair_token(app, quote_token, quote_asset, "quote")
+    if offchain_base and base_token is None:
+        base, base_decimals = ZERO_ADDRESS, asset_decimals(base_asset)
+    else:
+        base = pair_token(app, base_token, base_asset, "base")
+        base_decimals = int(erc20(base).decimals())
     params = LockParams(
         base_token=base,
         quote_token=quote_addr,
         desk=sender.address,
-        client=wallet_address(client),
-        platform=wallet_address(platform),
-        resolver=wallet_address(resolver),
-        base_decimals=int(erc20(base).decimals()),
+        client=client_address,
+        platform=roles["--platform (the desk's fee wallet)"],
+        resolver=roles["--resolver"],
+        base_decimals=base_decimals,
         quote_decimals=int(erc20(quote_addr).decimals()),
         base_on_chain=not offchain_base,
         tranches=tranches,
@@ -384,7 +495,10 @@ def quote_lock(
         "link": link,
     }
     if out is not None:
-        out.write_text(json.dumps({**signed.to_json(), "quote_id": quote_id}, indent=2))
+        try:
+            out.write_text(json.dumps({**signed.to_json(), "quote_id": quote_id}, indent=2))
+        except OSError as exc:
+            raise NexotcError(f"--out {out}: {exc.strerror or exc} (the offer is signed: {link})") from exc
         data["file"] = str(out)
     app.emit(data, lambda c: c.print(f"lock offer for {quote_id} signed by {sender.address}\n{link}"))
 
@@ -397,11 +511,12 @@ def quote_lock(
 @click.pass_obj
 def quote_take(app: App, ref: str, fund: bool, db_url: str | None) -> None:
     """The client (--account) accepts a lock offer: the deal is deployed and the lock recorded."""
+    from nexotc_client.cli.desk_checks import desk_store
     from nexotc_client.cli.offer import read_offer
     from nexotc_client.desk.lock import accept_lock
 
     signed, _ = read_offer(ref)
-    store = open_store(app, db_url)
+    store = desk_store(app, db_url)
     factory = app.factory()
     client = app.sender()
     with step(app, "accepting the lock offer"), desk_errors():
@@ -411,6 +526,11 @@ def quote_take(app: App, ref: str, fund: bool, db_url: str | None) -> None:
 
 
 # ===================================================================== hedge
+#: `hedge start | resume` exit code when the hedge ended PARTIAL (or STOPPED): a residual is left unhedged
+EXIT_HEDGE_PARTIAL = 3
+_HEDGE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
 @click.group()
 def hedge() -> None:
     """TWAP hedges of accepted quotes on (simulated) venues, persisted and resumable."""
@@ -420,35 +540,115 @@ def _journal(app: App, parent_id: str) -> Path:
     return app.home / "exchange" / parent_id
 
 
-def _hedge_summary(state: Any) -> dict[str, Any]:
+def _hedge_lock(app: App, parent_id: str) -> Any:
+    from nexotc_client.desk.hedge import HedgeLock
+
+    return HedgeLock(_journal(app, parent_id) / "hedge.lock", f"hedge {parent_id}")
+
+
+def _process(app: App, parent_id: str, status: str) -> dict[str, Any] | None:
+    """Whether an active hedge really runs: its lock is held by a live process (the kernel releases it when the
+    process dies), else its "running" status is stale (killed, Ctrl-C: `hedge resume` or `hedge cancel` it)."""
+    from nexotc_client.desk.hedge import HedgeLock
+    from nexotc_client.desk.models import HedgeStatus
+
+    if not HedgeStatus(status).active:
+        return None
+    pid = HedgeLock.holder(_journal(app, parent_id) / "hedge.lock")
+    return {"running": pid is not None, "pid": pid or None, "stale": pid is None}
+
+
+def _amount(value: Decimal | None) -> str:
+    """A size or fee for people: plain digits, no exponent, no trailing zeros (1E+3 -> 1000, 1E-9 -> 0.000000001)."""
+    from nexotc_client.desk.db import canonical
+
+    return "-" if value is None else canonical(value)
+
+
+def _price(value: Decimal | None) -> str:
+    """A price for people: cents at or above 1, else 8 significant digits (never an exponent)."""
+    from nexotc_client.desk.db import canonical
+
+    if value is None:
+        return "-"
+    if value == 0:
+        return "0"
+    if abs(value) >= 1:
+        return format(value.quantize(Decimal("0.01")), "f")
+    return canonical(value.quantize(Decimal(1).scaleb(value.adjusted() - 7)))
+
+
+def _bps(text: str) -> str:
+    """Basis points for people: two decimals."""
+    return format(Decimal(text).quantize(Decimal("0.01")), "f")
+
+
+def _hedge_summary(state: Any, process: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The --json view: exact decimal strings (no exponent)."""
+    from nexotc_client.desk.db import canonical
+
     return {
         "parent_id": state.plan.parent_id,
         "status": state.status.value,
         "side": state.plan.side.value,
-        "target": str(state.plan.target_size),
-        "filled": str(state.filled),
+        "target": canonical(state.plan.target_size),
+        "filled": canonical(state.filled),
+        "residual": canonical(state.plan.target_size - state.filled),
         "avg_price": str(state.avg_price) if state.avg_price is not None else None,
-        "fees": str(state.fees),
-        "arrival_mid": str(state.arrival_mid),
+        "fees": canonical(state.fees),
+        "arrival_mid": canonical(state.arrival_mid) if state.arrival_mid is not None else None,
         "clips_sent": state.next_clip,
         "clips": state.plan.clips,
         "orders": len(state.orders),
         "fills": len(state.fills),
-        "venue_filled": {k: str(v) for k, v in sorted(state.venue_filled.items())},
+        "venue_filled": {k: canonical(v) for k, v in sorted(state.venue_filled.items())},
+        "process": process,
     }
+
+
+def _status_text(status: str, process: dict[str, Any] | None) -> str:
+    if process is None:
+        return status
+    if process["stale"]:
+        return f"{status} (stale: no process runs it)"
+    return f"{status} (process {process['pid']})" if process["pid"] else f"{status} (a process runs it)"
 
 
 def _render_hedge(data: dict[str, Any]) -> Callable[[Console], None]:
     def render(c: Console) -> None:
+        avg = _price(Decimal(data["avg_price"])) if data["avg_price"] is not None else "-"
+        mid = _price(Decimal(data["arrival_mid"])) if data["arrival_mid"] is not None else "-"
         c.print(
-            f"hedge {data['parent_id']} {data['status']}: {data['side']} {data['filled']}/{data['target']} "
-            f"avg {data['avg_price']} (arrival mid {data['arrival_mid']}), fees {data['fees']}, "
-            f"{data['orders']} orders, {data['fills']} fills, clips {data['clips_sent']}/{data['clips']}"
+            f"hedge {data['parent_id']} {_status_text(data['status'], data['process'])}: {data['side']} "
+            f"{_amount(Decimal(data['filled']))}/{_amount(Decimal(data['target']))} avg {avg} (arrival mid {mid}), "
+            f"fees {_amount(Decimal(data['fees']))}, {data['orders']} orders, {data['fills']} fills, "
+            f"clips {data['clips_sent']}/{data['clips']}"
         )
         for venue, size in data["venue_filled"].items():
-            c.print(f"  {venue}: {size}")
+            c.print(f"  {venue}: {_amount(Decimal(size))}")
+        residual = Decimal(data["residual"])
+        if data["status"] in ("partial", "stopped", "cancelled") and residual > 0:
+            c.print(f"  [yellow]residual {_amount(residual)} unhedged[/yellow]")
+        if data["process"] and data["process"]["stale"]:
+            c.print(f"  `nexotc hedge resume {data['parent_id']}` or `nexotc hedge cancel {data['parent_id']}`")
 
     return render
+
+
+def _emit_finished(app: App, state: Any, quote_id: str | None) -> None:
+    """Print a finished start/resume; a hedge that ended with a residual (PARTIAL, STOPPED) exits 3 with a
+    warning on stderr naming the residual and how to hedge it."""
+    from nexotc_client.desk.models import HedgeStatus
+
+    data = _hedge_summary(state)
+    app.emit(data, _render_hedge(data))
+    if state.status in (HedgeStatus.PARTIAL, HedgeStatus.STOPPED):
+        residual = _amount(state.plan.target_size - state.filled)
+        hint = f": `nexotc hedge start {quote_id} --residual`" if quote_id else ""
+        click.echo(
+            f"warning: hedge {state.plan.parent_id} {state.status.value}, {residual} left unhedged{hint}", err=True
+        )
+        click.get_current_context().exit(EXIT_HEDGE_PARTIAL)
 
 
 def _console(app: App) -> Any:
@@ -461,16 +661,74 @@ def _console(app: App) -> Any:
     return Console(stderr=True, force_terminal=sys.stderr.isatty())
 
 
+def _hedge_target(store: DeskStore, q: Quote, residual: bool) -> tuple[Decimal, list[str]]:
+    """What a new hedge of `q` may buy or sell: the quote's size when it has no hedge yet; with --residual, what
+    its earlier (finished) hedges left. A hedge of it still active (pending/running) always refuses."""
+    from nexotc_client.desk.hedge import committed_size
+
+    states = [store.load_hedge(h["parent_id"]) for h in store.hedges() if h["quote_id"] == q.quote_id]
+    for s in states:
+        if s.status.active:
+            pid = s.plan.parent_id
+            raise NexotcError(
+                f"quote {q.quote_id} is already being hedged by {pid} ({s.status.value}, "
+                f"{_amount(s.filled)}/{_amount(s.plan.target_size)}): `nexotc hedge resume {pid}` or "
+                f"`nexotc hedge cancel {pid}` first"
+            )
+    hedged = sum((max(committed_size(s), s.filled) for s in states), Decimal(0))
+    names = [s.plan.parent_id for s in states]
+    if not residual:
+        if hedged > 0:
+            raise NexotcError(
+                f"quote {q.quote_id} was hedged by {', '.join(names)} ({_amount(hedged)}/{_amount(q.size)}): "
+                f"`--residual` hedges the {_amount(max(q.size - hedged, Decimal(0)))} left"
+            )
+        return q.size, names
+    left = q.size - hedged
+    if left <= 0:
+        raise NexotcError(
+            f"quote {q.quote_id} is fully hedged ({_amount(hedged)}/{_amount(q.size)} by {', '.join(names)}): "
+            "nothing left"
+        )
+    return left, names
+
+
+def _clear_orphan_journals(journal: Path, parent_id: str) -> None:
+    """Venue journals under a hedge id the database does not know: those of a start that died before it
+    sent an order (no order in them) are removed; any with an order are refused (another database's hedge?)."""
+    import json
+
+    files = sorted(journal.glob("*.jsonl"))
+    for path in files:
+        for line in path.read_text().splitlines()[1:]:
+            try:
+                method = json.loads(line).get("m")
+            except ValueError:
+                continue
+            if method in ("order", "cancel"):
+                raise NexotcError(
+                    f"{journal} holds venue journals with orders but this database has no hedge {parent_id} "
+                    "(another --db?): use another --id"
+                )
+    for path in files:
+        path.unlink()
+
+
 @hedge.command("start")
 @click.argument("quote_id")
 @click.option("--clips", default=8, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--interval", default="1s", show_default=True, help="Between clips (e.g. 250ms, 30s).")
-@click.option("--participation", default=None, help="Cap a clip to this fraction of the displayed depth.")
-@click.option("--venue-cap", multiple=True, help="VENUE=SIZE: at most SIZE on that venue.")
+@click.option("--participation", default=None, help="Cap a clip to this fraction (0, 1] of the displayed depth.")
+@click.option("--venue-cap", multiple=True, help="VENUE=SIZE: at most SIZE (>= 0) on that venue.")
 @click.option("--limit-bps", default=None, help="Bound child prices this far through the arrival mid.")
 @click.option("--seed", default=0, show_default=True, type=int, help="The simulated venues' seed.")
 @click.option("--fixtures", default=None, help="Directory of recorded venue responses.")
-@click.option("--id", "parent_id", default=None, help="Hedge id (default: H-<quote id>).")
+@click.option(
+    "--id", "parent_id", default=None, help="Hedge id (default: H-<quote id>, H-<quote id>-N for a residual)."
+)
+@click.option(
+    "--residual", is_flag=True, help="Hedge what the quote's finished or cancelled hedges left (size capped to it)."
+)
 @db_option
 @shared_options
 @click.pass_obj
@@ -485,47 +743,95 @@ def hedge_start(
     seed: int,
     fixtures: str | None,
     parent_id: str | None,
+    residual: bool,
     db_url: str | None,
 ) -> None:
-    """Hedge an accepted quote: TWAP clips routed across the venues by fee-adjusted price."""
+    """Hedge an accepted quote: TWAP clips routed across the venues by fee-adjusted price. Exits 3 when the hedge
+    ends with a residual (status partial); a quote already hedged is refused unless --residual."""
+    import hashlib
+    import shutil
+    from dataclasses import replace
+
     from nexotc_client.desk.engine import hedge_plan, run_hedge
+    from nexotc_client.desk.hedge import HedgeLock, validate_plan
     from nexotc_client.desk.models import QuoteState
 
+    # everything typed is checked before anything is created (no journal, no lock file, no row)
+    interval_ms = parse_ms(interval, "--interval")
+    cap_participation = parse_decimal(participation, "--participation") if participation is not None else None
+    caps: dict[str, Decimal] = {}
+    for item in venue_cap:
+        venue, sep, size = item.partition("=")
+        if not sep or not venue.strip():
+            raise NexotcError(f"--venue-cap {item!r}: VENUE=SIZE")
+        caps[venue.strip()] = parse_decimal(size, f"--venue-cap {venue.strip()}")
+    limit = parse_decimal(limit_bps, "--limit-bps") if limit_bps is not None else None
+    if parent_id is not None and not _HEDGE_ID.match(parent_id):
+        raise NexotcError(f"--id {parent_id!r}: letters, digits, '.', '_', '-' (at most 64, not starting with . _ -)")
     store = open_store(app, db_url)
     with desk_errors():
         q = store.get_quote(quote_id)
     if q.state is not QuoteState.ACCEPTED:
         raise NexotcError(f"quote {quote_id} is {q.state.value}: only an accepted quote is hedged")
-    caps = {}
-    for item in venue_cap:
-        venue, sep, size = item.partition("=")
-        if not sep:
-            raise NexotcError(f"--venue-cap {item!r}: VENUE=SIZE")
-        caps[venue.strip()] = parse_decimal(size, f"--venue-cap {venue}")
+    books = _books(q.symbol, fixtures, live=False)
     plan = hedge_plan(
         q,
         clips=clips,
-        interval_ms=parse_ms(interval, "interval"),
+        interval_ms=interval_ms,
         start_ms=_now_ms(),
         parent_id=parent_id,
-        participation_cap=parse_decimal(participation, "participation") if participation else None,
+        participation_cap=cap_participation,
         venue_caps=caps,
-        limit_bps=parse_decimal(limit_bps, "limit-bps") if limit_bps else None,
+        limit_bps=limit,
     )
-    journal = _journal(app, plan.parent_id)
     with desk_errors():
-        try:
-            store.load_hedge(plan.parent_id)
-        except LookupError:
-            pass
-        else:
-            raise NexotcError(f"hedge {plan.parent_id} exists: `nexotc hedge resume {plan.parent_id}`")
-        if journal.exists() and any(journal.iterdir()):
-            raise NexotcError(f"{journal} holds another hedge's venue journals")
-        books = _books(q.symbol, fixtures, live=False)
-        state = run_hedge(store, plan, journal, books, quote_id=quote_id, seed=seed, console=_console(app))
-    data = _hedge_summary(state)
-    app.emit(data, _render_hedge(data))
+        validate_plan(plan, {b.venue for b in books})
+        # one `hedge start` of a quote at a time: the check of its other hedges and the new one are atomic
+        digest = hashlib.sha256(quote_id.encode()).hexdigest()[:24]
+        quote_lock = HedgeLock(app.home / "exchange" / ".quotes" / f"{digest}.lock", f"a hedge start of {quote_id}")
+        with quote_lock:
+            target, earlier = _hedge_target(store, q, residual)
+            if parent_id is None and earlier:
+                n = len(earlier) + 1
+                while f"H-{quote_id}-{n}" in earlier or _journal(app, f"H-{quote_id}-{n}").exists():
+                    n += 1
+                plan = replace(plan, parent_id=f"H-{quote_id}-{n}")
+            if not _HEDGE_ID.match(plan.parent_id):
+                raise NexotcError(f"hedge id {plan.parent_id!r} is not a valid id: pass --id")
+            plan = replace(plan, target_size=target)
+            validate_plan(plan, {b.venue for b in books})
+            journal = _journal(app, plan.parent_id)
+            created = not journal.exists()
+            with _hedge_lock(app, plan.parent_id):
+                try:
+                    store.load_hedge(plan.parent_id)
+                except LookupError:
+                    pass
+                else:
+                    raise NexotcError(f"hedge {plan.parent_id} exists: `nexotc hedge resume {plan.parent_id}`")
+                _clear_orphan_journals(journal, plan.parent_id)
+                try:
+                    state = run_hedge(
+                        store,
+                        plan,
+                        journal,
+                        books,
+                        quote_id=quote_id,
+                        seed=seed,
+                        console=_console(app),
+                        # the hedge is in the database: other starts of the quote now see it (and refuse)
+                        on_started=lambda _state: quote_lock.release(),
+                    )
+                except BaseException:
+                    try:
+                        store.load_hedge(plan.parent_id)
+                    except LookupError:  # never created: leave nothing behind
+                        for path in journal.glob("*.jsonl"):
+                            path.unlink()
+                        if created:
+                            shutil.rmtree(journal, ignore_errors=True)
+                    raise
+    _emit_finished(app, state, quote_id)
 
 
 @hedge.command("resume")
@@ -534,14 +840,52 @@ def hedge_start(
 @shared_options
 @click.pass_obj
 def hedge_resume(app: App, parent_id: str, db_url: str | None) -> None:
-    """Continue a hedge after a crash, from the database and the venues' journals."""
+    """Continue a hedge after a crash, from the database and the venues' journals (exit 3: it ended partial)."""
     from nexotc_client.desk.engine import resume_hedge
 
     store = open_store(app, db_url)
     with desk_errors():
-        state = resume_hedge(store, parent_id, _journal(app, parent_id), console=_console(app))
-    data = _hedge_summary(state)
-    app.emit(data, _render_hedge(data))
+        quote_id = store.hedge_quote_id(parent_id)
+        with _hedge_lock(app, parent_id):
+            state = resume_hedge(store, parent_id, _journal(app, parent_id), console=_console(app))
+    _emit_finished(app, state, quote_id)
+
+
+@hedge.command("cancel")
+@click.argument("parent_id")
+@db_option
+@shared_options
+@click.pass_obj
+def hedge_cancel(app: App, parent_id: str, db_url: str | None) -> None:
+    """Cancel a hedge: its open orders are cancelled at the venues, nothing more is sent, it is marked
+    cancelled (idempotent; a running hedge's process must be stopped first)."""
+    from nexotc_client.desk.engine import cancel_hedge
+    from nexotc_client.desk.hedge import HedgeBusyError
+    from nexotc_client.desk.models import HedgeStatus
+
+    store = open_store(app, db_url)
+    with desk_errors():
+        state = store.load_hedge(parent_id)
+        if state.status in (HedgeStatus.DONE, HedgeStatus.PARTIAL):
+            raise NexotcError(f"hedge {parent_id} is already finished ({state.status.value}): nothing to cancel")
+        already = state.status is HedgeStatus.CANCELLED
+        if not already:
+            try:
+                lock = _hedge_lock(app, parent_id).acquire()
+            except HedgeBusyError as exc:
+                raise NexotcError(f"{exc}: stop it (Ctrl-C) first, then cancel") from exc
+            try:
+                state = cancel_hedge(store, parent_id, _journal(app, parent_id))
+            finally:
+                lock.release()
+    data = {**_hedge_summary(state), "already_cancelled": already}
+
+    def render(c: Console) -> None:
+        if already:
+            c.print(f"hedge {parent_id} was already cancelled")
+        _render_hedge(data)(c)
+
+    app.emit(data, render)
 
 
 @hedge.command("show")
@@ -550,11 +894,11 @@ def hedge_resume(app: App, parent_id: str, db_url: str | None) -> None:
 @shared_options
 @click.pass_obj
 def hedge_show(app: App, parent_id: str, db_url: str | None) -> None:
-    """A hedge's progress as persisted."""
+    """A hedge's progress as persisted (and whether a process runs it)."""
     store = open_store(app, db_url)
     with desk_errors():
         state = store.load_hedge(parent_id)
-    data = _hedge_summary(state)
+    data = _hedge_summary(state, _process(app, parent_id, state.status.value))
     app.emit(data, _render_hedge(data))
 
 
@@ -563,14 +907,24 @@ def hedge_show(app: App, parent_id: str, db_url: str | None) -> None:
 @shared_options
 @click.pass_obj
 def hedge_list(app: App, db_url: str | None) -> None:
-    """Every hedge."""
+    """Every hedge; a "running" one no process runs any more is marked stale."""
+    from nexotc_client.desk.db import canonical
+
     rows = [
-        {k: str(v) if isinstance(v, Decimal) else v for k, v in r.items()} for r in open_store(app, db_url).hedges()
+        {
+            **{k: canonical(v) if isinstance(v, Decimal) else v for k, v in r.items()},
+            "process": _process(app, r["parent_id"], r["status"]),
+        }
+        for r in open_store(app, db_url).hedges()
     ]
-    app.emit(
-        rows,
-        lambda c: [c.print(f"{r['parent_id']}  {r['status']}  {r['side']} {r['filled']}/{r['target']}") for r in rows],
-    )
+
+    def render(c: Console) -> None:
+        for r in rows:
+            c.print(
+                f"{r['parent_id']}  {_status_text(r['status'], r['process'])}  {r['side']} {r['filled']}/{r['target']}"
+            )
+
+    app.emit(rows, render)
 
 
 # ===================================================================== settle
@@ -607,10 +961,12 @@ def settle_track(
     quote_id: str | None,
     db_url: str | None,
 ) -> None:
-    """Start tracking a deal's settlement."""
+    """Start tracking a deal's settlement. --quote must be a quote of the database that the deal locks (its offer
+    salt names it); by default, the quote recorded by the lock or named on chain."""
+    from nexotc_client.cli.desk_checks import desk_store
     from nexotc_client.desk.settlement import SettlementTracker, Sla
 
-    store = open_store(app, db_url)
+    store = desk_store(app, db_url, create=True)
     network = _network_name(app)
     factory = app.factory()
     sla = Sla(
@@ -628,7 +984,15 @@ def settle_track(
         "mode": row.mode,
         "sla": row.sla,
     }
-    app.emit(data, lambda c: c.print(f"tracking {row.deal_address} ({row.mode}, {row.confirmations} confirmations)"))
+    from nexotc_client.cli.desk_checks import plural
+
+    app.emit(
+        data,
+        lambda c: c.print(
+            f"tracking {row.deal_address} ({row.mode}, quote {row.quote_id or 'none'}, "
+            f"{plural(row.confirmations, 'confirmation')})"
+        ),
+    )
 
 
 @settle.command("status")
@@ -638,22 +1002,35 @@ def settle_track(
 @click.pass_obj
 def settle_status(app: App, deal_address: str, db_url: str | None) -> None:
     """Poll the deal: confirmed events stored, pending ones shown, SLA breaches flagged (exit 4 on a breach)."""
+    from datetime import UTC, datetime
+
+    from nexotc_client.cli.desk_checks import desk_store, plural
     from nexotc_client.desk.settlement import SettlementTracker
 
-    store = open_store(app, db_url)
+    store = desk_store(app, db_url)
     network = _network_name(app)
     with desk_errors():
         view = SettlementTracker(store, app.factory(), network).poll(deal_address)
     data = view.to_dict()
 
+    def when(ts: int) -> str:
+        return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
     def render(c: Console) -> None:
-        c.print(f"deal {view.deal} ({view.phase}) quote {view.quote_id}: {view.new_events} new confirmed events")
+        quote_part = f"quote {view.quote_id}" if view.quote_id else "no desk quote"
+        c.print(f"deal {view.deal} ({view.phase}, {quote_part}): {plural(view.new_events, 'new confirmed event')}")
         for t in view.tranches:
-            c.print(f"  tranche {t.index}: {t.status} settled_tx={t.settled_tx} off-chain={list(t.offchain)}")
+            parts = [t.status]
+            if t.settled_tx:
+                parts.append(f"settled in {t.settled_tx}")
+            if t.offchain:
+                parts.append("off-chain leg: " + ", ".join(t.offchain))
+            c.print(f"  tranche {t.index}: {'; '.join(parts)}")
         for p in view.pending:
-            c.print(f"  pending {p.name} ({p.confirmations}/{view.confirmations} confirmations) {p.tx_hash}")
+            c.print(f"  pending {p.name} ({p.confirmations}/{plural(view.confirmations, 'confirmation')}) {p.tx_hash}")
         for b in view.breaches:
-            c.print(f"  [red]SLA breach[/red] {b.kind} tranche {b.tranche}: {b.detail} (due {b.due})")
+            where = f" tranche {b.tranche}" if b.tranche is not None else ""
+            c.print(f"  [red]SLA breach[/red] {b.kind}{where}: {b.detail} (due {when(b.due)})")
 
     app.emit(data, render)
     if view.breaches:
@@ -672,10 +1049,12 @@ def settle_status(app: App, deal_address: str, db_url: str | None) -> None:
 def settle_mark(
     app: App, deal_address: str, tranche: int, milestone: str, evidence: str, on_chain: bool, db_url: str | None
 ) -> None:
-    """Record a milestone of the off-chain leg, with its evidence."""
+    """Record a milestone of the off-chain leg, with its evidence. With --on-chain ('delivered' only) the marker
+    also marks the tranche on chain; an identical off-chain record is then upgraded with the transaction."""
+    from nexotc_client.cli.desk_checks import desk_store
     from nexotc_client.desk.settlement import SettlementTracker
 
-    store = open_store(app, db_url)
+    store = desk_store(app, db_url)
     network = _network_name(app)
     marker = app.sender() if on_chain else None
     with desk_errors():
@@ -689,7 +1068,13 @@ def settle_mark(
         "evidence_hash": row.evidence_hash,
         "tx_hash": row.tx_hash,
     }
-    app.emit(data, lambda c: c.print(f"tranche {tranche}: {milestone} ({row.evidence_hash})"))
+    app.emit(
+        data,
+        lambda c: c.print(
+            f"tranche {tranche}: {milestone} (evidence hash {row.evidence_hash})"
+            + (f", marked on chain in {row.tx_hash}" if row.tx_hash else ", recorded off chain")
+        ),
+    )
 
 
 @settle.command("release")
@@ -701,9 +1086,10 @@ def settle_mark(
 def settle_release(app: App, deal_address: str, tranche: int, db_url: str | None) -> None:
     """Release a tranche of a locked deal from --account and book the settlement (ref <quote id>/<tranche>)."""
     from nexotc_client.chain.contracts import erc20
+    from nexotc_client.cli.desk_checks import desk_store
     from nexotc_client.desk.engine import book_settlement
 
-    store = open_store(app, db_url)
+    store = desk_store(app, db_url)
     factory = app.factory()
     deal = factory.deal(deal_address)
     with desk_errors():
@@ -732,23 +1118,31 @@ def settle_release(app: App, deal_address: str, tranche: int, db_url: str | None
 def recon(app: App, quote_id: str, out: Path | None, db_url: str | None) -> None:
     """Reconcile a client trade (bookings vs hedge fills vs on-chain settlement) with its TCA; CSV + PNG
     (exit 5 when there are breaks)."""
+    from nexotc_client.cli.desk_checks import desk_store
     from nexotc_client.desk.engine import reconcile_quote
 
-    store = open_store(app, db_url)
+    store = desk_store(app, db_url)
     with desk_errors():
         result = reconcile_quote(store, quote_id, out or app.home / "reports")
     data = result.to_dict()
 
     def render(c: Console) -> None:
-        c.print(f"reconciliation of {quote_id}: {result.report.matched}/{result.report.compared} matched")
+        state = [] if result.hedged else ["not hedged"]
+        if not result.locked:
+            state.append("not locked on chain")
+        c.print(
+            f"reconciliation of {quote_id}: {result.report.matched}/{result.report.compared} matched"
+            + (f" ({', '.join(state)})" if state else "")
+        )
         for kind, count in sorted(result.report.by_kind().items()):
             c.print(f"  [red]{count} {kind} break(s)[/red]")
         if data["tca"]:
             t = data["tca"]
+            parts = ", ".join(f"{k} {_bps(v)}" for k, v in t["shortfall_bps"].items())
             c.print(
-                f"  TCA: filled {t['filled']} avg {t['avg_price']}, arrival slippage {t['arrival_slippage_bps']} bps, "
-                f"interval-VWAP slippage {t['interval_vwap_slippage_bps']} bps, shortfall {t['shortfall_total_bps']} "
-                f"bps {t['shortfall_bps']}"
+                f"  TCA: filled {_amount(Decimal(t['filled']))} avg {_price(Decimal(t['avg_price']))}, arrival "
+                f"slippage {_bps(t['arrival_slippage_bps'])} bps, interval-VWAP slippage "
+                f"{_bps(t['interval_vwap_slippage_bps'])} bps, shortfall {_bps(t['shortfall_total_bps'])} bps ({parts})"
             )
         for name, path in data["files"].items():
             c.print(f"  {name}: {path}")
@@ -795,6 +1189,8 @@ def match_offer(
     db_url: str | None,
 ) -> None:
     """A maker posts an offer to the book."""
+    from nexotc_client.cli.desk_checks import desk_store
+    from nexotc_client.desk.engine import check_pair
     from nexotc_client.desk.match import MakerOffer, MatchBook
     from nexotc_client.desk.models import Side
 
@@ -804,7 +1200,7 @@ def match_offer(
         offer = MakerOffer(
             offer_id or f"O-{now}",
             wallet_address(maker),
-            pair.upper(),
+            check_pair(pair, "pair"),
             Side(side),
             lo,
             hi,
@@ -813,7 +1209,7 @@ def match_offer(
             kyc,
             now,
         )
-        MatchBook(open_store(app, db_url)).post_offer(offer)
+        MatchBook(desk_store(app, db_url, create=True)).post_offer(offer)
     app.emit(offer.to_dict(), lambda c: c.print(f"offer {offer.offer_id} posted"))
 
 
@@ -846,6 +1242,8 @@ def match_want(
     db_url: str | None,
 ) -> None:
     """A taker posts preferences."""
+    from nexotc_client.cli.desk_checks import desk_store
+    from nexotc_client.desk.engine import check_pair
     from nexotc_client.desk.match import MatchBook, Preference
     from nexotc_client.desk.models import Side
 
@@ -855,7 +1253,7 @@ def match_want(
         pref = Preference(
             pref_id or f"P-{now}",
             wallet_address(taker),
-            pair.upper(),
+            check_pair(pair, "pair"),
             Side(side),
             lo,
             hi,
@@ -866,7 +1264,7 @@ def match_want(
             tuple(wallet_address(a) for a in avoid),
             now,
         )
-        MatchBook(open_store(app, db_url)).post_preference(pref)
+        MatchBook(desk_store(app, db_url, create=True)).post_preference(pref)
     app.emit(pref.to_dict(), lambda c: c.print(f"preference {pref.pref_id} posted"))
 
 
@@ -879,9 +1277,10 @@ def match_want(
 @click.pass_obj
 def match_rank(app: App, pref_id: str, limit: int, offline: bool, db_url: str | None) -> None:
     """Rank the book's offers for a preference, with each feature, weight and exclusion reason."""
+    from nexotc_client.cli.desk_checks import desk_store
     from nexotc_client.desk.match import MatchBook, reputations_from_chain
 
-    book = MatchBook(open_store(app, db_url))
+    book = MatchBook(desk_store(app, db_url))
     reps = None
     with desk_errors():
         book.preference(pref_id)
@@ -906,26 +1305,42 @@ def match_rank(app: App, pref_id: str, limit: int, offline: bool, db_url: str | 
 @click.argument("match_id")
 @click.option("--platform", required=True)
 @click.option("--resolver", required=True)
-@click.option("--base-token", default="WBTC", show_default=True)
-@click.option("--quote-token", default="USDT", show_default=True)
+@click.option("--base-token", default=None, help="Default: the recorded token of the pair's base (BTC: WBTC).")
+@click.option("--quote-token", default=None, help="Default: the recorded token of the pair's quote asset.")
 @db_option
 @shared_options
 @click.pass_obj
 def match_invite(
-    app: App, match_id: str, platform: str, resolver: str, base_token: str, quote_token: str, db_url: str | None
+    app: App,
+    match_id: str,
+    platform: str,
+    resolver: str,
+    base_token: str | None,
+    quote_token: str | None,
+    db_url: str | None,
 ) -> None:
     """The maker (--account) turns a chosen match into a private invite link for the taker."""
     from nexotc_client.chain.contracts import erc20
+    from nexotc_client.cli.desk_checks import desk_store, pair_token
     from nexotc_client.desk.lock import LockParams
     from nexotc_client.desk.match import MatchBook, invite_offer
 
-    book = MatchBook(open_store(app, db_url))
+    book = MatchBook(desk_store(app, db_url))
     with desk_errors():
         row = book.match(match_id)
         pref = book.preference(row.pref_id)
+        live = book.live_invite(row.offer_id)
+        if row.status != "proposed":
+            raise NexotcError(f"match {match_id} is {row.status}, not proposed")
+        if live is not None:
+            raise NexotcError(f"offer {row.offer_id} already has a live invite (match {live.match_id})")
     factory = app.factory()
     maker = app.sender()
-    base, quote_addr = _token(app, base_token), _token(app, quote_token)
+    base_asset, quote_asset = pref.pair.split("/")
+    base, quote_addr = (
+        pair_token(app, base_token, base_asset, "base"),
+        pair_token(app, quote_token, quote_asset, "quote"),
+    )
     params = LockParams(
         base_token=base,
         quote_token=quote_addr,
@@ -948,9 +1363,10 @@ def match_invite(
 @click.pass_obj
 def match_list(app: App, db_url: str | None) -> None:
     """The open offers, the preferences and the proposed matches."""
+    from nexotc_client.cli.desk_checks import desk_store, duration, num
     from nexotc_client.desk.match import MatchBook
 
-    store = open_store(app, db_url)
+    store = desk_store(app, db_url)
     book = MatchBook(store)
     data = {
         "offers": [o.to_dict() for o in book.offers()],
@@ -966,7 +1382,26 @@ def match_list(app: App, db_url: str | None) -> None:
             for m in store.matches()
         ],
     }
-    app.emit(data, lambda c: c.print(data))
+    offers, prefs = book.offers(), book.preferences()
+
+    def render(c: Console) -> None:
+        c.print(f"offers ({len(offers)} open):")
+        for o in offers:
+            c.print(
+                f"  {o.offer_id}  {o.maker} {o.side.value}s {num(o.size_min)}-{num(o.size_max)} {o.pair} @ "
+                f"{num(o.price)}, settles within {duration(o.settlement_window_s * 1000)}, KYC {o.kyc_level}"
+            )
+        c.print(f"preferences ({len(prefs)}):")
+        for p in prefs:
+            c.print(
+                f"  {p.pref_id}  {p.taker} {p.side.value}s {num(p.size_min)}-{num(p.size_max)} {p.pair} ref "
+                f"{num(p.reference_price)} ±{num(p.price_tolerance_bps)} bps, KYC >= {p.min_kyc_level}"
+            )
+        c.print(f"matches ({len(data['matches'])}):")
+        for m in data["matches"]:
+            c.print(f"  {m['match_id']}  {m['pref_id']} ← {m['offer_id']}  score {m['score']}  {m['status']}")
+
+    app.emit(data, render)
 
 
 __all__ = ["hedge", "match", "quote", "recon", "rfq", "settle"]

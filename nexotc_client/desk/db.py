@@ -16,6 +16,7 @@ book_offers, preferences and matches (the matchmaking book).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -168,7 +169,8 @@ class ChildOrderRow(Base):
 
 class FillRow(Base):
     __tablename__ = "fills"
-    __table_args__ = (UniqueConstraint("venue", "trade_id", name="uq_fills_venue_trade"),)
+    # a venue's trade ids are unique per symbol (Binance numbers each symbol's trades), not per venue
+    __table_args__ = (UniqueConstraint("venue", "symbol", "trade_id", name="uq_fills_venue_symbol_trade"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     trade_id: Mapped[str] = mapped_column(String(96))
@@ -305,6 +307,16 @@ class MatchRow(Base):
     created: Mapped[int] = mapped_column(BigInteger)
 
 
+def hedge_booking_id(parent_id: str, venue: str, trade_id: str) -> str:
+    """The booking id of one hedge fill: ``HB-<hedge>-<venue>-<trade id>`` (a hash when longer than the column),
+    so two hedges' bookings never share a key whatever the venues' trade ids."""
+    readable = f"HB-{parent_id}-{venue}-{trade_id}"
+    if len(readable) <= 128:
+        return readable
+    digest = hashlib.sha256(f"{parent_id}\x00{venue}\x00{trade_id}".encode()).hexdigest()[:40]
+    return f"HB-{parent_id[:40]}-{digest}"
+
+
 # ------------------------------------------------------------------ engine
 def default_url(home: Path | str | None = None) -> str:
     """$NEXOTC_DESK_DB, else a SQLite file in the nexotc home (./.nexotc/desk.db)."""
@@ -395,4 +407,5 @@ __all__ = [
     "TrackedDealRow",
     "canonical",
     "default_url",
+    "hedge_booking_id",
 ]

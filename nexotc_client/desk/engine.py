@@ -10,6 +10,7 @@ live ccxt), the quote engine, journaled simulated venues for hedging, and hedges
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -19,9 +20,12 @@ from typing import Any
 
 from rich.console import Console
 
+from nexotc_client.chain.errors import NexotcError
+from nexotc_client.desk.db import hedge_booking_id
 from nexotc_client.desk.exchange import open_sim_venues, wall_ms
 from nexotc_client.desk.hedge import HedgeExecutor
 from nexotc_client.desk.models import (
+    RFQ,
     Book,
     Booking,
     BookingKind,
@@ -29,6 +33,8 @@ from nexotc_client.desk.models import (
     HedgeState,
     HedgeStatus,
     Quote,
+    QuoteState,
+    Side,
     to_dict,
 )
 from nexotc_client.desk.money import CTX
@@ -69,13 +75,158 @@ def fixture_books(symbol: str, root: Path | None = None, venues: Sequence[str] =
     return books
 
 
+SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}$")
+
+
+def known_pairs(root: Path | None = None) -> list[str]:
+    """The pairs the desk can quote: those with a recorded book at every venue of the fixtures."""
+    base = root or fixtures_root()
+    per_venue = [
+        {p.stem.replace("-", "/") for p in (base / name).glob("*-*.json")}
+        for name in CCXT_VENUES
+        if (base / name).is_dir()
+    ]
+    return sorted(set.intersection(*per_venue)) if per_venue else []
+
+
+def check_pair(text: str, what: str = "symbol", root: Path | None = None) -> str:
+    """`text` as a pair the desk quotes (BASE/QUOTE, upper case), or a DeskInputError naming the known pairs."""
+    pair = text.strip().upper()
+    pairs = known_pairs(root)
+    if not SYMBOL_RE.match(pair):
+        raise DeskInputError(f"{what}: {text!r} is not a pair like BTC/USDT (known: {', '.join(pairs) or 'none'})")
+    if pair not in pairs:
+        raise DeskInputError(f"{what}: the desk has no market data for {pair} (known: {', '.join(pairs) or 'none'})")
+    return pair
+
+
+class DeskInputError(NexotcError):
+    """A desk command's input is refused (unknown pair, duplicate id, a second acceptance...)."""
+
+
+RFQ_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,17}$")
+
+
+def check_rfq(rfq: RFQ) -> RFQ:
+    """Refuse an RFQ the desk could not lock: a malformed id (its quotes' ids must fit the offer salt), an empty
+    client, a size that is not positive or has more decimals than the base asset."""
+    from nexotc_client.desk.money import asset_decimals
+
+    if not RFQ_ID_RE.match(rfq.rfq_id):
+        raise DeskInputError(f"RFQ id {rfq.rfq_id!r}: 1 to 18 letters, digits, '.', '_' or '-'")
+    if not rfq.client.strip():
+        raise DeskInputError("client: empty")
+    if rfq.size <= 0:
+        raise DeskInputError("size: must be positive")
+    dp = asset_decimals(rfq.symbol.split("/")[0])
+    if rfq.size != rfq.size.quantize(Decimal(1).scaleb(-dp)):
+        raise DeskInputError(f"size {rfq.size}: {rfq.symbol.split('/')[0]} has at most {dp} decimals")
+    return rfq
+
+
+def insert_rfq(store: DeskStore, rfq: RFQ) -> RFQ:
+    """Record a new RFQ; an existing id is refused (never overwritten), atomically."""
+    from sqlalchemy.exc import IntegrityError
+
+    from nexotc_client.desk.db import RfqRow
+
+    try:
+        with store.db.session() as s:
+            if s.get(RfqRow, rfq.rfq_id) is not None:
+                raise DeskInputError(f"RFQ {rfq.rfq_id} exists")
+            s.add(
+                RfqRow(
+                    rfq_id=rfq.rfq_id,
+                    client=rfq.client,
+                    symbol=rfq.symbol,
+                    side=rfq.side.value,
+                    size=rfq.size,
+                    ts_ms=rfq.ts_ms,
+                )
+            )
+    except IntegrityError:
+        raise DeskInputError(f"RFQ {rfq.rfq_id} exists") from None
+    return rfq
+
+
+def _quote_number(quote_id: str, rfq_id: str) -> int:
+    tail = quote_id[len(rfq_id) + 2 :] if quote_id.startswith(f"{rfq_id}-q") else ""
+    return int(tail) if tail.isdigit() else 0
+
+
+def insert_quote(store: DeskStore, quote: Quote, attempts: int = 50) -> Quote:
+    """Record a new quote of its RFQ under the next free id ``<rfq>-q<n>``, allocated atomically: the row is
+    inserted (never merged), and an id taken meanwhile by a concurrent process moves on to the next one."""
+    from sqlalchemy.exc import IntegrityError
+
+    from nexotc_client.desk.db import QuoteRow
+
+    for _ in range(attempts):
+        taken = [_quote_number(q.quote_id, quote.rfq_id) for q in store.quotes(rfq_id=quote.rfq_id)]
+        quote.quote_id = f"{quote.rfq_id}-q{max(taken, default=0) + 1}"
+        try:
+            with store.db.session() as s:
+                s.add(
+                    QuoteRow(
+                        quote_id=quote.quote_id,
+                        rfq_id=quote.rfq_id,
+                        symbol=quote.symbol,
+                        side=quote.side.value,
+                        size=quote.size,
+                        bid=quote.bid,
+                        ask=quote.ask,
+                        price=quote.price,
+                        mid=quote.mid,
+                        components=to_dict(quote.components),
+                        created_ms=quote.created_ms,
+                        ttl_ms=quote.ttl_ms,
+                        state=quote.state.value,
+                        counter_price=quote.counter_price,
+                        updated_ms=quote.updated_ms,
+                        reason=quote.reason,
+                    )
+                )
+        except IntegrityError:
+            continue
+        return quote
+    raise DeskInputError(f"could not allocate a quote id for RFQ {quote.rfq_id} (too many concurrent quotes)")
+
+
+def filled_by(store: DeskStore, rfq_id: str, other_than: str | None = None) -> Quote | None:
+    """The RFQ's accepted (or locked) quote, if any (ignoring `other_than`)."""
+    for q in store.quotes(rfq_id=rfq_id):
+        if q.quote_id != other_than and (q.state is QuoteState.ACCEPTED or store.lock_of(q.quote_id) is not None):
+            return q
+    return None
+
+
+def inventory(store: DeskStore) -> dict[str, Decimal]:
+    """The desk's position per base asset (signed base units): every accepted client trade (a client BUY
+    leaves the desk short its size, a SELL long) plus every hedge fill (the desk's own side on the venue)."""
+    out: dict[str, Decimal] = {}
+
+    def add(symbol: str, amount: Decimal) -> None:
+        base = symbol.split("/")[0]
+        out[base] = out.get(base, Decimal(0)) + amount
+
+    for q in store.quotes(state=QuoteState.ACCEPTED):
+        add(q.symbol, -q.size if q.side is Side.BUY else q.size)
+    for h in store.hedges():
+        for f in store.fills(h["parent_id"]):
+            add(f.symbol or h["symbol"], f.size if f.side is Side.BUY else -f.size)
+    return out
+
+
 def live_books(symbol: str, venues: Sequence[str] = CCXT_VENUES) -> list[Book]:
     """Each venue's current book through ccxt over the network (not used by tests)."""
     return [CcxtVenue(name).fetch_order_book(symbol) for name in venues]
 
 
 def quote_engine(
-    books: Sequence[Book], config: QuoteConfig | None = None, clock: Callable[[], int] = wall_ms
+    books: Sequence[Book],
+    config: QuoteConfig | None = None,
+    clock: Callable[[], int] = wall_ms,
+    inventory: dict[str, Decimal] | None = None,
 ) -> QuoteEngine:
     by_symbol: dict[str, list[Book]] = {}
     for book in books:
@@ -85,7 +236,7 @@ def quote_engine(
         now = clock()
         return [replace(b, ts_ms=now) for b in by_symbol.get(symbol, [])]
 
-    return QuoteEngine(books=current, clock=clock, config=config or QuoteConfig())
+    return QuoteEngine(books=current, clock=clock, config=config or QuoteConfig(), inventory=dict(inventory or {}))
 
 
 def hedge_plan(
@@ -148,11 +299,15 @@ def run_hedge(
     console: Console | None = None,
     poll_ms: int = 50,
     max_wait_ms: int = 10_000,
+    on_started: Callable[[HedgeState], None] | None = None,
 ) -> HedgeState:
-    """Start and run a hedge on journaled simulated venues seeded with `books`; every change is saved."""
+    """Start and run a hedge on journaled simulated venues seeded with `books`; every change is saved.
+    ``on_started(state)`` is called once the hedge is saved, before its first clip."""
     venues = open_sim_venues(books, journal_dir, clock=clock, seed=seed, params=params)
     executor = _executor(store, venues, quote_id, clock, sleep, console)
     state = executor.start(plan)
+    if on_started is not None:
+        on_started(state)
     state = executor.run(state, poll_ms=poll_ms, max_wait_ms=max_wait_ms)
     book_hedge_fills(store, state, quote_id)
     return state
@@ -183,6 +338,23 @@ def resume_hedge(
     return state
 
 
+def cancel_hedge(store: DeskStore, parent_id: str, journal_dir: Path, clock: Callable[[], int] = wall_ms) -> HedgeState:
+    """Cancel a hedge (idempotent): its open orders are cancelled through the venues' API, orders never sent
+    stay unsent, the fills that arrived are stored and booked, and it is marked CANCELLED."""
+    state = store.load_hedge(parent_id)
+    if state.status is HedgeStatus.CANCELLED:
+        return state
+    quote_id = store.hedge_quote_id(parent_id)
+    venues = {p.stem: _reopen(p, clock) for p in sorted(journal_dir.glob("*.jsonl"))}
+    missing = sorted({o.venue for o in state.orders} - set(venues))
+    if missing:
+        raise FileNotFoundError(f"no venue journal for {', '.join(missing)} of hedge {parent_id} in {journal_dir}")
+    executor = _executor(store, venues, quote_id, clock, _sleep_ms, None)
+    executor.cancel(state)
+    book_hedge_fills(store, state, quote_id)
+    return state
+
+
 def _reopen(path: Path, clock: Callable[[], int]):
     from nexotc_client.desk.exchange import JournaledVenue
 
@@ -190,11 +362,12 @@ def _reopen(path: Path, clock: Callable[[], int]):
 
 
 def book_hedge_fills(store: DeskStore, state: HedgeState, quote_id: str | None) -> int:
-    """The desk's internal booking of each hedge fill (ref ``venue:trade_id``), idempotent."""
+    """The desk's internal booking of each hedge fill (ref ``venue:trade_id``), idempotent; keyed by the hedge
+    (:func:`~nexotc_client.desk.db.hedge_booking_id`) so another hedge's fills never overwrite these."""
     for fill in state.fills:
         store.save_booking(
             Booking(
-                booking_id=f"HB-{fill.venue}-{fill.trade_id}",
+                booking_id=hedge_booking_id(state.plan.parent_id, fill.venue, fill.trade_id),
                 kind=BookingKind.HEDGE,
                 ref=f"{fill.venue}:{fill.trade_id}",
                 symbol=fill.symbol or state.plan.symbol,
@@ -247,6 +420,8 @@ class ReconResult:
     report: ReconReport
     tca: TCAReport | None
     files: dict[str, str]
+    hedged: bool = True
+    locked: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         t = self.tca
@@ -270,6 +445,8 @@ class ReconResult:
                 "markouts_bps": {str(h): str(v.quantize(Decimal("0.0001"))) for h, v in t.markouts_bps},
             },
             "files": self.files,
+            "hedged": self.hedged,
+            "locked": self.locked,
         }
 
 
@@ -278,6 +455,8 @@ def reconcile_quote(store: DeskStore, quote_id: str, out_dir: Path) -> ReconResu
     on-chain settlement records, plus the hedge's TCA (decision mid: the quote's mid); writes breaks.csv,
     tca.csv and the trade's PNG (fills vs schedule vs mid) into `out_dir`."""
     quote = store.get_quote(quote_id)
+    if quote.state is not QuoteState.ACCEPTED:
+        raise DeskInputError(f"quote {quote_id} is {quote.state.value}: only an accepted quote is reconciled")
     hedges = [h["parent_id"] for h in store.hedges() if h["quote_id"] == quote_id]
     fills = [f for h in hedges for f in store.fills(h)]
     lock = store.lock_of(quote_id)
@@ -291,13 +470,22 @@ def reconcile_quote(store: DeskStore, quote_id: str, out_dir: Path) -> ReconResu
         analysis = tca(state, decision_mid=quote.mid)
         files["tca_csv"] = str(write_tca_csv([analysis], out_dir / f"{quote_id}-tca.csv"))
         files["png"] = str(plot_trade(state, out_dir / f"{quote_id}.png"))
-    return ReconResult(quote_id, report, analysis, files)
+    return ReconResult(quote_id, report, analysis, files, hedged=bool(hedges), locked=lock is not None)
 
 
 __all__ = [
+    "DeskInputError",
     "ReconResult",
+    "check_pair",
+    "check_rfq",
+    "filled_by",
+    "insert_quote",
+    "insert_rfq",
+    "inventory",
+    "known_pairs",
     "book_hedge_fills",
     "book_settlement",
+    "cancel_hedge",
     "reconcile_quote",
     "fixture_books",
     "fixtures_root",

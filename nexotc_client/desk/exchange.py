@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -70,8 +71,10 @@ class JournaledVenue:
             books = [from_dict(Book, b) for b in first["books"]]
             seed = int(first["seed"])
             params = from_dict(SimParams, first["params"])
+            # journals written before accounts existed replay with their original (unprefixed) ids
+            self.account = str(first.get("account", ""))
             self._clock.fixed = int(first.get("t0", 0))
-            self.sim = SimVenue(name, list(books), self._clock, seed=seed, params=params)
+            self.sim = SimVenue(name, list(books), self._clock, seed=seed, params=params, account=self.account)
             self.replayed = 0
             for line in lines[1:]:
                 entry = json.loads(line)
@@ -81,9 +84,13 @@ class JournaledVenue:
             self._clock.fixed = None
             self._fh = self.path.open("a")
         else:
+            # a fresh account at the venue: its order and trade ids are unique across hedges and processes
+            # (two hedges' venues never issue the same trade id, as a real exchange never does)
+            self.account = uuid.uuid4().hex[:12]
+            header["account"] = self.account
             header["t0"] = self._clock()
             self._clock.fixed = header["t0"]
-            self.sim = SimVenue(name, list(books), self._clock, seed=seed, params=params)
+            self.sim = SimVenue(name, list(books), self._clock, seed=seed, params=params, account=self.account)
             self._clock.fixed = None
             self.replayed = 0
             self._fh = self.path.open("w")
@@ -115,6 +122,8 @@ class JournaledVenue:
             )
         if method == "trades":
             return self.sim.fetch_my_trades(args[0], args[1])
+        if method == "cancel":
+            return self.sim.cancel_order(args[0], args[1], args[2])
         raise ValueError(f"unknown journal entry {method!r}")
 
     def close(self) -> None:
@@ -132,6 +141,9 @@ class JournaledVenue:
 
     def fetch_order(self, symbol: str, client_order_id: str) -> OrderAck | None:
         return self.sim.fetch_order(symbol, client_order_id)  # a read: no state change, nothing to journal
+
+    def cancel_order(self, symbol: str, client_order_id: str, order_id: str | None = None) -> OrderAck | None:
+        return self._call("cancel", [symbol, client_order_id, order_id])  # journaled: it changes the order
 
     def fetch_my_trades(self, symbol: str, since_ms: int | None = None) -> list[Fill]:
         return self._call("trades", [symbol, since_ms])  # journaled: it draws from the RNG (shuffle)

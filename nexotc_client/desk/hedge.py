@@ -15,9 +15,14 @@ fills.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
+import os
+import time
 from collections.abc import Callable, Iterable, Mapping
 from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -27,7 +32,16 @@ from nexotc_client.desk.models import ChildOrder, Fill, HedgePlan, HedgeState, H
 from nexotc_client.desk.money import BPS, quantize
 from nexotc_client.desk.venues import ExecutionVenue, VenueError
 
-__all__ = ["HedgeError", "HedgeExecutor", "client_order_id", "recompute_totals"]
+__all__ = [
+    "HedgeBusyError",
+    "HedgeError",
+    "HedgeExecutor",
+    "HedgeLock",
+    "client_order_id",
+    "committed_size",
+    "recompute_totals",
+    "validate_plan",
+]
 
 
 def client_order_id(parent_id: str, clip: int, venue: str) -> str:
@@ -40,6 +54,116 @@ def client_order_id(parent_id: str, clip: int, venue: str) -> str:
 
 class HedgeError(RuntimeError):
     """A hedge plan that cannot run (no venue, a bad plan)."""
+
+
+class HedgeBusyError(HedgeError):
+    """Another process holds the hedge's lock (it is running the hedge)."""
+
+
+def validate_plan(plan: HedgePlan, venues: Iterable[str]) -> None:
+    """Everything about a plan that can be checked before anything is created (the venues it names exist, the
+    size, clips, interval, participation cap, venue caps and price limit are in range): raises HedgeError."""
+    known = sorted(venues)
+    if plan.target_size <= 0:
+        raise HedgeError(f"target size must be positive, not {plan.target_size}")
+    if plan.clips < 1 or plan.interval_ms < 0:
+        raise HedgeError("clips must be >= 1 and the interval >= 0")
+    if plan.participation_cap is not None and not (0 < plan.participation_cap <= 1):
+        raise HedgeError(f"participation cap must be in (0, 1], not {plan.participation_cap}")
+    names = list(plan.venues) or known
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise HedgeError(f"unknown venues {missing} (venues: {', '.join(known)})")
+    if not names:
+        raise HedgeError("no venue to hedge on")
+    for venue, cap in sorted(plan.venue_caps.items()):
+        if venue not in names:
+            raise HedgeError(f"venue cap for unknown venue {venue!r} (venues: {', '.join(names)})")
+        if cap < 0:
+            raise HedgeError(f"venue cap {venue}={cap}: must be >= 0")
+    if plan.venue_caps and all(plan.venue_caps.get(n, plan.target_size) == 0 for n in names):
+        raise HedgeError("the venue caps leave no venue to hedge on")
+    if plan.limit_bps is not None and not (-BPS < plan.limit_bps < BPS):
+        raise HedgeError(f"price limit must be within (-10000, 10000) bps, not {plan.limit_bps}")
+
+
+def committed_size(state: HedgeState) -> Decimal:
+    """Size filled or reported filled by the venues (late fills not yet seen count here)."""
+    return sum((max(o.filled, o.venue_filled) for o in state.orders), Decimal(0))
+
+
+class HedgeLock:
+    """An exclusive per-hedge process lock (``flock`` on ``path``, which holds the holder's pid): one process
+    at a time starts, resumes or cancels a hedge. The kernel drops the lock when its process dies, however it
+    dies, so a hedge whose lock is free is not running anywhere (a "running" status then is stale)."""
+
+    def __init__(self, path: Path, what: str) -> None:
+        self.path = Path(path)
+        self.what = what  # "hedge H-1": the error names it
+        self._fd: int | None = None
+
+    def acquire(self, retries: int = 5) -> HedgeLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        for attempt in range(retries + 1):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    os.close(fd)
+                    raise
+                if attempt == retries:  # a `hedge list` probe holds it for an instant: retry a little first
+                    pid = _read_pid(fd)
+                    os.close(fd)
+                    who = f"process {pid}" if pid else "another process"
+                    raise HedgeBusyError(f"{self.what} is running in {who}") from None
+                time.sleep(0.02)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> HedgeLock:
+        return self.acquire() if self._fd is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    @staticmethod
+    def holder(path: Path) -> int | None:
+        """The pid of the process running the hedge whose lock is ``path`` (0: a process whose pid is not
+        written yet), None when no process holds it."""
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                return _read_pid(fd) or 0
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
 
 
 def recompute_totals(state: HedgeState) -> None:
@@ -106,10 +230,7 @@ class HedgeExecutor:
 
     def start(self, plan: HedgePlan) -> HedgeState:
         """A new hedge: validates the plan and records the arrival mid (consolidated book at start)."""
-        if plan.target_size <= 0 or plan.clips < 1 or plan.interval_ms < 0:
-            raise HedgeError("target size must be positive, clips >= 1 and interval >= 0")
-        if plan.participation_cap is not None and not (0 < plan.participation_cap <= 1):
-            raise HedgeError("participation cap must be in (0, 1]")
+        validate_plan(plan, self.venues)
         names = self._plan_venues(plan)
         book = consolidate([self.venues[n].fetch_order_book(plan.symbol, self.book_depth) for n in names], plan.symbol)
         state = HedgeState(plan=plan, status=HedgeStatus.RUNNING, arrival_mid=book.mid, updated_ms=self.clock())
@@ -193,7 +314,7 @@ class HedgeExecutor:
 
     def committed(self, state: HedgeState) -> Decimal:
         """Size filled or reported filled by the venues (late fills not yet seen count here)."""
-        return sum((max(o.filled, o.venue_filled) for o in state.orders), Decimal(0))
+        return committed_size(state)
 
     def clip_due_ms(self, state: HedgeState, clip: int) -> int:
         return state.plan.start_ms + clip * state.plan.interval_ms
@@ -303,12 +424,16 @@ class HedgeExecutor:
         if state.next_clip >= state.plan.clips and all(
             o.status is not OrderStatus.NEW and o.filled >= o.venue_filled for o in state.orders
         ):
-            state.status = HedgeStatus.DONE
+            # every clip sent and every reported fill in: DONE if the target filled, else PARTIAL (a residual)
+            state.status = HedgeStatus.DONE if state.filled >= state.plan.target_size else HedgeStatus.PARTIAL
             self._changed(state)
 
     def resume(self, state: HedgeState) -> HedgeState:
         """Continue a persisted hedge: rebuild the totals from its distinct fills, adopt or send every order
-        persisted as NEW (looked up by client order id, so nothing is sent twice), ingest the venues' trades."""
+        persisted as NEW (looked up by client order id, so nothing is sent twice), ingest the venues' trades.
+        A cancelled hedge is never resumed (its unsent orders must stay unsent)."""
+        if state.status is HedgeStatus.CANCELLED:
+            raise HedgeError(f"hedge {state.plan.parent_id} was cancelled: it cannot be resumed")
         recompute_totals(state)
         self._seen[state.plan.parent_id] = {f.key for f in state.fills}
         for order in state.orders:
@@ -322,6 +447,34 @@ class HedgeExecutor:
         if state.status is HedgeStatus.PENDING:
             state.status = HedgeStatus.RUNNING
         self.poll(state)
+        self._changed(state)
+        return state
+
+    def cancel(self, state: HedgeState) -> HedgeState:
+        """Cancel a hedge (idempotent): every order persisted but never acknowledged is looked up by client
+        order id (adopted if the venue has it, else marked cancelled: it is never sent), every order still open
+        is cancelled at its venue, the fills that arrived meanwhile are ingested, and the hedge becomes
+        CANCELLED (no clip is sent after that; resume refuses it)."""
+        if state.status is HedgeStatus.CANCELLED:
+            return state
+        recompute_totals(state)
+        self._seen[state.plan.parent_id] = {f.key for f in state.fills}
+        for order in state.orders:
+            venue = self.venues[order.venue]
+            if not order.order_id:
+                ack = venue.fetch_order(order.symbol, order.client_order_id)
+                if ack is None:
+                    order.status = OrderStatus.CANCELED
+                    order.order_id = f"unsent:{order.client_order_id}"
+                    continue
+                self._adopt(state, order, ack)
+            if order.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED):
+                ack = venue.cancel_order(order.symbol, order.client_order_id, order.order_id)
+                if ack is not None:
+                    order.status, order.venue_filled = ack.status, ack.filled
+                    self.ingest(state, ack.fills)
+        self.poll(state)
+        state.status = HedgeStatus.CANCELLED
         self._changed(state)
         return state
 

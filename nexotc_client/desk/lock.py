@@ -178,6 +178,13 @@ def accept_lock(
     quote_id = quote_id_of(signed.offer.salt)
     if quote_id is None:
         raise LockError("this offer does not lock a desk quote (its salt names no quote id)")
+    if store is not None:  # checked before the transaction: a lock the store cannot record is not taken
+        try:
+            known = store.lock_of(quote_id)
+        except LookupError:
+            raise LockError(f"this offer locks quote {quote_id}, which this desk database does not hold") from None
+        if known is not None:
+            raise LockError(f"quote {quote_id} is already locked into deal {known.deal}")
     accepted = accept_offer(factory, signed, client, fund=fund)
     lock = PriceLock(
         quote_id=quote_id,

@@ -19,7 +19,7 @@ Exact arithmetic (Decimal) throughout; ties break by earlier offer, then offer i
 
 from __future__ import annotations
 
-import uuid
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -339,8 +339,20 @@ class MatchBook:
     def __init__(self, store: DeskStore) -> None:
         self.store = store
 
+    def _insert(self, row: BookOfferRow | PreferenceRow, what: str, key: str) -> None:
+        """Insert a new offer or preference; an existing id is refused (never overwritten), atomically."""
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            with self.store.db.session() as s:
+                if s.get(type(row), key) is not None:
+                    raise MatchError(f"{what} {key} exists")
+                s.add(row)
+        except IntegrityError:
+            raise MatchError(f"{what} {key} exists") from None
+
     def post_offer(self, offer: MakerOffer) -> MakerOffer:
-        self.store.add(
+        self._insert(
             BookOfferRow(
                 offer_id=offer.offer_id,
                 maker=offer.maker,
@@ -353,7 +365,9 @@ class MatchBook:
                 kyc_level=offer.kyc_level,
                 created=offer.created,
                 status="open",
-            )
+            ),
+            "offer",
+            offer.offer_id,
         )
         return offer
 
@@ -361,7 +375,7 @@ class MatchBook:
         self.store.set_status(BookOfferRow, offer_id, "withdrawn")
 
     def post_preference(self, pref: Preference) -> Preference:
-        self.store.add(
+        self._insert(
             PreferenceRow(
                 pref_id=pref.pref_id,
                 taker=pref.taker,
@@ -375,7 +389,9 @@ class MatchBook:
                 min_kyc_level=pref.min_kyc_level,
                 avoid=list(pref.avoid),
                 created=pref.created,
-            )
+            ),
+            "preference",
+            pref.pref_id,
         )
         return pref
 
@@ -399,32 +415,51 @@ class MatchBook:
         limit: int = 3,
         now: int = 0,
     ) -> tuple[Ranking, list[MatchRow]]:
-        """Rank the open offers for a preference and record the best `limit` as proposed matches."""
+        """Rank the open offers for a preference and record the best `limit` as proposed matches. Idempotent: a
+        proposal (preference, offer) always has the same match id (:func:`match_id`); ranking again refreshes a
+        proposed match's score and features and leaves an invited one as it is."""
         pref = self.preference(pref_id)
         ranking = rank(pref, self.offers(pref.pair), reputations, weights, limit)
         rows = []
         for candidate in ranking.candidates:
-            row = MatchRow(
-                match_id=f"M-{uuid.uuid4().hex[:10]}",
-                pref_id=pref.pref_id,
-                offer_id=candidate.offer.offer_id,
-                score=candidate.score.quantize(SCORE_DP),
-                features=candidate.to_dict(),
-                status="proposed",
-                created=now,
-            )
-            self.store.add(row)
+            key = match_id(pref.pref_id, candidate.offer.offer_id)
+            with self.store.db.session() as s:
+                row = s.get(MatchRow, key)
+                if row is None:
+                    row = MatchRow(
+                        match_id=key,
+                        pref_id=pref.pref_id,
+                        offer_id=candidate.offer.offer_id,
+                        status="proposed",
+                        created=now,
+                    )
+                    s.add(row)
+                if row.status == "proposed":
+                    row.score = candidate.score.quantize(SCORE_DP)
+                    row.features = candidate.to_dict()
+                s.flush()
+                s.expunge(row)
             rows.append(row)
         return ranking, rows
 
+    def live_invite(self, offer_id: str) -> MatchRow | None:
+        """The match already invited for an offer (one live invite per offer), if any."""
+        return next((m for m in self.store.matches() if m.offer_id == offer_id and m.status == "invited"), None)
+
     def match(self, match_id: str) -> MatchRow:
-        return self.store.get(MatchRow, match_id)
+        try:
+            return self.store.get(MatchRow, match_id)
+        except StoreError:
+            raise MatchError(f"no match {match_id!r}") from None
 
     def choose(self, match_id: str, invite: str) -> MatchRow:
         """Record the private invite sent for a chosen match; the offer leaves the book."""
         row = self.match(match_id)
         if row.status != "proposed":
             raise MatchError(f"match {match_id} is {row.status}, not proposed")
+        live = self.live_invite(row.offer_id)
+        if live is not None:
+            raise MatchError(f"offer {row.offer_id} already has a live invite (match {live.match_id})")
         self.store.set_status(MatchRow, match_id, "invited", invite=invite)
         self.store.set_status(BookOfferRow, row.offer_id, "matched")
         return self.match(match_id)
@@ -447,6 +482,11 @@ def invite_offer(
     from nexotc_client.offers import Offer
 
     row = book.match(match_id)
+    if row.status != "proposed":
+        raise MatchError(f"match {match_id} is {row.status}, not proposed")
+    live = book.live_invite(row.offer_id)
+    if live is not None:
+        raise MatchError(f"offer {row.offer_id} already has a live invite (match {live.match_id})")
     offer = book.offer(row.offer_id)
     pref = book.preference(row.pref_id)
     if maker_account.address.lower() != offer.maker.lower():
@@ -473,6 +513,12 @@ def invite_offer(
 
 
 # ------------------------------------------------------------------ helpers
+def match_id(pref_id: str, offer_id: str) -> str:
+    """The id of the proposal of `offer_id` for `pref_id`: the same pair always gets the same id."""
+    digest = hashlib.sha256(f"{pref_id}\x00{offer_id}".encode()).hexdigest()[:12]
+    return f"M-{digest}"
+
+
 def _clip(value: Decimal) -> Decimal:
     return max(ZERO, min(ONE, value))
 
@@ -534,6 +580,7 @@ __all__ = [
     "exclusion",
     "features",
     "invite_offer",
+    "match_id",
     "rank",
     "reputations_from_chain",
 ]

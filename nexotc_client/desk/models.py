@@ -234,10 +234,20 @@ class HedgePlan:
 
 
 class HedgeStatus(enum.StrEnum):
+    """PENDING/RUNNING: active (resumable). The rest are terminal: DONE (the target filled), PARTIAL (every clip
+    sent and settled, a residual left unfilled), STOPPED (reported fills never arrived within the wait),
+    CANCELLED (by `nexotc hedge cancel`: open orders cancelled, nothing more is sent)."""
+
     PENDING = "pending"
     RUNNING = "running"
     DONE = "done"
     STOPPED = "stopped"
+    PARTIAL = "partial"
+    CANCELLED = "cancelled"
+
+    @property
+    def active(self) -> bool:
+        return self in (HedgeStatus.PENDING, HedgeStatus.RUNNING)
 
 
 @dataclass(slots=True)

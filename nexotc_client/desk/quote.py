@@ -38,7 +38,10 @@ __all__ = [
     "QuoteEngine",
     "QuoteError",
     "QuoteExpiredError",
+    "CounterOutsideToleranceError",
     "SizeBeyondDepthError",
+    "counter_giveaway_bps",
+    "utc_ms",
     "TRANSITIONS",
     "realised_vol_bps",
 ]
@@ -62,6 +65,10 @@ class IllegalTransitionError(QuoteError):
 
 class QuoteExpiredError(QuoteError):
     """The quote's TTL passed before the action."""
+
+
+class CounterOutsideToleranceError(QuoteError):
+    """The desk was asked to accept a client's counter that gives away more than its tolerance."""
 
 
 TRANSITIONS: dict[QuoteState, frozenset[QuoteState]] = {
@@ -119,6 +126,25 @@ def realised_vol_bps(mids: Sequence[Decimal]) -> Decimal:
     mean = sum(rets, Decimal(0)) / len(rets)
     var = sum(((r - mean) ** 2 for r in rets), Decimal(0)) / (len(rets) - 1)
     return var.sqrt()
+
+
+def utc_ms(ms: int) -> str:
+    """Epoch milliseconds as an ISO-8601 UTC time with milliseconds (``2024-05-01T12:00:00.250Z``)."""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def counter_giveaway_bps(quote: Quote) -> Decimal:
+    """How far the client's counter is from the desk's quoted price, in bps of that price, in the client's
+    favour (positive: the desk gives that much away; negative: the counter is better for the desk).
+    A client BUY countering below the ask, or a client SELL countering above the bid, gives away."""
+    if quote.counter_price is None:
+        return Decimal(0)
+    if quote.price <= 0:
+        raise QuoteError(f"quote {quote.quote_id} has no price to compare the counter with")
+    moved = quote.price - quote.counter_price if quote.side is Side.BUY else quote.counter_price - quote.price
+    return moved / quote.price * BPS
 
 
 @dataclass(slots=True)
@@ -257,7 +283,9 @@ class QuoteEngine:
     def _live(self, quote: Quote, now: int) -> None:
         if quote.state in (QuoteState.QUOTED, QuoteState.COUNTERED) and now > quote.expires_ms:
             self._move(quote, QuoteState.EXPIRED, now, "ttl")
-            raise QuoteExpiredError(f"quote {quote.quote_id} expired at {quote.expires_ms} (now {now})")
+            raise QuoteExpiredError(
+                f"quote {quote.quote_id} expired at {utc_ms(quote.expires_ms)} ({now - quote.expires_ms} ms ago)"
+            )
 
     def expire(self, quote: Quote) -> bool:
         """Expire the quote if its TTL passed; True if it is (now) EXPIRED."""
@@ -266,13 +294,38 @@ class QuoteEngine:
             self._move(quote, QuoteState.EXPIRED, now, "ttl")
         return quote.state is QuoteState.EXPIRED
 
-    def accept(self, quote: Quote) -> Quote:
-        """The client accepts the quote (or the desk accepts the client's counter) within the TTL."""
+    def accept(
+        self, quote: Quote, max_giveaway_bps: Decimal | None = None, override_price: Decimal | None = None
+    ) -> Quote:
+        """Within the TTL: a QUOTED quote is accepted by the client at the desk's price; a COUNTERED quote is
+        the desk accepting the client's counter, which it does only when the counter gives away at most
+        `max_giveaway_bps` of the quoted price (default: the quote's half-spread, the margin over the
+        venues' cost) — or when `override_price` names exactly the counter price (an explicit desk decision).
+        """
         now = self.clock()
         self._live(quote, now)
-        self._move(quote, QuoteState.ACCEPTED, now)
-        if quote.counter_price is not None:
+        if quote.state is QuoteState.COUNTERED and quote.counter_price is not None:
+            giveaway = counter_giveaway_bps(quote)
+            limit = quote.components.spread_bps if max_giveaway_bps is None else D(max_giveaway_bps)
+            if limit < 0:
+                raise QuoteError("the counter tolerance must not be negative")
+            if override_price is not None and D(override_price) != quote.counter_price:
+                raise QuoteError(
+                    f"quote {quote.quote_id}: the override names {override_price} but the counter is "
+                    f"{quote.counter_price}"
+                )
+            if giveaway > limit and override_price is None:
+                raise CounterOutsideToleranceError(
+                    f"quote {quote.quote_id}: the counter {quote.counter_price} is "
+                    f"{giveaway.quantize(Decimal('0.01'))} bps through the desk's price {quote.price} "
+                    f"(tolerance {limit} bps); to take it anyway: --override-price {quote.counter_price}"
+                )
+            self._move(quote, QuoteState.ACCEPTED, now)
+            how = "override" if giveaway > limit else f"within {limit} bps"
+            quote.reason = f"desk accepted the counter {quote.counter_price} (quoted {quote.price}; {how})"
             quote.price = quote.counter_price
+            return quote
+        self._move(quote, QuoteState.ACCEPTED, now)
         return quote
 
     def counter(self, quote: Quote, price: Decimal) -> Quote:

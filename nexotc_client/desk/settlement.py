@@ -50,6 +50,10 @@ MILESTONES = ("initiated", "sent", "delivered", "confirmed")
 SETTLED_EVENTS = ("Released", "Resolved")
 
 
+class MarkExistsError(NexotcError, LookupError):
+    """The tranche's milestone is recorded already (refused before any transaction is sent)."""
+
+
 def confirmations_for(network: str) -> int:
     key = ":".join(network.split(":")[:2])
     return CONFIRMATIONS.get(key, DEFAULT_CONFIRMATIONS)
@@ -176,9 +180,7 @@ class SettlementTracker:
         decimals = []
         for leg in (terms.base, terms.quote):
             decimals.append(int(erc20(leg.token).decimals()) if leg.on_chain else offchain_decimals)
-        if quote_id is None:
-            quote = self.store.quote_for_deal(deal.address)
-            quote_id = quote.quote_id if quote is not None else None
+        quote_id = self._quote_of(deal, quote_id)
         threshold = confirmations if confirmations is not None else confirmations_for(self.network)
         if threshold < 1:
             raise NexotcError("confirmations: at least 1")
@@ -186,6 +188,8 @@ class SettlementTracker:
             previous = self.store.tracked(deal.address)
         except LookupError:
             previous = None
+        if previous is not None and previous.quote_id and quote_id != previous.quote_id:
+            raise NexotcError(f"deal {deal.address} is tracked for quote {previous.quote_id}, not {quote_id}")
         row = TrackedDealRow(
             deal_address=deal.address,
             quote_id=quote_id,
@@ -202,6 +206,37 @@ class SettlementTracker:
         )
         self.store.track_deal(row)
         return row
+
+    def _quote_of(self, deal: Deal, quote_id: str | None) -> str | None:
+        """The quote a deal locks: the store's lock, else the one its offer's salt names on chain; a given
+        `quote_id` must be a quote of the store and the one the deal locks (never relinked)."""
+        from nexotc_client.desk.lock import read_quote_id
+
+        locked = self.store.quote_for_deal(deal.address)
+        if quote_id is None:
+            if locked is not None:
+                return locked.quote_id
+            on_chain = read_quote_id(self.factory, deal.address)
+            if on_chain is not None:
+                try:
+                    self.store.get_quote(on_chain)
+                except LookupError:
+                    return None  # another desk's quote id: not ours to link
+            return on_chain
+        try:
+            self.store.get_quote(quote_id)
+        except LookupError:
+            raise NexotcError(f"no quote {quote_id!r} in this desk database") from None
+        if locked is not None and locked.quote_id != quote_id:
+            raise NexotcError(f"deal {deal.address} locks quote {locked.quote_id}, not {quote_id}")
+        other = self.store.lock_of(quote_id)
+        if other is not None and other.deal.lower() != deal.address.lower():
+            raise NexotcError(f"quote {quote_id} is locked into another deal, {other.deal}")
+        on_chain = read_quote_id(self.factory, deal.address)
+        if on_chain != quote_id:
+            named = f"names quote {on_chain}" if on_chain else "names no desk quote (not created from a lock offer)"
+            raise NexotcError(f"deal {deal.address} does not lock quote {quote_id}: its offer salt {named}")
+        return quote_id
 
     # ------------------------------------------------------------------ polling
     def poll(self, deal_address: str) -> SettlementView:
@@ -318,12 +353,36 @@ class SettlementTracker:
             raise NexotcError(f"no tranche {tranche}: the deal has {len(tracked.tranches)}")
         if not evidence.strip():
             raise NexotcError("evidence: empty")
+        if marker is not None and milestone != "delivered":
+            raise NexotcError(f"only the 'delivered' milestone is marked on chain, not {milestone!r}")
+        existing = next(
+            (m for m in self.store.marks(tracked.deal_address) if (m.tranche, m.milestone) == (tranche, milestone)),
+            None,
+        )
+        # everything is checked before a transaction is sent
+        if existing is not None:
+            if existing.evidence != evidence:
+                raise MarkExistsError(
+                    f"tranche {tranche} already has a {milestone!r} mark with other evidence ({existing.evidence!r})"
+                )
+            if marker is None or existing.tx_hash:
+                where = f"marked on chain in {existing.tx_hash}" if existing.tx_hash else "recorded off chain"
+                raise MarkExistsError(f"tranche {tranche} already has a {milestone!r} mark with this evidence, {where}")
         tx_hash = None
-        if marker is not None and milestone == "delivered":
+        if marker is not None:
             deal = self.factory.deal(tracked.deal_address)
             if deal.terms.mode != Mode.ESCROWED:
                 raise NexotcError("a DVP deal has no off-chain leg to mark on chain")
             tx_hash = deal.mark(tranche, evidence, marker).tx_hash
+        if existing is not None:  # the off-chain record of the same evidence, now also marked on chain
+            with self.store.db.session() as s:
+                row = s.get(SettlementMarkRow, existing.id)
+                if row is None:
+                    raise NexotcError(f"the {milestone!r} mark of tranche {tranche} vanished meanwhile")
+                row.tx_hash = tx_hash
+                s.flush()
+                s.expunge(row)
+            return row
         row = SettlementMarkRow(
             deal_address=tracked.deal_address,
             tranche=tranche,
@@ -386,6 +445,7 @@ def _jsonable(value: Any) -> Any:
 __all__ = [
     "CONFIRMATIONS",
     "Breach",
+    "MarkExistsError",
     "MILESTONES",
     "PendingEvent",
     "SettlementTracker",

@@ -90,6 +90,10 @@ class SimVenue:
     seed: int = 0
     params: SimParams = field(default_factory=SimParams)
     fee_bps: Decimal | None = None
+    #: the account's id at the venue: order and trade ids are ``<name>-<account>-o<n>`` / ``-t<n>``, unique
+    #: across every simulated venue instance that has its own account (as a real venue's are across sessions);
+    #: empty: ``<name>-o<n>`` (ids then restart with every instance)
+    account: str = ""
 
     def __post_init__(self) -> None:
         self.rng = random.Random(f"{self.name}/{self.seed}")
@@ -114,6 +118,7 @@ class SimVenue:
         self._orders: dict[str, OrderAck] = {}
         self._trades: list[_Trade] = []
         self._seq = 0
+        self._id_prefix = f"{self.name}-{self.account}-" if self.account else f"{self.name}-"
 
     # dynamics -----------------------------------------------------------------------------------------------
 
@@ -175,7 +180,7 @@ class SimVenue:
         st = self._advance(symbol)
         now = self.clock()
         self._seq += 1
-        order_id = f"{self.name}-o{self._seq}"
+        order_id = f"{self._id_prefix}o{self._seq}"
         m = st.fair_mid * (1 + st.impact)
         offs, sizes = (st.ask_off, st.ask_size) if side is Side.BUY else (st.bid_off, st.bid_size)
         dep = st.depleted["ask" if side is Side.BUY else "bid"]
@@ -198,7 +203,7 @@ class SimVenue:
             left -= take
             self._seq += 1
             f = Fill(
-                trade_id=f"{self.name}-t{self._seq}",
+                trade_id=f"{self._id_prefix}t{self._seq}",
                 order_id=order_id,
                 venue=self.name,
                 side=side,
@@ -229,6 +234,16 @@ class SimVenue:
         if ack is None:
             return None
         return OrderAck(ack.order_id, ack.client_order_id, ack.status, ack.filled, list(ack.fills))
+
+    def cancel_order(self, symbol: str, client_order_id: str, order_id: str | None = None) -> OrderAck | None:
+        """Cancel an order still open (the simulated orders are immediate-or-cancel: none stays open, so this
+        answers the order's final state); None when the venue does not know the order."""
+        ack = self._orders.get(client_order_id)
+        if ack is None:
+            return None
+        if ack.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED):
+            ack.status = OrderStatus.CANCELED
+        return self.fetch_order(symbol, client_order_id)
 
     def fetch_my_trades(self, symbol: str, since_ms: int | None = None) -> list[Fill]:
         """Every visible trade of the symbol since ``since_ms`` (duplicates of acknowledged fills, shuffled)."""

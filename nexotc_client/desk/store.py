@@ -5,7 +5,8 @@ fills), bookings, tracked deals and their settlement records, the match book.
     store.save_rfq(rfq); store.save_quote(quote)
     store.save_hedge(state)            # one transaction: plan/progress, every child order, new fills
     state = store.load_hedge(parent)   # after a crash: exactly what was last saved
-    store.add_fills(fills, parent)     # dedupe by (venue, trade_id): a fill reported twice is stored once
+    store.add_fills(fills, parent)     # by (venue, symbol, trade_id): a fill reported twice is stored once,
+                                       # a different fill under a stored key raises FillConflictError
 
 Every save is one transaction, so a process killed at any instant leaves the last complete save behind.
 The store speaks the engine's dataclasses (:mod:`nexotc_client.desk.models`); rows never leave it.
@@ -17,8 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from nexotc_client.desk.db import (
@@ -58,6 +58,31 @@ from nexotc_client.desk.models import (
 
 class StoreError(LookupError):
     """Something asked of the store does not exist (unknown RFQ, quote, hedge, deal)."""
+
+
+class FillConflictError(StoreError):
+    """A fill whose key (venue, symbol, trade id) is stored already with another hedge, order, side, size or
+    price: two different executions cannot share a venue's trade id, so one of the reports is wrong."""
+
+
+_FILL_IDENTITY = ("order_id", "parent_id", "side", "size", "price")
+
+
+def _check_same_fill(key: tuple[str, str, str], stored: dict[str, Any], new: dict[str, Any]) -> None:
+    """Raise unless ``new`` is the fill ``stored`` reported again (an unknown hedge, None, matches any)."""
+    diffs = []
+    for name in _FILL_IDENTITY:
+        a, b = stored[name], new[name]
+        if name == "parent_id" and (a is None or b is None):
+            continue
+        if a != b:
+            diffs.append(f"{name} {a} vs {b}")
+    if diffs:
+        venue, symbol, trade_id = key
+        raise FillConflictError(
+            f"fill {venue} {symbol} trade {trade_id} is stored already with another {', '.join(diffs)}: "
+            "refusing to merge two different executions"
+        )
 
 
 @dataclass(frozen=True)
@@ -249,7 +274,8 @@ class DeskStore:
             return row.quote_id
 
     def add_fills(self, fills: Iterable[Fill], parent_id: str | None = None) -> int:
-        """Store fills not seen before (by venue and trade id); returns how many were new."""
+        """Store fills not seen before (by venue, symbol and trade id); returns how many were new. A different
+        fill under a stored key raises :class:`FillConflictError`."""
         with self.db.session() as s:
             return self._insert_fills(s, list(fills), parent_id)
 
@@ -285,10 +311,15 @@ class DeskStore:
         row.venue_filled = order.venue_filled
 
     def _insert_fills(self, s: Session, fills: Sequence[Fill], parent_id: str | None) -> int:
+        """Insert the fills not stored yet, keyed as venues guarantee uniqueness: (venue, symbol, trade id). A
+        fill seen again (the acknowledgement and the trade list, a restart) is stored once; a *different* fill
+        under a stored key (another hedge, order, side, size or price) raises :class:`FillConflictError` and the
+        whole save is rolled back: nothing is dropped silently."""
         if not fills:
             return 0
-        values = [
-            {
+        batch: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for f in fills:
+            value = {
                 "trade_id": f.trade_id,
                 "order_id": f.order_id,
                 "parent_id": parent_id,
@@ -301,15 +332,32 @@ class DeskStore:
                 "fee_asset": f.fee_asset,
                 "ts_ms": f.ts_ms,
             }
-            for f in fills
-        ]
-        dialect = s.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        before = s.scalar(select(func.count()).select_from(FillRow)) or 0
-        # duplicates within the batch and against the table are both skipped
-        s.execute(insert(FillRow).on_conflict_do_nothing(index_elements=["venue", "trade_id"]), values)
-        after = s.scalar(select(func.count()).select_from(FillRow)) or 0
-        return int(after - before)
+            key = (f.venue, f.symbol, f.trade_id)
+            prev = batch.get(key)
+            if prev is None:
+                batch[key] = value
+            else:
+                _check_same_fill(key, prev, value)
+        trade_ids = sorted({key[2] for key in batch})
+        stored: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for i in range(0, len(trade_ids), 500):
+            for row in s.scalars(select(FillRow).where(FillRow.trade_id.in_(trade_ids[i : i + 500]))).all():
+                key = (row.venue, row.symbol, row.trade_id)
+                if key in batch:
+                    stored[key] = {
+                        "order_id": row.order_id,
+                        "parent_id": row.parent_id,
+                        "side": row.side,
+                        "size": row.size,
+                        "price": row.price,
+                    }
+        for key, row_value in stored.items():
+            _check_same_fill(key, row_value, batch[key])
+        new = [value for key, value in batch.items() if key not in stored]
+        if new:
+            # a plain insert: a row another writer stored meanwhile fails the transaction rather than vanishing
+            s.execute(insert(FillRow), new)
+        return len(new)
 
     # ------------------------------------------------------------------ bookings
     def save_booking(self, booking: Booking, quote_id: str | None = None) -> None:
@@ -580,4 +628,4 @@ def _fills_query(parent_id: str | None) -> Any:
     return query
 
 
-__all__ = ["DeskStore", "HedgePlan", "HedgeStatus", "PriceLock", "StoreError"]
+__all__ = ["DeskStore", "FillConflictError", "HedgePlan", "HedgeStatus", "PriceLock", "StoreError"]

@@ -113,6 +113,8 @@ class ExecutionVenue(Venue, Protocol):
 
     def fetch_order(self, symbol: str, client_order_id: str) -> OrderAck | None: ...
 
+    def cancel_order(self, symbol: str, client_order_id: str, order_id: str | None = None) -> OrderAck | None: ...
+
     def fetch_my_trades(self, symbol: str, since_ms: int | None = None) -> list[Fill]: ...
 
 
@@ -411,6 +413,26 @@ class CcxtVenue:
         except Exception as exc:
             raise VenueError(f"{self.name} fetch_order {symbol}: {exc}") from exc
         return None if order is None else self._ack(order, symbol, client_order_id)
+
+    def cancel_order(self, symbol: str, client_order_id: str, order_id: str | None = None) -> OrderAck | None:
+        """Cancel an open order (by the venue's order id, looked up by client order id when not given) and
+        answer its state afterwards; an order already closed is answered as it is; None: the venue does not
+        know it."""
+        self._load()
+        import ccxt
+
+        if not order_id:
+            known = self.fetch_order(symbol, client_order_id)
+            if known is None:
+                return None
+            order_id = known.order_id
+        try:
+            self.exchange.cancel_order(order_id, symbol)
+        except ccxt.OrderNotFound:
+            pass  # closed already (filled, expired) or unknown: the lookup below says which
+        except Exception as exc:
+            raise VenueError(f"{self.name} cancel_order {symbol}: {exc}") from exc
+        return self.fetch_order(symbol, client_order_id)
 
     def fetch_my_trades(self, symbol: str, since_ms: int | None = None) -> list[Fill]:
         self._load()

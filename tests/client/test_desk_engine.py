@@ -661,7 +661,7 @@ def test_routing_by_fee_adjusted_price_and_participation_cap(books):
     ex2.run(st)
     first = sum(o.size for o in st.orders if o.clip == 0)
     assert first <= cap * cb.depth_within(Side.BUY, D(50)) < D(50)
-    assert st.status is HedgeStatus.DONE and st.filled < D(200)  # the cap left the rest unhedged
+    assert st.status is HedgeStatus.PARTIAL and st.filled < D(200)  # the cap left the rest unhedged: a residual
     r = tca(st)
     assert r.is_opportunity != 0 and r.filled == st.filled
 

@@ -34,13 +34,14 @@ def test_rfq_quote_life_cycle_with_json(nx) -> None:
     first = nx("quote", "new", "R9", "--json").json()
     assert first["quote_id"] == "R9-q1" and first["side"] == "sell" and first["price"] == first["bid"]
     assert Decimal(first["bid"]) < Decimal(first["mid"]) < Decimal(first["ask"])
-    countered = nx("quote", "counter", "R9-q1", "--price", "64990", "--json").json()
-    assert countered["state"] == "countered" and countered["counter_price"] == "64990"
-    accepted = nx("quote", "accept", "R9-q1", "--json").json()
-    assert accepted["state"] == "accepted" and accepted["price"] == "64990"  # the desk took the counter
     second = nx("quote", "new", "R9", "--json").json()
     assert second["quote_id"] == "R9-q2"
     assert nx("quote", "reject", "R9-q2", "--reason", "client walked", "--json").json()["state"] == "rejected"
+    countered = nx("quote", "counter", "R9-q1", "--price", "64990", "--json").json()
+    assert countered["state"] == "countered" and countered["counter_price"] == "64990"
+    # 64990 is far through the desk's bid: the desk takes it only by naming the price (an explicit override)
+    accepted = nx("quote", "accept", "R9-q1", "--override-price", "64990", "--json").json()
+    assert accepted["state"] == "accepted" and accepted["price"] == "64990"  # the desk took the counter
     listed = nx("quote", "list", "--rfq", "R9", "--json").json()
     assert [(q["quote_id"], q["state"]) for q in listed] == [("R9-q1", "accepted"), ("R9-q2", "rejected")]
     shown = nx("rfq", "show", "R9", "--json").json()
@@ -61,8 +62,8 @@ def test_user_mistakes_are_one_line_errors(nx, tmp_path: Path) -> None:
     assert_one_line_error(nx("rfq", "new", "--client", "a", "--side", "buy", "--size", "-1"), "size: must be positive")
     assert_one_line_error(nx("rfq", "new", "--client", "a", "--side", "buy", "--size", "lots"), "not a decimal")
     assert_one_line_error(nx("rfq", "new", "--client", "a", "--side", "hold", "--size", "1"), "hold")
-    assert_one_line_error(nx("quote", "new", "NOPE"), "no RFQ 'NOPE'")
     nx("rfq", "new", "--client", "a", "--side", "buy", "--size", "100000", "--id", "BIG")
+    assert_one_line_error(nx("quote", "new", "NOPE"), "no RFQ 'NOPE'")
     assert_one_line_error(nx("quote", "new", "BIG"), "exceeds the depth")
     nx("rfq", "new", "--client", "a", "--side", "buy", "--size", "2", "--id", "R2")
     assert_one_line_error(nx("quote", "new", "R2", "--ttl", "soon"), "not a duration")

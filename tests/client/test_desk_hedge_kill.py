@@ -86,9 +86,10 @@ def test_sigkill_mid_hedge_then_resume_loses_and_doubles_nothing(tmp_path: Path,
             text=True,
             timeout=120,
         )
-        assert resumed.returncode == 0, resumed.stderr
         state = store.load_hedge("H-R1-q1")
-        assert state.status is HedgeStatus.DONE and state.next_clip == CLIPS
+        # every clip sent: DONE (exit 0), or PARTIAL with the residual named (exit 3)
+        assert resumed.returncode == (0 if state.status is HedgeStatus.DONE else 3), resumed.stderr
+        assert state.status in (HedgeStatus.DONE, HedgeStatus.PARTIAL) and state.next_clip == CLIPS
 
         # the exchanges' own record, rebuilt from their journals
         journals = sorted((home / "exchange" / "H-R1-q1").glob("*.jsonl"))

@@ -89,7 +89,7 @@ def fill(trade: str, size: str = "1.5", venue: str = "binance", order: str = "O1
 
 # ------------------------------------------------------------------ schema
 def test_open_migrates_to_head_and_matches_the_models(store: DeskStore, db_url: str) -> None:
-    assert store.db.revision() == head_revision() == "0002"
+    assert store.db.revision() == head_revision() == "0003"
     assert TABLES <= set(inspect(store.db.engine).get_table_names())
     with store.db.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
@@ -120,7 +120,7 @@ def test_upgrade_from_the_first_revision_keeps_the_data(db_url: str) -> None:
             " 'filled', 0, '1', '65000', '0.1', 0)"
         )
     db.upgrade()
-    assert db.revision() == "0002"
+    assert db.revision() == "0003"
     assert store.get_rfq("R1") == rfq()
     [order] = store.orders("H0")
     assert order.order_id == "o1" and order.venue_filled == 0 and order.filled == 1

@@ -86,7 +86,8 @@ def test_demo_desk_path_locks_hedges_settles_and_reconciles(demo_module):
     assert demo.usdt.balanceOf(demo.seller) - seller_usd == deal.terms.quote.amount
     assert deal.terms.quote.amount == -(-200 * quote.price * USD // 1)
     hedge = out["hedge"]
-    assert hedge.status.value == "done" and 190 < hedge.filled <= 200
+    # done, or partial when the immediate-or-cancel clips left a (small) residual
+    assert hedge.status.value == ("done" if hedge.filled == 200 else "partial") and 190 < hedge.filled <= 200
     assert recon.report.breaks == [] and recon.report.matched == len(hedge.fills) + 2
     with open(recon.files["png"], "rb") as fh:
         assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
