@@ -178,17 +178,40 @@ class DealSpec:
     quote: LegSpec
     name: str | None = None
     salt: str | None = None
+    warnings: tuple[str, ...] = ()
+    """Allowed by the contract but probably not meant (e.g. a DVP tranche that delivers one leg free)."""
 
 
 # --------------------------------------------------------------- values
+_GROUPED = re.compile(r"^[+-]?(\d{1,3}(?:(?P<sep>[,_])\d{3})(?:(?P=sep)\d{3})*)(\.\d+)?$")
+
+
+def _ungroup(text: str) -> str | None:
+    """`text` without its thousands separators when they are proper groups of three in the whole
+    part (one kind: `,` or `_`), else None: "1,5", "2_00" and "13,000.000,5" are ambiguous."""
+    if not _GROUPED.match(text):
+        return None
+    return text.replace(",", "").replace("_", "")
+
+
 def to_units(amount: Any, decimals: int, field: str = "amount") -> int:
     """Exact integer units of a human amount (Decimal/str/int) with `decimals` decimals."""
     if isinstance(amount, bool) or amount is None:
         raise SpecError(field, f"expected a number, got {amount!r}")
     if isinstance(amount, float):
         raise SpecError(field, f"write the amount as a string to keep it exact: '{amount!r}'")
+    text = str(amount).strip()
+    if "," in text or "_" in text:
+        grouped = _ungroup(text)
+        if grouped is None:
+            raise SpecError(
+                field,
+                f"ambiguous number {text!r} (separators only between groups of three digits of the whole "
+                "part, e.g. 1,000,000.5 or 1_000_000.5)",
+            )
+        text = grouped
     try:
-        value = Decimal(str(amount).strip().replace(",", "_"))
+        value = Decimal(text)
     except InvalidOperation as exc:
         raise SpecError(field, f"not a number: {amount!r}") from exc
     if not value.is_finite():
@@ -210,6 +233,31 @@ def format_units(units: int, decimals: int) -> str:
     if decimals and frac:
         text += "." + str(frac).rjust(decimals, "0").rstrip("0")
     return sign + text
+
+
+def fmt_time(ts: int, now: int | None = None) -> str:
+    """A UTC time like 2026-03-01 12:00:00Z, with (in 1d) or (2h ago) relative to `now` when given."""
+    if not ts:
+        return "-"
+    text = datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    if now is None:
+        return text
+    delta = ts - now
+    return f"{text} ({'in ' + fmt_duration(delta) if delta > 0 else fmt_duration(-delta) + ' ago'})"
+
+
+def fmt_duration(seconds: int) -> str:
+    """A duration in its two largest units: 1d2h, 45m, 0s."""
+    if seconds == 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+        if len(parts) == 2:
+            break
+    return "".join(parts)
 
 
 def parse_duration(value: Any, field: str = "duration") -> int:
@@ -269,7 +317,10 @@ def _bps(value: Any, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
         raise SpecError(field, f"expected a whole number of bps, got {value!r}")
     try:
-        number = Decimal(str(value).strip())
+        text = str(value).strip()
+        if "," in text or "_" in text:
+            raise InvalidOperation
+        number = Decimal(text)
     except InvalidOperation as exc:
         raise SpecError(field, f"expected a whole number of bps, got {value!r}") from exc
     if number != number.to_integral_value() or number < 0:
@@ -293,8 +344,13 @@ class _Loader(yaml.SafeLoader):
 
 def _construct_float(loader: yaml.SafeLoader, node: yaml.Node) -> Decimal | str:
     text = str(loader.construct_scalar(node))  # type: ignore[arg-type]
+    if "_" in text:  # YAML 1.1 drops underscores anywhere: keep a badly grouped number as text
+        grouped = _ungroup(text)
+        if grouped is None:
+            return text
+        text = grouped
     try:
-        return Decimal(text.replace("_", ""))
+        return Decimal(text)
     except InvalidOperation:
         return text
 
@@ -305,9 +361,34 @@ def _construct_int(loader: yaml.SafeLoader, node: yaml.Node) -> int | str:
         len(text) > 1 and text.startswith("0") and text.isdigit()
     ):
         return text
+    if "_" in text and _ungroup(text) is None:  # "2_00": not silently 200
+        return text
     return int(yaml.SafeLoader.construct_yaml_int(loader, node))
 
 
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    """A mapping that refuses a key given twice (PyYAML keeps the last one silently)."""
+    loader.flatten_mapping(node)
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        try:
+            first = seen.get(key)
+        except TypeError:  # an unhashable key: construct_mapping reports it
+            continue
+        line = key_node.start_mark.line + 1
+        if first is not None:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"duplicate key {key!r} (first at line {first})",
+                key_node.start_mark,
+            )
+        seen[key] = line
+    return loader.construct_mapping(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 _Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
@@ -342,10 +423,61 @@ def check_document(doc: Mapping[str, Any]) -> None:
     _check_keys(dict(doc), TOP_LEVEL_KEYS, "")
 
 
+# the dotted paths `--set` may set: a section's keys, or (None) a whole top-level value
+_SET_PATHS: dict[str, tuple[str, ...] | None] = {
+    "base": LEG_KEYS,
+    "quote": LEG_KEYS,
+    "parties": PARTY_KEYS,
+    "fees": FEE_KEYS,
+    "timers": TIMER_KEYS,
+    "tranches": EVEN_TRANCHE_KEYS,
+    "compliance": ("policy",),
+}
+
+
+def _settable_paths() -> list[str]:
+    out = list(TOP_LEVEL_KEYS)
+    for section, keys in _SET_PATHS.items():
+        out += [f"{section}.{k}" for k in keys or ()]
+    return out
+
+
+def placeholders(value: Any) -> set[str]:
+    """The names of the ${NAME} placeholders used anywhere in `value`."""
+    if isinstance(value, dict):
+        return set().union(*(placeholders(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(placeholders(v) for v in value)) if value else set()
+    if isinstance(value, str):
+        return {m.group(1) for m in _PLACEHOLDER.finditer(value)}
+    return set()
+
+
+def _check_set_path(key: str, parts: list[str]) -> None:
+    """A field `--set` may write: a top-level key, a key of a section, or a symbol of `tokens`."""
+    head = parts[0]
+    if len(parts) == 1:
+        return
+    if head == "tokens" and len(parts) == 2 and parts[1]:
+        return
+    keys = _SET_PATHS.get(head)
+    if keys is not None and len(parts) == 2 and parts[1] in keys:
+        return
+    raise SpecError(f"--set {key}", f"not a field of the terms format{_closest(key, _settable_paths())}")
+
+
+def _closest(key: str, candidates: list[str]) -> str:
+    import difflib
+
+    match = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
+    return f" (did you mean {match[0]}?)" if match else ""
+
+
 def apply_sets(doc: dict[str, Any], sets: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     """Split `--set KEY=VALUE` pairs: a KEY whose first part is a top-level key of the format sets
-    that field (dotted path, value parsed as YAML); any other KEY is a placeholder variable.
-    Returns the updated document (a copy) and the variables."""
+    that field (dotted path, value parsed as YAML); any other KEY fills the placeholder ${KEY} of the
+    file. A KEY that is neither a field of the format nor a placeholder used in the file is refused
+    (a typo must not be silently ignored). Returns the updated document (a copy) and the variables."""
     import copy
 
     out = copy.deepcopy(doc)
@@ -355,6 +487,7 @@ def apply_sets(doc: dict[str, Any], sets: Mapping[str, str]) -> tuple[dict[str, 
         if parts[0] not in TOP_LEVEL_KEYS:
             variables[key] = raw
             continue
+        _check_set_path(key, parts)
         try:
             value = yaml.load(raw, Loader=_Loader) if raw.strip() else ""  # noqa: S506
         except yaml.YAMLError:
@@ -369,6 +502,16 @@ def apply_sets(doc: dict[str, Any], sets: Mapping[str, str]) -> tuple[dict[str, 
                 raise SpecError(".".join(parts[: i + 1]), f"cannot set {key}: not a mapping")
             node = child
         node[parts[-1]] = value
+    used = placeholders(out)
+    for key in variables:
+        if key not in used:
+            known = sorted(used)
+            hint = _closest(key, _settable_paths() + known)
+            listed = f"; its placeholders: {', '.join(known)}" if known else "; it has no placeholders"
+            raise SpecError(
+                f"--set {key}",
+                f"neither a field of the terms format nor a placeholder of this file{hint}{listed}",
+            )
     return out, variables
 
 
@@ -549,12 +692,25 @@ class _Parser:
             raise
         except TermsError as exc:
             raise SpecError("terms", str(exc)) from exc
+        warnings = []
+        if dvp:
+            for k, tr in enumerate(tranches):
+                for leg_name, amount, other, spec in (
+                    ("base", tr.base_amount, tr.quote_amount, quote_spec),
+                    ("quote", tr.quote_amount, tr.base_amount, base_spec),
+                ):
+                    if amount == 0:
+                        warnings.append(
+                            f"tranches[{k}] moves no {leg_name}: its {spec.format(other)} is delivered free "
+                            "(no exchange against the other leg in that tranche)"
+                        )
         return DealSpec(
             terms=terms,
             base=base_spec,
             quote=quote_spec,
             name=str(name) if name is not None else None,
             salt=str(salt) if salt is not None else None,
+            warnings=tuple(warnings),
         )
 
     def parse_tokens(self) -> None:
@@ -649,6 +805,12 @@ class _Parser:
             if markers:
                 raise SpecError("markers", "a DVP deal (both legs on chain) has no markers")
             return []
+        if not markers and self.doc.get("markers") is not None:
+            raise SpecError(
+                "markers",
+                "an escrowed deal needs a marker: list one, or omit `markers` for the default (the side "
+                "delivering the off-chain leg)",
+            )
         if not markers:
             # the side delivering the off-chain leg states its delivery
             markers = [parties["seller"] if not base.on_chain else parties["buyer"]]
@@ -755,7 +917,14 @@ class _Parser:
             bps = _bps(entry["bps"], f"{field}.bps")
             if bps == 0:
                 raise SpecError(f"{field}.bps", "an introducer needs a commission above 0")
-            pairs.append((self.wallet(entry["wallet"], f"{field}.wallet"), bps))
+            wallet = self.wallet(entry["wallet"], f"{field}.wallet")
+            twice = next((j for j, (w, _) in enumerate(pairs) if w == wallet), None)
+            if twice is not None:
+                raise SpecError(
+                    f"{field}.wallet",
+                    f"{wallet} is already fees.introducers[{twice}]: one entry per introducer (give its total bps)",
+                )
+            pairs.append((wallet, bps))
         out["introducers"] = pairs
         return out
 
@@ -853,11 +1022,14 @@ __all__ = [
     "SpecError",
     "apply_sets",
     "check_document",
+    "fmt_duration",
+    "fmt_time",
     "format_units",
     "load_document",
     "parse_duration",
     "parse_spec",
     "parse_time",
+    "placeholders",
     "substitute",
     "to_units",
 ]

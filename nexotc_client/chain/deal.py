@@ -16,6 +16,7 @@ from eth_utils import to_checksum_address
 from nexotc_client.chain.contracts import deal_container, erc20, instance
 from nexotc_client.chain.encoding import is_valid_address, to_evidence, to_reason
 from nexotc_client.chain.errors import NexotcError, NotADealError, RevertError, reverts_as_errors, simulate
+from nexotc_client.spec import fmt_time, format_units
 from nexotc_client.terms import LegId, Mode, Phase, Role, Terms, TrancheStatus
 
 if TYPE_CHECKING:
@@ -283,12 +284,38 @@ class Deal:
         """Deposit the sender's leg (seller: base, buyer: quote), approving the exact amount first
         if the allowance is short."""
         terms = self.terms
-        funding_leg(terms, sender.address)  # names a sender that funds nothing
+        leg_id = funding_leg(terms, sender.address)  # names a sender that funds nothing
+        # everything `fund` would refuse that does not depend on the allowance is checked before an
+        # approval is sent: a refused deposit leaves the sender's allowance untouched
+        self._check_fundable(leg_id)
         refused = [w for w in self._gate_refuses() if w[1].lower() == sender.address.lower()]
-        if refused:  # before any approval is sent
+        if refused:
             raise self._gate_error("fund", refused)
+        try:  # the contract's own answer (its `funding_leg` view runs the checks `fund` runs)
+            simulate(self.contract, "funding_leg", (sender.address,), sender.address)
+        except RevertError as exc:
+            raise RevertError("fund", exc.reason) from exc
         prepare_funding(terms, sender, self.address)
         return self._send("fund", sender)
+
+    def _check_fundable(self, leg_id: LegId) -> None:
+        """Refuse a deposit into a closed deal, an already funded leg or after the funding deadline,
+        read from the chain, with the cause named."""
+        from ape import chain
+
+        leg = leg_id.name.lower()
+        phase = self.phase()
+        if phase in (Phase.CANCELLED, Phase.EXPIRED):
+            raise NexotcError(f"fund: the deal is {phase.name.lower()}: nothing can be deposited any more")
+        with reverts_as_errors("funded()"):
+            funded = bool(self.contract.funded(int(leg_id)))
+        if funded:
+            state = " (the deal is settled)" if phase == Phase.SETTLED else ""
+            raise NexotcError(f"fund: the {leg} leg is already funded{state}: nothing to deposit")
+        now = int(chain.pending_timestamp)
+        deadline = self.terms.funding_deadline
+        if now > deadline:
+            raise NexotcError(f"fund: funding closed at {fmt_time(deadline, now)}: the deal can only be cancelled")
 
     def mark(self, tranche: int, evidence: bytes | str, sender: AccountAPI) -> TxResult:
         """ESCROWED: state the off-chain delivery of `tranche`; `evidence` is 32 bytes, 64 hex
@@ -302,11 +329,19 @@ class Deal:
     def approve(self, tranche: int, sender: AccountAPI) -> TxResult:
         self._check_tranche(tranche)
         self._require_role(sender, Role.APPROVER, "an approver")
+        now = self._check_active("approve")
+        self._check_releasable("approve", tranche, now)
+        with reverts_as_errors("has_approved()"):
+            if bool(self.contract.has_approved(tranche, sender.address)):
+                raise NexotcError(f"approve: {sender.address} has already approved tranche {tranche}")
         return self._send("approve", sender, tranche)
 
     def release(self, tranche: int, sender: AccountAPI) -> TxResult:
         """Sign (if the sender is a release signer) and pay out once the conditions hold."""
         self._check_tranche(tranche)
+        now = self._check_active("release")
+        self._check_releasable("release", tranche, now)
+        self._check_release_ready(tranche, sender.address, now)
         return self._send("release", sender, tranche)
 
     def dispute(self, tranche: int, reason: bytes | str, sender: AccountAPI) -> TxResult:
@@ -321,6 +356,7 @@ class Deal:
         if sender.address.lower() != terms.resolver.lower():
             raise NexotcError(f"resolve: {sender.address} is not the resolver of this deal ({terms.resolver})")
         tr = terms.tranches[tranche]
+        cap = terms.resolver_fee_bps
         for name, leg, split, amount in (
             ("base", terms.base, base_split, tr.base_amount),
             ("quote", terms.quote, quote_split, tr.quote_amount),
@@ -331,10 +367,28 @@ class Deal:
                     f"resolve: the {name} split must sum to {expected} (tranche {tranche}'s {name} "
                     f"amount{'' if leg.on_chain else ', off chain'}), got {split.total}"
                 )
+            if split.to_resolver * 10_000 > expected * cap:
+                share = split.to_resolver * 10_000 / expected if expected else 0
+                raise NexotcError(
+                    f"resolve: the resolver's part of the {name} leg is {share:g} bps, above the deal's "
+                    f"{cap} bps resolver cap"
+                )
+        self._check_active("resolve")
+        self._check_disputed("resolve", tranche)
         return self._send("resolve", sender, tranche, base_split.as_tuple(), quote_split.as_tuple())
 
     def settle_dispute(self, tranche: int, sender: AccountAPI) -> TxResult:
         self._check_tranche(tranche)
+        now = self._check_active("settle")
+        self._check_disputed("settle", tranche)
+        with reverts_as_errors("disputed_at()"):
+            disputed_at = int(self.contract.disputed_at(tranche))
+        settleable = disputed_at + self.terms.dispute_timeout
+        if now < settleable:
+            raise NexotcError(
+                f"settle: tranche {tranche} was disputed at {fmt_time(disputed_at)}; the resolver has until "
+                f"the dispute timeout: settleable from {fmt_time(settleable, now)}"
+            )
         return self._send("settle_dispute", sender, tranche)
 
     def refund(self, tranche: int, sender: AccountAPI) -> TxResult:
@@ -352,7 +406,107 @@ class Deal:
         for what, value in (("token", token), ("recipient", recipient)):
             if not is_valid_address(value):
                 raise NexotcError(f"claim: {what} is not an address: {value!r}")
-        return self._send("claim", sender, to_checksum_address(token), to_checksum_address(recipient))
+        token, recipient = to_checksum_address(token), to_checksum_address(recipient)
+        if not self.claimable(sender.address, token):
+            raise NexotcError(f"claim: {sender.address} has no pull balance of {token_label(token)} in this deal")
+        try:
+            return self._send("claim", sender, token, recipient)
+        except RevertError as exc:
+            if exc.reason == "transfer failed":
+                raise NexotcError(
+                    f"claim: the transfer to {recipient} failed: the token refuses transfers to this address; "
+                    "claim to another with --to"
+                ) from exc
+            raise
+
+    # ------------------------------------------------------------ pre-checks
+    def _check_active(self, action: str) -> int:
+        """The deal must be funded, not closed and before its final expiry; returns the pending
+        block's time."""
+        from ape import chain
+
+        phase = self.phase()
+        if phase == Phase.FUNDING:
+            raise NexotcError(f"{action}: the deal is not funded yet (both on-chain legs must be deposited)")
+        if phase in (Phase.CANCELLED, Phase.EXPIRED):
+            raise NexotcError(f"{action}: the deal is {phase.name.lower()}")
+        now = int(chain.pending_timestamp)
+        if now >= self.terms.final_expiry:
+            raise NexotcError(
+                f"{action}: the deal passed its final expiry at {fmt_time(self.terms.final_expiry, now)}: "
+                "only `nexotc deal expire` remains"
+            )
+        return now
+
+    def _status_text(self, tranche: int, status: TrancheStatus) -> str:
+        text = f"tranche {tranche} is {status.name.lower()}"
+        if status == TrancheStatus.PENDING and self.terms.mode == Mode.ESCROWED:
+            text += " (not marked delivered yet: `nexotc deal mark`)"
+        return text
+
+    def _check_releasable(self, action: str, tranche: int, now: int) -> None:
+        """ESCROWED: the tranche must be marked; DVP: pending and before its deadline."""
+        status = self.tranche_status(tranche)
+        wanted = TrancheStatus.MARKED if self.terms.mode == Mode.ESCROWED else TrancheStatus.PENDING
+        if status != wanted:
+            raise NexotcError(f"{action}: {self._status_text(tranche, status)}")
+        deadline = self.terms.tranches[tranche].deadline
+        if self.terms.mode == Mode.DVP and now > deadline:
+            raise NexotcError(
+                f"{action}: tranche {tranche}'s deadline passed at {fmt_time(deadline, now)}: it can only be refunded"
+            )
+
+    def _check_disputed(self, action: str, tranche: int) -> None:
+        status = self.tranche_status(tranche)
+        if status != TrancheStatus.DISPUTED:
+            raise NexotcError(f"{action}: {self._status_text(tranche, status)}, not disputed")
+
+    def _who(self, wallet: str) -> str:
+        roles = self.terms.roles_of(wallet)
+        for role in (Role.BUYER, Role.SELLER, Role.PLATFORM, Role.RESOLVER):
+            if roles & role:
+                return f"the {str(role.name).lower()} {wallet}"
+        return wallet
+
+    def _check_release_ready(self, tranche: int, sender: str, now: int) -> None:
+        """Refuse a release call that would neither record a signature nor pay out, naming what is
+        missing (the contract's rule; its revert stays the authority)."""
+        terms = self.terms
+        c = self.contract
+        with reverts_as_errors("reading the tranche"):
+            approvals = int(c.approvals(tranche))
+            signatures = int(c.signatures(tranche))
+            marked_at = int(c.marked_at(tranche))
+            signers = terms.holders(Role.SIGNER)
+            signed = [w for w in signers if bool(c.has_signed(tranche, w))]
+            approvers = terms.holders(Role.APPROVER)
+            approved = [w for w in approvers if bool(c.has_approved(tranche, w))]
+        is_signer = any(w.lower() == sender.lower() for w in signers)
+        signs_now = terms.release_threshold > 0 and is_signer and not any(w.lower() == sender.lower() for w in signed)
+        if signs_now:
+            return  # the call records the sender's signature (and pays out if that completes it)
+        tr = terms.tranches[tranche]
+        window = terms.approval_window
+        window_passed = terms.mode == Mode.ESCROWED and window > 0 and now >= marked_at + window
+        missing: list[str] = []
+        if not window_passed:
+            if approvals < terms.approval_threshold:
+                waiting = [self._who(w) for w in approvers if w not in approved]
+                missing.append(
+                    f"needs {terms.approval_threshold - approvals} more approval(s) from {' or '.join(waiting)}"
+                )
+            if signatures < terms.release_threshold:
+                waiting = [self._who(w) for w in signers if w not in signed]
+                missing.append(
+                    f"needs {terms.release_threshold - signatures} more signature(s) from {' or '.join(waiting)}"
+                    + ("" if is_signer else f" ({sender} is not a release signer)")
+                )
+            if missing and terms.mode == Mode.ESCROWED and window > 0:
+                missing.append(f"or, undisputed, releasable by anyone from {fmt_time(marked_at + window, now)}")
+        if now < tr.unlock_time:
+            missing.insert(0, f"tranche {tranche} unlocks {fmt_time(tr.unlock_time, now)}")
+        if missing:
+            raise NexotcError(f"release: {'; '.join(missing)}")
 
     # ----------------------------------------------------------- internals
     def _check_tranche(self, index: int) -> None:
@@ -407,16 +561,54 @@ class Deal:
 
 
 # -------------------------------------------------------------- helpers
-def funding_leg(terms: Terms, wallet: str) -> LegId:
-    """The leg `wallet` deposits: the seller the base leg, the buyer the quote leg (on chain only)."""
+def funding_leg(terms: Terms, wallet: str, labels: tuple[str, str] | None = None) -> LegId:
+    """The leg `wallet` deposits: the seller the base leg, the buyer the quote leg (on chain only).
+    `labels` (the base and quote assets' names, e.g. from the terms file) make the refusal clearer."""
     if wallet.lower() == terms.seller.lower() and terms.base.on_chain:
         return LegId.BASE
     if wallet.lower() == terms.buyer.lower() and terms.quote.on_chain:
         return LegId.QUOTE
-    raise NexotcError(
-        f"{wallet} funds nothing in this deal (the seller {terms.seller} deposits the base leg, "
-        f"the buyer {terms.buyer} the quote leg, when on chain)"
-    )
+    base_label, quote_label = labels or ("", "")
+    for role, leg_name, leg, label in (
+        ("seller", "base", terms.base, base_label),
+        ("buyer", "quote", terms.quote, quote_label),
+    ):
+        party = terms.seller if role == "seller" else terms.buyer
+        if wallet.lower() == party.lower() and not leg.on_chain:
+            other, other_leg = ("buyer", "quote") if role == "seller" else ("seller", "base")
+            named = f" ({label})" if label else ""
+            raise NexotcError(
+                f"{wallet} is the {role} and the {leg_name} leg{named} is off chain: the {role} funds nothing on "
+                f"chain; only the {other} deposits (the {other_leg} leg)"
+            )
+    depositors = [
+        f"the {role} {party} (the {name} leg)"
+        for role, party, name, leg in (
+            ("seller", terms.seller, "base", terms.base),
+            ("buyer", terms.buyer, "quote", terms.quote),
+        )
+        if leg.on_chain
+    ]
+    verb = "deposits" if len(depositors) == 1 else "deposit"
+    raise NexotcError(f"{wallet} funds nothing in this deal: only {' and '.join(depositors)} {verb}")
+
+
+def token_label(token: str) -> str:
+    """The token's symbol and address ("USDT 0x…"), or its address when it has no symbol()."""
+    try:
+        return f"{erc20(token).symbol()} ({token})"
+    except Exception:  # a token without symbol()
+        return f"token {token}"
+
+
+def token_amount(token: str, units: int) -> str:
+    """`units` of `token` for humans ("1,000 USDT"), read from the token's symbol and decimals;
+    raw units and the short address when the token does not tell."""
+    try:
+        contract = erc20(token)
+        return f"{format_units(units, int(contract.decimals()))} {contract.symbol()}"
+    except Exception:  # a token without symbol()/decimals(): raw units
+        return f"{units:,} units of token {token}"
 
 
 def prepare_funding(terms: Terms, sender: AccountAPI, spender: str) -> int:
@@ -430,7 +622,8 @@ def prepare_funding(terms: Terms, sender: AccountAPI, spender: str) -> int:
         allowance = int(token.allowance(sender.address, spender))
     if balance < leg.amount:
         raise NexotcError(
-            f"{sender.address} holds {balance} of token {leg.token}, the {leg_id.name.lower()} leg needs {leg.amount}"
+            f"{sender.address} holds {token_amount(leg.token, balance)}, the {leg_id.name.lower()} leg needs "
+            f"{token_amount(leg.token, leg.amount)} (token {leg.token})"
         )
     if allowance < leg.amount:
         with reverts_as_errors("approve"):
@@ -547,5 +740,6 @@ __all__ = [
     "funding_leg",
     "prepare_funding",
     "read_events",
+    "token_amount",
     "tx_result",
 ]

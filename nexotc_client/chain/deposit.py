@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from eth_utils import keccak, to_canonical_address, to_checksum_address
 
 from nexotc_client.chain.contracts import erc20
-from nexotc_client.chain.deal import funding_leg, tx_result
+from nexotc_client.chain.deal import funding_leg, token_amount, tx_result
 from nexotc_client.chain.encoding import is_valid_address
 from nexotc_client.chain.errors import NexotcError, reverts_as_errors, simulate
 from nexotc_client.terms import LegId
@@ -213,8 +213,8 @@ def sweep(deal: Deal, funder: str, sender: AccountAPI) -> TxResult:
         )
     if info.balance < info.amount:
         raise NexotcError(
-            f"deposit short: {info.address} holds {info.balance} of token {info.token}, the {leg} leg needs "
-            f"{info.amount}"
+            f"deposit short: {info.address} holds {token_amount(info.token, info.balance)}, the {leg} leg needs "
+            f"{token_amount(info.token, info.amount)} (token {info.token})"
         )
     return _send(deal, "sweep", sender, deal.address, info.funder)
 

@@ -9,7 +9,7 @@ from eth_utils import is_checksum_address, is_hex_address, keccak
 
 from nexotc_client.chain.errors import NexotcError
 
-_HEX32 = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+_HEX32 = re.compile(r"^(0[xX])?[0-9a-fA-F]{64}$")
 _HEX = re.compile(r"^0x[0-9a-fA-F]{0,64}$")
 
 
@@ -46,18 +46,36 @@ def to_salt(value: bytes | str | int | None) -> bytes:
     return keccak(text=text)
 
 
+_HEXISH = re.compile(r"^(0x)?[0-9a-fA-F]+$")
+TEXT_PREFIX = "text:"
+
+
 def to_evidence(value: bytes | str) -> bytes:
-    """Evidence of delivery: 32 raw bytes, 64 hex digits (with or without 0x, e.g. a BTC txid),
-    otherwise the keccak256 of the text (a wire reference, a document)."""
+    """Evidence of delivery: 32 raw bytes, or exactly 64 hex digits (with or without 0x, e.g. a BTC
+    txid) taken as is; text that does not look like hex (a wire reference, a document name) is
+    hashed (keccak256). Anything that looks like hex but is not 64 digits is refused: it is most
+    likely a mistyped txid. `text:` forces hashing (`text:0x1234`, `text:20240301`)."""
     if isinstance(value, bytes):
         if len(value) != 32:
             raise NexotcError(f"evidence: {len(value)} bytes, need 32 (or pass text to hash)")
         return value
     text = value.strip()
+    if text.lower().startswith(TEXT_PREFIX):
+        body = text[len(TEXT_PREFIX) :].strip()
+        if not body:
+            raise NexotcError("evidence: empty text after 'text:'")
+        return keccak(text=body)
     if not text:
         raise NexotcError("evidence: empty")
     if _HEX32.match(text):
-        return bytes.fromhex(text[2:] if text.startswith("0x") else text)
+        return bytes.fromhex(text[2:] if text[:2].lower() == "0x" else text)
+    if _HEXISH.match(text) or (text[:2].lower() == "0x" and len(text) > 2):
+        digits = text[2:] if text[:2].lower() == "0x" else text
+        size = f"has {len(digits)} digits" if _HEXISH.match(text) else "has non-hex digits"
+        raise NexotcError(
+            f"evidence: {text!r} looks like hex but {size}, not 64 (a BTC txid is 64 hex digits); "
+            f"to hash it as text, write 'text:{text}'"
+        )
     return keccak(text=text)
 
 

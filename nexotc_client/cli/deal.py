@@ -13,6 +13,8 @@ import click
 from nexotc_client.chain.errors import NexotcError
 from nexotc_client.cli.app import App, shared_options, step, wallet_address
 from nexotc_client.cli.render import (
+    Amounts,
+    LegMeta,
     leg_meta,
     render_deal,
     render_events,
@@ -50,8 +52,23 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def _emit_tx(app: App, title: str, result: TxResult, extra: dict[str, Any] | None = None) -> None:
-    app.emit({**(extra or {}), **result.to_dict()}, lambda c: render_tx(c, title, result))
+def _amounts(d: Deal) -> Amounts:
+    """How to print the amounts of `d`'s events (token symbols and decimals)."""
+    terms = d.terms
+    return Amounts.of(
+        terms, leg_meta(terms.base.token, terms.base.on_chain), leg_meta(terms.quote.token, terms.quote.on_chain)
+    )
+
+
+def _emit_tx(
+    app: App, title: str, result: TxResult, extra: dict[str, Any] | None = None, deal: Deal | None = None
+) -> None:
+    """The transaction as JSON (raw integers) or for humans (amounts with symbols, when `deal` is given)."""
+
+    def render(console: Any) -> None:
+        render_tx(console, title, result, _amounts(deal) if deal is not None else None)
+
+    app.emit({**(extra or {}), **result.to_dict()}, render)
 
 
 @click.group()
@@ -116,6 +133,13 @@ def create(
         sets=pairs,
     )
     terms = spec.terms
+    if fund:  # before anything is sent: a creator that funds nothing on chain
+        from nexotc_client.chain.deal import funding_leg
+
+        try:
+            funding_leg(terms, sender.address, (spec.base.label, spec.quote.label))
+        except NexotcError as exc:
+            raise NexotcError(f"--fund: {exc}") from None
     raw_salt = to_salt(salt if salt is not None else spec.salt)
     desk: dict[str, Any] = {}
     if desk_id is not None:
@@ -130,7 +154,7 @@ def create(
     if dry_run:
         terms_hash = factory.validate(terms)
         predicted = factory.predict(terms, sender.address, raw_salt)
-        warnings = []
+        warnings = list(spec.warnings)
         moved = parse_spec(
             document,
             now=int(chain.pending_timestamp) + 1,
@@ -158,7 +182,7 @@ def create(
 
         def render_dry(c: Any) -> None:
             c.print(
-                f"valid terms {data['terms_hash']}{under}; `{sender.address}` would create {predicted}"
+                f"valid terms {data['terms_hash']}{under}; {sender.address} would create {predicted}"
                 f"{' (' + spec.name + ')' if spec.name else ''}"
             )
             for warning in warnings:
@@ -184,7 +208,13 @@ def create(
         "terms_hash": "0x" + terms.terms_hash().hex(),
         "funded": fund,
         **desk,
+        "warnings": list(spec.warnings),
     }
+    amounts = Amounts.of(
+        terms,
+        leg_meta(terms.base.token, terms.base.on_chain, (spec.base.label, spec.base.decimals)),
+        leg_meta(terms.quote.token, terms.quote.on_chain, (spec.quote.label, spec.quote.decimals)),
+    )
 
     def render(console: Any) -> None:
         console.print(
@@ -195,7 +225,9 @@ def create(
             f"  {terms.mode.name}: {spec.base.format(terms.base.amount)} against "
             f"{spec.quote.format(terms.quote.amount)} in {len(terms.tranches)} tranche(s)"
         )
-        render_tx(console, "created" + (" and funded" if fund else ""), result)
+        render_tx(console, "created" + (" and funded" if fund else ""), result, amounts)
+        for warning in spec.warnings:
+            console.print(f"[yellow]warning: {warning}[/]")
 
     app.emit({**extra, **result.to_dict()}, render)
 
@@ -218,28 +250,64 @@ def _check_gate(factory: Any, terms: Any, creator: str, salt: bytes, fund: bool)
 
 
 # ------------------------------------------------------------------- reads
+def _off_chain_asset(terms_file: Path | None, key: str) -> tuple[str, int] | None:
+    """The label and decimals of the off-chain leg `key` as its terms file writes them (the chain
+    stores only units)."""
+    if terms_file is None:
+        return None
+    from nexotc_client.spec import load_document
+
+    leg = load_document(terms_file).get(key)
+    if not isinstance(leg, dict) or leg.get("on_chain", True) is not False:
+        raise NexotcError(f"--terms: {terms_file} has no off-chain {key} leg (on_chain: false)")
+    decimals = leg.get("decimals")
+    if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 36:
+        raise NexotcError(f"--terms: {key}.decimals of {terms_file} is not a number of decimals: {decimals!r}")
+    return str(leg.get("asset") or "units"), decimals
+
+
 @deal.command("show")
 @click.argument("ref", metavar="DEAL")
+@click.option(
+    "--terms",
+    "terms_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The deal's terms file: names the off-chain leg's asset and decimals (the chain stores only units).",
+)
 @shared_options
 @click.pass_obj
-def show(app: App, ref: str) -> None:
+def show(app: App, ref: str, terms_file: Path | None) -> None:
     """Terms and live state of a deal."""
     d = _deal(app, ref)
     terms = d.terms
     status = d.status()
-    base = leg_meta(terms.base.token, terms.base.on_chain)
-    quote = leg_meta(terms.quote.token, terms.quote.on_chain)
+    base = leg_meta(
+        terms.base.token, terms.base.on_chain, None if terms.base.on_chain else _off_chain_asset(terms_file, "base")
+    )
+    quote = leg_meta(
+        terms.quote.token,
+        terms.quote.on_chain,
+        None if terms.quote.on_chain else _off_chain_asset(terms_file, "quote"),
+    )
     data = {
         "deal": d.address,
         "factory": d.factory.address,
         "terms": terms_dict(terms),
         "status": status.to_dict(),
         "assets": {
-            "base": {"label": base.label, "decimals": base.decimals},
-            "quote": {"label": quote.label, "decimals": quote.decimals},
+            "base": _asset_dict(base),
+            "quote": _asset_dict(quote),
         },
     }
     app.emit(data, lambda c: render_deal(c, d.address, d.factory.address, terms, status, base, quote))
+
+
+def _asset_dict(meta: LegMeta) -> dict[str, Any]:
+    out: dict[str, Any] = {"label": meta.label, "decimals": meta.decimals}
+    if meta.off_chain:
+        out["off_chain"] = True
+    return out
 
 
 @deal.command("list")
@@ -291,7 +359,7 @@ def events(app: App, ref: str) -> None:
     """Every event of a deal, oldest first."""
     d = _deal(app, ref)
     evs = d.events()
-    app.emit([e.to_dict() for e in evs], lambda c: render_events(c, evs))
+    app.emit([e.to_dict() for e in evs], lambda c: render_events(c, evs, _amounts(d)))
 
 
 # ----------------------------------------------------------------- actions
@@ -300,7 +368,7 @@ def _act(app: App, ref: str, title: str, action: Any) -> None:
     sender = app.sender()
     with step(app, title):
         result = action(d, sender)
-    _emit_tx(app, f"{title} {d.address}", result, {"deal": d.address, "sender": sender.address})
+    _emit_tx(app, f"{title} {d.address}", result, {"deal": d.address, "sender": sender.address}, d)
 
 
 tranche_arg = click.argument("tranche", type=click.IntRange(0))
@@ -319,7 +387,12 @@ def fund(app: App, ref: str) -> None:
 @deal.command("mark")
 @deal_arg
 @tranche_arg
-@click.option("--evidence", required=True, help="BTC txid / 32-byte hex, or text (hashed).")
+@click.option(
+    "--evidence",
+    required=True,
+    help="A BTC txid / 32-byte hex (exactly 64 hex digits, 0x optional), or text that is hashed. Hex of "
+    "another length is refused as a mistyped txid; prefix text:, e.g. text:0x1234, to hash anything as text.",
+)
 @shared_options
 @click.pass_obj
 def mark(app: App, ref: str, tranche: int, evidence: str) -> None:
@@ -404,6 +477,10 @@ def resolve(
         tr.base_amount if terms.base.on_chain else 0,
         tr.quote_amount if terms.quote.on_chain else 0,
     )
+    if resolver_bps > terms.resolver_fee_bps:
+        raise NexotcError(
+            f"--resolver-bps: {resolver_bps} bps exceeds the deal's {terms.resolver_fee_bps} bps resolver cap"
+        )
     if receiver_bps is not None:
         splits = tuple(Split.proportional(a, receiver_bps, resolver_bps) for a in amounts)
     else:
@@ -411,7 +488,7 @@ def resolve(
     sender = app.sender()
     with step(app, "resolving"):
         result = d.resolve(tranche, splits[0], splits[1], sender)
-    _emit_tx(app, f"resolved tranche {tranche} {d.address}", result, {"deal": d.address, "sender": sender.address})
+    _emit_tx(app, f"resolved tranche {tranche} {d.address}", result, {"deal": d.address, "sender": sender.address}, d)
 
 
 @deal.command("settle")
@@ -454,24 +531,34 @@ def expire(app: App, ref: str) -> None:
 
 @deal.command("claim")
 @deal_arg
-@click.option("--token", required=True, help="base, quote or a token address.")
-@click.option("--to", "recipient", default=None, help="Recipient (default: yourself).")
+@click.option("--token", required=True, help="base, quote, a token symbol of the deployment (e.g. USDT) or an address.")
+@click.option("--to", "recipient", default=None, help="Recipient: an address, test:N or an alias (default: yourself).")
 @shared_options
 @click.pass_obj
 def claim(app: App, ref: str, token: str, recipient: str | None) -> None:
     """Withdraw your pull balance (credited when a payment to you failed)."""
+    from nexotc_client.cli.desk import resolve_token
+
     d = _deal(app, ref)
     terms = d.terms
-    if token.lower() in ("base", "quote"):
-        leg = terms.base if token.lower() == "base" else terms.quote
+    if token.strip().lower() in ("base", "quote"):
+        leg = terms.base if token.strip().lower() == "base" else terms.quote
         if not leg.on_chain:
-            raise NexotcError(f"the {token.lower()} leg is off chain: nothing to claim in it")
+            raise NexotcError(f"the {token.strip().lower()} leg is off chain: nothing to claim in it")
         token = leg.token
+    else:
+        try:
+            token = resolve_token(app, token, "token")
+        except NexotcError as exc:
+            raise NexotcError(f"--token: {exc} (or base, quote)") from None
+    try:
+        target = wallet_address(recipient) if recipient is not None else None
+    except NexotcError as exc:
+        raise NexotcError(f"--to: {exc}") from None
     sender = app.sender()
-    target = recipient or sender.address
     with step(app, "claiming"):
-        result = d.claim(token, target, sender)
-    _emit_tx(app, f"claimed {d.address}", result, {"deal": d.address, "sender": sender.address})
+        result = d.claim(token, target or sender.address, sender)
+    _emit_tx(app, f"claimed {d.address}", result, {"deal": d.address, "sender": sender.address}, d)
 
 
 # --------------------------------------------------------- deposit addresses
@@ -562,7 +649,7 @@ def sweep(app: App, ref: str, funder: str) -> None:
     sender = app.sender()
     with step(app, "sweeping the deposit"):
         result = sweep_deposit(d, wallet, sender)
-    _emit_tx(app, f"swept into {d.address}", result, {"deal": d.address, "funder": wallet, "sender": sender.address})
+    _emit_tx(app, f"swept into {d.address}", result, {"deal": d.address, "funder": wallet, "sender": sender.address}, d)
 
 
 @deal.command("return-deposit")

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from nexotc_client.chain.encoding import bytes32_text
-from nexotc_client.spec import format_units
-from nexotc_client.terms import Mode, Role, Terms, TrancheStatus
+from nexotc_client.spec import fmt_duration, fmt_time, format_units
+from nexotc_client.terms import LegId, Mode, Role, Terms, TrancheStatus
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -18,21 +18,28 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class LegMeta:
-    """How to print a leg: its symbol and decimals (None: off chain, raw units)."""
+    """How to print a leg: its symbol and decimals (None: raw units). An off-chain leg's label and
+    decimals are not on chain: known only from its terms file, else shown as raw units."""
 
     label: str
     decimals: int | None
+    off_chain: bool = False
 
-    def fmt(self, units: int) -> str:
+    def fmt(self, units: int, short: bool = False) -> str:
+        """`short`: without the off-chain note (a table that explains it once)."""
         if self.decimals is None:
-            return f"{units:,} units"
-        return f"{format_units(units, self.decimals)} {self.label}"
+            return f"{units:,} units (off-chain asset)" if self.off_chain and not short else f"{units:,} units"
+        text = f"{format_units(units, self.decimals)} {self.label}"
+        return f"{text} (off chain, {self.decimals} decimals)" if self.off_chain and not short else text
 
 
-def leg_meta(token: str, on_chain: bool) -> LegMeta:
-    """Symbol and decimals read from the token (best effort: falls back to the address)."""
+def leg_meta(token: str, on_chain: bool, off_chain: tuple[str, int] | None = None) -> LegMeta:
+    """Symbol and decimals read from the token (best effort: falls back to the address); for an
+    off-chain leg, `off_chain` = (label, decimals) when known from the terms file."""
     if not on_chain:
-        return LegMeta("off chain", None)
+        if off_chain is not None:
+            return LegMeta(off_chain[0], off_chain[1], off_chain=True)
+        return LegMeta("off chain", None, off_chain=True)
     from nexotc_client.chain.contracts import erc20
 
     try:
@@ -40,6 +47,35 @@ def leg_meta(token: str, on_chain: bool) -> LegMeta:
         return LegMeta(str(contract.symbol()), int(contract.decimals()))
     except Exception:  # a token without symbol()/decimals(): show raw units
         return LegMeta(token[:10], None)
+
+
+@dataclass(frozen=True)
+class Amounts:
+    """What the amounts in a deal's events are in: the legs, the fee leg, the on-chain tokens."""
+
+    base: LegMeta
+    quote: LegMeta
+    fee_leg: LegId
+    tokens: dict[str, LegMeta]
+    """lower-case token address => its meta (for Claimed / PaymentDeferred)."""
+
+    @classmethod
+    def of(cls, terms: Terms, base: LegMeta, quote: LegMeta) -> Amounts:
+        tokens = {leg.token.lower(): meta for leg, meta in ((terms.base, base), (terms.quote, quote)) if leg.on_chain}
+        return cls(base, quote, terms.fee_leg, tokens)
+
+    def meta(self, event: str, name: str, args: dict[str, Any]) -> LegMeta | None:
+        if name == "base_amount" or (event == "Resolved" and name == "base"):
+            return self.base
+        if name == "quote_amount" or (event == "Resolved" and name == "quote"):
+            return self.quote
+        if name == "fees":
+            return self.base if self.fee_leg == LegId.BASE else self.quote
+        if name == "amount" and event == "Funded":
+            return self.base if int(args.get("leg", 0)) == int(LegId.BASE) else self.quote
+        if name == "amount" and isinstance(args.get("token"), str):
+            return self.tokens.get(str(args["token"]).lower())
+        return None
 
 
 def terms_dict(terms: Terms) -> dict[str, Any]:
@@ -77,36 +113,13 @@ def role_names(roles: Role) -> list[str]:
     return [r.name.lower() for r in Role if r.name and roles & r]
 
 
-def fmt_time(ts: int, now: int | None = None) -> str:
-    if not ts:
-        return "-"
-    text = datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-    if now is None:
-        return text
-    delta = ts - now
-    return f"{text} ({'in ' + fmt_duration(delta) if delta > 0 else fmt_duration(-delta) + ' ago'})"
-
-
 def fmt_when(ts: int, now: int) -> str:
-    """Compact time for tables: "11-24 08:37 (in 23h59m)"."""
+    """Compact time for tables: "2025-11-24 08:37 (in 23h59m)"."""
     if not ts:
         return "-"
-    text = datetime.fromtimestamp(ts, tz=UTC).strftime("%m-%d %H:%M")
+    text = datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M")
     delta = ts - now
     return f"{text} ({'in ' + fmt_duration(delta) if delta > 0 else fmt_duration(-delta) + ' ago'})"
-
-
-def fmt_duration(seconds: int) -> str:
-    if seconds == 0:
-        return "0s"
-    parts = []
-    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)):
-        if seconds >= size:
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-        if len(parts) == 2:
-            break
-    return "".join(parts)
 
 
 def fmt_arg(name: str, value: Any) -> str:
@@ -124,27 +137,46 @@ def _short(value: str) -> str:
     return value if len(value) <= 14 else f"{value[:8]}…{value[-4:]}"
 
 
-def event_line(event: DealEvent) -> str:
-    args = ", ".join(f"{k}={fmt_arg(k, v)}" for k, v in event.args.items())
-    return f"{event.name}({args})"
+def event_line(event: DealEvent, amounts: Amounts | None = None) -> str:
+    """`Name(arg=value, ...)`; with `amounts`, token amounts in human units (symbol, decimals)."""
+    parts = []
+    by_default = event.name == "Resolved" and bool(event.args.get("by_default"))
+    for k, v in event.args.items():
+        meta = amounts.meta(event.name, k, event.args) if amounts is not None else None
+        name = "caller" if by_default and k == "resolver" else k  # a default outcome: anyone applied it
+        if meta is not None and meta.off_chain and (v == 0 or (isinstance(v, dict) and not any(v.values()))):
+            parts.append(f"{name}=(off chain)")  # the contract moves nothing of an off-chain leg
+        elif meta is not None and isinstance(v, int) and not isinstance(v, bool):
+            parts.append(f"{name}={meta.fmt(v)}")
+        elif meta is not None and isinstance(v, dict):
+            inner = ", ".join(
+                f"{ik}={meta.fmt(iv) if isinstance(iv, int) and not isinstance(iv, bool) else fmt_arg(ik, iv)}"
+                for ik, iv in v.items()
+            )
+            parts.append(f"{name}={{{inner}}}")
+        else:
+            parts.append(f"{name}={fmt_arg(k, v)}")
+    return f"{event.name}({', '.join(parts)})"
 
 
-def render_tx(console: Console, title: str, result: TxResult) -> None:
+def render_tx(console: Console, title: str, result: TxResult, amounts: Amounts | None = None) -> None:
     console.print(f"[bold]{title}[/]  tx {result.tx_hash}  block {result.block}  gas {result.gas_used:,}")
     for event in result.events:
-        console.print(f"  {event_line(event)}")
+        console.print(f"  {event_line(event, amounts)}")
 
 
-def render_events(console: Console, events: list[DealEvent]) -> None:
+def render_events(console: Console, events: list[DealEvent], amounts: Amounts | None = None) -> None:
     from rich.table import Table
 
     table = Table(title="events")
     for column in ("block", "time", "event", "tx"):
         table.add_column(column)
     for event in events:
-        table.add_row(str(event.block), fmt_time(event.timestamp), event_line(event), _short(event.tx_hash))
+        table.add_row(str(event.block), fmt_time(event.timestamp), event_line(event, amounts), _short(event.tx_hash))
     console.print(table)
 
+
+_OPEN = (TrancheStatus.PENDING, TrancheStatus.MARKED, TrancheStatus.DISPUTED)
 
 _STATUS_STYLE = {
     TrancheStatus.PENDING: "yellow",
@@ -199,7 +231,7 @@ def render_deal(
     for name, leg, meta in (("base", status.base, base), ("quote", status.quote, quote)):
         legs.add_row(
             name,
-            f"{meta.label} {leg.token}" if leg.on_chain else "off chain",
+            f"{meta.label} {leg.token}" if leg.on_chain else meta.label if meta.decimals is not None else "off chain",
             meta.fmt(leg.amount),
             ("yes" if leg.funded else "no") if leg.on_chain else "-",
             meta.fmt(leg.held) if leg.on_chain else "-",
@@ -238,16 +270,23 @@ def render_deal(
         )
         tranches.add_row(
             str(t.index),
-            base.fmt(t.base_amount),
-            quote.fmt(t.quote_amount),
+            base.fmt(t.base_amount, short=True),
+            quote.fmt(t.quote_amount, short=True),
             fmt_when(t.unlock_time, now),
             fmt_when(t.deadline, now),
             f"[{style}]{t.status.name.lower()}[/]",
-            f"{t.approvals}/{terms.approval_threshold}",
-            f"{t.signatures}/{terms.release_threshold}",
+            f"{t.approvals}/{terms.approval_threshold}" if t.status in _OPEN else "-",
+            # a payout clears the signature record (the Signed events keep it)
+            f"{t.signatures}/{terms.release_threshold}" if t.status in _OPEN else t.status.name.lower(),
             marks or "-",
         )
     console.print(tranches)
+    for name, meta in (("base", base), ("quote", quote)):
+        if meta.off_chain and meta.decimals is None:
+            console.print(
+                f"the {name} leg is off chain: its amounts are units of the off-chain asset (its name and decimals "
+                "are not on chain: `--terms FILE` shows them)"
+            )
     if terms.mode == Mode.ESCROWED:
         console.print("ESCROWED: a marker marks a tranche delivered; approvers accept; release signers release.")
     if status.claimable:
@@ -257,11 +296,12 @@ def render_deal(
         for payee, by_token in status.claimable.items():
             for token, amount in by_token.items():
                 meta = base if token == status.base.token else quote
-                claims.add_row(payee, token, meta.fmt(amount))
+                claims.add_row(payee, f"{meta.label} {_short(token)}", meta.fmt(amount))
         console.print(claims)
 
 
 __all__ = [
+    "Amounts",
     "LegMeta",
     "event_line",
     "fmt_duration",

@@ -172,9 +172,8 @@ def test_dvp_release_refund_dispute_resolve(
     assert usdt.balanceOf(seller) == t0.quote_amount - sum(cuts.values())
     assert usdt.balanceOf(introducer) == cuts[introducer.address]
 
-    with pytest.raises(RevertError, match="^release reverted: tranche not pending$") as err:
+    with pytest.raises(NexotcError, match="^release: tranche 0 is released$"):
         deal.release(0, buyer)
-    assert err.value.reason == "tranche not pending"
 
     with pytest.raises(RevertError, match="deadline not passed"):
         deal.refund(1, desk)
@@ -253,7 +252,7 @@ def test_escrowed_mark_approve_release_and_default_settlement(
     assert usdt.balanceOf(seller) == t0.quote_amount - sum(cuts.values())
 
     deal.dispute(1, "no delivery", seller)
-    with pytest.raises(RevertError, match="dispute timeout not reached"):
+    with pytest.raises(NexotcError, match=r"^settle: tranche 1 was disputed at .*: settleable from .* \(in 3d\)$"):
         deal.settle_dispute(1, desk)
     chain.pending_timestamp = chain.pending_timestamp + terms.dispute_timeout
     buyer_before = usdt.balanceOf(buyer)
@@ -281,18 +280,20 @@ def test_prechecks_give_clear_messages(nx, escrowed_terms, dvp_terms, wbtc, usdt
         deal.resolve(0, Split(1, 0, 0), Split(), resolver)
     with pytest.raises(NexotcError, match="the quote split must sum to"):
         deal.resolve(0, Split(), Split(1, 0, 0), resolver)
-    with pytest.raises(RevertError, match="^release reverted: tranche not marked$"):
+    with pytest.raises(NexotcError, match=r"^release: tranche 0 is pending \(not marked delivered yet"):
         deal.release(0, buyer)
     with pytest.raises(NexotcError, match="funds nothing in this deal"):
         deal.fund(attacker)
     with pytest.raises(NexotcError, match="claim: token is not an address"):
         deal.claim("usdt", buyer.address, buyer)
-    with pytest.raises(RevertError, match="nothing to claim"):
+    with pytest.raises(NexotcError, match=f"has no pull balance of .*{usdt.address}"):
         deal.claim(usdt.address, buyer.address, buyer)
     dvp = nx.create(dvp_terms(), seller)
     with pytest.raises(NexotcError, match="a DVP deal has no marks"):
         dvp.mark(0, "x", seller)
-    with pytest.raises(NexotcError, match=f"{buyer.address} holds 0 of token {usdt.address}, the quote leg needs"):
+    with pytest.raises(
+        NexotcError, match=rf"{buyer.address} holds 0 \w+, the quote leg needs .*\(token {usdt.address}\)"
+    ):
         dvp.fund(buyer)
 
 

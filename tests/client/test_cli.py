@@ -140,9 +140,7 @@ def test_mistakes_print_one_line(cli, deployed, tmp_path):
         "is not a deal of the factory at",
     )
     assert_one_line_error(cli("deal", "show", "nonsense"), "not an address: 'nonsense'")
-    assert_one_line_error(
-        cli("deal", "release", deal, "0", "--account", "test:5"), "release reverted: tranche not pending"
-    )
+    assert_one_line_error(cli("deal", "release", deal, "0", "--account", "test:5"), "release: tranche 0 is released")
     assert_one_line_error(cli("deal", "fund", deal, "--account", "test:99"), "no test account 'test:99'")
     assert_one_line_error(cli("deal", "fund", deal, "--account", "no-such-alias"), "no ape account named")
     assert_one_line_error(cli("deal", "approve", deal, "7", "--account", "test:1"), "no tranche 7")

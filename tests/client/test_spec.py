@@ -219,9 +219,10 @@ def test_placeholders_defaults_and_overrides():
 
 def test_apply_sets_splits_paths_and_variables():
     doc, variables = apply_sets(
-        {"base": {"amount": "1"}}, {"base.amount": "2.5", "USDT": "0xabc", "fees.desk_bps": "5"}
+        {"base": {"amount": "1"}, "tokens": {"USDT": "${USDT}"}},
+        {"base.amount": "2.5", "USDT": "0xabc", "fees.desk_bps": "5"},
     )
-    assert doc == {"base": {"amount": Decimal("2.5")}, "fees": {"desk_bps": 5}}
+    assert doc == {"base": {"amount": Decimal("2.5")}, "tokens": {"USDT": "${USDT}"}, "fees": {"desk_bps": 5}}
     assert variables == {"USDT": "0xabc"}
 
 
@@ -408,3 +409,120 @@ def test_document_errors(tmp_path):
     listing.write_text("- 1\n- 2\n")
     with pytest.raises(SpecError, match="a terms file is a YAML mapping"):
         load_document(listing)
+
+
+# ------------------------------------------------ silent rewrites refused
+@pytest.mark.parametrize("amount", ["1,5", "13,000.000,5", "2_00", "1,000_000", "1,0000", "12,34.5"])
+def test_badly_grouped_amounts_are_ambiguous(amount):
+    """Separators anywhere used to be stripped: '1,5' became 15, '2_00' 200."""
+    with pytest.raises(SpecError, match=f"^quote.amount: ambiguous number '{amount}'"):
+        to_units(amount, 6, "quote.amount")
+
+
+@pytest.mark.parametrize(
+    ("amount", "units"), [("13,000,000.5", 13_000_000_500_000), ("1_000", 10**9), ("999", 999 * 10**6)]
+)
+def test_grouped_amounts_are_accepted(amount, units):
+    assert to_units(amount, 6, "quote.amount") == units
+
+
+def test_set_with_a_badly_grouped_amount_is_refused():
+    """`--set quote.amount=1,5` (YAML: the text '1,5') and `--set quote.amount=2_00` (YAML 1.1: the int 200)."""
+    for raw in ("1,5", "2_00"):
+        with pytest.raises(SpecError, match=f"quote.amount: ambiguous number '{raw}'"):
+            parse(dvp_doc(), sets={"quote.amount": raw})
+    assert parse(dvp_doc(), sets={"quote.amount": "1_000"}).terms.quote.amount == 1_000 * 10**6
+
+
+def test_yaml_badly_grouped_number_stays_text(tmp_path):
+    doc = load_document("a: 2_00\nb: 1_000\nc: 1_0.5\nd: 1_000.5\n")
+    assert doc == {"a": "2_00", "b": 1000, "c": "1_0.5", "d": Decimal("1000.5")}
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        (
+            "fee.desk_bps",
+            "--set fee.desk_bps: neither a field of the terms format nor a placeholder of this file "
+            "(did you mean fees.desk_bps?)",
+        ),
+        ("bogus", "--set bogus: neither a field of the terms format nor a placeholder of this file"),
+        ("fees.desk", "--set fees.desk: not a field of the terms format (did you mean fees.desk_bps?)"),
+        (
+            "timers.funding",
+            "--set timers.funding: not a field of the terms format (did you mean timers.funding_deadline?)",
+        ),
+    ],
+)
+def test_set_of_an_unknown_key_is_refused(key, message):
+    with pytest.raises(SpecError) as err:
+        parse(dvp_doc(), sets={key: "50"})
+    assert str(err.value).startswith(message), str(err.value)
+
+
+def test_set_of_a_used_placeholder_and_of_fields_is_accepted():
+    doc = with_changes(dvp_doc(), parties__buyer="${BUYER:-alice}")
+    spec = parse(doc, sets={"BUYER": "lawyer", "fees.desk_bps": "50", "tokens.USDT": USDT})
+    assert spec.terms.buyer == resolve("lawyer") and spec.terms.desk_fee_bps == 50
+    with pytest.raises(SpecError, match=r"did you mean BUYER\?\); its placeholders: BUYER"):
+        parse(doc, sets={"BUYR": "lawyer"})
+
+
+def test_duplicate_introducer_is_refused():
+    """Two entries for one introducer used to be merged into one at the sum of their bps."""
+    doc = with_changes(dvp_doc(), fees__introducers=[{"wallet": "intro", "bps": 10}, {"wallet": "intro", "bps": 10}])
+    with pytest.raises(SpecError, match=r"^fees.introducers\[1\].wallet: .* is already fees.introducers\[0\]"):
+        parse(doc)
+
+
+def test_duplicate_yaml_key_is_refused_with_its_line(tmp_path):
+    terms = tmp_path / "dup.yaml"
+    terms.write_text("name: x\ntranches:\n  count: 2\nbase: {}\ntranches:\n  count: 3\n")
+    with pytest.raises(
+        SpecError, match=r"invalid YAML at line 5, column 1: duplicate key 'tranches' \(first at line 2\)"
+    ):
+        load_document(terms)
+    with pytest.raises(SpecError, match="duplicate key 'amount'"):
+        load_document("base: {amount: 1, amount: 2}\n")
+
+
+def test_empty_markers_list_is_refused():
+    with pytest.raises(SpecError, match="^markers: an escrowed deal needs a marker"):
+        parse(with_changes(escrowed_doc(), markers=[]))
+    assert parse(with_changes(escrowed_doc(), markers=None)).terms.holders(Role.MARKER) == [resolve("bob")]
+
+
+def test_dvp_tranche_with_one_leg_zero_warns():
+    """The contract allows a DVP tranche that moves one leg only (free delivery): allowed, with a warning."""
+    doc = with_changes(
+        dvp_doc(),
+        tranches=[
+            {"base": "150", "quote": "0", "unlock": "+1h", "deadline": "+2d"},
+            {"base": "50", "quote": "13000000.5", "unlock": "+1h", "deadline": "+2d"},
+        ],
+    )
+    spec = parse(doc)
+    assert spec.warnings == (
+        "tranches[0] moves no quote: its 150 WBTC is delivered free (no exchange against the other leg in that "
+        "tranche)",
+    )
+    assert parse(dvp_doc()).warnings == ()
+
+
+# ------------------------------------------------------------- evidence
+def test_evidence_refuses_hex_that_is_not_a_txid():
+    from eth_utils import keccak
+
+    from nexotc_client.chain.encoding import to_evidence
+    from nexotc_client.chain.errors import NexotcError
+
+    txid = "4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b"
+    assert to_evidence(txid) == bytes.fromhex(txid) == to_evidence("0x" + txid)
+    for bad in (txid[:-1], "0x1234", "0x" + txid + "00", "0xzz"):
+        with pytest.raises(NexotcError, match="looks like hex but"):
+            to_evidence(bad)
+    assert to_evidence("text:0x1234") == keccak(text="0x1234")
+    assert to_evidence("wire ref ABC-42") == keccak(text="wire ref ABC-42")
+    with pytest.raises(NexotcError, match="empty text after 'text:'"):
+        to_evidence("text:  ")
