@@ -126,26 +126,8 @@ def check_rfq(rfq: RFQ) -> RFQ:
 
 def insert_rfq(store: DeskStore, rfq: RFQ) -> RFQ:
     """Record a new RFQ; an existing id is refused (never overwritten), atomically."""
-    from sqlalchemy.exc import IntegrityError
-
-    from nexotc_client.desk.db import RfqRow
-
-    try:
-        with store.db.session() as s:
-            if s.get(RfqRow, rfq.rfq_id) is not None:
-                raise DeskInputError(f"RFQ {rfq.rfq_id} exists")
-            s.add(
-                RfqRow(
-                    rfq_id=rfq.rfq_id,
-                    client=rfq.client,
-                    symbol=rfq.symbol,
-                    side=rfq.side.value,
-                    size=rfq.size,
-                    ts_ms=rfq.ts_ms,
-                )
-            )
-    except IntegrityError:
-        raise DeskInputError(f"RFQ {rfq.rfq_id} exists") from None
+    if not store.insert_rfq(rfq):
+        raise DeskInputError(f"RFQ {rfq.rfq_id} exists")
     return rfq
 
 
@@ -157,38 +139,11 @@ def _quote_number(quote_id: str, rfq_id: str) -> int:
 def insert_quote(store: DeskStore, quote: Quote, attempts: int = 50) -> Quote:
     """Record a new quote of its RFQ under the next free id ``<rfq>-q<n>``, allocated atomically: the row is
     inserted (never merged), and an id taken meanwhile by a concurrent process moves on to the next one."""
-    from sqlalchemy.exc import IntegrityError
-
-    from nexotc_client.desk.db import QuoteRow
-
     for _ in range(attempts):
         taken = [_quote_number(q.quote_id, quote.rfq_id) for q in store.quotes(rfq_id=quote.rfq_id)]
         quote.quote_id = f"{quote.rfq_id}-q{max(taken, default=0) + 1}"
-        try:
-            with store.db.session() as s:
-                s.add(
-                    QuoteRow(
-                        quote_id=quote.quote_id,
-                        rfq_id=quote.rfq_id,
-                        symbol=quote.symbol,
-                        side=quote.side.value,
-                        size=quote.size,
-                        bid=quote.bid,
-                        ask=quote.ask,
-                        price=quote.price,
-                        mid=quote.mid,
-                        components=to_dict(quote.components),
-                        created_ms=quote.created_ms,
-                        ttl_ms=quote.ttl_ms,
-                        state=quote.state.value,
-                        counter_price=quote.counter_price,
-                        updated_ms=quote.updated_ms,
-                        reason=quote.reason,
-                    )
-                )
-        except IntegrityError:
-            continue
-        return quote
+        if store.insert_quote(quote):
+            return quote
     raise DeskInputError(f"could not allocate a quote id for RFQ {quote.rfq_id} (too many concurrent quotes)")
 
 

@@ -114,16 +114,21 @@ class DeskStore:
     # ------------------------------------------------------------------ RFQs and quotes
     def save_rfq(self, rfq: RFQ) -> None:
         with self.db.session() as s:
-            s.merge(
-                RfqRow(
-                    rfq_id=rfq.rfq_id,
-                    client=rfq.client,
-                    symbol=rfq.symbol,
-                    side=rfq.side.value,
-                    size=rfq.size,
-                    ts_ms=rfq.ts_ms,
-                )
-            )
+            s.merge(_rfq_row(rfq))
+
+    def insert_rfq(self, rfq: RFQ) -> bool:
+        """Insert a new RFQ, never overwriting: False when its id exists (atomic: the primary key decides
+        between concurrent processes)."""
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            with self.db.session() as s:
+                if s.get(RfqRow, rfq.rfq_id) is not None:
+                    return False
+                s.add(_rfq_row(rfq))
+        except IntegrityError:
+            return False
+        return True
 
     def get_rfq(self, rfq_id: str) -> RFQ:
         with self.db.session() as s:
@@ -147,21 +152,19 @@ class DeskStore:
                     raise StoreError(f"quote {quote.quote_id}: no RFQ {quote.rfq_id!r} (save the RFQ first)")
                 row = QuoteRow(quote_id=quote.quote_id)
                 s.add(row)
-            row.rfq_id = quote.rfq_id
-            row.symbol = quote.symbol
-            row.side = quote.side.value
-            row.size = quote.size
-            row.bid = quote.bid
-            row.ask = quote.ask
-            row.price = quote.price
-            row.mid = quote.mid
-            row.components = to_dict(quote.components)
-            row.created_ms = quote.created_ms
-            row.ttl_ms = quote.ttl_ms
-            row.state = quote.state.value
-            row.counter_price = quote.counter_price
-            row.updated_ms = quote.updated_ms
-            row.reason = quote.reason
+            _set_quote_row(row, quote)
+
+    def insert_quote(self, quote: Quote) -> bool:
+        """Insert a new quote, never overwriting: False when its id is taken (atomic: the primary key
+        decides between concurrent processes)."""
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            with self.db.session() as s:
+                s.add(_set_quote_row(QuoteRow(quote_id=quote.quote_id), quote))
+        except IntegrityError:
+            return False
+        return True
 
     def get_quote(self, quote_id: str) -> Quote:
         with self.db.session() as s:
@@ -565,6 +568,33 @@ class DeskStore:
 
 
 # ------------------------------------------------------------------ row -> model
+
+
+def _rfq_row(rfq: RFQ) -> RfqRow:
+    return RfqRow(
+        rfq_id=rfq.rfq_id, client=rfq.client, symbol=rfq.symbol, side=rfq.side.value, size=rfq.size, ts_ms=rfq.ts_ms
+    )
+
+
+def _set_quote_row(row: QuoteRow, quote: Quote) -> QuoteRow:
+    row.rfq_id = quote.rfq_id
+    row.symbol = quote.symbol
+    row.side = quote.side.value
+    row.size = quote.size
+    row.bid = quote.bid
+    row.ask = quote.ask
+    row.price = quote.price
+    row.mid = quote.mid
+    row.components = to_dict(quote.components)
+    row.created_ms = quote.created_ms
+    row.ttl_ms = quote.ttl_ms
+    row.state = quote.state.value
+    row.counter_price = quote.counter_price
+    row.updated_ms = quote.updated_ms
+    row.reason = quote.reason
+    return row
+
+
 def _quote(row: QuoteRow) -> Quote:
     return Quote(
         quote_id=row.quote_id,
