@@ -7,6 +7,7 @@ lawyer (a second release signer), approver (a third-party approver), introducer2
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -225,3 +226,11 @@ __all__ = ["BTC", "DAY", "USD6", "Tranche"]
 
 # ------------------------------------------------------------------ desk database (PostgreSQL server)
 from pgserver import pg_database, pg_server  # noqa: E402,F401  (session-scoped real PostgreSQL, see tests/pgserver.py)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The desk store's database, once on a SQLite file and once on the real PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'desk.db'}"
+    return request.getfixturevalue("pg_database")

@@ -19,13 +19,6 @@ from nexotc_client.desk.sim import SimClock
 from nexotc_client.desk.store import DeskStore
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'desk.db'}"
-    return request.getfixturevalue("pg_database")
-
-
 def fill(trade: str, order: str = "O1", symbol: str = "BTC/USDT", size: str = "1.5", price: str = "65001.25") -> Fill:
     return Fill(trade, order, "binance", Side.BUY, Decimal(size), Decimal(price), Decimal("0.9"), "USDT", 10, symbol)
 

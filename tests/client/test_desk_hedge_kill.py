@@ -16,7 +16,6 @@ from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 from clikit import ROOT, nexotc_command
 
 from nexotc_client.cli import run
@@ -30,13 +29,6 @@ CLIPS = 30
 
 def nexotc(home: Path, db: str, *args: str) -> list[str]:
     return [*nexotc_command(), *args, "--home", str(home), "--db", db]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'desk.db'}"
-    return request.getfixturevalue("pg_database")
 
 
 def test_sigkill_mid_hedge_then_resume_loses_and_doubles_nothing(tmp_path: Path, db_url: str, capsys) -> None:

@@ -27,13 +27,6 @@ from nexotc_client.desk.sim import SimClock
 from nexotc_client.desk.store import DeskStore, StoreError
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'desk.db'}"
-    return request.getfixturevalue("pg_database")
-
-
 @pytest.fixture
 def nx(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     home = tmp_path / "home"

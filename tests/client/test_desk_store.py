@@ -48,13 +48,6 @@ TABLES = {
 }
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'desk.db'}"
-    return request.getfixturevalue("pg_database")
-
-
 @pytest.fixture
 def store(db_url: str) -> DeskStore:
     db = Database.open(db_url)
