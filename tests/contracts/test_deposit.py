@@ -421,7 +421,7 @@ def test_client_deposit_info_sweep_and_return(fresh, factory, wbtc, weth, seller
     assert (info.deployed, info.funded, info.sweepable, info.phase) == (False, False, False, "funding")
     with pytest.raises(NexotcError, match="funds nothing"):
         dep.deposit_info(client, attacker.address)
-    with pytest.raises(NexotcError, match="deposit short: .* holds 0 of token"):
+    with pytest.raises(NexotcError, match="deposit short: .* holds 0 WBTC, the base leg needs"):
         dep.sweep(client, seller.address, attacker)
 
     _pay(wbtc, exchange, info.address, terms.base.amount + 1)
@@ -479,8 +479,8 @@ def test_cli_deposit_address_and_sweep(fresh, factory, chain, wbtc, seller, desk
     short = nexotc("deal", "sweep", deal, "--funder", seller.address, "--account", "test:5")
     assert short.returncode != 0 and "Traceback" not in short.stderr
     assert short.stderr.strip().splitlines() == [
-        f"error: deposit short: {data['deposit_address']} holds 0 of token {wbtc.address}, the base leg needs "
-        f"{terms.base.amount}"
+        f"error: deposit short: {data['deposit_address']} holds 0 WBTC, the base leg needs "
+        f"{terms.base.amount // 10**8} WBTC (token {wbtc.address})"
     ]
 
     _pay(wbtc, exchange, data["deposit_address"], terms.base.amount)

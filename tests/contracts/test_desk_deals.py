@@ -287,8 +287,9 @@ def test_the_python_client_creates_desk_deals(desk_factory, desk_id, trader, att
     from nexotc_client.chain.errors import RevertError
 
     terms = mk_dvp()
-    receipt = client_create(desk_factory, desk_id, terms, trader, next_salt())
-    assert len(events(receipt, desk_factory.DealCreated, desk_factory)) == 1
+    deal = client_create(desk_factory, desk_id, terms, trader, next_salt())
+    assert desk_factory.is_deal(deal.address) and deal.terms_hash() == terms.terms_hash()
+    assert deal.created is not None and "DealCreated" in [e.name for e in deal.created.events]
     nonce = attacker.nonce
     with pytest.raises(RevertError, match="create_desk_deal reverted: not a desk member"):
         client_create(desk_factory, desk_id, terms, attacker, next_salt())
