@@ -3,12 +3,18 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +30,76 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class ForkServer:
+    """The client side of `forkcli.py`: each command runs in a process forked from one that has already
+    imported ape and the CLI (see that module for why that is still a fresh `nexotc` process)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._dir = Path(tempfile.mkdtemp(prefix="nexotc-forkcli-"))
+        self._log = open(self._dir / "server.log", "w")  # noqa: SIM115  (lives as long as the server)
+        self._proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("forkcli.py"))],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        self._calls = 0
+
+    def _answer(self, deadline: float | None) -> dict[str, Any]:
+        assert self._proc.stdout is not None
+        wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+        ready, _, _ = select.select([self._proc.stdout], [], [], wait)
+        if not ready:
+            raise TimeoutError
+        line = self._proc.stdout.readline()
+        if not line:
+            log = (self._dir / "server.log").read_text()[-2000:]
+            raise RuntimeError(f"the CLI fork server died: {log}")
+        return json.loads(line)
+
+    def run(self, argv: list[str], env: dict[str, str], cwd: Path, timeout: float) -> Result:
+        with self._lock:
+            self._calls += 1
+            out, err = self._dir / f"{self._calls}.out", self._dir / f"{self._calls}.err"
+            request = {"argv": argv, "env": env, "cwd": str(cwd), "out": str(out), "err": str(err)}
+            assert self._proc.stdin is not None
+            self._proc.stdin.write(json.dumps(request) + "\n")
+            self._proc.stdin.flush()
+            pid = int(self._answer(None)["pid"])
+            try:
+                code = int(self._answer(time.monotonic() + timeout)["code"])
+            except TimeoutError:
+                os.kill(pid, signal.SIGKILL)
+                self._answer(None)
+                raise subprocess.TimeoutExpired(["nexotc", *argv], timeout) from None
+            result = Result(code, out.read_text(), err.read_text())
+            out.unlink()
+            err.unlink()
+            return result
+
+    def close(self) -> None:
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        self._proc.wait(timeout=30)
+        self._log.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+_SERVER: ForkServer | None = None
+
+
+def _fork_server() -> ForkServer:
+    global _SERVER
+    if _SERVER is None or _SERVER._proc.poll() is not None:
+        _SERVER = ForkServer()
+        atexit.register(_SERVER.close)
+    return _SERVER
 
 
 def nexotc_command() -> list[str]:
@@ -51,8 +127,11 @@ class Cli:
         env = {**os.environ, "NEXOTC_HOME": str(self.home)}
         env.pop("NEXOTC_DEBUG", None)
         env["PATH"] = f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{env.get('PATH', '')}"
+        argv = [*map(str, args)]
+        if os.environ.get("NEXOTC_TEST_SUBPROCESS") != "1":
+            return _fork_server().run(argv, env, ROOT, timeout)
         proc = subprocess.run(
-            [*nexotc_command(), *map(str, args)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+            [*nexotc_command(), *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
         )
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
@@ -65,6 +144,17 @@ class Cli:
         from nexotc_client.cli.node import rpc_call
 
         return rpc_call(f"http://127.0.0.1:{self.port}", method, params)
+
+    def send(self, tx: dict[str, Any], timeout: float = 30) -> dict[str, Any]:
+        """Send a transaction from an unlocked anvil account and wait for its receipt, so that the reads that
+        follow see it (the hash can come back before the block that holds it is served)."""
+        tx_hash = self.rpc("eth_sendTransaction", [tx])
+        deadline = time.monotonic() + timeout
+        while (receipt := self.rpc("eth_getTransactionReceipt", [tx_hash])) is None:
+            assert time.monotonic() < deadline, f"no receipt for {tx_hash} after {timeout} s"
+            time.sleep(0.05)
+        assert int(receipt["status"], 16) == 1, f"transaction {tx_hash} reverted"
+        return receipt
 
     def balance_of(self, token: str, holder: str) -> int:
         data = "0x70a08231" + encode(["address"], [holder]).hex()

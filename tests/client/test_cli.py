@@ -108,7 +108,7 @@ def test_return_deposit_takes_a_token_symbol(cli, deployed):
     stray = buyer["deposit_address"]
     buyer_wallet = buyer["funder"]
     data = "0xa9059cbb" + encode(["address", "uint256"], [stray, 3 * 10**8]).hex()
-    cli.rpc("eth_sendTransaction", [{"from": buyer_wallet, "to": wbtc, "data": data}])
+    cli.send({"from": buyer_wallet, "to": wbtc, "data": data})
     held = cli.balance_of(wbtc, buyer_wallet)
     returned = cli.ok("deal", "return-deposit", deal, "--funder", "buyer", "--token", "wbtc", "--account", "test:5")
     assert returned.code == 0

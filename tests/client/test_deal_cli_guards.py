@@ -36,7 +36,7 @@ def wallet(cli: Cli, ref: str) -> str:
 
 def set_blocked(cli: Cli, token: str, who: str) -> None:
     data = "0x" + keccak(text="set_blocked(address,bool)")[:4].hex() + encode(["address", "bool"], [who, True]).hex()
-    cli.rpc("eth_sendTransaction", [{"from": wallet(cli, "test:0"), "to": token, "data": data}])
+    cli.send({"from": wallet(cli, "test:0"), "to": token, "data": data})
 
 
 def status(cli: Cli, deal: str) -> dict[str, Any]:

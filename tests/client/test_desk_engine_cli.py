@@ -10,23 +10,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
-from clikit import Result, assert_one_line_error
-
-from nexotc_client.cli import run
-
-
-@pytest.fixture
-def nx(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    home = tmp_path / "home"
-
-    def call(*argv: str) -> Result:
-        code = run([*argv, "--home", str(home)])
-        out = capsys.readouterr()
-        return Result(code, out.out, out.err)
-
-    call.home = home  # type: ignore[attr-defined]
-    return call
+from clikit import assert_one_line_error
 
 
 def test_rfq_quote_life_cycle_with_json(nx) -> None:

@@ -11,28 +11,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from clikit import ROOT, Result, assert_one_line_error, nexotc_command
+from clikit import ROOT, assert_one_line_error, nexotc_command
 
-from nexotc_client.cli import run
 from nexotc_client.desk.db import Database
 from nexotc_client.desk.match import MakerOffer, MatchBook, MatchError, Preference
 from nexotc_client.desk.models import Side
 from nexotc_client.desk.store import DeskStore
 
 MAKER, TAKER, TAKER2 = ("0x" + c * 40 for c in "abc")
-
-
-@pytest.fixture
-def nx(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    home = tmp_path / "home"
-
-    def call(*argv: str) -> Result:
-        code = run([*argv, "--home", str(home)])
-        out = capsys.readouterr()
-        return Result(code, out.out, out.err)
-
-    call.home = home  # type: ignore[attr-defined]
-    return call
 
 
 def rfq(nx, rfq_id: str, side: str = "sell", size: str = "10", client: str = "bob") -> None:

@@ -82,7 +82,7 @@ def test_create_propose_sign_to_files_and_exec(cli: Cli, capsys: pytest.CaptureF
 
     # fund the wallet: test:1 sends it 5,000 USDT (an unlocked anvil account)
     data = "0xa9059cbb" + encode(["address", "uint256"], [wallet, 5_000 * USD]).hex()
-    cli.rpc("eth_sendTransaction", [{"from": OWNERS["test:1"], "to": usdt, "data": data}])
+    cli.send({"from": OWNERS["test:1"], "to": usdt, "data": data})
 
     proposal_file = files / "p1.json"
     proposed = cli.ok(
