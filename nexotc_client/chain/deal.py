@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
     from nexotc_client.chain.factory import Factory
 
+_CLOSED = (TrancheStatus.RELEASED, TrancheStatus.REFUNDED, TrancheStatus.RESOLVED)
+
 
 # ------------------------------------------------------------------ results
 @dataclass(frozen=True)
@@ -221,11 +223,22 @@ class Deal:
         signers = terms.holders(Role.SIGNER)
         with reverts_as_errors("reading the deal status"):
             tranches = []
+            closed_signers: dict[int, tuple[str, ...]] | None = None
             for i, tr in enumerate(terms.tranches):
+                status = TrancheStatus(int(call("tranche_status", i)))
                 approvals = int(call("approvals", i))
-                signatures = int(call("signatures", i))
+                if status in _CLOSED and terms.release_threshold > 0:
+                    # the contract keeps signature bits only while a tranche is open (the call that pays
+                    # out does not store its own signature): for a closed tranche the Signed events are
+                    # the record
+                    if closed_signers is None:
+                        closed_signers = self._signers_by_tranche(number)
+                    signed_by = closed_signers.get(i, ())
+                    signatures = len(signed_by)
+                else:
+                    signatures = int(call("signatures", i))
+                    signed_by = tuple(w for w in signers if signatures and call("has_signed", i, w))
                 approved_by = tuple(w for w in approvers if approvals and call("has_approved", i, w))
-                signed_by = tuple(w for w in signers if signatures and call("has_signed", i, w))
                 tranches.append(
                     TrancheState(
                         index=i,
@@ -233,7 +246,7 @@ class Deal:
                         quote_amount=tr.quote_amount,
                         unlock_time=tr.unlock_time,
                         deadline=tr.deadline,
-                        status=TrancheStatus(int(call("tranche_status", i))),
+                        status=status,
                         approvals=approvals,
                         signatures=signatures,
                         marked_at=int(call("marked_at", i)),
@@ -272,6 +285,17 @@ class Deal:
             tranches=tuple(tranches),
             claimable=claimable,
         )
+
+    def _signers_by_tranche(self, stop_block: int) -> dict[int, tuple[str, ...]]:
+        """tranche => the release signers in the order of their `Signed` events, up to `stop_block`."""
+        abis = [abi for abi in deal_container().contract_type.events if abi.name == "Signed"]
+        out: dict[int, list[str]] = {}
+        for event in read_events(self.address, abis, self.factory.start_block, stop_block):
+            signer = to_checksum_address(event.args["signer"])
+            tranche_signers = out.setdefault(int(event.args["tranche"]), [])
+            if signer not in tranche_signers:
+                tranche_signers.append(signer)
+        return {k: tuple(v) for k, v in out.items()}
 
     def events(self, from_block: int | None = None) -> list[DealEvent]:
         """Every event of this deal, oldest first, with its creation (`DealCreated`) first."""

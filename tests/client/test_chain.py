@@ -248,6 +248,10 @@ def test_escrowed_mark_approve_release_and_default_settlement(
     assert deal.status().tranches[0].approved_by == (buyer.address,)
     released = deal.release(0, buyer)
     assert names(released) == ["Signed", "Released"]
+    # the paying call does not store its own signature bit: the status takes it from the Signed event
+    paid = deal.status().tranches[0]
+    assert paid.status == TrancheStatus.RELEASED and (paid.signatures, paid.signed_by) == (1, (buyer.address,))
+    assert paid.approved_by == (buyer.address,)
     cuts = terms.commissions(t0.quote_amount)
     assert usdt.balanceOf(seller) == t0.quote_amount - sum(cuts.values())
 
