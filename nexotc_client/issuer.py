@@ -401,7 +401,7 @@ class ProofFile:
     def load(cls, path: Path | str) -> ProofFile:
         from eth_utils import to_checksum_address
 
-        from nexotc_client.zk.credential import Credential, unpack_binding
+        from nexotc_client.zk.credential import AUDIT_FIELDS, Credential, audit_commitment, unpack_binding
         from nexotc_client.zk.prover import Proof
 
         data = _read_json(path, "proof")
@@ -435,6 +435,15 @@ class ProofFile:
                     f"proof file {path} is inconsistent: its {name} field says {getattr(loaded, name)} but the "
                     f"proof's public signals say {signal} (the file was edited?)"
                 )
+        # the private part is what later disclosures open: it must reproduce the proof's audit commitment
+        missing = [f for f in AUDIT_FIELDS if f not in loaded.salts]
+        if missing:
+            raise NexotcError(f"proof file {path} is malformed: no salt for {', '.join(missing)}")
+        if audit_commitment(loaded.credential, loaded.salts) != loaded.proof.audit_commitment:
+            raise NexotcError(
+                f"proof file {path} is inconsistent: its credential and salts do not open the proof's audit "
+                "commitment (the file was edited?): no disclosure made from it could be verified"
+            )
         return loaded
 
     def disclose(self, fields: list[str]) -> Disclosure:

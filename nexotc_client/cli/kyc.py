@@ -363,6 +363,9 @@ def _load_store(app: App, given: str | None) -> IssuerStore:
 @click.option("--wallet", default=None, help="The wallet to bind (default: --account).")
 @click.option("--valid-for", default="1d", help="How long the attestation lasts (capped by the credential).")
 @click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="The proof file.")
+@click.option(
+    "--force", is_flag=True, help="Overwrite an existing --out file (its salts, needed to disclose, are lost)."
+)
 @shared_options
 @click.pass_obj
 def prove(
@@ -376,6 +379,7 @@ def prove(
     wallet: str | None,
     valid_for: str,
     out: str,
+    force: bool,
 ) -> None:
     """Holder: prove the credential meets a registered policy, bound to a wallet and a scope."""
     import os
@@ -384,6 +388,8 @@ def prove(
     from nexotc_client.spec import parse_duration
     from nexotc_client.zk.credential import Policy
 
+    # a proof file holds the audit salts: overwriting one that was submitted loses its disclosures
+    _refuse_overwrite(out, force, "a proof file (its salts open the audit commitment)")
     registry = _registry(app)
     holder = HolderFile.load(credential_file)
     holder_secret = HolderSecret.load(secret_file)
@@ -811,10 +817,12 @@ def revoke_credential(app: App, index: int, issuer_dir: str | None) -> None:
 @click.argument("index", type=click.IntRange(min=0))
 @click.option("--issuer-dir", type=click.Path(file_okay=False), default=None)
 @click.option("--out", "out", type=click.Path(dir_okay=False), required=True)
+@click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
 @shared_options
 @click.pass_obj
-def path(app: App, index: int, issuer_dir: str | None, out: str) -> None:
+def path(app: App, index: int, issuer_dir: str | None, out: str, force: bool) -> None:
     """Issuer: a fresh holder file (the credential's path under the current root)."""
+    _refuse_overwrite(out, force, "a credential file")
     store = _load_store(app, issuer_dir)
     store.holder_file(index).save(out)
     app.emit(

@@ -69,7 +69,7 @@ def test_kyc_issue_prove_submit_deal_and_audit(cli, tmp_path):
     assert [e["name"] for e in published["events"]] == ["RootPublished"]
     # the first holder files carry paths under older, never published roots: the issuer hands out fresh ones
     for index, who in enumerate(("buyer", "seller")):
-        cli.ok("issuer", "path", str(index), "--issuer-dir", d / "issuer", "--out", d / f"{who}.cred")
+        cli.ok("issuer", "path", str(index), "--issuer-dir", d / "issuer", "--out", d / f"{who}.cred", "--force")
     policy = cli.ok(
         "kyc", "policy", "register", "--min-kyc-level", "2", "--accredited", "--deny", "408", "--deny", "364",
         "--label", "EU professional", "--account", "test:0", "--json",

@@ -145,6 +145,7 @@ def test_malformed_or_edited_proof_files_are_refused(tmp_path, capsys):
         "signal": (lambda d: d["proof"]["public_signals"].__setitem__("scope", str(R)), "public_signals.scope"),
         "letters": (lambda d: d["proof"]["proof"].__setitem__(1, "12ab"), "not an integer"),
         "nosignals": (lambda d: d["proof"].pop("public_signals"), "public_signals"),
+        "nosalt": (lambda d: d["private"]["salts"].pop("kyc_level"), "no salt for kyc_level"),
     }
     for name, (edit, fragment) in cases.items():
         path = variant(name, edit)
@@ -156,6 +157,12 @@ def test_malformed_or_edited_proof_files_are_refused(tmp_path, capsys):
         "wallet": (lambda d: d.__setitem__("wallet", "0x" + "34" * 20), "its wallet field"),
         "now": (lambda d: d.__setitem__("now", d["now"] + 1), "its now field"),
         "until": (lambda d: d.__setitem__("valid_until", d["valid_until"] + 1), "its valid_until field"),
+        # the private part must open the proof's audit commitment, or every disclosure from it fails later
+        "salt": (lambda d: d["private"]["salts"].__setitem__("jurisdiction", "5"), "do not open the proof's audit"),
+        "field": (
+            lambda d: d["private"]["credential"].__setitem__("jurisdiction", 826),
+            "do not open the proof's audit",
+        ),
     }
     for name, (edit, fragment) in edits.items():
         path = variant(name, edit)
@@ -188,7 +195,12 @@ def env(tmp_path_factory) -> Iterator[dict[str, Any]]:
         c.ok("issuer", "publish-root", "--issuer-dir", d / "issuer", "--account", ISSUER)
         for who in ("holder", "buyer"):
             index = "0" if who == "holder" else "1"
-            c.ok("issuer", "path", index, "--issuer-dir", d / "issuer", "--out", d / f"{who}.cred")
+            # the refreshed path replaces the holder file `kyc issue` wrote: only with --force
+            assert_one_line_error(
+                c("issuer", "path", index, "--issuer-dir", d / "issuer", "--out", d / f"{who}.cred"),
+                "exists", "--force",
+            )  # fmt: skip
+            c.ok("issuer", "path", index, "--issuer-dir", d / "issuer", "--out", d / f"{who}.cred", "--force")
         c.ok("kyc", "policy", "register", "--label", "any", "--account", ADMIN)
         yield {"cli": c, "dir": d}
 
@@ -316,7 +328,7 @@ def test_scopes_outside_the_field_are_refused_and_status_exits_3_when_not_compli
 def test_prove_and_submit_name_the_problem(env):
     c, d = env["cli"], env["dir"]
     for who, index in (("holder", "0"), ("buyer", "1")):  # paths under the issuer's current root
-        c.ok("issuer", "path", index, "--issuer-dir", d / "issuer", "--out", d / f"{who}.cred")
+        c.ok("issuer", "path", index, "--issuer-dir", d / "issuer", "--out", d / f"{who}.cred", "--force")
     no_wallet = c("kyc", "prove", "--credential", d / "holder.cred", "--secret", d / "holder.secret", "--policy",
                   "1", "--scope", "777", "--out", d / "x.proof")  # fmt: skip
     assert_one_line_error(no_wallet, "--wallet")
@@ -331,6 +343,11 @@ def test_prove_and_submit_name_the_problem(env):
     assert code == 0, output
     assert "zk proof" in output and "proving (Groth16, snarkjs)" not in output, output
     assert re.search(r"valid until \d{4}-\d\d-\d\d", output), output
+
+    # a proof file holds the salts that open its audit commitment: never overwritten without --force
+    before = (d / "holder.proof").read_text()
+    assert_one_line_error(_prove(c, d, "holder", HOLDER, "777", d / "holder.proof"), "exists", "--force")
+    assert (d / "holder.proof").read_text() == before
 
     # a file whose scope was edited (the proof says 777): refused, nothing sent
     data = json.loads((d / "holder.proof").read_text())
