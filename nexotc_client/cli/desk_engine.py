@@ -419,12 +419,15 @@ def quote_lock(
 ) -> None:
     """The desk (--account) signs the accepted quote's deal as an offer to the client only (once per quote: a
     locked quote is refused). The tokens must carry the RFQ's pair (read on chain); --client must be the RFQ's
-    client when the RFQ names a wallet."""
+    client when the RFQ names a wallet. The offer is recorded in the desk database with a nonce no other offer
+    of the desk's wallet holds; locking the quote again while its earlier offer is untaken re-uses that offer's
+    nonce (it supersedes it: at most one of them can be accepted); once the earlier offer was accepted, it is
+    refused."""
     import json
 
     from nexotc_client.chain.contracts import erc20
     from nexotc_client.cli.desk_checks import desk_store, pair_token
-    from nexotc_client.desk.lock import LockParams, sign_lock
+    from nexotc_client.desk.lock import LockParams, sign_quote_lock
     from nexotc_client.desk.models import QuoteState
     from nexotc_client.desk.money import asset_decimals
     from nexotc_client.terms import ZERO_ADDRESS
@@ -481,14 +484,23 @@ def quote_lock(
         interval_s=parse_ms(interval, "interval") // 1000,
         desk_fee_bps=desk_fee_bps,
     )
-    with step(app, "signing the lock offer"):
-        signed = sign_lock(factory, q, params, sender)
+    from ape import chain
+
+    from nexotc_client.cli.offer import home_offer_nonces
+
+    # the wallet's offers made with `offer create` in this home hold nonces too: never share one
+    own = home_offer_nonces(app, int(chain.chain_id), factory.address, sender.address)
+    with step(app, "signing the lock offer"), desk_errors():
+        locked = sign_quote_lock(factory, store, q, params, sender, extra_known=own)
+    signed = locked.signed
     link = signed.to_link()
     data = {
         "quote_id": quote_id,
-        "offer_hash": "0x" + signed.offer.offer_hash().hex(),
+        "offer_hash": locked.offer_hash,
         "maker": signed.offer.maker,
         "taker": signed.offer.taker,
+        "nonce": locked.nonce,
+        "supersedes": locked.supersedes,
         "salt": "0x" + signed.offer.salt.hex(),
         "base_amount": signed.offer.terms.base.amount,
         "quote_amount": signed.offer.terms.quote.amount,
@@ -500,7 +512,15 @@ def quote_lock(
         except OSError as exc:
             raise NexotcError(f"--out {out}: {exc.strerror or exc} (the offer is signed: {link})") from exc
         data["file"] = str(out)
-    app.emit(data, lambda c: c.print(f"lock offer for {quote_id} signed by {sender.address}\n{link}"))
+
+    def render(c: Console) -> None:
+        c.print(f"lock offer for {quote_id} signed by {sender.address} (nonce {locked.nonce})")
+        c.print(f"offer {locked.offer_hash}")
+        if locked.supersedes:
+            c.print(f"supersedes {locked.supersedes}: same nonce, at most one of the two can be accepted")
+        c.print(link)
+
+    app.emit(data, render)
 
 
 @quote.command("take")
@@ -1351,10 +1371,21 @@ def match_invite(
         base_decimals=int(erc20(base).decimals()),
         quote_decimals=int(erc20(quote_addr).decimals()),
     )
+    from ape import chain
+
+    from nexotc_client.cli.offer import home_offer_nonces
+
+    own = home_offer_nonces(app, int(chain.chain_id), factory.address, maker.address)
     with desk_errors():
-        signed, link = invite_offer(factory, book, match_id, maker, params)
-    data = {"match_id": match_id, "taker": signed.offer.taker, "link": link}
-    app.emit(data, lambda c: c.print(f"invite for {signed.offer.taker}:\n{link}"))
+        signed, link = invite_offer(factory, book, match_id, maker, params, extra_known=own)
+    data = {
+        "match_id": match_id,
+        "offer_hash": "0x" + signed.offer.offer_hash().hex(),
+        "taker": signed.offer.taker,
+        "nonce": signed.offer.nonce,
+        "link": link,
+    }
+    app.emit(data, lambda c: c.print(f"invite for {signed.offer.taker} (nonce {signed.offer.nonce}):\n{link}"))
 
 
 @match.command("list")

@@ -146,6 +146,34 @@ def _stored(app: App) -> list[tuple[SignedOffer, dict[str, Any]]]:
     return out
 
 
+def home_offer_nonces(app: App, chain_id: int, factory: str, maker: str) -> list[int]:
+    """Nonces of `maker`'s offers on `factory` kept in the home's offer store (`offer create|counter`)."""
+    return sorted(
+        {
+            s.offer.nonce
+            for s, _ in _stored(app)
+            if s.chain_id == chain_id
+            and s.factory.lower() == factory.lower()
+            and s.offer.maker.lower() == maker.lower()
+        }
+    )
+
+
+def desk_offer_nonces(app: App, chain_id: int, factory: str, maker: str) -> list[int]:
+    """Nonces of `maker`'s offers on `factory` that the desk engine signed (`quote lock`, `match invite`), from
+    the desk database of this home ($NEXOTC_DESK_DB or <home>/desk.db) when there is one."""
+    from nexotc_client.cli.desk_checks import desk_store
+
+    try:
+        store = desk_store(app, None)
+    except NexotcError:
+        return []  # no desk database: the desk engine signed nothing here
+    try:
+        return store.offer_nonces(chain_id, factory, maker)
+    finally:
+        store.db.close()
+
+
 def _known(app: App, *extra: SignedOffer) -> dict[bytes, SignedOffer]:
     """Every offer of the home's store (and `extra`), by offer hash: the locally known threads."""
     known = {s.offer.offer_hash(): s for s, _ in _stored(app)}
@@ -471,6 +499,8 @@ def _make_offer(
             for s in known.values()
             if s.offer.maker.lower() == maker.lower() and s.factory.lower() == factory.address.lower()
         ]
+        # and the offers the desk engine signed from this wallet: an untaken one must not share the nonce
+        own += desk_offer_nonces(app, chain_id, factory.address, maker)
         nonce = next_nonce(factory, maker, own)
     open_mine = [
         n for n in sorted({s.offer.nonce for s in mine if s.offer.nonce != nonce}) if not nonce_used(factory, maker, n)

@@ -11,7 +11,8 @@ string on SQLite, read back as ``Decimal``; never a float.
 Tables: rfqs, quotes (with the price lock: deal, offer hash, tx), hedges (plan and state as JSON),
 child_orders, fills (unique per venue and trade id: a fill is stored once however often it is reported),
 bookings, settlement_records (unique per tx hash and log index), settlement_marks (off-chain legs),
-book_offers, preferences and matches (the matchmaking book).
+book_offers, preferences and matches (the matchmaking book), signed_offers (every offer the desk engine signed:
+a quote's lock offers and the match invites, with their makers' nonces).
 """
 
 from __future__ import annotations
@@ -307,6 +308,35 @@ class MatchRow(Base):
     created: Mapped[int] = mapped_column(BigInteger)
 
 
+# ------------------------------------------------------------------ signed offers
+class SignedOfferRow(Base):
+    """An offer the desk engine signed (a quote's lock offer or a match invite), kept for its maker's nonce.
+
+    Offers of one maker never share a nonce unless one re-issues the other (a quote re-locked while its earlier
+    offer is untaken: ``supersedes`` is then the earlier offer's hash, so the factory's nonce bitmap lets at most
+    one of them be filled). The unique key makes that a chain: one first offer per nonce (``supersedes`` empty)
+    and at most one successor per offer, whatever processes sign at the same time."""
+
+    __tablename__ = "signed_offers"
+    __table_args__ = (
+        UniqueConstraint("chain_id", "factory", "maker", "nonce", "supersedes", name="uq_signed_offers_nonce"),
+    )
+
+    offer_hash: Mapped[str] = mapped_column(String(66), primary_key=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    factory: Mapped[str] = mapped_column(String(42))  # lower case, as maker
+    maker: Mapped[str] = mapped_column(String(42))
+    nonce: Mapped[str] = mapped_column(String(78))  # a uint256 in decimal
+    supersedes: Mapped[str] = mapped_column(String(66), default="")  # "": the first offer with this nonce
+    quote_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    match_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    expiry: Mapped[int] = mapped_column(BigInteger)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    # the maker's on-chain leg (None: it deposits nothing on chain): what its allowance to the factory must cover
+    leg_token: Mapped[str | None] = mapped_column(String(42), default=None)
+    leg_amount: Mapped[str | None] = mapped_column(String(78), default=None)  # token units, decimal
+
+
 def hedge_booking_id(parent_id: str, venue: str, trade_id: str) -> str:
     """The booking id of one hedge fill: ``HB-<hedge>-<venue>-<trade id>`` (a hash when longer than the column),
     so two hedges' bookings never share a key whatever the venues' trade ids."""
@@ -404,6 +434,7 @@ __all__ = [
     "RfqRow",
     "SettlementMarkRow",
     "SettlementRow",
+    "SignedOfferRow",
     "TrackedDealRow",
     "canonical",
     "default_url",

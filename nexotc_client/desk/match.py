@@ -471,14 +471,17 @@ def invite_offer(
     match_id: str,
     maker_account: Any,
     params: Any,
+    extra_known: Iterable[int] = (),
 ) -> tuple[Any, str]:
     """The maker of a chosen match signs a private offer to the taker at the offer's price for the matched
     size (`params`: a :class:`~nexotc_client.desk.lock.LockParams` with desk = maker, client = taker); returns
-    the signed offer and its invite link (``nexotc://offer/…``, as `nexotc offer invite`), recorded on the match."""
+    the signed offer and its invite link (``nexotc://offer/…``, as `nexotc offer invite`), recorded on the match.
+    The offer is recorded in the store with a nonce above every nonce the store holds for the maker (see
+    :func:`~nexotc_client.desk.lock.sign_recorded_offer`), so it never voids another of the maker's offers."""
     from ape import chain
 
-    from nexotc_client.chain.offers import approve_leg, maker_side, next_nonce, sign_offer
-    from nexotc_client.desk.lock import terms_for
+    from nexotc_client.chain.offers import next_nonce
+    from nexotc_client.desk.lock import sign_recorded_offer, terms_for
     from nexotc_client.offers import Offer
 
     row = book.match(match_id)
@@ -493,22 +496,30 @@ def invite_offer(
         raise MatchError(f"only the maker {offer.maker} can invite for offer {offer.offer_id}")
     if params.desk.lower() != offer.maker.lower() or params.client.lower() != pref.taker.lower():
         raise MatchError("the invite's parties must be the match's maker and taker")
-    now = int(chain.pending_timestamp)
     size = D(row.features["fill_size"])
-    terms = terms_for(pref.side, size, offer.price, params, now)
     salt = (b"nexotc:m:" + match_id.encode()).ljust(32, b"\x00")[:32]
-    signed_offer = Offer(
-        terms=terms,
-        maker=maker_account.address,
-        expiry=now + params.offer_ttl_s,
-        nonce=next_nonce(factory, maker_account.address),
-        taker=pref.taker,
-        salt=salt,
-    )
-    approve_leg(terms, maker_side(signed_offer)[0], maker_account, factory.address)
-    signed = sign_offer(signed_offer, maker_account, int(chain.chain_id), factory.address)
+    chain_id = int(chain.chain_id)
+    store = book.store
+
+    def plan(now: int) -> tuple[Offer, None]:
+        known = [*store.offer_nonces(chain_id, factory.address, maker_account.address), *extra_known]
+        return Offer(
+            terms=terms_for(pref.side, size, offer.price, params, now),
+            maker=maker_account.address,
+            expiry=now + params.offer_ttl_s,
+            nonce=next_nonce(factory, maker_account.address, known),
+            taker=pref.taker,
+            salt=salt,
+        ), None
+
+    signed, record, new = sign_recorded_offer(factory, store, maker_account, plan, match_id=match_id)
     link = signed.to_link()
-    book.choose(match_id, link)
+    try:
+        book.choose(match_id, link)
+    except BaseException:
+        if new:  # never handed out (another process invited first): its nonce is free again
+            store.forget_offer(record.offer_hash)
+        raise
     return signed, link
 
 

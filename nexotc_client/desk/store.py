@@ -1,5 +1,5 @@
 """Repositories over the desk database: RFQs, quotes and their price locks, hedges (state, child orders,
-fills), bookings, tracked deals and their settlement records, the match book.
+fills), bookings, tracked deals and their settlement records, the match book, the offers the desk signed.
 
     store = DeskStore(Database.open(url))
     store.save_rfq(rfq); store.save_quote(quote)
@@ -34,6 +34,7 @@ from nexotc_client.desk.db import (
     RfqRow,
     SettlementMarkRow,
     SettlementRow,
+    SignedOfferRow,
     TrackedDealRow,
 )
 from nexotc_client.desk.models import (
@@ -102,6 +103,47 @@ class PriceLock:
             "offer_hash": self.offer_hash,
             "tx_hash": self.tx_hash,
             "chain_id": self.chain_id,
+        }
+
+
+class NonceTakenError(StoreError):
+    """Another offer of the maker holds this nonce already (another process signed at the same moment): the
+    caller picks the nonce again."""
+
+
+@dataclass(frozen=True)
+class SignedOfferRecord:
+    """An offer the desk engine signed: its hash, the domain and maker whose nonce it spends, what it was for
+    (a quote's lock or a match's invite) and, when it re-issues an untaken offer with the same nonce, that
+    offer's hash. Addresses and hashes are stored in lower case."""
+
+    offer_hash: str
+    chain_id: int
+    factory: str
+    maker: str
+    nonce: int
+    expiry: int
+    created_ms: int
+    quote_id: str | None = None
+    match_id: str | None = None
+    supersedes: str | None = None
+    leg_token: str | None = None  # the maker's on-chain leg: token and amount in its units (None: off chain)
+    leg_amount: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "offer_hash": self.offer_hash,
+            "chain_id": self.chain_id,
+            "factory": self.factory,
+            "maker": self.maker,
+            "nonce": self.nonce,
+            "expiry": self.expiry,
+            "created_ms": self.created_ms,
+            "quote_id": self.quote_id,
+            "match_id": self.match_id,
+            "supersedes": self.supersedes,
+            "leg_token": self.leg_token,
+            "leg_amount": self.leg_amount,
         }
 
 
@@ -566,8 +608,117 @@ class DeskStore:
             for name, value in values.items():
                 setattr(row, name, value)
 
+    # ------------------------------------------------------------------ signed offers
+    def record_offer(self, record: SignedOfferRecord) -> bool:
+        """Record an offer the desk signs, before it is handed out (its nonce is then taken). False when this very
+        offer is recorded already. NonceTakenError when another offer of the maker holds the nonce, or already
+        re-issues the offer this one re-issues (the unique key decides between concurrent processes)."""
+        from sqlalchemy.exc import IntegrityError
+
+        if not 0 <= record.nonce < 2**256:
+            raise ValueError(f"nonce {record.nonce} is not a uint256")
+        row = SignedOfferRow(
+            offer_hash=record.offer_hash.lower(),
+            chain_id=record.chain_id,
+            factory=record.factory.lower(),
+            maker=record.maker.lower(),
+            nonce=str(record.nonce),
+            supersedes=(record.supersedes or "").lower(),
+            quote_id=record.quote_id,
+            match_id=record.match_id,
+            expiry=record.expiry,
+            created_ms=record.created_ms,
+            leg_token=record.leg_token.lower() if record.leg_token else None,
+            leg_amount=str(record.leg_amount) if record.leg_amount is not None else None,
+        )
+        try:
+            with self.db.session() as s:
+                if s.get(SignedOfferRow, row.offer_hash) is not None:
+                    return False
+                s.add(row)
+        except IntegrityError:
+            if self.signed_offer(row.offer_hash) is not None:
+                return False  # another process recorded this very offer
+            taken = f"re-issues {row.supersedes}" if row.supersedes else f"holds nonce {record.nonce}"
+            raise NonceTakenError(f"another offer of {record.maker} already {taken}") from None
+        return True
+
+    def forget_offer(self, offer_hash: str) -> None:
+        """Drop a recorded offer that was never handed out (its signing failed): its nonce is free again."""
+        with self.db.session() as s:
+            row = s.get(SignedOfferRow, offer_hash.lower())
+            if row is not None:
+                s.delete(row)
+
+    def signed_offer(self, offer_hash: str) -> SignedOfferRecord | None:
+        with self.db.session() as s:
+            row = s.get(SignedOfferRow, offer_hash.lower())
+            return _signed_offer(row) if row is not None else None
+
+    def signed_offers(self, quote_id: str | None = None, match_id: str | None = None) -> list[SignedOfferRecord]:
+        """The recorded offers (of a quote, of a match), oldest first (an offer after the one it re-issues)."""
+        with self.db.session() as s:
+            query = select(SignedOfferRow)
+            if quote_id is not None:
+                query = query.where(SignedOfferRow.quote_id == quote_id)
+            if match_id is not None:
+                query = query.where(SignedOfferRow.match_id == match_id)
+            records = [_signed_offer(r) for r in s.scalars(query).all()]
+        by_hash = {r.offer_hash: r for r in records}
+
+        def depth(record: SignedOfferRecord) -> int:
+            n, seen = 0, {record.offer_hash}
+            while record.supersedes in by_hash and record.supersedes not in seen:
+                record = by_hash[record.supersedes]
+                seen.add(record.offer_hash)
+                n += 1
+            return n
+
+        return sorted(records, key=lambda r: (r.created_ms, depth(r), r.offer_hash))
+
+    def open_offers(self, chain_id: int, factory: str, maker: str, now: int) -> list[SignedOfferRecord]:
+        """The recorded offers of `maker` on `factory` not expired at chain time `now` (whether their nonces are
+        used is on chain)."""
+        with self.db.session() as s:
+            rows = s.scalars(
+                select(SignedOfferRow).where(
+                    SignedOfferRow.chain_id == chain_id,
+                    SignedOfferRow.factory == factory.lower(),
+                    SignedOfferRow.maker == maker.lower(),
+                    SignedOfferRow.expiry >= now,
+                )
+            ).all()
+            return [_signed_offer(r) for r in rows]
+
+    def offer_nonces(self, chain_id: int, factory: str, maker: str) -> list[int]:
+        """Every nonce the recorded offers of `maker` on `factory` hold, ascending."""
+        with self.db.session() as s:
+            nonces = s.scalars(
+                select(SignedOfferRow.nonce).where(
+                    SignedOfferRow.chain_id == chain_id,
+                    SignedOfferRow.factory == factory.lower(),
+                    SignedOfferRow.maker == maker.lower(),
+                )
+            ).all()
+        return sorted({int(n) for n in nonces})
+
 
 # ------------------------------------------------------------------ row -> model
+def _signed_offer(row: SignedOfferRow) -> SignedOfferRecord:
+    return SignedOfferRecord(
+        offer_hash=row.offer_hash,
+        chain_id=row.chain_id,
+        factory=row.factory,
+        maker=row.maker,
+        nonce=int(row.nonce),
+        expiry=row.expiry,
+        created_ms=row.created_ms,
+        quote_id=row.quote_id,
+        match_id=row.match_id,
+        supersedes=row.supersedes or None,
+        leg_token=row.leg_token,
+        leg_amount=int(row.leg_amount) if row.leg_amount is not None else None,
+    )
 
 
 def _rfq_row(rfq: RFQ) -> RfqRow:
@@ -658,4 +809,13 @@ def _fills_query(parent_id: str | None) -> Any:
     return query
 
 
-__all__ = ["DeskStore", "FillConflictError", "HedgePlan", "HedgeStatus", "PriceLock", "StoreError"]
+__all__ = [
+    "DeskStore",
+    "FillConflictError",
+    "HedgePlan",
+    "HedgeStatus",
+    "NonceTakenError",
+    "PriceLock",
+    "SignedOfferRecord",
+    "StoreError",
+]

@@ -135,7 +135,7 @@ def test_upgrade_to_0003_rekeys_hedge_bookings_and_keys_fills_by_symbol(db_url: 
         ),
         quote_id="QA",
     )
-    db.upgrade()
+    db.upgrade("0003")
     assert db.revision() == "0003"
     [booking] = store.bookings(quote_id="QA")
     assert booking.booking_id == "HB-HA-binance-binance-t1" and booking.ref == "binance:binance-t1"

@@ -5,6 +5,7 @@ often they are reported."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from nexotc_client.desk.db import Base, Database, DatabaseError, SettlementRow, TrackedDealRow, canonical
-from nexotc_client.desk.migrations import head_revision
+from nexotc_client.desk.migrations import downgrade, head_revision
 from nexotc_client.desk.models import (
     RFQ,
     Booking,
@@ -30,7 +31,7 @@ from nexotc_client.desk.models import (
     QuoteState,
     Side,
 )
-from nexotc_client.desk.store import DeskStore, PriceLock, StoreError
+from nexotc_client.desk.store import DeskStore, NonceTakenError, PriceLock, SignedOfferRecord, StoreError
 
 TABLES = {
     "rfqs",
@@ -45,6 +46,7 @@ TABLES = {
     "book_offers",
     "preferences",
     "matches",
+    "signed_offers",
 }
 
 
@@ -76,13 +78,21 @@ def quote(quote_id: str = "Q1", rfq_id: str = "R1") -> Quote:
     )
 
 
+FACTORY, MAKER, OTHER = "0x" + "Fa" * 20, "0x" + "Ab" * 20, "0x" + "Cd" * 20
+
+
+def signed_offer(offer_hash: str = "0x" + "aa" * 32, nonce: int = 7, **kw) -> SignedOfferRecord:
+    base = dict(chain_id=31337, factory=FACTORY.lower(), maker=MAKER.lower(), expiry=1_700_000_600, created_ms=1)
+    return SignedOfferRecord(offer_hash=offer_hash, nonce=nonce, **{**base, **kw})
+
+
 def fill(trade: str, size: str = "1.5", venue: str = "binance", order: str = "O1", ts: int = 10) -> Fill:
     return Fill(trade, order, venue, Side.BUY, Decimal(size), Decimal("65001.25"), Decimal("0.975"), "USDT", ts)
 
 
 # ------------------------------------------------------------------ schema
 def test_open_migrates_to_head_and_matches_the_models(store: DeskStore, db_url: str) -> None:
-    assert store.db.revision() == head_revision() == "0003"
+    assert store.db.revision() == head_revision() == "0004"
     assert TABLES <= set(inspect(store.db.engine).get_table_names())
     with store.db.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
@@ -113,10 +123,27 @@ def test_upgrade_from_the_first_revision_keeps_the_data(db_url: str) -> None:
             " 'filled', 0, '1', '65000', '0.1', 0)"
         )
     db.upgrade()
-    assert db.revision() == "0003"
+    assert db.revision() == "0004"
     assert store.get_rfq("R1") == rfq()
     [order] = store.orders("H0")
     assert order.order_id == "o1" and order.venue_filled == 0 and order.filled == 1
+    db.close()
+
+
+def test_upgrade_to_0004_adds_signed_offers_and_downgrades(db_url: str) -> None:
+    db = Database.open(db_url, migrate=False)
+    db.upgrade("0003")
+    store = DeskStore(db)
+    store.save_rfq(rfq())
+    assert "signed_offers" not in inspect(db.engine).get_table_names()
+    db.upgrade()
+    assert db.revision() == "0004" and store.get_rfq("R1") == rfq()
+    assert store.record_offer(signed_offer()) and store.signed_offers() == [signed_offer()]
+    downgrade(db.engine, "0003")
+    assert db.revision() == "0003" and "signed_offers" not in inspect(db.engine).get_table_names()
+    assert store.get_rfq("R1") == rfq()
+    db.upgrade()
+    assert store.signed_offers() == [] and store.offer_nonces(31337, FACTORY, MAKER) == []
     db.close()
 
 
@@ -281,3 +308,42 @@ def test_bookings_settlement_events_and_marks(store: DeskStore) -> None:
         31337,
     )
     assert [e.event for e in store.settlement_events(deal)] == ["Funded", "Released"]
+
+
+# ------------------------------------------------------------------ signed offers
+def test_signed_offers_hold_one_nonce_each_unless_re_issued(store: DeskStore) -> None:
+    top = 2**256 - 1  # a uint256 nonce round-trips exactly
+    first = signed_offer(nonce=top, quote_id="Q1", leg_token="0x" + "E" * 40, leg_amount=10**30, created_ms=5)
+    assert store.record_offer(first) is True
+    assert store.record_offer(first) is False  # the same offer again: kept once
+    stored = store.signed_offer(first.offer_hash.upper().replace("0X", "0x"))
+    assert stored == replace(first, leg_token="0x" + "e" * 40) and stored.nonce == top
+    # another offer of the maker with that nonce is refused, on any quote or match
+    for other in (signed_offer("0x" + "bb" * 32, top, quote_id="Q2"), signed_offer("0x" + "bb" * 32, top)):
+        with pytest.raises(NonceTakenError, match=f"holds nonce {top}"):
+            store.record_offer(other)
+    # re-issuing it with its nonce is one successor; a second successor of the same offer is refused
+    again = signed_offer("0x" + "cc" * 32, top, quote_id="Q1", supersedes=first.offer_hash, created_ms=5)
+    assert store.record_offer(again) is True
+    with pytest.raises(NonceTakenError, match="re-issues 0xaaaa"):
+        store.record_offer(replace(again, offer_hash="0x" + "dd" * 32))
+    # the nonce is per chain, factory and maker (addresses in any case)
+    for key in ({"maker": OTHER}, {"factory": OTHER}, {"chain_id": 1}):
+        assert store.record_offer(signed_offer("0x" + "ee" * 32, top, **key)) is True
+        store.forget_offer("0x" + "ee" * 32)
+    assert store.record_offer(signed_offer("0x" + "ff" * 32, 3, match_id="M-1")) is True
+    assert store.offer_nonces(31337, FACTORY.upper().replace("0X", "0x"), MAKER) == [3, top]
+    # oldest first, a re-issue after the offer it re-issues (created in the same millisecond)
+    assert [r.offer_hash for r in store.signed_offers(quote_id="Q1")] == [first.offer_hash, again.offer_hash]
+    assert [r.nonce for r in store.signed_offers(match_id="M-1")] == [3]
+    assert {r.offer_hash for r in store.open_offers(31337, FACTORY, MAKER, now=1_700_000_600)} == {
+        first.offer_hash,
+        again.offer_hash,
+        "0x" + "ff" * 32,
+    }
+    assert store.open_offers(31337, FACTORY, MAKER, now=1_700_000_601) == []  # expired
+    # an offer never handed out is forgotten: its nonce is free again
+    store.forget_offer(again.offer_hash)
+    assert store.signed_offers(quote_id="Q1") == [stored]
+    with pytest.raises(ValueError, match="not a uint256"):
+        store.record_offer(signed_offer("0x" + "01" * 32, 2**256))
