@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +102,17 @@ def _fork_server() -> ForkServer:
     return _SERVER
 
 
+def run_nexotc(args: Sequence[str | Path], env: dict[str, str], cwd: Path = ROOT, timeout: float = 120) -> Result:
+    """`nexotc ARGS` as its own process, to completion: forked from the CLI fork server, or the console
+    script itself with NEXOTC_TEST_SUBPROCESS=1 (a process that must be signalled mid-run is started with
+    `nexotc_command()` instead)."""
+    argv = [*map(str, args)]
+    if os.environ.get("NEXOTC_TEST_SUBPROCESS") != "1":
+        return _fork_server().run(argv, env, cwd, timeout)
+    proc = subprocess.run([*nexotc_command(), *argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
 def nexotc_command() -> list[str]:
     script = Path(sys.executable).parent / "nexotc"
     return [str(script)] if script.exists() else [sys.executable, "-m", "nexotc_client.cli"]
@@ -127,13 +138,7 @@ class Cli:
         env = {**os.environ, "NEXOTC_HOME": str(self.home)}
         env.pop("NEXOTC_DEBUG", None)
         env["PATH"] = f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{env.get('PATH', '')}"
-        argv = [*map(str, args)]
-        if os.environ.get("NEXOTC_TEST_SUBPROCESS") != "1":
-            return _fork_server().run(argv, env, ROOT, timeout)
-        proc = subprocess.run(
-            [*nexotc_command(), *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
-        )
-        return Result(proc.returncode, proc.stdout, proc.stderr)
+        return run_nexotc(args, env, timeout=timeout)
 
     def ok(self, *args: str | Path) -> Result:
         result = self(*args)

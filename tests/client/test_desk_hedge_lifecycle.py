@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from clikit import ROOT, Result, assert_one_line_error, nexotc_command
+from clikit import ROOT, Result, assert_one_line_error, nexotc_command, run_nexotc
 
 from nexotc_client.cli import run
 from nexotc_client.desk.db import Database
@@ -135,7 +135,9 @@ def nexotc(home: Path, db: str, *args: str) -> list[str]:
 
 def cli(home: Path, db: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NEXOTC_HOME": str(home)}
-    return subprocess.run(nexotc(home, db, *args), cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    argv = [*args, "--home", str(home), "--db", db]
+    done = run_nexotc(argv, env)
+    return subprocess.CompletedProcess(["nexotc", *argv], done.code, done.out, done.err)
 
 
 def one_line_error(r: subprocess.CompletedProcess[str], *fragments: str) -> None:
