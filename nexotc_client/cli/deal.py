@@ -5,6 +5,7 @@ DEAL is a deal address or its creation number as `nexotc deal list` shows it (`3
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -434,12 +435,17 @@ def dispute(app: App, ref: str, tranche: int, reason: str) -> None:
 def _split(text: str | None, option: str) -> tuple[int, int, int] | None:
     if text is None:
         return None
-    parts = [p.strip().replace("_", "") for p in text.split(",")]
-    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 3 or not all(_BASE_UNITS.match(p) for p in parts):
         raise click.BadParameter(
-            f"expected TO_RECEIVER,TO_FUNDER,TO_RESOLVER in base units, got {text!r}", param_hint=option
+            f"expected TO_RECEIVER,TO_FUNDER,TO_RESOLVER in base units (digits, optionally grouped by three "
+            f"with _), got {text!r}",
+            param_hint=option,
         )
     return (int(parts[0]), int(parts[1]), int(parts[2]))
+
+
+_BASE_UNITS = re.compile(r"^(\d+|\d{1,3}(_\d{3})+)$")
 
 
 @deal.command("resolve")

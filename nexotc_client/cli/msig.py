@@ -58,6 +58,13 @@ def _wallet(app: App, ref: str) -> MultiSigWallet:
     return MultiSigWallet.at(_address(ref, "WALLET"))
 
 
+def _base_units_int(text: str) -> int:
+    """An integer argument: decimal (`_` only between groups of three digits: 1_000_000) or 0x hex."""
+    if "_" in text and not re.match(r"^-?\d{1,3}(_\d{3})+$", text):
+        raise ValueError(f"ambiguous number {text!r} (_ only between groups of three digits, e.g. 1_000_000)")
+    return int(text, 0)
+
+
 def _address(ref: str, what: str) -> str:
     from nexotc_client.chain.encoding import is_valid_address
 
@@ -179,7 +186,7 @@ def convert_arg(raw: str, abi_type: str, where: str) -> Any:
         if abi_type == "address":
             return _address(text, where)
         if abi_type.startswith(("uint", "int")):
-            return int(text.replace("_", ""), 0)
+            return _base_units_int(text)
         if abi_type == "bool":
             if text.lower() not in ("true", "false", "1", "0"):
                 raise ValueError(f"expected true or false, got {text!r}")
@@ -264,7 +271,7 @@ def erc20_transfer_call(spec: str, tokens: dict[str, str]) -> Call:
     except Exception as exc:  # not a token: no decimals()
         raise NexotcError(f"--erc20-transfer: cannot read the decimals of {token}") from exc
     try:
-        units = to_units(amount.replace("_", ""), decimals, "--erc20-transfer AMOUNT")
+        units = to_units(amount, decimals, "--erc20-transfer AMOUNT")
     except SpecError as exc:
         raise NexotcError(str(exc)) from exc
     return erc20_transfer(token, to, units)

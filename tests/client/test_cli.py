@@ -203,6 +203,23 @@ def test_in_process_errors_need_no_node(tmp_path, capsys):
     check(["deal", "show", "1", "--rpc", f"http://127.0.0.1:{free_port()}", *home], 1, "no node answers at")
     assert run(["node", "status", *home]) == 3
     assert "not running" in capsys.readouterr().out
+    # base-unit splits: `_` only between groups of three digits ("1_0" is a typo, not ten)
+    deal = "0x" + "11" * 20
+    resolve = ["deal", "resolve", deal, "0", "--quote", "0,0,0", *home]
+    check([*resolve, "--base", "1_0,0,0"], 2, "grouped by three")
+    check([*resolve, "--base", "1__000,0,0"], 2, "grouped by three")
+    check([*resolve, "--base", "1_000,0"], 2, "TO_RECEIVER,TO_FUNDER,TO_RESOLVER")
+
+
+def test_msig_call_integers_take_underscores_only_between_groups_of_three():
+    from nexotc_client.chain.errors import NexotcError
+    from nexotc_client.cli.msig import convert_arg
+
+    assert convert_arg("1_000_000", "uint256", "--call") == 10**6
+    assert convert_arg("0x10", "uint256", "--call") == 16 and convert_arg("-5", "int256", "--call") == -5
+    for typo in ("1_0", "10_00", "_100", "1__000"):
+        with pytest.raises(NexotcError, match=r"--call: ambiguous number|--call: invalid literal"):
+            convert_arg(typo, "uint256", "--call")
 
 
 def test_redeploy_keeps_the_recorded_tokens(cli, deployed):
