@@ -1156,13 +1156,14 @@ def recon(app: App, quote_id: str, out: Path | None, db_url: str | None) -> None
         )
         for kind, count in sorted(result.report.by_kind().items()):
             c.print(f"  [red]{count} {kind} break(s)[/red]")
-        if data["tca"]:
-            t = data["tca"]
+        several = len(data["hedges"]) > 1
+        for t in data["hedges"]:
             parts = ", ".join(f"{k} {_bps(v)}" for k, v in t["shortfall_bps"].items())
             c.print(
-                f"  TCA: filled {_amount(Decimal(t['filled']))} avg {_price(Decimal(t['avg_price']))}, arrival "
-                f"slippage {_bps(t['arrival_slippage_bps'])} bps, interval-VWAP slippage "
-                f"{_bps(t['interval_vwap_slippage_bps'])} bps, shortfall {_bps(t['shortfall_total_bps'])} bps ({parts})"
+                f"  TCA{' of ' + t['hedge'] if several else ''}: filled {_amount(Decimal(t['filled']))} avg "
+                f"{_price(Decimal(t['avg_price']))}, arrival slippage {_bps(t['arrival_slippage_bps'])} bps, "
+                f"interval-VWAP slippage {_bps(t['interval_vwap_slippage_bps'])} bps, shortfall "
+                f"{_bps(t['shortfall_total_bps'])} bps ({parts})"
             )
         for name, path in data["files"].items():
             c.print(f"  {name}: {path}")

@@ -374,35 +374,40 @@ class ReconResult:
     quote_id: str
     report: ReconReport
     tca: TCAReport | None
+    """The first hedge's TCA (the quote's execution; None when it was not hedged)."""
     files: dict[str, str]
     hedged: bool = True
     locked: bool = True
+    hedge_tcas: tuple[TCAReport, ...] = ()
+    """Every hedge's TCA, in the order they were started (a --residual hedge after the first)."""
 
     def to_dict(self) -> dict[str, Any]:
-        t = self.tca
         return {
             "quote_id": self.quote_id,
             "compared": self.report.compared,
             "matched": self.report.matched,
             "breaks": self.report.by_kind(),
             "break_list": [to_dict(b) for b in self.report.breaks[:100]],
-            "tca": None
-            if t is None
-            else {
-                "filled": str(t.filled),
-                "avg_price": str(t.avg_price.quantize(Decimal("0.00000001"))),
-                "decision_mid": str(t.decision_mid),
-                "arrival_mid": str(t.arrival_mid),
-                "arrival_slippage_bps": str(t.arrival_slippage_bps.quantize(Decimal("0.0001"))),
-                "interval_vwap_slippage_bps": str(t.interval_vwap_slippage_bps.quantize(Decimal("0.0001"))),
-                "shortfall_bps": {k: str(v.quantize(Decimal("0.0001"))) for k, v in t.components_bps().items()},
-                "shortfall_total_bps": str(t.is_total_bps.quantize(Decimal("0.0001"))),
-                "markouts_bps": {str(h): str(v.quantize(Decimal("0.0001"))) for h, v in t.markouts_bps},
-            },
+            "tca": None if self.tca is None else _tca_dict(self.tca),
+            "hedges": [{"hedge": t.parent_id, **_tca_dict(t)} for t in self.hedge_tcas],
             "files": self.files,
             "hedged": self.hedged,
             "locked": self.locked,
         }
+
+
+def _tca_dict(t: TCAReport) -> dict[str, Any]:
+    return {
+        "filled": str(t.filled),
+        "avg_price": str(t.avg_price.quantize(Decimal("0.00000001"))),
+        "decision_mid": str(t.decision_mid),
+        "arrival_mid": str(t.arrival_mid),
+        "arrival_slippage_bps": str(t.arrival_slippage_bps.quantize(Decimal("0.0001"))),
+        "interval_vwap_slippage_bps": str(t.interval_vwap_slippage_bps.quantize(Decimal("0.0001"))),
+        "shortfall_bps": {k: str(v.quantize(Decimal("0.0001"))) for k, v in t.components_bps().items()},
+        "shortfall_total_bps": str(t.is_total_bps.quantize(Decimal("0.0001"))),
+        "markouts_bps": {str(h): str(v.quantize(Decimal("0.0001"))) for h, v in t.markouts_bps},
+    }
 
 
 def reconcile_quote(store: DeskStore, quote_id: str, out_dir: Path) -> ReconResult:
@@ -419,13 +424,22 @@ def reconcile_quote(store: DeskStore, quote_id: str, out_dir: Path) -> ReconResu
     report = reconcile(store.bookings(quote_id=quote_id), fills, settlements)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {"breaks_csv": str(write_breaks_csv(report, out_dir / f"{quote_id}-breaks.csv"))}
-    analysis = None
-    if hedges:
-        state = store.load_hedge(hedges[0])
-        analysis = tca(state, decision_mid=quote.mid)
-        files["tca_csv"] = str(write_tca_csv([analysis], out_dir / f"{quote_id}-tca.csv"))
-        files["png"] = str(plot_trade(state, out_dir / f"{quote_id}.png"))
-    return ReconResult(quote_id, report, analysis, files, hedged=bool(hedges), locked=lock is not None)
+    analyses: list[TCAReport] = []
+    states = sorted((store.load_hedge(h) for h in hedges), key=lambda st: (st.plan.start_ms, st.plan.parent_id))
+    for i, state in enumerate(states):
+        hedge_id = state.plan.parent_id
+        if state.arrival_mid is None or not state.mids:
+            continue  # never reached a venue (cancelled before its first clip): nothing to analyse
+        analyses.append(tca(state, decision_mid=quote.mid))
+        # the first hedge's chart keeps the quote's name; a residual hedge's carries its own id
+        name = f"{quote_id}.png" if i == 0 else f"{quote_id}-{hedge_id}.png"
+        files["png" if i == 0 else f"png_{hedge_id}"] = str(plot_trade(state, out_dir / name))
+    if analyses:
+        files["tca_csv"] = str(write_tca_csv(analyses, out_dir / f"{quote_id}-tca.csv"))
+    first = analyses[0] if analyses else None
+    return ReconResult(
+        quote_id, report, first, files, hedged=bool(hedges), locked=lock is not None, hedge_tcas=tuple(analyses)
+    )
 
 
 __all__ = [

@@ -237,6 +237,15 @@ def test_one_process_runs_a_hedge_a_killed_one_is_stale_and_cancel_is_idempotent
         assert Decimal(json.loads(rest.stdout)["target"]) == 50 - state.filled
         rec = cli(home, db_url, "recon", "R1-q1", "--json")
         assert rec.returncode == 0 and json.loads(rec.stdout)["breaks"] == {}, rec.stdout
+        # the TCA covers both hedges of the quote: the cancelled one and the residual, each with its chart
+        recon = json.loads(rec.stdout)
+        residual = json.loads(rest.stdout)["parent_id"]
+        assert [h["hedge"] for h in recon["hedges"]] == ["H-R1-q1", residual]
+        assert Decimal(recon["tca"]["filled"]) == Decimal(recon["hedges"][0]["filled"]) == state.filled
+        assert Path(recon["files"][f"png_{residual}"]).is_file() and Path(recon["files"]["png"]).is_file()
+        assert len(Path(recon["files"]["tca_csv"]).read_text().splitlines()) == 3  # header + one row per hedge
+        human = cli(home, db_url, "recon", "R1-q1").stdout
+        assert "TCA of H-R1-q1:" in human and f"TCA of {residual}:" in human, human
     finally:
         if proc.poll() is None:
             proc.kill()
