@@ -4,6 +4,15 @@ Advanced Trade, Kraken spot), so that the ccxt adapter's execution path (ccxt bu
 parsing the raw responses) runs offline. They reproduce what the adapter depends on: the routes, the raw formats,
 paging and its limits, and each exchange's client-order-id rules. Signatures are accepted, not checked: these are
 test doubles of the exchanges, not of ccxt.
+
+Orders: a market or immediate-or-cancel limit order is matched by the sim at once (its remainder cancelled, or
+expired on Binance). A good-till-cancelled limit order (each exchange's plain limit order) takes what the book gives
+at once and **rests** with the remainder, open until cancelled; the sim matches nothing against a resting order
+afterwards (it never fills more), which is all a test of the cancel path needs. Every emulator serves its exchange's
+cancel endpoint: an open order is cancelled (its partial fill kept), and cancelling an order that is not open
+(filled, cancelled, expired, unknown) is refused as the exchange refuses it: Binance ``-2011 Unknown order sent.``,
+OKX ``sCode 51400``, Coinbase ``success: false`` (HTTP 200) with a ``failure_reason``, Kraken
+``EOrder:Unknown order``.
 """
 
 from __future__ import annotations
@@ -58,9 +67,12 @@ def _visible(sim: SimVenue, symbol: str) -> list[Fill]:
 class BinanceSandboxEmulator:
     """A responder for :class:`~nexotc_client.desk.venues.RawTransport` that answers ccxt's Binance (sandbox)
     requests from a :class:`SimVenue` in Binance's raw REST formats: ``GET /api/v3/exchangeInfo`` (from the
-    fixture's markets), ``GET /api/v3/depth``, ``POST /api/v3/order`` (FULL response with ``fills``),
-    ``GET /api/v3/order`` and ``GET /api/v3/myTrades``. Signed requests are accepted (the signature is not
-    checked: this is a test double of the exchange, not of ccxt).
+    fixture's markets), ``GET /api/v3/depth``, ``POST /api/v3/order`` (FULL response with ``fills``; a ``LIMIT``
+    order with ``timeInForce=GTC`` rests with what it did not fill at once: ``NEW`` or ``PARTIALLY_FILLED``),
+    ``GET /api/v3/order``, ``DELETE /api/v3/order`` (by ``orderId`` or ``origClientOrderId``; an order that is not
+    open, or unknown, is refused as Binance refuses it: HTTP 400 ``{"code": -2011, "msg": "Unknown order
+    sent."}``) and ``GET /api/v3/myTrades``. Signed requests are accepted (the signature is not checked: this is
+    a test double of the exchange, not of ccxt).
 
     ``myTrades`` as Binance documents it: oldest first, ``limit`` per page (:attr:`trades_limit` = 500 when not
     sent, at most :attr:`trades_limit_max` = 1000; a test may lower both to page a short hedge); ``fromId`` gives
@@ -80,9 +92,13 @@ class BinanceSandboxEmulator:
         self.symbols = symbols  # exchange id -> unified symbol ("BTCUSDT" -> "BTC/USDT")
         self.orders: dict[str, dict[str, Any]] = {}
 
-    def _order_raw(self, ack: OrderAck, exid: str, side: Side, kind: str, qty: str, price: str, ts: int) -> dict:
+    def _order_raw(
+        self, ack: OrderAck, exid: str, side: Side, kind: str, qty: str, price: str, ts: int, tif: str
+    ) -> dict:
         quote_qty = sum((f.size * f.price for f in ack.fills), Decimal(0))
         status = {OrderStatus.FILLED: "FILLED", OrderStatus.CANCELED: "EXPIRED"}.get(ack.status, "NEW")
+        if tif == "GTC" and kind == "LIMIT" and ack.status is not OrderStatus.FILLED:
+            status = "PARTIALLY_FILLED" if ack.filled else "NEW"  # resting with the remainder
         return {
             "symbol": exid,
             "orderId": int(ack.order_id.rsplit("o", 1)[1]),
@@ -94,7 +110,7 @@ class BinanceSandboxEmulator:
             "executedQty": _num(ack.filled),
             "cummulativeQuoteQty": _num(quote_qty),
             "status": status,
-            "timeInForce": "IOC" if kind == "LIMIT" else "GTC",
+            "timeInForce": tif,
             "type": kind,
             "side": side.value.upper(),
             "workingTime": ts,
@@ -123,7 +139,8 @@ class BinanceSandboxEmulator:
             except VenueError as exc:
                 return 400, {"code": -2010, "msg": str(exc)}
             ts = self.sim.clock()
-            raw = self._order_raw(ack, q["symbol"], side, kind, q["quantity"], q.get("price", ""), ts)
+            tif = q.get("timeInForce") or "GTC"
+            raw = self._order_raw(ack, q["symbol"], side, kind, q["quantity"], q.get("price", ""), ts, tif)
             self.orders[ack.client_order_id] = raw
             full = dict(raw)
             full["fills"] = [
@@ -142,9 +159,47 @@ class BinanceSandboxEmulator:
             if raw is None:
                 return 400, {"code": -2013, "msg": "Order does not exist."}
             return 200, raw
+        if path == "/api/v3/order" and method == "DELETE":
+            return self._cancel(q)
         if path == "/api/v3/myTrades":
             return self._my_trades(q)
         return 404, {"code": -1, "msg": f"no route {method} {path}"}
+
+    def _cancel(self, q: dict[str, str]) -> tuple[int, Any]:
+        """``DELETE /api/v3/order``: ``symbol`` and ``orderId`` or ``origClientOrderId`` (both: they must name the
+        same order). Answers the cancelled order (``origClientOrderId``: the order's; ``clientOrderId``: the
+        cancel's own, ``newClientOrderId`` or a generated one, as Binance does)."""
+        if "orderId" not in q and "origClientOrderId" not in q:
+            return 400, {
+                "code": -1102,
+                "msg": "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!",
+            }
+        raw = next(
+            (
+                r
+                for r in self.orders.values()
+                if r["symbol"] == q.get("symbol")
+                and ("orderId" not in q or str(r["orderId"]) == q["orderId"])
+                and ("origClientOrderId" not in q or r["clientOrderId"] == q["origClientOrderId"])
+            ),
+            None,
+        )
+        if raw is None or raw["status"] not in ("NEW", "PARTIALLY_FILLED"):  # filled, expired, cancelled, unknown
+            return 400, {"code": -2011, "msg": "Unknown order sent."}
+        ts = self.sim.clock()
+        raw.update(status="CANCELED", updateTime=ts)
+        keep = ("symbol", "orderId", "orderListId", "price", "origQty", "executedQty", "cummulativeQuoteQty", "status")
+        return 200, {
+            **{k: raw[k] for k in keep},
+            "origClientOrderId": raw["clientOrderId"],
+            "clientOrderId": q.get("newClientOrderId")
+            or uuid.uuid5(uuid.NAMESPACE_OID, f"cancel/{raw['orderId']}").hex[:22],
+            "transactTime": ts,
+            "timeInForce": raw["timeInForce"],
+            "type": raw["type"],
+            "side": raw["side"],
+            "selfTradePreventionMode": raw["selfTradePreventionMode"],
+        }
 
     def _my_trades(self, q: dict[str, str]) -> tuple[int, Any]:
         day = 24 * 3_600_000
@@ -196,8 +251,11 @@ class OkxSandboxEmulator:
     trading: ``x-simulated-trading: 1``) from a :class:`SimVenue` in OKX's raw v5 formats. Unlike Binance, OKX
     acknowledges an order without its fills: they arrive only through ``GET /api/v5/trade/fills-history``
     (and the order's state through ``GET /api/v5/trade/order``). Routes: ``public/instruments`` (from the
-    fixture's markets), ``market/books``, ``POST trade/order`` and ``trade/batch-orders`` (ccxt's default),
-    ``GET trade/order``, ``trade/fills-history`` (and ``trade/fills``, its last-3-days twin, served alike).
+    fixture's markets), ``market/books``, ``POST trade/order`` and ``trade/batch-orders`` (ccxt's default; an
+    ``ordType=limit`` order rests with what it did not fill at once: ``live`` or ``partially_filled``),
+    ``GET trade/order``, ``POST trade/cancel-order`` (``instId`` and ``ordId`` or ``clOrdId``; an order that is
+    not open, or unknown, is refused as OKX refuses it: HTTP 200, ``code`` 1 and ``sCode`` 51400),
+    ``trade/fills-history`` (and ``trade/fills``, its last-3-days twin, served alike).
 
     The fills lists as OKX documents them: most recent first (by ``billId``), ``limit`` per page (default and
     maximum 100: :attr:`fills_limit`, which a test may lower to page a short hedge), ``after``/``before`` (a
@@ -213,21 +271,24 @@ class OkxSandboxEmulator:
     def __init__(self, sim: SimVenue, markets: dict[str, Any]) -> None:
         self.sim = sim
         self.markets = markets
-        self.orders: dict[str, tuple[OrderAck, str, str, str, str]] = {}  # clOrdId -> ack, instId, side, sz, px
+        # clOrdId -> ack, instId, side, sz, px, ordType
+        self.orders: dict[str, tuple[OrderAck, str, str, str, str, str]] = {}
+        self.resting: set[str] = set()  # the clOrdIds of the orders open on the book
 
     @staticmethod
     def _ok(data: list[dict[str, Any]]) -> tuple[int, Any]:
         return 200, {"code": "0", "msg": "", "data": data}
 
     def _order_raw(self, cl_ord_id: str) -> dict[str, Any]:
-        ack, inst, side, sz, px = self.orders[cl_ord_id]
+        ack, inst, side, sz, px, ord_type = self.orders[cl_ord_id]
         fills = [t.fill for t in self.sim._trades if t.fill.order_id == ack.order_id]
         acc = sum((f.size for f in fills), Decimal(0))
         avg = sum((f.size * f.price for f in fills), Decimal(0)) / acc if acc else Decimal(0)
         fee = sum((f.fee for f in fills), Decimal(0))
-        state = "filled" if ack.status is OrderStatus.FILLED else ("canceled" if acc == 0 else "partially_filled")
-        if ack.status is OrderStatus.CANCELED and acc > 0:
-            state = "canceled"  # IOC: the remainder was cancelled
+        if cl_ord_id in self.resting:
+            state = "partially_filled" if acc else "live"
+        else:  # IOC (and a cancelled resting order): the remainder was cancelled
+            state = "filled" if ack.status is OrderStatus.FILLED else "canceled"
         ts = str(fills[0].ts_ms if fills else self.sim.clock())
         return {
             "accFillSz": _num(acc),
@@ -245,7 +306,7 @@ class OkxSandboxEmulator:
             "instType": "SPOT",
             "lever": "",
             "ordId": ack.order_id.rsplit("o", 1)[1],
-            "ordType": "ioc" if px else "market",
+            "ordType": ord_type,
             "pnl": "0",
             "posSide": "",
             "px": px,
@@ -268,7 +329,9 @@ class OkxSandboxEmulator:
             ack = self.sim.create_order(inst.replace("-", "/"), side, D(req["sz"]), limit, req["clOrdId"])
         except VenueError as exc:
             return {"clOrdId": req.get("clOrdId", ""), "ordId": "", "tag": "", "sCode": "51000", "sMsg": str(exc)}
-        self.orders[req["clOrdId"]] = (ack, inst, req["side"], req["sz"], req.get("px", ""))
+        self.orders[req["clOrdId"]] = (ack, inst, req["side"], req["sz"], req.get("px", ""), ord_type)
+        if ord_type == "limit" and ack.status is not OrderStatus.FILLED:
+            self.resting.add(req["clOrdId"])
         return {
             "clOrdId": req["clOrdId"],
             "ordId": ack.order_id.rsplit("o", 1)[1],
@@ -302,9 +365,29 @@ class OkxSandboxEmulator:
             if cl not in self.orders:
                 return 200, {"code": "51603", "msg": "Order does not exist", "data": []}
             return self._ok([self._order_raw(cl)])
+        if path == "/api/v5/trade/cancel-order" and method == "POST":
+            return self._cancel(json.loads(body or b"{}"))
         if path in ("/api/v5/trade/fills-history", "/api/v5/trade/fills"):
             return self._fills(q)
         return 404, {"code": "50000", "msg": f"no route {method} {path}", "data": []}
+
+    def _cancel(self, req: dict[str, Any]) -> tuple[int, Any]:
+        """``POST /api/v5/trade/cancel-order``: ``instId`` and ``ordId`` or ``clOrdId`` (``clOrdId`` first when
+        both are sent). Every answer is HTTP 200; a refused cancel has ``code`` 1 and the reason in ``data``."""
+        cl, ord_id, ts = req.get("clOrdId") or "", req.get("ordId") or "", str(self.sim.clock())
+        if not cl and not ord_id:
+            msg = "Either order ID or client order ID is required."
+            return 200, {"code": "1", "msg": "All operations failed", "data": [{"sCode": "51407", "sMsg": msg}]}
+        if not cl:
+            cl = next((c for c, (a, *_rest) in self.orders.items() if a.order_id.rsplit("o", 1)[1] == ord_id), "")
+        found = self.orders.get(cl)
+        if found is None or found[1] != req.get("instId") or cl not in self.resting:  # filled, cancelled, unknown
+            fail = {"clOrdId": req.get("clOrdId") or "", "ordId": ord_id, "ts": ts, "sCode": "51400"}
+            msg = "Cancellation failed as the order has been filled, canceled or does not exist."
+            return 200, {"code": "1", "msg": "All operations failed", "data": [{**fail, "sMsg": msg}]}
+        self.resting.discard(cl)
+        ord_id = found[0].order_id.rsplit("o", 1)[1]
+        return self._ok([{"clOrdId": cl, "ordId": ord_id, "ts": ts, "sCode": "0", "sMsg": ""}])
 
     def _bill_id(self, f: Fill) -> int:
         return self.BILL_BASE + int(f.trade_id.rsplit("t", 1)[1])
@@ -372,13 +455,17 @@ class CoinbaseEmulator:
     this API: the requests go to ``api.coinbase.com`` and the transport answers them. Routes: the market lists
     (``/v2/currencies``, ``/v2/currencies/crypto``, ``/v2/exchange-rates``, ``market/products``, from the
     fixture's markets), ``transaction_summary`` (the fee tier, from the sim's taker fee), ``market/product_book``,
-    ``POST orders`` (``sor_limit_ioc`` or ``market_market_ioc`` with ``base_size``; acknowledged with the order id
-    only, like Coinbase: state and fills come later), ``GET orders/historical/{order_id}``,
-    ``orders/historical/batch`` (list orders: ``product_id(s)``, ``start_date``, ``limit``, ``cursor``; most
-    recent first; **no client-order-id filter**, as in the real API) and ``orders/historical/fills``
-    (``product_id(s)``, ``start_sequence_timestamp``, ``limit``, ``cursor``). Lists are paged with an opaque
-    cursor, ``limit`` per page (100 when not given: the emulator's choice, not a documented Coinbase default). Order and
-    trade ids are UUIDs derived from the sim's. Signatures are accepted, not checked."""
+    ``POST orders`` (``sor_limit_ioc``, ``market_market_ioc`` or ``limit_limit_gtc`` without ``post_only``, with
+    ``base_size``; acknowledged with the order id only, like Coinbase: state and fills come later; a
+    ``limit_limit_gtc`` order rests ``OPEN`` with what it did not fill at once), ``POST orders/batch_cancel``
+    (``order_ids``; always HTTP 200, each order's result ``success`` or not with a ``failure_reason``:
+    ``ORDER_IS_FULLY_FILLED`` for a filled order, ``UNKNOWN_CANCEL_ORDER`` for one that is not open otherwise or
+    unknown), ``GET orders/historical/{order_id}``, ``orders/historical/batch`` (list orders: ``product_id(s)``,
+    ``start_date``, ``limit``, ``cursor``; most recent first; **no client-order-id filter**, as in the real API)
+    and ``orders/historical/fills`` (``product_id(s)``, ``start_sequence_timestamp``, ``limit``, ``cursor``).
+    Lists are paged with an opaque cursor, ``limit`` per page (100 when not given: the emulator's choice, not a
+    documented Coinbase default). Order and trade ids are UUIDs derived from the sim's. Signatures are accepted,
+    not checked."""
 
     DEFAULT_PAGE = 100
 
@@ -386,6 +473,7 @@ class CoinbaseEmulator:
         self.sim = sim
         self.markets = markets
         self.orders: dict[str, dict[str, Any]] = {}  # order_id -> {ack, product, side, config, kind, ts}
+        self.resting: set[str] = set()  # the ids of the orders open on the book
         self._uuid_ns = uuid.uuid5(uuid.NAMESPACE_URL, f"nexotc-sim/{sim.name}")
 
     def _uuid(self, text: str) -> str:
@@ -401,8 +489,12 @@ class CoinbaseEmulator:
         filled = sum((f.size for f in fills), Decimal(0))
         value = sum((f.size * f.price for f in fills), Decimal(0))
         fees = sum((f.fee for f in fills), Decimal(0))
-        status = "FILLED" if ack.status is OrderStatus.FILLED else "CANCELLED"  # IOC: the remainder is cancelled
+        if order_id in self.resting:
+            status = "OPEN"
+        else:  # IOC (and a cancelled resting order): the remainder is cancelled
+            status = "FILLED" if ack.status is OrderStatus.FILLED else "CANCELLED"
         size = D(next(iter(o["config"].values()))["base_size"])
+        gtc = "limit_limit_gtc" in o["config"]
         return {
             "order_id": order_id,
             "product_id": o["product"],
@@ -411,7 +503,7 @@ class CoinbaseEmulator:
             "side": o["side"],
             "client_order_id": ack.client_order_id,
             "status": status,
-            "time_in_force": "IMMEDIATE_OR_CANCEL",
+            "time_in_force": "GOOD_UNTIL_CANCELLED" if gtc else "IMMEDIATE_OR_CANCEL",
             "created_time": _iso_us(o["ts"]),
             "completion_percentage": _num((filled / size * 100).quantize(Decimal("0.01"))),
             "filled_size": _num(filled),
@@ -467,16 +559,30 @@ class CoinbaseEmulator:
         nxt = start + n
         return items[start:nxt], (str(nxt) if nxt < len(items) else "")
 
+    def _cancel(self, order_id: str) -> dict[str, Any]:
+        """One order's result in ``batch_cancel``: Coinbase reports a refused cancel in the body, never by the HTTP
+        status (ccxt's cancel_order then raises a bare BadRequest)."""
+        if order_id in self.resting:
+            self.resting.discard(order_id)
+            return {"success": True, "failure_reason": "UNKNOWN_CANCEL_FAILURE_REASON", "order_id": order_id}
+        o = self.orders.get(order_id)
+        filled = o is not None and o["ack"].status is OrderStatus.FILLED
+        reason = "ORDER_IS_FULLY_FILLED" if filled else "UNKNOWN_CANCEL_ORDER"
+        return {"success": False, "failure_reason": reason, "order_id": order_id}
+
     def _create(self, req: dict[str, Any]) -> tuple[int, Any]:
         product, side_raw, cid = req["product_id"], req["side"], req.get("client_order_id", "")
         config = req.get("order_configuration") or {}
         kind, conf = next(iter(config.items()), ("", {}))
         fail = {"success": False, "failure_reason": "UNKNOWN_FAILURE_REASON", "order_id": ""}
-        if kind not in ("sor_limit_ioc", "market_market_ioc") or "base_size" not in conf:
+        emulated = kind in ("sor_limit_ioc", "market_market_ioc") or (
+            kind == "limit_limit_gtc" and not conf.get("post_only")
+        )
+        if not emulated or "base_size" not in conf:
             msg = f"order configuration {kind} {sorted(conf)} is not emulated"
             err = {"error": "UNSUPPORTED_ORDER_CONFIGURATION", "message": msg, "error_details": ""}
             return 200, {**fail, "error_response": {**err, "new_order_failure_reason": err["error"]}}
-        limit = D(conf["limit_price"]) if kind == "sor_limit_ioc" else None
+        limit = D(conf["limit_price"]) if kind in ("sor_limit_ioc", "limit_limit_gtc") else None
         try:
             ack = self.sim.create_order(
                 product.replace("-", "/"), Side(side_raw.lower()), D(conf["base_size"]), limit, cid
@@ -493,6 +599,8 @@ class CoinbaseEmulator:
             "kind": "LIMIT" if limit is not None else "MARKET",
             "ts": self.sim.clock(),
         }
+        if kind == "limit_limit_gtc" and ack.status is not OrderStatus.FILLED:
+            self.resting.add(order_id)
         return 200, {
             "success": True,
             "failure_reason": "UNKNOWN_FAILURE_REASON",
@@ -530,6 +638,8 @@ class CoinbaseEmulator:
             }
         if path == f"{base}/orders" and method == "POST":
             return self._create(json.loads(body or b"{}"))
+        if path == f"{base}/orders/batch_cancel" and method == "POST":
+            return 200, {"results": [self._cancel(str(oid)) for oid in json.loads(body or b"{}").get("order_ids", [])]}
         products = set(q.get("product_id", []) + q.get("product_ids", []))
         if path == f"{base}/orders/historical/batch":
             since = _first(q, "start_date")
@@ -581,8 +691,11 @@ class KrakenEmulator:
     """A responder for :class:`~nexotc_client.desk.venues.RawTransport` answering ccxt's Kraken spot requests
     from a :class:`SimVenue` in Kraken's raw ``/0`` formats. Kraken has no spot sandbox: the requests go to
     ``api.kraken.com`` and the transport answers them. Routes: ``public/Assets`` and ``public/AssetPairs`` (from
-    the fixture's markets), ``public/Depth``, ``private/AddOrder`` (``limit`` with ``timeinforce=IOC``, or
-    ``market``; acknowledged with ``descr`` and ``txid`` only, like Kraken), ``private/QueryOrders`` (by
+    the fixture's markets), ``public/Depth``, ``private/AddOrder`` (``limit`` with ``timeinforce`` ``IOC`` or
+    ``GTC``, the default, or ``market``; acknowledged with ``descr`` and ``txid`` only, like Kraken; a GTC limit
+    order rests ``open`` with what it did not fill at once), ``private/CancelOrder`` (``txid``: a txid or a
+    ``userref``, or ``cl_ord_id``; answers the ``count`` of orders cancelled; an order that is not open, or
+    unknown, is refused as Kraken refuses it: ``EOrder:Unknown order``), ``private/QueryOrders`` (by
     ``txid``), ``private/OpenOrders`` and ``private/ClosedOrders`` (filters ``cl_ord_id`` and ``userref``;
     ``start``/``end``/``ofs``; 50 per page), ``private/TradesHistory`` (``start`` exclusive and ``end``
     inclusive, in seconds; 50 per page, most recent first, with ``count`` and ``ofs``). ``cl_ord_id`` must be a
@@ -598,7 +711,9 @@ class KrakenEmulator:
         self.markets = markets
         self.symbols = symbols  # pair id -> unified symbol ("XBTUSDT" -> "BTC/USDT")
         self.pairs = {v: k for k, v in symbols.items()}
-        self.orders: dict[str, dict[str, Any]] = {}  # txid -> {ack, pair, side, kind, volume, price, ts, userref}
+        # txid -> {ack, pair, side, kind, volume, price, ts, userref, tif, reason, closed_ms}
+        self.orders: dict[str, dict[str, Any]] = {}
+        self.resting: set[str] = set()  # the txids of the orders open on the book
 
     @staticmethod
     def _kid(prefix: str, text: str) -> str:
@@ -626,14 +741,15 @@ class KrakenEmulator:
         fee = sum((f.fee for f in fills), Decimal(0))
         order_text = f"{o['side']} {o['volume']} {o['pair']} @ " + (f"limit {o['price']}" if o["price"] else "market")
         closed = ack.status is OrderStatus.FILLED
+        closed_ms = o["closed_ms"] or (fills[-1].ts_ms if fills else o["ts"])
+        end = {"reason": o["reason"], "closetm": closed_ms / 1000}  # a closed order's: an open one has neither
         return {
             "refid": None,
             "userref": o["userref"],
             "cl_ord_id": ack.client_order_id or None,
-            "status": "closed" if closed else "canceled",
-            "reason": None,
+            "status": "open" if txid in self.resting else "closed" if closed else "canceled",
+            **({} if txid in self.resting else end),
             "opentm": o["ts"] / 1000,
-            "closetm": (fills[-1].ts_ms if fills else o["ts"]) / 1000,
             "starttm": 0,
             "expiretm": 0,
             "descr": {
@@ -655,7 +771,7 @@ class KrakenEmulator:
             "limitprice": "0.00000",
             "misc": "",
             "oflags": "fciq",
-            "timeinforce": "IOC" if o["price"] else "GTC",
+            "timeinforce": o["tif"],
         }
 
     def _orders_where(self, q: dict[str, list[str]], open_: bool) -> tuple[int, Any]:
@@ -664,7 +780,7 @@ class KrakenEmulator:
         rows = [
             txid
             for txid, o in self.orders.items()
-            if (o["ack"].status is OrderStatus.NEW) == open_  # IOC orders: never open once acknowledged
+            if (txid in self.resting) == open_
             and (cl is None or o["ack"].client_order_id == cl)
             and (userref is None or str(o["userref"]) == userref)
             and (start is None or o["ts"] / 1000 > float(start))
@@ -691,8 +807,8 @@ class KrakenEmulator:
         if kind not in ("limit", "market"):
             return self._err(f"EGeneral:Invalid arguments:ordertype {kind} is not emulated")
         tif = _first(q, "timeinforce") or "GTC"
-        if kind == "limit" and tif != "IOC":
-            return self._err("EGeneral:Invalid arguments:only IOC limit orders are emulated")
+        if kind == "limit" and tif not in ("IOC", "GTC"):
+            return self._err("EGeneral:Invalid arguments:only IOC and GTC limit orders are emulated")
         price = _first(q, "price") if kind == "limit" else None
         volume = _first(q, "volume") or "0"
         try:
@@ -711,9 +827,34 @@ class KrakenEmulator:
             "price": price,
             "ts": self.sim.clock(),
             "userref": int(userref) if userref is not None else 0,
+            "tif": tif if kind == "limit" else "GTC",
+            "reason": None,
+            "closed_ms": None,
         }
+        if kind == "limit" and tif == "GTC" and ack.status is not OrderStatus.FILLED:
+            self.resting.add(txid)
         text = f"{side} {volume} {pair} @ " + (f"limit {price}" if price else "market")
         return self._ok({"descr": {"order": text}, "txid": [txid]})
+
+    def _cancel(self, q: dict[str, list[str]]) -> tuple[int, Any]:
+        """``CancelOrder``: ``txid`` (an order's txid, or a ``userref``: every open order carrying it) or
+        ``cl_ord_id``. Only open orders are found: a closed or unknown one is ``EOrder:Unknown order``."""
+        ref, cl = _first(q, "txid"), _first(q, "cl_ord_id")
+        if (ref is None) == (cl is None):
+            return self._err("EGeneral:Invalid arguments:one of txid and cl_ord_id is required")
+        hits = [
+            t
+            for t in sorted(self.resting)
+            if t == ref
+            or (ref is not None and ref.lstrip("-").isdigit() and str(self.orders[t]["userref"]) == ref)
+            or (cl is not None and self.orders[t]["ack"].client_order_id == cl)
+        ]
+        if not hits:
+            return self._err("EOrder:Unknown order")
+        for t in hits:
+            self.resting.discard(t)
+            self.orders[t].update(reason="User requested", closed_ms=self.sim.clock())
+        return self._ok({"count": len(hits)})
 
     def _trade_raw(self, f: Fill) -> dict[str, Any]:
         return {
@@ -757,6 +898,8 @@ class KrakenEmulator:
             if not txids or any(t not in self.orders for t in txids):
                 return self._err("EOrder:Invalid order")
             return self._ok({t: self._order_raw(t) for t in txids})
+        if path == "/0/private/CancelOrder":
+            return self._cancel(q)
         if path == "/0/private/OpenOrders":
             return self._orders_where(q, open_=True)
         if path == "/0/private/ClosedOrders":

@@ -237,6 +237,10 @@ _DAY_MS = 24 * 3_600_000
 _CLOCK_SKEW_MS = 60_000
 
 
+#: the states of an order still open at its venue
+_OPEN = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
+
+
 def exact(value: Any) -> Decimal:
     """A ccxt number as an exact Decimal: Decimal/str/int as they are; a float through its shortest
     round-trip repr (exact for every decimal of at most 15 significant digits)."""
@@ -416,23 +420,52 @@ class CcxtVenue:
 
     def cancel_order(self, symbol: str, client_order_id: str, order_id: str | None = None) -> OrderAck | None:
         """Cancel an open order (by the venue's order id, looked up by client order id when not given) and
-        answer its state afterwards; an order already closed is answered as it is; None: the venue does not
-        know it."""
-        self._load()
-        import ccxt
+        answer its state afterwards; an order already closed (filled, cancelled, expired) is answered as it is;
+        None: the venue does not know it; VenueError: the cancel failed (the request, or the venue refused it and
+        the order is still open).
 
+        Looked up first and found closed, an order is answered without a cancel request. Otherwise the venue
+        refuses to cancel an order that is no longer open (or unknown) in its own way, and the order is then
+        looked up to answer its state: Binance (-2011), OKX (sCode 51400) and Kraken (``EOrder:Unknown order``)
+        by an error that ccxt raises as OrderNotFound; Coinbase by HTTP 200 with ``success: false`` and a
+        ``failure_reason`` in ``batch_cancel``'s result (see :meth:`_cancel`)."""
+        self._load()
         if not order_id:
             known = self.fetch_order(symbol, client_order_id)
-            if known is None:
-                return None
+            if known is None or known.status not in _OPEN:
+                return known  # unknown, or closed already: nothing to cancel
             order_id = known.order_id
+        refused = self._cancel(symbol, order_id)
+        if refused is None and self.name == "coinbase":
+            self._order_ids.setdefault(client_order_id, order_id)  # the id just cancelled: read the order by it
+        after = self.fetch_order(symbol, client_order_id)
+        if refused is not None and after is not None and after.status in _OPEN:
+            raise VenueError(f"{self.name} cancel_order {symbol} {client_order_id}: refused, still open: {refused}")
+        return after
+
+    def _cancel(self, symbol: str, order_id: str) -> str | None:
+        """Send the cancel of an order: None when the venue took it, else why it refused (the order is not open,
+        or unknown). Coinbase: ``POST orders/batch_cancel`` is called here and its result read, because it reports
+        a refusal with HTTP 200 and ``success: false`` (``ORDER_IS_FULLY_FILLED``, ``UNKNOWN_CANCEL_ORDER``...),
+        on which ccxt's cancel_order raises a bare BadRequest without the reason, as it does for a malformed
+        request."""
+        import ccxt
+
         try:
+            if self.name == "coinbase":
+                resp = self.exchange.v3PrivatePostBrokerageOrdersBatchCancel({"order_ids": [order_id]})
+                result = next((r for r in resp.get("results") or [] if str(r.get("order_id")) == order_id), None)
+                if result is None:
+                    raise VenueError(f"{self.name} cancel_order {symbol}: no result for {order_id}: {resp}")
+                return None if result.get("success") is True else str(result.get("failure_reason") or result)
             self.exchange.cancel_order(order_id, symbol)
-        except ccxt.OrderNotFound:
-            pass  # closed already (filled, expired) or unknown: the lookup below says which
+        except ccxt.OrderNotFound as exc:
+            return str(exc)
+        except VenueError:
+            raise
         except Exception as exc:
             raise VenueError(f"{self.name} cancel_order {symbol}: {exc}") from exc
-        return self.fetch_order(symbol, client_order_id)
+        return None
 
     def fetch_my_trades(self, symbol: str, since_ms: int | None = None) -> list[Fill]:
         self._load()
