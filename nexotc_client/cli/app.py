@@ -103,6 +103,7 @@ class App:
         except (ValueError, KeyError) as exc:
             raise NexotcError(f"unknown network {choice!r}: {_first_line(str(exc))}") from exc
         self._connected = True
+        _wait_for_interval_blocks(networks.provider)
 
     def close(self) -> None:
         self._stack.close()
@@ -266,6 +267,23 @@ def _first_line(text: str) -> str:
             line = line.strip()
             return line[: -len("Options:")].strip() if line.endswith("Options:") else line
     return text.strip()
+
+
+def _wait_for_interval_blocks(provider: Any) -> None:
+    """A node that mines on an interval (`node start --block-time N`, or any anvil with automine off):
+    make ape wait for each transaction's block. Ape hands back a receipt with no block for a node that does
+    not automine (the deploy then "created no contract" and the next transaction reused the nonce); the
+    receipt wait it uses for automining nodes is what a CLI command needs. The node's mining mode is left
+    as it is: only this process's view of it changes."""
+    try:
+        automine = provider.auto_mine
+    except Exception:  # a provider without the notion (a remote RPC): ape waits for receipts there
+        return
+    if automine:
+        return
+    cls = type(provider)
+    waiting = type(cls.__name__, (cls,), {"auto_mine": property(lambda self: True, lambda self, value: None)})
+    provider.__class__ = waiting
 
 
 def _fail(message: str, code: int) -> int:

@@ -171,12 +171,12 @@ class Cli:
 
 
 @contextmanager
-def node_cli(home: Path, state: dict[str, Any] | None = None, deploy: bool = False) -> Iterator[Cli]:
-    """A Cli on its own anvil, started by `nexotc node start` on a free port (its pid in state["pid"]); with
-    `deploy`, the factory and mock tokens are deployed first (state["deployment"]). The node is stopped at the
-    end, by pid if `nexotc node stop` fails."""
+def node_cli(home: Path, state: dict[str, Any] | None = None, deploy: bool = False, *node_args: str) -> Iterator[Cli]:
+    """A Cli on its own anvil, started by `nexotc node start` on a free port (its pid in state["pid"]; `node_args`
+    go to `node start`); with `deploy`, the factory and mock tokens are deployed first (state["deployment"]). The
+    node is stopped at the end, by pid if `nexotc node stop` fails."""
     c = Cli(home=home, port=free_port(), state=state if state is not None else {})
-    started = c.ok("node", "start", "--port", str(c.port), "--json").json()
+    started = c.ok("node", "start", "--port", str(c.port), *node_args, "--json").json()
     c.state["pid"] = started["pid"]
     try:
         if deploy:

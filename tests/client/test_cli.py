@@ -239,3 +239,15 @@ def test_redeploy_keeps_the_recorded_tokens(cli, deployed):
     dry = cli.ok("deal", "create", "--terms", str(DVP_EXAMPLE), "--account", "test:2", "--dry-run", "--json").json()
     assert dry["terms"]["base"]["token"] == before["tokens"]["WBTC"]
     assert dry["terms"]["quote"]["token"] == before["tokens"]["USDT"]
+
+
+def test_a_node_mining_every_second_gets_each_transaction_waited_for(tmp_path):
+    """`node start --block-time 1`: ape hands back unmined receipts for a node that does not automine; every
+    command must still wait for its transactions (a deploy used to end "did not create a contract", and the
+    next transaction of the same command reused the nonce)."""
+    with node_cli(tmp_path / "home", None, False, "--block-time", "1") as slow:
+        deployed = slow.ok("deploy", "--account", "test:0", "--json").json()
+        assert slow.rpc("eth_getCode", [deployed["factory"], "latest"]) not in ("0x", "0x0")
+        created = slow.ok("msig", "create", "--owner", "test:1", "--threshold", "1", "--account", "test:1", "--json")
+        wallet = created.json()["wallet"]
+        assert slow.ok("msig", "owners", wallet, "--json").json()["threshold"] == 1
