@@ -53,9 +53,16 @@ class Deployment:
     multisig_factory_block: int | None = None
     kyc_registry: str | None = None
     """The KYCRegistry the deal implementation's compliance gate asks (absent: none)."""
+    previous: tuple[tuple[str, int], ...] = ()
+    """(factory, block) of the factories this one replaced on the network (`deploy --force`), newest first:
+    their deals stay reachable by address."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        if self.previous:
+            data["previous"] = [{"factory": f, "block": b} for f, b in self.previous]
+        else:
+            del data["previous"]
         if self.multisig_factory is None:  # records written before the multisig keep their shape
             del data["multisig_factory"], data["multisig_factory_block"]
         if self.kyc_registry is None:
@@ -82,6 +89,9 @@ class Deployment:
                     int(data["multisig_factory_block"]) if data.get("multisig_factory_block") is not None else None
                 ),
                 kyc_registry=to_checksum_address(data["kyc_registry"]) if data.get("kyc_registry") else None,
+                previous=tuple(
+                    (to_checksum_address(p["factory"]), int(p["block"])) for p in data.get("previous") or ()
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise NexotcError(f"malformed deployment record: {exc}") from exc
@@ -180,6 +190,15 @@ def deploy_factory(
         block = chain.provider.get_block(block_number)
         tx_hash = str(receipt.txn_hash) if receipt else ""
     factory = Factory(contract, start_block=block_number)
+    replaced = registry.get(network_key())
+    previous: tuple[tuple[str, int], ...] = ()
+    if replaced is not None and replaced.block <= block_number:
+        try:
+            same_chain = _hex(chain.provider.get_block(replaced.block).hash) == replaced.block_hash
+        except Exception:
+            same_chain = False
+        if same_chain:  # not a reset chain: the replaced factory's deals are still there
+            previous = ((replaced.factory, replaced.block), *replaced.previous)
     registry.record(
         Deployment(
             network=network_key(),
@@ -192,6 +211,7 @@ def deploy_factory(
             timestamp=int(block.timestamp),
             tokens=dict(tokens or {}),
             kyc_registry=to_checksum_address(kyc_registry) if kyc_registry else None,
+            previous=previous,
         )
     )
     return factory

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ape.api import AccountAPI
     from rich.console import Console
 
+    from nexotc_client.chain.deal import Deal
     from nexotc_client.chain.deployment import Deployment
     from nexotc_client.chain.factory import Factory
 
@@ -128,6 +129,25 @@ class App:
 
         deployment = self.deployment()
         return Factory.at(deployment.factory, start_block=deployment.block)
+
+    def deal(self, ref: str) -> Deal:
+        """DEAL by creation number (`#N`, of the current factory) or by address: a deal of the current factory,
+        else of a factory it replaced (`deploy --force` keeps them in the record), so old deals stay
+        reachable for release, refund, claim and expiry."""
+        from nexotc_client.chain.errors import NotADealError
+        from nexotc_client.chain.factory import Factory
+
+        factory = self.factory()
+        try:
+            return factory.deal(ref)
+        except NotADealError as exc:
+            for address, block in self.deployment().previous:
+                older = Factory.at(address, start_block=block)
+                if older.is_deal(ref):
+                    return older.deal(ref)
+            if self.deployment().previous:
+                raise NotADealError(f"{exc} nor of the factories it replaced") from None
+            raise
 
     # -- output
     def emit(self, data: Any, render: Callable[[Console], None]) -> None:

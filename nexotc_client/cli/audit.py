@@ -53,7 +53,7 @@ def _deal(app: App, ref: str) -> Deal:
 
     app.connect()
     if not is_valid_address(ref):
-        return app.factory().deal(ref)
+        return app.deal(ref)
     deal = resolve_deal(ref)
     known = _home_factory(app)
     if known is not None and known.address == deal.factory.address:

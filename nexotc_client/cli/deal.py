@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 
 def _deal(app: App, ref: str) -> Deal:
-    return app.factory().deal(ref)
+    return app.deal(ref)
 
 
 def _token_decimals(token: str) -> int:

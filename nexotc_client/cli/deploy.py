@@ -70,6 +70,12 @@ def deploy(app: App, mock_tokens: bool, force: bool, new_desk_registry: bool, ky
         except NexotcError:
             existing = None
         if existing is not None:
+            if kyc and existing.kyc_registry is None:
+                raise NexotcError(
+                    f"--kyc: the factory at {existing.factory} was deployed without a KYC registry, and a factory's "
+                    "compliance registry is fixed when it is deployed: `nexotc deploy --force --kyc` deploys one "
+                    "with it (the deals of this factory stay reachable by address)"
+                )
             added = _ensure_multisig_factory(app, registry, existing)
             current = registry.get(existing.network) or existing
             app.emit(
@@ -115,6 +121,11 @@ def deploy(app: App, mock_tokens: bool, force: bool, new_desk_registry: bool, ky
         console.print(f"desk registry {data['desk_registry']}")
         if deployment.kyc_registry:
             console.print(f"KYC registry {deployment.kyc_registry} (compliance gates)")
+        if deployment.previous:
+            console.print(
+                f"replaces factory {deployment.previous[0][0]}: `deal list` now lists the new factory's deals; the "
+                "replaced factories' deals stay reachable by address (deal show|release|refund|claim|expire ADDRESS)"
+            )
         for symbol, address in tokens.items():
             console.print(f"{'mock ' if mock_tokens else ''}{symbol} {address}" + ("" if mock_tokens else " (kept)"))
         console.print(f"recorded in {registry.path}")

@@ -86,7 +86,7 @@ def _scope(app: App, deal: str | None, desk_id: int | None, scope: str | None) -
         # a deployed deal names its scope (a desk deal's is its desk)
         if is_valid_address(deal.strip()) and not _has_code(deal.strip()):
             return deal_scope(deal.strip())
-        return scope_of_deal(app.factory().deal(deal.strip()).contract)
+        return scope_of_deal(app.deal(deal.strip()).contract)
     if desk_id is not None:
         return desk_scope(desk_id)
     from nexotc_client.chain.kyc import check_scope

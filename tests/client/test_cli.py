@@ -239,6 +239,19 @@ def test_redeploy_keeps_the_recorded_tokens(cli, deployed):
     dry = cli.ok("deal", "create", "--terms", str(DVP_EXAMPLE), "--account", "test:2", "--dry-run", "--json").json()
     assert dry["terms"]["base"]["token"] == before["tokens"]["WBTC"]
     assert dry["terms"]["quote"]["token"] == before["tokens"]["USDT"]
+    # the replaced factories stay in the record, newest first, and their deals reachable by address
+    record = json.loads((cli.home / "deployments.json").read_text())["ethereum:local:31337"]
+    assert [p["factory"] for p in record["previous"]] == [again["factory"], before["factory"]]
+    assert "no deals yet" in cli.ok("deal", "list").out
+    old_deal = cli.state["dvp"]
+    shown = cli.ok("deal", "show", old_deal, "--json").json()
+    assert shown["deal"] == old_deal and shown["factory"] == before["factory"]
+    assert_one_line_error(
+        cli("deal", "show", "0x" + "22" * 20), "is not a deal of the factory at", "nor of the factories it replaced"
+    )
+    # --kyc cannot be added to a factory deployed without a KYC registry: it says how, instead of ignoring it
+    refused = cli("deploy", "--kyc", "--account", "test:0")
+    assert_one_line_error(refused, "--kyc: the factory at", "deploy --force --kyc")
 
 
 def test_a_node_mining_every_second_gets_each_transaction_waited_for(tmp_path):
