@@ -361,7 +361,12 @@ def _load_store(app: App, given: str | None) -> IssuerStore:
 @click.option("--policy", "policy_id", type=click.IntRange(min=1), required=True, help="Registry policy id.")
 @_scope_options
 @click.option("--wallet", default=None, help="The wallet to bind (default: --account).")
-@click.option("--valid-for", default="1d", help="How long the attestation lasts (capped by the credential).")
+@click.option(
+    "--valid-for",
+    default=None,
+    help="How long the attestation lasts, capped by the credential (default: to the final expiry of the --deal "
+    "it is for, when the deal exists; else 1d).",
+)
 @click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="The proof file.")
 @click.option(
     "--force", is_flag=True, help="Overwrite an existing --out file (its salts, needed to disclose, are lost)."
@@ -377,7 +382,7 @@ def prove(
     desk_id: int | None,
     scope: str | None,
     wallet: str | None,
-    valid_for: str,
+    valid_for: str | None,
     out: str,
     force: bool,
 ) -> None:
@@ -399,10 +404,14 @@ def prove(
         who = app.sender().address
     else:
         raise NexotcError("the proof is bound to a wallet: pass --wallet ADDRESS (or --account, its address is used)")
-    validity = parse_duration(valid_for, "--valid-for")
-    if validity <= 0:
+    validity = parse_duration(valid_for, "--valid-for") if valid_for is not None else None
+    if validity is not None and validity <= 0:
         raise NexotcError("--valid-for: must be at least 1s (the attestation must end after the proof's time)")
     target = _scope(app, deal, desk_id, scope)
+    # a deployed deal: releases are gated until its final expiry, so that is what the attestation must cover
+    deal_expiry = None
+    if deal is not None and _has_code(deal.strip()):
+        deal_expiry = app.deal(deal.strip()).terms.final_expiry
     # the policy exactly as the registry enforces it: decoded from its registered word
     try:
         policy = Policy.from_word(registry.policy(policy_id).policy_word)
@@ -415,7 +424,18 @@ def prove(
             "the credential's Merkle root is unknown or expired on chain: ask the issuer for a fresh path "
             "(`nexotc issuer path INDEX`) after it published its current root"
         )
-    valid_until = min(now + validity, holder.credential.expires_at - 1)
+    if validity is not None:
+        wanted = now + validity
+    else:
+        wanted = deal_expiry if deal_expiry is not None and deal_expiry > now else now + 86_400
+    valid_until = min(wanted, holder.credential.expires_at - 1)
+    warnings = []
+    if deal_expiry is not None and valid_until < deal_expiry:
+        cause = "the credential expires first" if valid_until < wanted else "--valid-for ends first"
+        warnings.append(
+            f"the attestation ends at {_iso(valid_until)}, before the deal's final expiry {_iso(deal_expiry)} "
+            f"({cause}): funding and releases after that need a new proof"
+        )
     # no `step` spinner here: the prover shows its own stages (witness, proof) on stderr
     proof_file = prove_compliance(
         holder, holder_secret, policy, policy_id, target, who, now, valid_until, progress=not app.json
@@ -430,8 +450,15 @@ def prove(
         "valid_until": valid_until,
         "nullifier": str(proof_file.proof.nullifier),
         "audit_commitment": str(proof_file.proof.audit_commitment),
+        "warnings": warnings,
     }
-    app.emit(data, lambda c: c.print(f"proof written to {out} (bound to {who}, valid until {_iso(valid_until)})"))
+
+    def render(c: Any) -> None:
+        c.print(f"proof written to {out} (bound to {who}, valid until {_iso(valid_until)})")
+        for warning in warnings:
+            c.print(f"warning: {warning}")
+
+    app.emit(data, render)
 
 
 @kyc.command("submit")

@@ -155,6 +155,15 @@ def test_kyc_issue_prove_submit_deal_and_audit(cli, tmp_path):
     # once deployed, the deal names its scope (its address; a desk deal's would be its desk's)
     status = cli.ok("kyc", "status", "test:1", "--deal", deal, "--json").json()
     assert status["scope"] == str(int(deal, 16)) and status["compliant"] is True
+    # ... and a proof for it lasts to its final expiry by default (releases are gated until then); a shorter
+    # --valid-for is warned about
+    final = cli.ok("deal", "show", deal, "--json").json()["terms"]["final_expiry"]
+    prove = ["kyc", "prove", "--credential", d / "buyer.cred", "--secret", d / "buyer.secret", "--policy", "1",
+             "--deal", deal, "--account", "test:1", "--json"]  # fmt: skip
+    renewal = cli.ok(*prove, "--out", d / "renewal.proof").json()
+    assert renewal["valid_until"] == final and renewal["warnings"] == []
+    short = cli.ok(*prove, "--valid-for", "1h", "--out", d / "short.proof").json()
+    assert short["valid_until"] < final and "before the deal's final expiry" in short["warnings"][0]
 
     # the audit bundle: the buyer discloses its jurisdiction, nothing else
     cli.ok("kyc", "disclose", d / "buyer.proof", "--field", "jurisdiction", "--out", d / "buyer.disclosure")
