@@ -236,21 +236,43 @@ class SignedOffer:
             raise OfferError(f"not a nexotc signed offer: {exc}") from exc
 
     # ---------------------------------------------------------------- links
-    def to_link(self) -> str:
-        """A URL-safe invite link carrying the signed offer (compressed JSON, base64url)."""
-        payload = json.dumps(_encode(self), separators=(",", ":"), sort_keys=True).encode()
+    def to_link(self, notes: dict[str, Any] | None = None) -> str:
+        """A URL-safe invite link carrying the signed offer (compressed JSON, base64url). `notes` (not signed):
+        the offer file's `time_base` (the time its relative terms were read at, so that a counter from the link
+        keeps the same absolute times) and `name`."""
+        body = _encode(self)
+        kept = {k: v for k, v in (notes or {}).items() if k in LINK_NOTES and v is not None}
+        if kept:
+            body["notes"] = kept
+        payload = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
         return INVITE_PREFIX + base64.urlsafe_b64encode(zlib.compress(payload, 9)).decode().rstrip("=")
 
     @classmethod
     def from_link(cls, link: str) -> SignedOffer:
-        text = link.strip()
-        if text.startswith(INVITE_PREFIX):
-            text = text[len(INVITE_PREFIX) :]
-        try:
-            raw = zlib.decompress(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-            return _decode(json.loads(raw))
-        except (ValueError, KeyError, TypeError, AttributeError, zlib.error) as exc:
-            raise OfferError(f"not a nexotc offer link: {exc}") from exc
+        return read_link(link)[0]
+
+
+LINK_NOTES = ("time_base", "name")
+"""The unsigned notes an invite link may carry besides the signed offer."""
+
+
+def read_link(link: str) -> tuple[SignedOffer, dict[str, Any]]:
+    """The signed offer of an invite link, and its notes (`time_base`, `name`; empty when it has none)."""
+    text = link.strip()
+    if text.startswith(INVITE_PREFIX):
+        text = text[len(INVITE_PREFIX) :]
+    try:
+        raw = json.loads(zlib.decompress(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))))
+        signed = _decode(raw)
+    except (ValueError, KeyError, TypeError, AttributeError, zlib.error) as exc:
+        raise OfferError(f"not a nexotc offer link: {exc}") from exc
+    given = raw.get("notes") if isinstance(raw.get("notes"), dict) else {}
+    notes: dict[str, Any] = {}
+    if isinstance(given.get("time_base"), int) and not isinstance(given.get("time_base"), bool):
+        notes["time_base"] = given["time_base"]
+    if isinstance(given.get("name"), str):
+        notes["name"] = given["name"]
+    return signed, notes
 
 
 def domain(chain_id: int, factory: str) -> dict[str, Any]:

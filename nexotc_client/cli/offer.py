@@ -47,6 +47,7 @@ from nexotc_client.offers import (
     diff,
     later_by_maker,
     order_offers,
+    read_link,
 )
 from nexotc_client.terms import ZERO_ADDRESS, Party, Terms
 
@@ -78,7 +79,7 @@ def read_offer(ref: str) -> tuple[SignedOffer, dict[str, Any]]:
     text = ref.strip()
     if text.startswith(INVITE_PREFIX):
         with offer_errors("invite link"):
-            return SignedOffer.from_link(text), {}
+            return read_link(text)
     path = Path(text).expanduser()
     if path.is_file():
         try:
@@ -87,7 +88,7 @@ def read_offer(ref: str) -> tuple[SignedOffer, dict[str, Any]]:
             raise NexotcError(f"cannot read {path}: {exc}") from exc
         if content.startswith(INVITE_PREFIX) or _LINK_BODY.match(content):
             with offer_errors(str(path)):
-                return SignedOffer.from_link(content), {}
+                return read_link(content)
         try:
             data = json.loads(content)
         except ValueError as exc:
@@ -98,7 +99,7 @@ def read_offer(ref: str) -> tuple[SignedOffer, dict[str, Any]]:
             return SignedOffer.from_json(data), data
     if _LINK_BODY.match(text):
         with offer_errors("invite link"):
-            return SignedOffer.from_link(text), {}
+            return read_link(text)
     raise NexotcError(f"no offer file or invite link: {ref}")
 
 
@@ -122,7 +123,17 @@ def store_path(app: App, offer: Offer) -> Path:
 
 def keep(app: App, signed: SignedOffer, extra: dict[str, Any] | None = None, out: Path | None = None) -> Path:
     """Write the offer to the home's store (and to `out`); returns where the user should look."""
-    notes = {k: v for k, v in (extra or {}).items() if k in FILE_KEYS and k not in ("offer_hash", "digest")}
+    notes = {
+        k: v for k, v in (extra or {}).items() if k in FILE_KEYS and k not in ("offer_hash", "digest") and v is not None
+    }
+    stored = store_path(app, signed.offer)
+    if stored.is_file():  # a copy read from a link or a bare file keeps the notes kept before (time base, name)
+        try:
+            before = json.loads(stored.read_text())
+        except (OSError, ValueError):
+            before = {}
+        if isinstance(before, dict):
+            notes = {**{k: before[k] for k in ("time_base", "name") if before.get(k) is not None}, **notes}
     data = offer_document(signed, **notes)
     text = json.dumps(data, indent=2) + "\n"
     targets = [store_path(app, signed.offer)] + ([out] if out is not None else [])
@@ -786,8 +797,8 @@ def thread(app: App, refs: tuple[str, ...], offline: bool) -> None:
 @click.pass_obj
 def invite(app: App, ref: str, out: Path | None) -> None:
     """Print the URL-safe invite link of a signed offer (only its taker can accept a private one)."""
-    signed, _ = read_offer(ref)
-    link = signed.to_link()
+    signed, notes = read_offer(ref)
+    link = signed.to_link(notes)  # with the file's time base: a counter from the link keeps the times
     if out is not None:
         try:
             out.write_text(link + "\n")

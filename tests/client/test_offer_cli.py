@@ -8,6 +8,7 @@ public offers, foreign domains."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -86,6 +87,22 @@ def test_offer_counter_invite_open_and_accept(cli: Cli, capsys: pytest.CaptureFi
     }
     assert terms_changes["terms.quote_amount"] == (13_000_000 * USD, 12_900_000 * USD)
     assert set(terms_changes) == {"terms.quote_amount", *(f"terms.tranches[{i}].quote_amount" for i in range(4))}
+    # the same counter on the buyer's own machine from the invite link alone: the link carries the offer's time
+    # base, so relative timers resolve to the same times and only the price shows as changed
+    link = cli.ok("offer", "invite", a, "--json").json()["link"]
+    elsewhere = Cli(home=files / "buyer-home", port=cli.port, state={})
+    elsewhere.home.mkdir()
+    shutil.copy(cli.home / "deployments.json", elsewhere.home / "deployments.json")
+    rpc = ("--rpc", f"http://127.0.0.1:{cli.port}")
+    via_link = elsewhere.ok(
+        "offer", "counter", link, "--terms", DVP_EXAMPLE, "--set", "quote.amount=12900000", "--account", "test:1",
+        *rpc, "--json",
+    ).json()  # fmt: skip
+    assert {ch["field"] for ch in via_link["changes"] if ch["field"].startswith("terms")} == set(terms_changes)
+    opened = elsewhere.ok("offer", "open", link, *rpc, "--json").json()
+    assert opened["offer_hash"] == made["offer_hash"]
+    stored = json.loads((elsewhere.home / "offers" / f"{made['offer_hash']}.json").read_text())
+    assert stored["time_base"] == json.loads(a.read_text())["time_base"]  # kept, not dropped by `open`
 
     # the seller meets halfway
     final = cli.ok(
