@@ -357,7 +357,12 @@ class MultiSigWallet:
             except Exception:  # not a token after all: let the simulation speak
                 continue
             if balance < amount:
-                raise NexotcError(f"the wallet holds {balance} of token {token}, the transfers need {amount}")
+                from nexotc_client.chain.deal import token_amount
+
+                raise NexotcError(
+                    f"the wallet holds {token_amount(token, balance)} of token {token}, the transfers need "
+                    f"{token_amount(token, amount)}"
+                )
 
 
 TRANSFER_SELECTOR = bytes.fromhex("a9059cbb")

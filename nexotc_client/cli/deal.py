@@ -53,12 +53,23 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def _amounts(d: Deal) -> Amounts:
-    """How to print the amounts of `d`'s events (token symbols and decimals)."""
+def _amounts(d: Deal, result: TxResult | None = None) -> Amounts:
+    """How to print the amounts of `d`'s events (token symbols and decimals), including the other tokens the
+    events of `result` name (a stray token returned from a deposit address; the zero address is ETH)."""
+    from dataclasses import replace
+
+    from nexotc_client.cli.render import LegMeta
+
     terms = d.terms
-    return Amounts.of(
+    amounts = Amounts.of(
         terms, leg_meta(terms.base.token, terms.base.on_chain), leg_meta(terms.quote.token, terms.quote.on_chain)
     )
+    named = {str(e.args["token"]) for e in (result.events if result else []) if isinstance(e.args.get("token"), str)}
+    extra = {t.lower(): t for t in named if t.lower() not in amounts.tokens}
+    if not extra:
+        return amounts
+    metas = {k: LegMeta("ETH", 18) if int(t, 16) == 0 else leg_meta(t, True) for k, t in extra.items()}
+    return replace(amounts, tokens={**amounts.tokens, **metas})
 
 
 def _emit_tx(
@@ -67,7 +78,7 @@ def _emit_tx(
     """The transaction as JSON (raw integers) or for humans (amounts with symbols, when `deal` is given)."""
 
     def render(console: Any) -> None:
-        render_tx(console, title, result, _amounts(deal) if deal is not None else None)
+        render_tx(console, title, result, _amounts(deal, result) if deal is not None else None)
 
     app.emit({**(extra or {}), **result.to_dict()}, render)
 
@@ -680,7 +691,7 @@ def return_deposit(app: App, ref: str, funder: str, token: str | None) -> None:
     sender = app.sender()
     with step(app, "returning the deposit"):
         result = return_to_funder(d, wallet, sender, token)
-    _emit_tx(app, f"returned to {wallet}", result, {"deal": d.address, "funder": wallet, "sender": sender.address})
+    _emit_tx(app, f"returned to {wallet}", result, {"deal": d.address, "funder": wallet, "sender": sender.address}, d)
 
 
 __all__ = ["deal"]

@@ -111,7 +111,7 @@ def test_return_deposit_takes_a_token_symbol(cli, deployed):
     cli.send({"from": buyer_wallet, "to": wbtc, "data": data})
     held = cli.balance_of(wbtc, buyer_wallet)
     returned = cli.ok("deal", "return-deposit", deal, "--funder", "buyer", "--token", "wbtc", "--account", "test:5")
-    assert returned.code == 0
+    assert returned.code == 0 and "amount=3 WBTC)" in returned.out, returned.out
     assert cli.balance_of(wbtc, stray) == 0 and cli.balance_of(wbtc, buyer_wallet) == held + 3 * 10**8
     assert_one_line_error(
         cli("deal", "return-deposit", deal, "--funder", "buyer", "--token", "DOGE", "--account", "test:5"),

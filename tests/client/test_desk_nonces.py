@@ -16,6 +16,7 @@ is independent. The CLI tests run
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from decimal import Decimal
@@ -291,7 +292,10 @@ def test_cli_a_lock_and_a_match_invite_of_one_wallet_get_different_nonces(cli: C
     match_id = cli.ok("match", "rank", "PN", "--offline", "--json").json()["matches"][0]
     invite = cli.ok("match", "invite", match_id, "--account", "test:2", *WALLETS, "--json").json()
     # each fills: neither voided the other
-    cli.ok("offer", "accept", invite["link"], "--account", "test:3", "--fund")
+    accepted = cli.ok("offer", "accept", invite["link"], "--account", "test:3", "--fund").out
+    # the funding events show amounts with their token's symbol, as `deal` commands do
+    funded = [line for line in accepted.splitlines() if "Funded(" in line]
+    assert len(funded) == 2 and all(re.search(r"amount=[\d,.]+ (WBTC|USDT)\)", line) for line in funded), accepted
     assert cli.ok("quote", "take", lock["link"], "--account", "test:1", "--fund", "--json").json()["quote_id"] == qid
     assert invite["nonce"] != lock["nonce"]
 
