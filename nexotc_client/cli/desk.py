@@ -144,10 +144,7 @@ def _admin_call(
     info = registry.desk(desk_id, lists=False)
     state = already(info, args) if already is not None else None
     if state is not None:
-        app.emit(
-            {"desk_id": desk_id, "method": method, "changed": False, "state": state},
-            lambda c: click.echo(f"desk #{desk_id}: already {state}; nothing sent"),
-        )
+        _nothing_sent(app, desk_id, method, state)
         return
     warning = warn(args) if warn is not None else None
     if warning is not None:
@@ -185,6 +182,13 @@ def _admin_call(
     if warning is not None:
         extra["warnings"] = [warning]
     _emit_tx(app, title, result, extra)
+
+
+def _nothing_sent(app: App, desk_id: int, method: str, state: str) -> None:
+    app.emit(
+        {"desk_id": desk_id, "method": method, "changed": False, "state": state},
+        lambda c: click.echo(f"desk #{desk_id}: already {state}; nothing sent"),
+    )
 
 
 def _emit_tx(app: App, title: str, result: TxResult, extra: dict[str, Any] | None = None) -> None:
@@ -391,6 +395,13 @@ def add_member(app: App, desk_id: int, who: str, roles: str, calldata: bool) -> 
 
     role_set = parse_roles(roles)
     address = wallet_address(who)
+    registry = _registry(app)
+
+    def already(_info: DeskInfo, _args: tuple[Any, ...]) -> str | None:
+        if int(registry.member_roles(desk_id, address)) != int(role_set):
+            return None
+        return f"set: {address} holds exactly {', '.join(role_names(role_set))}"
+
     _admin_call(
         app,
         "add_member",
@@ -399,6 +410,7 @@ def add_member(app: App, desk_id: int, who: str, roles: str, calldata: bool) -> 
         role_set,
         calldata=calldata,
         title=f"desk #{desk_id}: member {address} ({', '.join(role_names(role_set))})",
+        already=already,
     )
 
 
@@ -426,14 +438,28 @@ def set_assets(app: App, desk_id: int, allow: tuple[str, ...], disallow: tuple[s
     """Allow and disallow assets (each must change)."""
     if not allow and not disallow:
         raise click.UsageError("give --allow and/or --disallow")
-    changes = [f"allowed {', '.join(allow)}"] if allow else []
-    changes += [f"disallowed {', '.join(disallow)}"] if disallow else []
+    registry = _registry(app)
+    registry._require_desk(desk_id)
+    # the contract wants each listed asset to change: those already as asked are dropped (and named)
+    to_allow = [(t, _asset(app, t)) for t in allow]
+    to_disallow = [(t, _asset(app, t)) for t in disallow]
+    unchanged = [f"{t} allowed" for t, a in to_allow if registry.asset_allowed(desk_id, a)]
+    unchanged += [f"{t} not allowed" for t, a in to_disallow if not registry.asset_allowed(desk_id, a)]
+    to_allow = [(t, a) for t, a in to_allow if not registry.asset_allowed(desk_id, a)]
+    to_disallow = [(t, a) for t, a in to_disallow if registry.asset_allowed(desk_id, a)]
+    if not (to_allow or to_disallow):
+        _nothing_sent(app, desk_id, "set_assets", "as asked: " + ", ".join(unchanged))
+        return
+    if unchanged:
+        _warn(f"left out, already as asked: {', '.join(unchanged)}")
+    changes = [f"allowed {', '.join(t for t, _ in to_allow)}"] if to_allow else []
+    changes += [f"disallowed {', '.join(t for t, _ in to_disallow)}"] if to_disallow else []
     _admin_call(
         app,
         "set_assets",
         desk_id,
-        [_asset(app, t) for t in allow],
-        [_asset(app, t) for t in disallow],
+        [a for _, a in to_allow],
+        [a for _, a in to_disallow],
         calldata=calldata,
         title=f"desk #{desk_id}: assets: {'; '.join(changes)}",
     )

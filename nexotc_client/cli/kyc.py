@@ -941,6 +941,19 @@ def set_root_window(app: App, window: str, calldata: bool) -> None:
 def propose_admin(app: App, new_admin: str, calldata: bool) -> None:
     """Registry admin: propose a new admin (it takes over with `issuer accept-admin`); `none` withdraws."""
     address = None if new_admin.strip().lower() == "none" else wallet_address(new_admin)
+    current = _registry(app)
+    if address is None and current.pending_admin is None:
+        app.emit(
+            {"method": "propose_admin", "changed": False, "pending_admin": None},
+            lambda c: click.echo("no admin proposal is pending; nothing sent"),
+        )
+        return
+    if address is not None and current.pending_admin == address:
+        app.emit(
+            {"method": "propose_admin", "changed": False, "pending_admin": address},
+            lambda c: click.echo(f"{address} is already the proposed admin; nothing sent"),
+        )
+        return
 
     def check(registry: KYCRegistry) -> None:
         if address == registry.admin:

@@ -237,3 +237,21 @@ def test_cli_desk_lifecycle(cli):
     human = cli.ok("desk", "show", "1").out
     for fragment in ("invite-only", "desk fee <= 50 bps, introducers <= 20 bps", "WBTC", "WETH", "trader, approver"):
         assert fragment in human, human
+
+    # asking for what already holds sends nothing (the contract would revert); a partly done change sends the rest
+    def admin_txs() -> int:
+        return int(cli.rpc("eth_getTransactionCount", [shown["admin"], "latest"]), 16)
+
+    before = admin_txs()
+    member = next(iter(shown["members"]))
+    same = cli.ok("desk", "add-member", "1", member, "--role", "trader,approver", "--account", "test:9", "--json")
+    assert same.json()["changed"] is False
+    assert cli.ok("desk", "set-assets", "1", "--allow", "WBTC", "--account", "test:9").out.strip() == (
+        "desk #1: already as asked: WBTC allowed; nothing sent"
+    )
+    assert admin_txs() == before
+    partly = cli.ok("desk", "set-assets", "1", "--allow", "WBTC", "--disallow", "WETH", "--account", "test:9")
+    assert "left out, already as asked: WBTC allowed" in partly.err and "disallowed WETH" in partly.out
+    assert admin_txs() == before + 1
+    assert cli.ok("desk", "show", "1", "--json").json()["assets"] == [tokens["WBTC"], tokens["USDT"]]
+    cli.ok("desk", "set-assets", "1", "--allow", "WETH", "--account", "test:9")

@@ -410,7 +410,12 @@ def test_registry_admin_expires_roots_sets_the_window_and_transfers_in_two_steps
     assert_one_line_error(c("issuer", "propose-admin", NEW_ADMIN, "--account", OUTSIDER), "is not the registry admin")
     assert_one_line_error(c("issuer", "accept-admin", "--account", NEW_ADMIN), "no registry admin is proposed")
     assert_one_line_error(c("issuer", "propose-admin", ADMIN, "--account", ADMIN), "already the registry admin")
+    # withdrawing a proposal when none is pending, or proposing the pending admin again, sends nothing
+    assert c.ok("issuer", "propose-admin", "none", "--account", ADMIN).out.strip() == (
+        "no admin proposal is pending; nothing sent"
+    )
     c.ok("issuer", "propose-admin", NEW_ADMIN, "--account", ADMIN)
+    assert c.ok("issuer", "propose-admin", NEW_ADMIN, "--account", ADMIN, "--json").json()["changed"] is False
     accept = c.ok("issuer", "accept-admin", "--calldata", "--json").json()
     new_admin_address = c.rpc("eth_accounts", [])[int(NEW_ADMIN[5:])]
     assert accept["method"] == "accept_admin" and accept["executor"].lower() == new_admin_address.lower()
