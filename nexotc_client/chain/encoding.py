@@ -10,7 +10,6 @@ from eth_utils import is_checksum_address, is_hex_address, keccak
 from nexotc_client.chain.errors import NexotcError
 
 _HEX32 = re.compile(r"^(0[xX])?[0-9a-fA-F]{64}$")
-_HEX = re.compile(r"^0x[0-9a-fA-F]{0,64}$")
 
 
 def is_valid_address(value: object) -> bool:
@@ -38,8 +37,10 @@ def to_salt(value: bytes | str | int | None) -> bytes:
             raise NexotcError(f"salt: {len(value)} bytes, at most 32")
         return value.rjust(32, b"\0")
     text = value.strip()
-    if _HEX.match(text) and len(text) > 2:
+    if text[:2].lower() == "0x" and _HEXISH.match(text):
         raw = text[2:]
+        if len(raw) > 64:
+            raise NexotcError(f"salt: {text} is {(len(raw) + 1) // 2} bytes of hex, at most 32")
         return bytes.fromhex(raw.rjust(64, "0"))
     if not text:
         raise NexotcError("salt: empty")

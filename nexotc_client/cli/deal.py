@@ -92,7 +92,11 @@ def deal() -> None:
 @deal.command("create")
 @click.option("--terms", "terms_file", required=True, type=click.Path(path_type=Path), help="YAML terms file.")
 @click.option("--salt", default=None, help="CREATE2 salt: hex or text (default: the file's salt, else random).")
-@click.option("--fund", is_flag=True, help="Also deposit the creator's leg (creator = seller or buyer).")
+@click.option(
+    "--fund",
+    is_flag=True,
+    help="Also deposit the creator's leg (creator = seller or buyer); not with --desk (fund after creating).",
+)
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Fill a placeholder or set a field.")
 @click.option(
     "--dry-run",
@@ -131,6 +135,8 @@ def create(
     document = load_document(terms_file)
     check_document(document)
     pairs = _parse_sets(sets)
+    if salt is not None:
+        to_salt(salt)  # a malformed salt is refused before anything else
     from nexotc_client.chain.factory import Factory
 
     deployment = app.deployment()

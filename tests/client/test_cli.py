@@ -201,6 +201,9 @@ def test_in_process_errors_need_no_node(tmp_path, capsys):
     check(["deal", "fund", *home], 2, "Missing argument 'DEAL'")
     check(["deal", "frobnicate"], 2, "No such command 'frobnicate'")
     check(["deal", "show", "1", "--rpc", f"http://127.0.0.1:{free_port()}", *home], 1, "no node answers at")
+    # a hex salt longer than 32 bytes is refused (it was hashed as text: not the salt the user gave)
+    long_salt = "0x" + "22" + "11" * 32
+    check(["deal", "create", "--terms", str(DVP_EXAMPLE), "--salt", long_salt, *home], 1, "33 bytes of hex, at most 32")
     assert run(["node", "status", *home]) == 3
     assert "not running" in capsys.readouterr().out
     # base-unit splits: `_` only between groups of three digits ("1_0" is a typo, not ten)
