@@ -103,8 +103,26 @@ def deploy(app: App, mock_tokens: bool, force: bool, new_desk_registry: bool, ky
         factory = deploy_factory(
             sender, registry=registry, tokens=tokens, desk_registry=desk_registry, kyc_registry=kyc_registry
         )
-    with step(app, "deploying the MultiSigFactory"):
-        deploy_wallet_factory(sender, registry=registry)
+    kept_wallets = (
+        previous is not None
+        and previous.multisig_factory is not None
+        and bool(chain.provider.get_code(previous.multisig_factory))
+    )
+    if kept_wallets:  # wallets do not depend on the escrow factory: the recorded MultiSigFactory stays
+        from dataclasses import replace
+
+        new_record = registry.get(network_key())
+        assert new_record is not None and previous is not None
+        registry.record(
+            replace(
+                new_record,
+                multisig_factory=previous.multisig_factory,
+                multisig_factory_block=previous.multisig_factory_block,
+            )
+        )
+    else:
+        with step(app, "deploying the MultiSigFactory"):
+            deploy_wallet_factory(sender, registry=registry)
     deployment = registry.get(network_key())
     assert deployment is not None
     data = {
@@ -117,7 +135,7 @@ def deploy(app: App, mock_tokens: bool, force: bool, new_desk_registry: bool, ky
     def render(console: Any) -> None:
         console.print(f"factory {factory.address} on {deployment.network} (block {deployment.block})")
         console.print(f"implementation {deployment.implementation}")
-        console.print(f"MultiSigFactory {deployment.multisig_factory}")
+        console.print(f"MultiSigFactory {deployment.multisig_factory}" + (" (kept)" if kept_wallets else ""))
         console.print(f"desk registry {data['desk_registry']}")
         if deployment.kyc_registry:
             console.print(f"KYC registry {deployment.kyc_registry} (compliance gates)")

@@ -232,6 +232,9 @@ def test_redeploy_keeps_the_recorded_tokens(cli, deployed):
     again = cli.ok("deploy", "--force", "--account", "test:0", "--json").json()
     assert again["already_deployed"] is False and again["factory"] != before["factory"]
     assert again["tokens"] == before["tokens"]
+    # wallets do not depend on the escrow factory: the MultiSigFactory is kept, not deployed again
+    assert again["multisig_factory"] == before["multisig_factory"] is not None
+    assert again["multisig_factory_block"] == before["multisig_factory_block"]
     # ... and serves the same desks; --new-desk-registry gives it a registry of its own
     assert again["desk_registry"] == cli.ok("desk", "deploy", "--json").json()["address"]
     first_desks = again["desk_registry"]
