@@ -47,20 +47,28 @@ class ForkServer:
             stdout=subprocess.PIPE,
             stderr=self._log,
             text=True,
+            bufsize=1,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         self._calls = 0
+        self._buffer = b""
 
     def _answer(self, deadline: float | None) -> dict[str, Any]:
+        """The server's next answer line. Read with os.read into our own buffer: a buffered readline could
+        swallow two answers at once and leave select() waiting for one already read."""
         assert self._proc.stdout is not None
-        wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-        ready, _, _ = select.select([self._proc.stdout], [], [], wait)
-        if not ready:
-            raise TimeoutError
-        line = self._proc.stdout.readline()
-        if not line:
-            log = (self._dir / "server.log").read_text()[-2000:]
-            raise RuntimeError(f"the CLI fork server died: {log}")
+        fd = self._proc.stdout.fileno()
+        while b"\n" not in self._buffer:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([fd], [], [], wait)
+            if not ready:
+                raise TimeoutError
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                log = (self._dir / "server.log").read_text()[-2000:]
+                raise RuntimeError(f"the CLI fork server died: {log}")
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
         return json.loads(line)
 
     def run(self, argv: list[str], env: dict[str, str], cwd: Path, timeout: float) -> Result:
