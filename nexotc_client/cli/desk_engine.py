@@ -12,7 +12,7 @@
     nexotc settle status DEAL | mark DEAL T --milestone delivered --evidence TXID [--on-chain --account M]
     nexotc settle release DEAL T --account A               release a tranche and book the settlement
     nexotc recon Q [--out DIR]                             bookings vs fills vs settlement, TCA, CSV + PNG
-    nexotc match offer ... | want ... | rank PREF [--offline] | invite MATCH --account MAKER ... | list
+    nexotc match offer ... | want ... | rank PREF [--offline] | invite MATCH --account MAKER ... [--out FILE] | list
 
 The database: --db URL (sqlite:///FILE or postgresql+psycopg://...), else $NEXOTC_DESK_DB, else
 <home>/desk.db; it is created and migrated on first use. Books come from the recorded venue fixtures (raw
@@ -179,7 +179,8 @@ def rfq_show(app: App, rfq_id: str, db_url: str | None) -> None:
         if not quotes:
             c.print("  no quotes yet")
         for q in quotes:
-            c.print(f"  {q.quote_id}  {q.state.value:<9} price {q.price} (bid {q.bid} / ask {q.ask})")
+            prices = f"price {_price(q.price)} (bid {_price(q.bid)} / ask {_price(q.ask)})"
+            c.print(f"  {q.quote_id}  {q.state.value:<9} {prices}")
 
     app.emit(data, render)
 
@@ -207,17 +208,36 @@ def _render_quote(q: Quote) -> Callable[[Console], None]:
         comp = q.components
         c.print(
             f"quote {q.quote_id} ({q.state.value}) for {q.side.value} {num(q.size)} {q.symbol}: "
-            f"bid {num(q.bid)} / ask {num(q.ask)} → price {num(q.price)} (mid {num(q.mid)})\n"
-            f"  VWAP {num(comp.vwap)} · half-spread {num(comp.spread_bps)} bps · vol add-on "
-            f"{num(comp.vol_addon_bps)} bps · skew {num(comp.skew_bps)} bps · TTL {duration(q.ttl_ms)} "
+            f"bid {_price(q.bid)} / ask {_price(q.ask)} → price {_price(q.price)} (mid {_price(q.mid)})\n"
+            f"  VWAP {_price(comp.vwap)} · half-spread {_bps(comp.spread_bps)} bps · vol add-on "
+            f"{_bps(comp.vol_addon_bps)} bps · skew {_bps(comp.skew_bps)} bps · TTL {duration(q.ttl_ms)} "
             f"(expires {utc_ms(q.expires_ms)})"
         )
         if q.counter_price is not None and q.state.value == "countered":
-            c.print(f"  client counter {num(q.counter_price)}: the desk decides (`nexotc quote accept {q.quote_id}`)")
+            counter = _price(q.counter_price)
+            c.print(f"  client counter {counter}: the desk decides (`nexotc quote accept {q.quote_id}`)")
         if q.reason:
-            c.print(f"  {q.reason}")
+            c.print(f"  {_human_reason(q.reason)}")
 
     return render
+
+
+#: the reason `quote accept` records when the desk takes a counter (desk/quote.py), exact prices in it
+_COUNTER_REASON = re.compile(r"desk accepted the counter (\S+) \(quoted (\S+); (override|within (\S+) bps)\)")
+
+
+def _human_reason(reason: str) -> str:
+    """A quote's reason for people: the prices of a taken counter to cents, its tolerance to 2 decimals (the
+    stored reason, and --json, keep the exact values)."""
+    m = _COUNTER_REASON.fullmatch(reason)
+    if m is None:
+        return reason
+    try:
+        counter, quoted = _price(Decimal(m.group(1))), _price(Decimal(m.group(2)))
+        how = "override" if m.group(4) is None else f"within {_bps(m.group(4))} bps"
+    except InvalidOperation:
+        return reason
+    return f"desk accepted the counter {counter} (quoted {quoted}; {how})"
 
 
 @quote.command("new")
@@ -382,7 +402,7 @@ def quote_list(app: App, rfq_id: str | None, db_url: str | None) -> None:
         if not quotes:
             c.print("no quotes" + (f" for RFQ {rfq_id}" if rfq_id else ""))
         for q in quotes:
-            c.print(f"{q.quote_id}  {q.state.value}  {q.side.value} {num(q.size)} @ {num(q.price)}")
+            c.print(f"{q.quote_id}  {q.state.value}  {q.side.value} {num(q.size)} @ {_price(q.price)}")
 
     app.emit([_jsonable(q) for q in quotes], render)
 
@@ -399,6 +419,7 @@ def quote_list(app: App, rfq_id: str | None, db_url: str | None) -> None:
 @click.option("--offchain-base", is_flag=True, help="The base leg settles off chain (an ESCROWED deal).")
 @click.option("--desk-fee-bps", default=0, show_default=True, type=click.IntRange(0, 1000))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the offer file.")
+@click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
 @db_option
 @shared_options
 @click.pass_obj
@@ -415,6 +436,7 @@ def quote_lock(
     offchain_base: bool,
     desk_fee_bps: int,
     out: Path | None,
+    force: bool,
     db_url: str | None,
 ) -> None:
     """The desk (--account) signs the accepted quote's deal as an offer to the client only (once per quote: a
@@ -441,6 +463,8 @@ def quote_lock(
         raise NexotcError(f"quote {quote_id} is already locked into deal {lock.deal}: no second offer")
     if q.state is not QuoteState.ACCEPTED:
         raise NexotcError(f"quote {quote_id} is {q.state.value}: only an accepted quote is locked")
+    if out is not None and out.exists() and not force:
+        raise NexotcError(f"{out} exists: the offer file is not overwritten without --force")
     if out is not None and not out.parent.is_dir():
         raise NexotcError(f"--out {out}: no directory {out.parent}")
     client_address = wallet_address(client)
@@ -518,7 +542,7 @@ def quote_lock(
         c.print(f"offer {locked.offer_hash}")
         if locked.supersedes:
             c.print(f"supersedes {locked.supersedes}: same nonce, at most one of the two can be accepted")
-        c.print(link)
+        _echo_link(c, link)
 
     app.emit(data, render)
 
@@ -585,6 +609,12 @@ def _amount(value: Decimal | None) -> str:
     return "-" if value is None else canonical(value)
 
 
+def _cents(value: Decimal) -> str:
+    """Two decimals, never a negative zero ("-0.004" -> "0.00")."""
+    rounded = value.quantize(Decimal("0.01"))
+    return format(rounded.copy_abs() if rounded == 0 else rounded, "f")
+
+
 def _price(value: Decimal | None) -> str:
     """A price for people: cents at or above 1, else 8 significant digits (never an exponent)."""
     from nexotc_client.desk.db import canonical
@@ -594,13 +624,24 @@ def _price(value: Decimal | None) -> str:
     if value == 0:
         return "0"
     if abs(value) >= 1:
-        return format(value.quantize(Decimal("0.01")), "f")
+        return _cents(value)
     return canonical(value.quantize(Decimal(1).scaleb(value.adjusted() - 7)))
 
 
-def _bps(text: str) -> str:
+def _money(value: Decimal | None) -> str:
+    """A fee or notional (quote currency) for people: cents."""
+    return "-" if value is None else _cents(value)
+
+
+def _bps(value: str | Decimal) -> str:
     """Basis points for people: two decimals."""
-    return format(Decimal(text).quantize(Decimal("0.01")), "f")
+    return _cents(Decimal(value))
+
+
+def _echo_link(c: Console, link: str) -> None:
+    """An invite link on one line: never wrapped at the console's width (160 columns when stdout is not a
+    terminal), so a link copied from the screen or read back from redirected output is whole."""
+    c.print(link, soft_wrap=True, markup=False, emoji=False, highlight=False)
 
 
 def _hedge_summary(state: Any, process: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -641,7 +682,7 @@ def _render_hedge(data: dict[str, Any]) -> Callable[[Console], None]:
         c.print(
             f"hedge {data['parent_id']} {_status_text(data['status'], data['process'])}: {data['side']} "
             f"{_amount(Decimal(data['filled']))}/{_amount(Decimal(data['target']))} avg {avg} (arrival mid {mid}), "
-            f"fees {_amount(Decimal(data['fees']))}, {data['orders']} orders, {data['fills']} fills, "
+            f"fees {_money(Decimal(data['fees']))}, {data['orders']} orders, {data['fills']} fills, "
             f"clips {data['clips_sent']}/{data['clips']}"
         )
         for venue, size in data["venue_filled"].items():
@@ -1328,6 +1369,8 @@ def match_rank(app: App, pref_id: str, limit: int, offline: bool, db_url: str | 
 @click.option("--resolver", required=True)
 @click.option("--base-token", default=None, help="Default: the recorded token of the pair's base (BTC: WBTC).")
 @click.option("--quote-token", default=None, help="Default: the recorded token of the pair's quote asset.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the offer file.")
+@click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
 @db_option
 @shared_options
 @click.pass_obj
@@ -1338,9 +1381,14 @@ def match_invite(
     resolver: str,
     base_token: str | None,
     quote_token: str | None,
+    out: Path | None,
+    force: bool,
     db_url: str | None,
 ) -> None:
-    """The maker (--account) turns a chosen match into a private invite link for the taker."""
+    """The maker (--account) turns a chosen match into a private invite link for the taker (with --out, also
+    the signed offer file, as `quote lock --out` writes)."""
+    import json
+
     from nexotc_client.chain.contracts import erc20
     from nexotc_client.cli.desk_checks import desk_store, pair_token
     from nexotc_client.desk.lock import LockParams
@@ -1355,6 +1403,10 @@ def match_invite(
             raise NexotcError(f"match {match_id} is {row.status}, not proposed")
         if live is not None:
             raise NexotcError(f"offer {row.offer_id} already has a live invite (match {live.match_id})")
+    if out is not None and out.exists() and not force:
+        raise NexotcError(f"{out} exists: the offer file is not overwritten without --force")
+    if out is not None and not out.parent.is_dir():
+        raise NexotcError(f"--out {out}: no directory {out.parent}")
     factory = app.factory()
     maker = app.sender()
     base_asset, quote_asset = pref.pair.split("/")
@@ -1386,7 +1438,18 @@ def match_invite(
         "nonce": signed.offer.nonce,
         "link": link,
     }
-    app.emit(data, lambda c: c.print(f"invite for {signed.offer.taker} (nonce {signed.offer.nonce}):\n{link}"))
+    if out is not None:
+        try:
+            out.write_text(json.dumps({**signed.to_json(), "match_id": match_id}, indent=2))
+        except OSError as exc:
+            raise NexotcError(f"--out {out}: {exc.strerror or exc} (the offer is signed: {link})") from exc
+        data["file"] = str(out)
+
+    def render(c: Console) -> None:
+        c.print(f"invite for {signed.offer.taker} (nonce {signed.offer.nonce}):")
+        _echo_link(c, link)
+
+    app.emit(data, render)
 
 
 @match.command("list")
@@ -1410,6 +1473,7 @@ def match_list(app: App, db_url: str | None) -> None:
                 "offer_id": m.offer_id,
                 "score": str(m.score),
                 "status": m.status,
+                "link": m.invite,  # the invite link of an invited match (null while proposed)
             }
             for m in store.matches()
         ],
@@ -1421,13 +1485,13 @@ def match_list(app: App, db_url: str | None) -> None:
         for o in offers:
             c.print(
                 f"  {o.offer_id}  {o.maker} {o.side.value}s {num(o.size_min)}-{num(o.size_max)} {o.pair} @ "
-                f"{num(o.price)}, settles within {duration(o.settlement_window_s * 1000)}, KYC {o.kyc_level}"
+                f"{_price(o.price)}, settles within {duration(o.settlement_window_s * 1000)}, KYC {o.kyc_level}"
             )
         c.print(f"preferences ({len(prefs)}):")
         for p in prefs:
             c.print(
                 f"  {p.pref_id}  {p.taker} {p.side.value}s {num(p.size_min)}-{num(p.size_max)} {p.pair} ref "
-                f"{num(p.reference_price)} ±{num(p.price_tolerance_bps)} bps, KYC >= {p.min_kyc_level}"
+                f"{_price(p.reference_price)} ±{_bps(p.price_tolerance_bps)} bps, KYC >= {p.min_kyc_level}"
             )
         c.print(f"matches ({len(data['matches'])}):")
         for m in data["matches"]:

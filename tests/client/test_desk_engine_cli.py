@@ -6,11 +6,17 @@ and the hedge kill/resume in test_desk_hedge_kill.py."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from decimal import Decimal
 from pathlib import Path
 
 from clikit import assert_one_line_error
+
+#: a price, fee or notional in human output: the number after one of these words
+_MONEY = re.compile(r"(?<![\w-])(bid|ask|price|mid|VWAP|@|avg|fees|counter|ref) (-?[\d,]*\.?\d+)")
+#: basis points in human output
+_BPS = re.compile(r"(-?[\d.]+) bps")
 
 
 def test_rfq_quote_life_cycle_with_json(nx) -> None:
@@ -88,3 +94,57 @@ def test_match_book_ranks_offline_and_explains(nx) -> None:
     text = nx("match", "rank", "P1", "--offline")
     assert text.code == 0 and "excluded OB" in text.out and "price" in text.out
     assert json.loads(nx("rfq", "list", "--json").out) == []
+
+
+def test_human_output_prints_prices_and_fees_to_cents_and_bps_to_2_decimals(nx) -> None:
+    """The README's rule for human output (prices and money to cents, basis points to 2 decimals, no "-0.00");
+    sizes keep their precision and --json its exact strings."""
+    from nexotc_client.cli.desk_engine import _bps, _human_reason, _money, _price
+
+    assert _bps("-0.0008") == "0.00" and _bps(Decimal("-0.006")) == "-0.01" and _bps("12.345") == "12.34"
+    assert _money(Decimal("19996.05751267")) == "19996.06" and _money(Decimal("-0.001")) == "0.00"
+    assert _price(Decimal("-0.004")) == "-0.004"  # below 1: significant digits, not cents
+    nx("rfq", "new", "--client", "acme", "--side", "sell", "--size", "200", "--id", "RH")
+    outs = {"quote new": nx("quote", "new", "RH").out}
+    outs["quote counter"] = nx("quote", "counter", "RH-q1", "--price", "64990.123456").out
+    outs["quote list"] = nx("quote", "list").out
+    outs["rfq show"] = nx("rfq", "show", "RH").out
+    outs["quote accept"] = nx("quote", "accept", "RH-q1", "--override-price", "64990.123456").out
+    # seed 1: the arrival mid is a hair through the quote's mid, a delay cost of -0.0008 bps (was "-0.00")
+    hedged = nx("hedge", "start", "RH-q1", "--clips", "2", "--interval", "10ms", "--seed", "1")
+    assert hedged.code in (0, 3), hedged.err
+    outs["hedge start"] = hedged.out
+    outs["hedge show"] = nx("hedge", "show", "H-RH-q1").out
+    outs["recon"] = nx("recon", "RH-q1").out
+    maker, taker = "0x" + "a" * 40, "0x" + "b" * 40
+    nx("match", "offer", "--maker", maker, "--side", "sell", "--size", "1-5", "--price", "65000.4567", "--id", "OH")
+    nx(
+        "match", "want", "--taker", taker, "--side", "buy", "--size", "1-5", "--ref-price", "65000.12345",
+        "--tolerance-bps", "12.345", "--id", "PH",
+    )  # fmt: skip
+    outs["match list"] = nx("match", "list").out
+    seen = set()
+    for name, out in outs.items():
+        assert "-0.00" not in out, (name, out)
+        for word, number in _MONEY.findall(out):
+            seen.add(word)
+            assert re.fullmatch(r"-?\d+(\.\d{1,2})?|0\.0*\d{1,8}", number), (name, word, number, out)
+        for number in _BPS.findall(out):
+            assert re.fullmatch(r"-?\d+\.\d\d", number), (name, number, out)
+    assert seen >= {"bid", "ask", "price", "mid", "VWAP", "@", "avg", "fees", "counter", "ref"}, seen
+    assert "65000.46" in outs["match list"] and "65000.12 ±12.34 bps" in outs["match list"]
+    assert "client counter 64990.12: the desk decides" in outs["quote counter"]
+    assert "desk accepted the counter 64990.12 (quoted 64697.83; override)" in outs["quote accept"]
+    reason = "desk accepted the counter 65300.123 (quoted 65338.51381373; within 10.0000 bps)"
+    assert _human_reason(reason) == "desk accepted the counter 65300.12 (quoted 65338.51; within 10.00 bps)"
+    assert _human_reason("client walked at 65000.123") == "client walked at 65000.123"  # free text as typed
+    # sizes keep their precision (a partial fill's size has more than 2 decimals)
+    filled = nx("hedge", "show", "H-RH-q1", "--json").json()["filled"]
+    assert f" {filled}/200 " in outs["hedge show"], outs["hedge show"]
+    # --json keeps the exact values
+    exact = nx("quote", "show", "RH-q1", "--json").json()
+    assert len(exact["bid"].split(".")[1]) > 2 and len(exact["components"]["vwap"].split(".")[1]) > 2
+    assert nx("quote", "list", "--json").json()[0]["price"] == "64990.123456"
+    assert len(nx("hedge", "show", "H-RH-q1", "--json").json()["fees"].split(".")[1]) > 2
+    delay = Decimal(nx("recon", "RH-q1", "--json").json()["tca"]["shortfall_bps"]["delay"])
+    assert -Decimal("0.005") < delay < 0, delay  # the negative zero case is really exercised

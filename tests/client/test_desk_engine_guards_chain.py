@@ -55,6 +55,10 @@ def test_lock_checks_tokens_client_wallets_and_out_before_signing(cli: Cli, tmp_
     assert_one_line_error(cli(*same), "--platform (the desk's fee wallet) is the same wallet as --account")
     out = tmp_path / "nonexistent" / "dir" / "x.json"
     assert_one_line_error(cli(*lock, "--client", "test:1", "--out", out), "--out", "no directory")
+    taken = tmp_path / "taken.json"
+    taken.write_text("keep me")
+    assert_one_line_error(cli(*lock, "--client", "test:1", "--out", taken), "exists", "--force")
+    assert taken.read_text() == "keep me"
     # the default tokens follow the pair: WETH (18 decimals) for ETH/USDT
     signed = cli.ok(*lock, "--client", "test:1", "--json").json()
     assert signed["base_amount"] == 2 * 10**18

@@ -6,6 +6,7 @@ reconciliation with no break, TCA, CSV and PNG. Then a tampered booking shows up
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import sys
 from collections.abc import Iterator
@@ -21,6 +22,18 @@ BUYER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # test:1, the client
 SELLER = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"  # test:2, the desk's trading wallet
 BTC = 10**8
 USD = 10**6
+
+
+def one_link(out: str) -> str:
+    """The invite link of a command's human output: one whole line (a wrapped link leaves its tail on the
+    lines after it)."""
+    lines = out.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("nexotc://offer/")]
+    assert len(starts) == 1, out
+    link = lines[starts[0]]
+    tail = lines[starts[0] + 1 :]
+    assert not tail or not re.fullmatch(r"[A-Za-z0-9_=-]+", tail[0]), out  # no wrapped remainder
+    return link
 
 
 @pytest.fixture(scope="module")
@@ -138,18 +151,24 @@ def test_matchmaking_to_a_private_invite_the_taker_accepts(cli: Cli) -> None:
         cli("match", "invite", match_id, "--account", "test:6", "--platform", "test:0", "--resolver", "test:4"),
         "only the maker",
     )
-    invite = cli.ok(
-        "match", "invite", match_id, "--account", "test:2", "--platform", "test:0", "--resolver", "test:4", "--json"
-    ).json()
-    link = invite["link"]
-    assert link.startswith("nexotc://offer/") and invite["taker"] == BUYER
+    # human output to a pipe (rich's 160 columns): the ~900-character link is one line, never wrapped
+    offer_file = cli.home / "invite.json"
+    human = cli.ok(
+        "match", "invite", match_id, "--account", "test:2", "--platform", "test:0", "--resolver", "test:4",
+        "--out", offer_file,
+    ).out  # fmt: skip
+    link = one_link(human)
+    assert len(link) > 160 and f"invite for {BUYER} (nonce " in human
     opened = cli.ok("offer", "open", link, "--json").json()
     assert opened["taker"] == BUYER and opened["maker"] == SELLER and opened["acceptable"] is True
+    # --out writes the signed offer file (as `quote lock --out` does), which opens as the same offer
+    assert cli.ok("offer", "open", offer_file, "--json").json()["offer_hash"] == opened["offer_hash"]
     assert_one_line_error(cli("offer", "accept", link, "--account", "test:5"), "not the invited taker")
     accepted = cli.ok("offer", "accept", link, "--account", "test:1", "--fund", "--json").json()
     assert cli.balance_of(cli.state["deployment"]["tokens"]["WBTC"], accepted["deal"]) == 20 * BTC
     listed = cli.ok("match", "list", "--json").json()
     assert {m["match_id"]: m["status"] for m in listed["matches"]}[match_id] == "invited"
+    assert {m["match_id"]: m["link"] for m in listed["matches"]}[match_id] == link  # the invite sent
     assert [o["offer_id"] for o in listed["offers"]] == ["OM-2", "OM-3"]
 
 
@@ -159,11 +178,14 @@ def test_offchain_leg_breach_then_milestone_marked_on_chain(cli: Cli) -> None:
     cli.ok("rfq", "new", "--client", "test:1", "--side", "buy", "--size", "5", "--id", "OTC")
     qid = cli.ok("quote", "new", "OTC", "--ttl", "10m", "--json").json()["quote_id"]
     cli.ok("quote", "accept", qid)
-    lock = cli.ok(
+    human = cli.ok(
         "quote", "lock", qid, "--account", "test:2", "--client", "test:1", "--platform", "test:0",
-        "--resolver", "test:4", "--offchain-base", "--json",
-    ).json()  # fmt: skip
-    deal = cli.ok("quote", "take", lock["link"], "--account", "test:1", "--fund", "--json").json()["deal"]
+        "--resolver", "test:4", "--offchain-base",
+    ).out  # fmt: skip
+    # the link read back from redirected human output (one line, not wrapped at 160 columns) is the whole offer
+    link_file = cli.home / "lock-link.txt"
+    link_file.write_text(one_link(human) + "\n")
+    deal = cli.ok("quote", "take", link_file, "--account", "test:1", "--fund", "--json").json()["deal"]
     assert cli.ok("settle", "track", deal, "--sla-offchain", "60s", "--json").json()["mode"] == "escrowed"
     cli.rpc("evm_increaseTime", [60 + 61 + 5])
     cli.rpc("evm_mine", [])
