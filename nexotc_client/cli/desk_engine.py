@@ -194,10 +194,15 @@ def quote() -> None:
 def _books(symbol: str, fixtures: str | None, live: bool) -> list:
     from nexotc_client.desk.engine import fixture_books, live_books
 
+    if fixtures and not Path(fixtures).is_dir():
+        raise NexotcError(f"--fixtures: no directory {fixtures} (recorded venue responses: one folder per venue)")
     with desk_errors():
         if live:
             return live_books(symbol)
-        return fixture_books(symbol, Path(fixtures) if fixtures else None)
+        try:
+            return fixture_books(symbol, Path(fixtures) if fixtures else None)
+        except FileNotFoundError as exc:
+            raise NexotcError(f"--fixtures: no recorded response {exc.filename} for {symbol}") from None
 
 
 def _render_quote(q: Quote) -> Callable[[Console], None]:
@@ -722,19 +727,24 @@ def _console(app: App) -> Any:
     return Console(stderr=True, force_terminal=sys.stderr.isatty())
 
 
-def _hedge_target(store: DeskStore, q: Quote, residual: bool) -> tuple[Decimal, list[str]]:
+def _hedge_target(app: App, store: DeskStore, q: Quote, residual: bool) -> tuple[Decimal, list[str]]:
     """What a new hedge of `q` may buy or sell: the quote's size when it has no hedge yet; with --residual, what
     its earlier (finished) hedges left. A hedge of it still active (pending/running) always refuses."""
-    from nexotc_client.desk.hedge import committed_size
+    from nexotc_client.desk.hedge import HedgeLock, committed_size
 
     states = [store.load_hedge(h["parent_id"]) for h in store.hedges() if h["quote_id"] == q.quote_id]
     for s in states:
         if s.status.active:
             pid = s.plan.parent_id
+            holder = HedgeLock.holder(_journal(app, pid) / "hedge.lock")
+            advice = (
+                f"it is running in process {holder}: wait for it, or stop that process and `nexotc hedge cancel {pid}`"
+                if holder
+                else f"`nexotc hedge resume {pid}` or `nexotc hedge cancel {pid}` first"
+            )
             raise NexotcError(
                 f"quote {q.quote_id} is already being hedged by {pid} ({s.status.value}, "
-                f"{_amount(s.filled)}/{_amount(s.plan.target_size)}): `nexotc hedge resume {pid}` or "
-                f"`nexotc hedge cancel {pid}` first"
+                f"{_amount(s.filled)}/{_amount(s.plan.target_size)}): {advice}"
             )
     hedged = sum((max(committed_size(s), s.filled) for s in states), Decimal(0))
     names = [s.plan.parent_id for s in states]
@@ -851,7 +861,7 @@ def hedge_start(
         digest = hashlib.sha256(quote_id.encode()).hexdigest()[:24]
         quote_lock = HedgeLock(app.home / "exchange" / ".quotes" / f"{digest}.lock", f"a hedge start of {quote_id}")
         with quote_lock:
-            target, earlier = _hedge_target(store, q, residual)
+            target, earlier = _hedge_target(app, store, q, residual)
             if parent_id is None and earlier:
                 n = len(earlier) + 1
                 while f"H-{quote_id}-{n}" in earlier or _journal(app, f"H-{quote_id}-{n}").exists():

@@ -148,3 +148,10 @@ def test_human_output_prints_prices_and_fees_to_cents_and_bps_to_2_decimals(nx) 
     assert len(nx("hedge", "show", "H-RH-q1", "--json").json()["fees"].split(".")[1]) > 2
     delay = Decimal(nx("recon", "RH-q1", "--json").json()["tca"]["shortfall_bps"]["delay"])
     assert -Decimal("0.005") < delay < 0, delay  # the negative zero case is really exercised
+
+
+def test_a_missing_fixtures_directory_is_named(nx, tmp_path) -> None:
+    assert nx("rfq", "new", "--client", "acme", "--side", "buy", "--size", "1", "--id", "RF").code == 0
+    assert_one_line_error(nx("quote", "new", "RF", "--fixtures", str(tmp_path / "nowhere")), "--fixtures: no directory")
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(nx("quote", "new", "RF", "--fixtures", str(tmp_path / "empty")), "--fixtures: no recorded")

@@ -178,7 +178,11 @@ def test_one_process_runs_a_hedge_a_killed_one_is_stale_and_cancel_is_idempotent
         running = f"hedge H-R1-q1 is running in process {proc.pid}"
         one_line_error(cli(home, db_url, "hedge", "resume", "H-R1-q1"), running)
         one_line_error(cli(home, db_url, "hedge", "cancel", "H-R1-q1"), running, "stop it")
-        one_line_error(cli(home, db_url, "hedge", "start", "R1-q1", "--id", "H10"), "already being hedged by H-R1-q1")
+        one_line_error(
+            cli(home, db_url, "hedge", "start", "R1-q1", "--id", "H10"),
+            "already being hedged by H-R1-q1",
+            f"it is running in process {proc.pid}",  # not "resume or cancel it", both refused while it runs
+        )
         one_line_error(cli(home, db_url, "hedge", "start", "R1-q1", "--residual"), "already being hedged by H-R1-q1")
         [row] = json.loads(cli(home, db_url, "hedge", "list", "--json").stdout)
         assert row["status"] == "running" and row["process"] == {"running": True, "pid": proc.pid, "stale": False}
