@@ -450,7 +450,6 @@ def quote_lock(
     of the desk's wallet holds; locking the quote again while its earlier offer is untaken re-uses that offer's
     nonce (it supersedes it: at most one of them can be accepted); once the earlier offer was accepted, it is
     refused."""
-    import json
 
     from nexotc_client.chain.contracts import erc20
     from nexotc_client.cli.desk_checks import desk_store, pair_token
@@ -536,11 +535,7 @@ def quote_lock(
         "link": link,
     }
     if out is not None:
-        try:
-            out.write_text(json.dumps({**signed.to_json(), "quote_id": quote_id}, indent=2))
-        except OSError as exc:
-            raise NexotcError(f"--out {out}: {exc.strerror or exc} (the offer is signed: {link})") from exc
-        data["file"] = str(out)
+        data["file"] = _write_offer_file(out, signed, link, quote_id=quote_id)
 
     def render(c: Console) -> None:
         c.print(f"lock offer for {quote_id} signed by {sender.address} (nonce {locked.nonce})")
@@ -725,6 +720,18 @@ def _console(app: App) -> Any:
     from rich.console import Console
 
     return Console(stderr=True, force_terminal=sys.stderr.isatty())
+
+
+def _write_offer_file(out: Path, signed: Any, link: str, **notes: str) -> str:
+    """The signed offer file of `--out` (what `offer open` and `quote take` read), with `notes` (quote or match
+    id); a failed write still shows the link, since the offer is signed."""
+    import json
+
+    try:
+        out.write_text(json.dumps({**signed.to_json(), **notes}, indent=2))
+    except OSError as exc:
+        raise NexotcError(f"--out {out}: {exc.strerror or exc} (the offer is signed: {link})") from exc
+    return str(out)
 
 
 def _hedge_target(app: App, store: DeskStore, q: Quote, residual: bool) -> tuple[Decimal, list[str]]:
@@ -1397,7 +1404,6 @@ def match_invite(
 ) -> None:
     """The maker (--account) turns a chosen match into a private invite link for the taker (with --out, also
     the signed offer file, as `quote lock --out` writes)."""
-    import json
 
     from nexotc_client.chain.contracts import erc20
     from nexotc_client.cli.desk_checks import desk_store, pair_token
@@ -1449,11 +1455,7 @@ def match_invite(
         "link": link,
     }
     if out is not None:
-        try:
-            out.write_text(json.dumps({**signed.to_json(), "match_id": match_id}, indent=2))
-        except OSError as exc:
-            raise NexotcError(f"--out {out}: {exc.strerror or exc} (the offer is signed: {link})") from exc
-        data["file"] = str(out)
+        data["file"] = _write_offer_file(out, signed, link, match_id=match_id)
 
     def render(c: Console) -> None:
         c.print(f"invite for {signed.offer.taker} (nonce {signed.offer.nonce}):")

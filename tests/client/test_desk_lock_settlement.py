@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from deskkit import PRICE, accepted_quote
 
 from nexotc_client.chain import NexotcError, Registry, deploy_factory
 from nexotc_client.desk.db import Database
@@ -29,14 +30,13 @@ from nexotc_client.desk.lock import (
     read_quote_id,
     sign_lock,
 )
-from nexotc_client.desk.models import RFQ, Quote, QuoteComponents, QuoteState, Side
+from nexotc_client.desk.models import Quote, QuoteComponents, QuoteState, Side
 from nexotc_client.desk.settlement import SettlementTracker, Sla, confirmations_for
 from nexotc_client.desk.store import DeskStore
 from nexotc_client.terms import Phase
 
 BTC = 10**8
 USD = 10**6
-PRICE = Decimal("65150.87654321")
 
 
 @pytest.fixture(scope="module")
@@ -65,28 +65,6 @@ def params(wbtc, usdt, desk, buyer, seller, resolver) -> LockParams:
         tranches=2,
         interval_s=3_600,
     )
-
-
-def accepted_quote(store: DeskStore, quote_id: str, size: str = "200", side: Side = Side.BUY) -> Quote:
-    rfq = RFQ("R-" + quote_id, "client-a", "BTC/USDT", side, Decimal(size), 1)
-    store.save_rfq(rfq)
-    q = Quote(
-        quote_id=quote_id,
-        rfq_id=rfq.rfq_id,
-        symbol="BTC/USDT",
-        side=side,
-        size=Decimal(size),
-        bid=PRICE - 100,
-        ask=PRICE,
-        price=PRICE if side is Side.BUY else PRICE - 100,
-        mid=PRICE - 50,
-        components=QuoteComponents(PRICE - 60, Decimal(10), Decimal(2), Decimal(0)),
-        created_ms=1,
-        ttl_ms=30_000,
-        state=QuoteState.ACCEPTED,
-    )
-    store.save_quote(q)
-    return q
 
 
 # ------------------------------------------------------------------ price lock

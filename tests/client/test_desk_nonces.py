@@ -25,19 +25,20 @@ from pathlib import Path
 import ape
 import pytest
 from clikit import ROOT, Cli, assert_one_line_error, node_cli
+from deskkit import PRICE
+from deskkit import accepted_quote as saved_quote
 
 from nexotc_client.chain import NexotcError, Registry, deploy_factory
 from nexotc_client.chain.offers import accept_offer, cancel_nonces, nonce_used
 from nexotc_client.desk.db import Database
 from nexotc_client.desk.lock import LockError, LockParams, SignedLock, accept_lock, sign_quote_lock
 from nexotc_client.desk.match import MakerOffer, MatchBook, Preference, invite_offer
-from nexotc_client.desk.models import RFQ, Quote, QuoteComponents, QuoteState, Side
+from nexotc_client.desk.models import Quote, Side
 from nexotc_client.desk.store import DeskStore
 from nexotc_client.offers import SignedOffer
 
 BTC = 10**8
 USD = 10**6
-PRICE = Decimal("65150.87654321")
 WALLETS = ("--platform", "test:0", "--resolver", "test:4")
 
 
@@ -80,28 +81,6 @@ def params_for(wbtc, usdt, desk, buyer, seller, resolver, client_b, lawyer) -> C
         )
 
     return build
-
-
-def accepted_quote(store: DeskStore, quote_id: str, size: str = "1") -> Quote:
-    rfq = RFQ("R-" + quote_id, "client", "BTC/USDT", Side.BUY, Decimal(size), 1)
-    store.save_rfq(rfq)
-    q = Quote(
-        quote_id=quote_id,
-        rfq_id=rfq.rfq_id,
-        symbol="BTC/USDT",
-        side=Side.BUY,
-        size=Decimal(size),
-        bid=PRICE - 100,
-        ask=PRICE,
-        price=PRICE,
-        mid=PRICE - 50,
-        components=QuoteComponents(PRICE - 60, Decimal(10), Decimal(2), Decimal(0)),
-        created_ms=1,
-        ttl_ms=30_000,
-        state=QuoteState.ACCEPTED,
-    )
-    store.save_quote(q)
-    return q
 
 
 def accept_raw(nx, signed: SignedOffer, taker) -> None:
@@ -307,3 +286,7 @@ def test_cli_offer_create_and_the_desk_engine_never_share_a_nonce(cli: Cli) -> N
     made = cli.ok("offer", "create", "--terms", terms, "--account", "test:2", "--taker", "test:1", "--json").json()
     second = cli.ok(*cli_lock(cli, cli_quote(cli, "NF", "test:1"), "test:1"), "--json").json()
     assert len({first["nonce"], made["nonce"], second["nonce"]}) == 3
+
+
+def accepted_quote(store: DeskStore, quote_id: str, size: str = "1") -> Quote:
+    return saved_quote(store, quote_id, size, client="client")
