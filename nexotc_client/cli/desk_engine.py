@@ -26,7 +26,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -610,8 +610,9 @@ def _amount(value: Decimal | None) -> str:
 
 
 def _cents(value: Decimal) -> str:
-    """Two decimals, never a negative zero ("-0.004" -> "0.00")."""
-    rounded = value.quantize(Decimal("0.01"))
+    """Two decimals (half to even, whatever the process's decimal context says: ccxt changes it), never a
+    negative zero ("-0.004" -> "0.00")."""
+    rounded = value.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
     return format(rounded.copy_abs() if rounded == 0 else rounded, "f")
 
 
@@ -625,7 +626,7 @@ def _price(value: Decimal | None) -> str:
         return "0"
     if abs(value) >= 1:
         return _cents(value)
-    return canonical(value.quantize(Decimal(1).scaleb(value.adjusted() - 7)))
+    return canonical(value.quantize(Decimal(1).scaleb(value.adjusted() - 7), rounding=ROUND_HALF_EVEN))
 
 
 def _money(value: Decimal | None) -> str:

@@ -30,13 +30,14 @@ a page, as the fills of one order do, and stops silently after ``paginationCalls
 
 from __future__ import annotations
 
+import functools
 import json
 import statistics
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qs, urlsplit
@@ -266,6 +267,19 @@ def kraken_cl_ord_id(client_order_id: str) -> str:
     return str(uuid.uuid5(_KRAKEN_CL_ORD_NS, client_order_id))
 
 
+def _own_decimal_context(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a method that calls ccxt in a copy of the decimal context: ccxt's number formatting sets the
+    thread's context to round half up and trap underflow, which would otherwise change every Decimal rounding
+    the desk does after its first exchange call."""
+
+    @functools.wraps(method)
+    def isolated(*args: Any, **kwargs: Any) -> Any:
+        with localcontext():
+            return method(*args, **kwargs)
+
+    return isolated
+
+
 class CcxtVenue:
     """A venue through ccxt's unified API. ``transport`` (a :class:`RawTransport`) replaces ccxt's HTTP layer;
     ``sandbox`` switches the exchange to its test environment (``set_sandbox_mode``); ``fee_bps`` overrides the
@@ -316,6 +330,7 @@ class CcxtVenue:
             self.exchange.load_markets()
             self._loaded = True
 
+    @_own_decimal_context
     def fee_bps(self, symbol: str) -> Decimal:
         if self._fee_bps is not None:
             return self._fee_bps
@@ -325,6 +340,7 @@ class CcxtVenue:
             return DEFAULT_TAKER_FEE_BPS.get(self.name, Decimal(0))
         return D(str(taker)) * BPS
 
+    @_own_decimal_context
     def fetch_order_book(self, symbol: str, depth: int | None = None) -> Book:
         self._load()
         try:
@@ -377,6 +393,7 @@ class CcxtVenue:
             symbol=symbol,
         )
 
+    @_own_decimal_context
     def create_order(
         self, symbol: str, side: Side, size: Decimal, limit_price: Decimal | None, client_order_id: str
     ) -> OrderAck:
@@ -399,6 +416,7 @@ class CcxtVenue:
             self._order_ids[client_order_id] = ack.order_id
         return ack
 
+    @_own_decimal_context
     def fetch_order(self, symbol: str, client_order_id: str) -> OrderAck | None:
         self._load()
         import ccxt
@@ -418,6 +436,7 @@ class CcxtVenue:
             raise VenueError(f"{self.name} fetch_order {symbol}: {exc}") from exc
         return None if order is None else self._ack(order, symbol, client_order_id)
 
+    @_own_decimal_context
     def cancel_order(self, symbol: str, client_order_id: str, order_id: str | None = None) -> OrderAck | None:
         """Cancel an open order (by the venue's order id, looked up by client order id when not given) and
         answer its state afterwards; an order already closed (filled, cancelled, expired) is answered as it is;
@@ -467,6 +486,7 @@ class CcxtVenue:
             raise VenueError(f"{self.name} cancel_order {symbol}: {exc}") from exc
         return None
 
+    @_own_decimal_context
     def fetch_my_trades(self, symbol: str, since_ms: int | None = None) -> list[Fill]:
         self._load()
         try:

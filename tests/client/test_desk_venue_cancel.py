@@ -299,3 +299,19 @@ def test_hedge_cancel_of_an_order_acknowledged_but_already_filled(books, exchang
     assert restored.status is HedgeStatus.CANCELLED
     assert (order.status, order.venue_filled, order.filled) == (OrderStatus.FILLED, order.size, order.size)
     assert restored.filled == order.size == sum(f.size for f in restored.fills)
+
+
+def test_venue_calls_leave_the_decimal_context_alone(books):
+    """ccxt's number formatting (an order's amount and price) sets the thread's decimal context to round half up
+    and to trap underflow; a venue call must not leak that into the desk's own roundings afterwards."""
+    import decimal
+
+    with decimal.localcontext() as ctx:  # Python's defaults, whatever earlier direct ccxt calls left
+        ctx.rounding, ctx.traps[decimal.Underflow] = decimal.ROUND_HALF_EVEN, False
+        _, _, venue = setup(books, "binance")
+        limit = venue.fetch_order_book(SYMBOL).asks[5].price
+        venue.create_order(SYMBOL, Side.BUY, D("0.5"), limit, "ctx1")
+        venue.cancel_order(SYMBOL, "ctx1")
+        after = decimal.getcontext()
+        assert (after.rounding, after.traps[decimal.Underflow]) == (decimal.ROUND_HALF_EVEN, False)
+        assert Decimal("12.345").quantize(Decimal("0.01")) == Decimal("12.34")
