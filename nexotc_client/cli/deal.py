@@ -16,6 +16,7 @@ from nexotc_client.cli.app import App, shared_options, step, wallet_address
 from nexotc_client.cli.render import (
     Amounts,
     LegMeta,
+    deal_amounts,
     leg_meta,
     render_deal,
     render_events,
@@ -54,22 +55,8 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 def _amounts(d: Deal, result: TxResult | None = None) -> Amounts:
-    """How to print the amounts of `d`'s events (token symbols and decimals), including the other tokens the
-    events of `result` name (a stray token returned from a deposit address; the zero address is ETH)."""
-    from dataclasses import replace
-
-    from nexotc_client.cli.render import LegMeta
-
-    terms = d.terms
-    amounts = Amounts.of(
-        terms, leg_meta(terms.base.token, terms.base.on_chain), leg_meta(terms.quote.token, terms.quote.on_chain)
-    )
-    named = {str(e.args["token"]) for e in (result.events if result else []) if isinstance(e.args.get("token"), str)}
-    extra = {t.lower(): t for t in named if t.lower() not in amounts.tokens}
-    if not extra:
-        return amounts
-    metas = {k: LegMeta("ETH", 18) if int(t, 16) == 0 else leg_meta(t, True) for k, t in extra.items()}
-    return replace(amounts, tokens={**amounts.tokens, **metas})
+    """How to print the amounts of `d`'s events, and of the other tokens `result`'s events name."""
+    return deal_amounts(d.terms, result.events if result else ())
 
 
 def _emit_tx(

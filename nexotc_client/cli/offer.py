@@ -1035,7 +1035,7 @@ def accept(app: App, ref: str, fund: bool, keep_own_offers: bool) -> None:
     acceptance (no window to fill both). --keep-own-offers skips that and prints the command to
     cancel them later."""
     from nexotc_client.chain.offers import accept_offer, cancel_nonces, inspect_offer, require_invited, used_nonces
-    from nexotc_client.cli.render import Amounts, leg_meta, render_tx
+    from nexotc_client.cli.render import deal_amounts, render_tx
 
     signed, data_file = read_offer(ref)
     sender = app.sender()
@@ -1096,10 +1096,7 @@ def accept(app: App, ref: str, fund: bool, keep_own_offers: bool) -> None:
             )
         if accepted.approval is not None:
             console.print(f"  approved the factory for your leg (tx {accepted.approval.tx_hash})")
-        terms = accepted.deal.terms
-        amounts = Amounts.of(
-            terms, leg_meta(terms.base.token, terms.base.on_chain), leg_meta(terms.quote.token, terms.quote.on_chain)
-        )
+        amounts = deal_amounts(accepted.deal.terms, accepted.result.events)
         render_tx(console, "accepted" + (" and funded" if fund else ""), accepted.result, amounts)
         for warning in warnings:
             console.print(f"[yellow]warning: {warning}[/]")

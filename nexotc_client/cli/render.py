@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +77,20 @@ class Amounts:
         if name == "amount" and isinstance(args.get("token"), str):
             return self.tokens.get(str(args["token"]).lower())
         return None
+
+
+def deal_amounts(terms: Terms, events: Iterable[Any] = ()) -> Amounts:
+    """How to print the amounts of a deal's events (token symbols and decimals, read on chain), including the
+    other tokens `events` name (a stray token returned from a deposit address; the zero address is ETH)."""
+    amounts = Amounts.of(
+        terms, leg_meta(terms.base.token, terms.base.on_chain), leg_meta(terms.quote.token, terms.quote.on_chain)
+    )
+    named = {str(e.args["token"]) for e in events if isinstance(e.args.get("token"), str)}
+    extra = {t.lower(): t for t in named if t.lower() not in amounts.tokens}
+    if not extra:
+        return amounts
+    metas = {k: LegMeta("ETH", 18) if int(t, 16) == 0 else leg_meta(t, True) for k, t in extra.items()}
+    return replace(amounts, tokens={**amounts.tokens, **metas})
 
 
 def terms_dict(terms: Terms) -> dict[str, Any]:

@@ -1,9 +1,14 @@
-"""Desk-engine test helpers shared by the lock tests: an accepted quote saved straight into a store."""
+"""Desk-engine test helpers: an accepted quote saved straight into a store, or made through the CLI."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
+import pytest
+from clikit import nexotc_command
+
+from nexotc_client.cli import run
 from nexotc_client.desk.models import RFQ, Quote, QuoteComponents, QuoteState, Side
 from nexotc_client.desk.store import DeskStore
 
@@ -33,3 +38,19 @@ def accepted_quote(
     )
     store.save_quote(q)
     return q
+
+
+def desk_argv(home: Path, db: str, *args: str) -> list[str]:
+    """The console command `nexotc ARGS` on the desk database `db` of `home` (for a process to signal or race)."""
+    return [*nexotc_command(), *args, "--home", str(home), "--db", db]
+
+
+def accept_quote_cli(home: Path, db: str, size: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """RFQ R1 (acme buys `size` BTC) quoted and accepted as R1-q1, through the CLI in-process."""
+    for argv in (
+        ["rfq", "new", "--client", "acme", "--side", "buy", "--size", size, "--id", "R1"],
+        ["quote", "new", "R1", "--ttl", "5m"],
+        ["quote", "accept", "R1-q1"],
+    ):
+        assert run([*argv, "--home", str(home), "--db", db]) == 0, capsys.readouterr().err
+    capsys.readouterr()

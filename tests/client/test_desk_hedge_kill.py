@@ -16,9 +16,9 @@ from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
-from clikit import ROOT, nexotc_command
+from clikit import ROOT
+from deskkit import accept_quote_cli, desk_argv
 
-from nexotc_client.cli import run
 from nexotc_client.desk.db import Database
 from nexotc_client.desk.exchange import JournaledVenue
 from nexotc_client.desk.models import HedgeStatus, OrderStatus
@@ -27,23 +27,13 @@ from nexotc_client.desk.store import DeskStore, StoreError
 CLIPS = 30
 
 
-def nexotc(home: Path, db: str, *args: str) -> list[str]:
-    return [*nexotc_command(), *args, "--home", str(home), "--db", db]
-
-
 def test_sigkill_mid_hedge_then_resume_loses_and_doubles_nothing(tmp_path: Path, db_url: str, capsys) -> None:
     home = tmp_path / "home"
-    for argv in (
-        ["rfq", "new", "--client", "acme", "--side", "buy", "--size", "200", "--id", "R1"],
-        ["quote", "new", "R1", "--ttl", "5m"],
-        ["quote", "accept", "R1-q1"],
-    ):
-        assert run([*argv, "--home", str(home), "--db", db_url]) == 0, capsys.readouterr().err
-    capsys.readouterr()
+    accept_quote_cli(home, db_url, "200", capsys)
 
     env = {**os.environ, "NEXOTC_HOME": str(home)}
     proc = subprocess.Popen(
-        nexotc(home, db_url, "hedge", "start", "R1-q1", "--clips", str(CLIPS), "--interval", "150ms", "--json"),
+        desk_argv(home, db_url, "hedge", "start", "R1-q1", "--clips", str(CLIPS), "--interval", "150ms", "--json"),
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -71,7 +61,7 @@ def test_sigkill_mid_hedge_then_resume_loses_and_doubles_nothing(tmp_path: Path,
         assert Decimal(0) < killed.filled < Decimal(200)
 
         resumed = subprocess.run(
-            nexotc(home, db_url, "hedge", "resume", "H-R1-q1", "--json"),
+            desk_argv(home, db_url, "hedge", "resume", "H-R1-q1", "--json"),
             cwd=ROOT,
             env=env,
             capture_output=True,

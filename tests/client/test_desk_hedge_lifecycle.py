@@ -15,7 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from clikit import ROOT, Result, assert_one_line_error, nexotc_command, run_nexotc
+from clikit import ROOT, Result, assert_one_line_error, run_nexotc
+from deskkit import accept_quote_cli, desk_argv
 
 from nexotc_client.cli import run
 from nexotc_client.desk.db import Database
@@ -129,10 +130,6 @@ def test_human_output_prints_decimals_plainly(nx) -> None:
     assert len(nx("hedge", "show", f"H-{q}", "--json").json()["avg_price"].split(".")[1]) > 2
 
 
-def nexotc(home: Path, db: str, *args: str) -> list[str]:
-    return [*nexotc_command(), *args, "--home", str(home), "--db", db]
-
-
 def cli(home: Path, db: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NEXOTC_HOME": str(home)}
     argv = [*args, "--home", str(home), "--db", db]
@@ -148,16 +145,10 @@ def test_one_process_runs_a_hedge_a_killed_one_is_stale_and_cancel_is_idempotent
     tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     home = tmp_path / "home"
-    for argv in (
-        ["rfq", "new", "--client", "acme", "--side", "buy", "--size", "50", "--id", "R1"],
-        ["quote", "new", "R1", "--ttl", "5m"],
-        ["quote", "accept", "R1-q1"],
-    ):
-        assert run([*argv, "--home", str(home), "--db", db_url]) == 0, capsys.readouterr().err
-    capsys.readouterr()
+    accept_quote_cli(home, db_url, "50", capsys)
     env = {**os.environ, "NEXOTC_HOME": str(home)}
     proc = subprocess.Popen(
-        nexotc(home, db_url, "hedge", "start", "R1-q1", "--clips", "400", "--interval", "100ms", "--json"),
+        desk_argv(home, db_url, "hedge", "start", "R1-q1", "--clips", "400", "--interval", "100ms", "--json"),
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -196,7 +187,7 @@ def test_one_process_runs_a_hedge_a_killed_one_is_stale_and_cancel_is_idempotent
         # two resumes at once: exactly one runs it, the other is refused; nothing is sent twice
         racers = [
             subprocess.Popen(
-                nexotc(home, db_url, "hedge", "resume", "H-R1-q1", "--json"),
+                desk_argv(home, db_url, "hedge", "resume", "H-R1-q1", "--json"),
                 cwd=ROOT,
                 env=env,
                 stdout=subprocess.PIPE,
