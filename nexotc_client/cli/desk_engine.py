@@ -610,10 +610,10 @@ def _amount(value: Decimal | None) -> str:
 
 
 def _cents(value: Decimal) -> str:
-    """Two decimals (half to even, whatever the process's decimal context says: ccxt changes it), never a
-    negative zero ("-0.004" -> "0.00")."""
+    """Two decimals (half to even, whatever the process's decimal context says: ccxt changes it), thousands
+    grouped with commas, never a negative zero ("-0.004" -> "0.00", "65030.475" -> "65,030.48")."""
     rounded = value.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
-    return format(rounded.copy_abs() if rounded == 0 else rounded, "f")
+    return format(rounded.copy_abs() if rounded == 0 else rounded, ",f")
 
 
 def _price(value: Decimal | None) -> str:

@@ -97,12 +97,12 @@ def test_match_book_ranks_offline_and_explains(nx) -> None:
 
 
 def test_human_output_prints_prices_and_fees_to_cents_and_bps_to_2_decimals(nx) -> None:
-    """The README's rule for human output (prices and money to cents, basis points to 2 decimals, no "-0.00");
+    """The README's rule for human output (prices and money to cents with thousands grouped, basis points to 2 decimals, no "-0.00");
     sizes keep their precision and --json its exact strings."""
     from nexotc_client.cli.desk_engine import _bps, _human_reason, _money, _price
 
     assert _bps("-0.0008") == "0.00" and _bps(Decimal("-0.006")) == "-0.01" and _bps("12.345") == "12.34"
-    assert _money(Decimal("19996.05751267")) == "19996.06" and _money(Decimal("-0.001")) == "0.00"
+    assert _money(Decimal("19996.05751267")) == "19,996.06" and _money(Decimal("-0.001")) == "0.00"
     assert _price(Decimal("-0.004")) == "-0.004"  # below 1: significant digits, not cents
     nx("rfq", "new", "--client", "acme", "--side", "sell", "--size", "200", "--id", "RH")
     outs = {"quote new": nx("quote", "new", "RH").out}
@@ -128,15 +128,15 @@ def test_human_output_prints_prices_and_fees_to_cents_and_bps_to_2_decimals(nx) 
         assert "-0.00" not in out, (name, out)
         for word, number in _MONEY.findall(out):
             seen.add(word)
-            assert re.fullmatch(r"-?\d+(\.\d{1,2})?|0\.0*\d{1,8}", number), (name, word, number, out)
+            assert re.fullmatch(r"-?\d{1,3}(,\d{3})*(\.\d{1,2})?|0\.0*\d{1,8}", number), (name, word, number, out)
         for number in _BPS.findall(out):
             assert re.fullmatch(r"-?\d+\.\d\d", number), (name, number, out)
     assert seen >= {"bid", "ask", "price", "mid", "VWAP", "@", "avg", "fees", "counter", "ref"}, seen
-    assert "65000.46" in outs["match list"] and "65000.12 ±12.34 bps" in outs["match list"]
-    assert "client counter 64990.12: the desk decides" in outs["quote counter"]
-    assert "desk accepted the counter 64990.12 (quoted 64697.83; override)" in outs["quote accept"]
+    assert "65,000.46" in outs["match list"] and "65,000.12 ±12.34 bps" in outs["match list"]
+    assert "client counter 64,990.12: the desk decides" in outs["quote counter"]
+    assert "desk accepted the counter 64,990.12 (quoted 64,697.83; override)" in outs["quote accept"]
     reason = "desk accepted the counter 65300.123 (quoted 65338.51381373; within 10.0000 bps)"
-    assert _human_reason(reason) == "desk accepted the counter 65300.12 (quoted 65338.51; within 10.00 bps)"
+    assert _human_reason(reason) == "desk accepted the counter 65,300.12 (quoted 65,338.51; within 10.00 bps)"
     assert _human_reason("client walked at 65000.123") == "client walked at 65000.123"  # free text as typed
     # sizes keep their precision (a partial fill's size has more than 2 decimals)
     filled = nx("hedge", "show", "H-RH-q1", "--json").json()["filled"]

@@ -113,7 +113,8 @@ def test_human_output_prints_decimals_plainly(nx) -> None:
 
     assert _amount(Decimal("1E+3")) == "1000" and _amount(Decimal("1E-9")) == "0.000000001"
     assert _amount(Decimal("20.00000000")) == "20"
-    assert _price(Decimal("65030.470797626743559085188527458513425925275380809")) == "65030.47"
+    assert _price(Decimal("65030.470797626743559085188527458513425925275380809")) == "65,030.47"
+    assert _price(Decimal("-1234567.005")) == "-1,234,567.00" and _price(Decimal("-0.001")) == "-0.001"
     assert _price(Decimal("0.000012345678901")) == "0.000012345679" and _price(None) == "-"
     q = accepted_quote(nx, size="0.5")
     r = nx("hedge", "start", q, "--clips", "2", "--interval", "10ms")
@@ -125,7 +126,7 @@ def test_human_output_prints_decimals_plainly(nx) -> None:
         assert "E+" not in out and "E-" not in out, out
     recon = nx("recon", q).out
     tca = next(line for line in recon.splitlines() if "TCA" in line)
-    assert "{" not in tca and len(tca.split(" avg ")[1].split(",")[0].split(".")[1]) == 2, tca
+    assert "{" not in tca and len(tca.split(" avg ")[1].split(", ")[0].split(".")[1]) == 2, tca
     # --json keeps the exact values
     assert len(nx("hedge", "show", f"H-{q}", "--json").json()["avg_price"].split(".")[1]) > 2
 
