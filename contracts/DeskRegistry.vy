@@ -304,6 +304,34 @@ def check_deal(desk_id: uint256, creator: address, terms: IDealEscrow.Terms) -> 
 @external
 def check_packed(desk_id: uint256, creator: address, packed: Bytes[PACKED_MAX]) -> bytes32:
     """
+    @notice `check_deal` on packed terms (see `_check_packed`).
+    """
+    return self._check_packed(desk_id, creator, packed)
+
+
+@view
+@external
+def check_offer_packed(desk_id: uint256, maker: address, taker: address, packed: Bytes[PACKED_MAX]) -> (bytes32, address):
+    """
+    @notice What the factory asks for a deal made for desk `desk_id` from a
+            signed offer (or created directly: maker = taker = creator):
+            `check_packed` with the maker as the creator when it is one of
+            the desk's traders, else the taker. Returns the desk's policy id
+            and the trader checked.
+    """
+    trader: address = maker
+    if self.member_roles[desk_id][maker] & ROLE_TRADER == 0:
+        trader = taker
+    return self._check_packed(desk_id, trader, packed), trader
+
+
+# -------------------------------------------------------------- internals
+
+
+@internal
+@view
+def _check_packed(desk_id: uint256, creator: address, packed: Bytes[PACKED_MAX]) -> bytes32:
+    """
     @notice `check_deal` on terms in the packed layout a deal carries in its
             code (modules/terms_layout.vy), as EscrowFactory._pack returns
             them: the factory validates and packs the terms, asks this, then
@@ -340,9 +368,6 @@ def check_packed(desk_id: uint256, creator: address, packed: Bytes[PACKED_MAX]) 
         introducer_bps,
         platform_word >> tl.CONF_POLICY_ID,
     )
-
-
-# -------------------------------------------------------------- internals
 
 
 @internal

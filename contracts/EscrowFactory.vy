@@ -108,12 +108,7 @@ def create_desk_deal(desk_id: uint256, terms: IDealEscrow.Terms, salt: bytes32) 
             desk's rules (asset list, fee schedule, access mode), reverting
             with the rule broken; then the deal is created as by create_deal.
     """
-    assert DESK_REGISTRY != empty(address), "no desk registry"
-    data: Bytes[MAX_DATA] = self._pack(terms)
-    policy_id: bytes32 = staticcall IDeskRegistry(DESK_REGISTRY).check_packed(desk_id, msg.sender, data)
-    deal: address = self._create(data, salt, msg.sender, empty(address), desk_id)
-    log IEscrowFactory.DeskDealCreated(deal=deal, desk_id=desk_id, creator=msg.sender, policy_id=policy_id)
-    return deal
+    return self._create_for_desk(self._pack(terms), salt, msg.sender, empty(address), desk_id, msg.sender)
 
 
 @view
@@ -254,6 +249,11 @@ def accept_offer(
          check). With `fund`, both legs are deposited in the same transaction:
          the signatures authorise it. The deal's address is
          predict_address(filled terms, maker, offer struct hash).
+         A desk offer (`offer.desk_id` non-zero) makes a desk deal: the desk
+         registry checks the filled terms as for create_desk_deal, with the
+         maker as the desk's trader, or else the taker (a client's offer
+         that a desk trader accepts, or a counter to a desk's offer); the
+         deal records the desk and DeskDealCreated names that trader.
     @param taker_signature Empty unless a third party submits a private offer.
     """
     assert block.timestamp <= offer.expiry, "offer expired"
@@ -281,7 +281,11 @@ def accept_offer(
             assert signatures._is_valid_now(taker, digest, taker_signature), "invalid taker signature"
     self._use_nonce(offer.maker, offer.nonce)
 
-    deal: address = self._create(self._pack(filled), struct_hash, offer.maker, taker, 0)
+    deal: address = empty(address)
+    if offer.desk_id == 0:
+        deal = self._create(self._pack(filled), struct_hash, offer.maker, taker, 0)
+    else:
+        deal = self._create_for_desk(self._pack(filled), struct_hash, offer.maker, taker, offer.desk_id, taker)
     self._check_funds(filled, tl.P_SELLER, filled.base_token, filled.base_amount, filled.base_on_chain)
     self._check_funds(filled, tl.P_BUYER, filled.quote_token, filled.quote_amount, filled.quote_on_chain)
     if fund:
@@ -359,15 +363,6 @@ def validate(terms: IDealEscrow.Terms) -> bytes32:
 
 @view
 @external
-def pack(terms: IDealEscrow.Terms) -> Bytes[MAX_DATA]:
-    """
-    @notice The packed terms a deal created with `terms` carries in its code.
-    """
-    return self._pack(terms)
-
-
-@view
-@external
 def is_deal(deal: address) -> bool:
     return self._is_deal(deal)
 
@@ -428,6 +423,26 @@ def _create(data: Bytes[MAX_DATA], salt: bytes32, creator: address, acceptor: ad
     deal: address = raw_create(self._initcode(IMPLEMENTATION, data), salt=self._salt(terms_hash, creator, salt))
     extcall IDealEscrow(deal).register(acceptor, desk_id)
     log IEscrowFactory.DealCreated(deal=deal, creator=creator, terms_hash=terms_hash, salt=salt)
+    return deal
+
+
+@internal
+def _create_for_desk(
+    data: Bytes[MAX_DATA], salt: bytes32, creator: address, acceptor: address, desk_id: uint256, taker: address
+) -> address:
+    """
+    @dev A deal for desk `desk_id`: the registry checks the packed terms
+         with `creator` as the desk's trader, or else `taker` (for an offer:
+         its maker, else its taker; for create_desk_deal both are the
+         caller), reverting with the rule broken; DeskDealCreated names the
+         trader checked.
+    """
+    assert DESK_REGISTRY != empty(address), "no desk registry"
+    policy_id: bytes32 = empty(bytes32)
+    trader: address = empty(address)
+    policy_id, trader = staticcall IDeskRegistry(DESK_REGISTRY).check_offer_packed(desk_id, creator, taker, data)
+    deal: address = self._create(data, salt, creator, acceptor, desk_id)
+    log IEscrowFactory.DeskDealCreated(deal=deal, desk_id=desk_id, creator=trader, policy_id=policy_id)
     return deal
 
 

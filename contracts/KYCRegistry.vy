@@ -32,9 +32,13 @@
      Uniqueness: one slot per (scope, nullifier) holds the wallet that used
      it: a credential attests exactly one wallet per scope (the same entity
      cannot be both sides of a deal with one credential). That wallet may
-     submit again with the same nullifier only to extend its attestation (a
-     renewed credential). Proof bytes are never a key (Groth16 proofs are
-     malleable).
+     submit again with the same nullifier (a renewed credential). Proof
+     bytes are never a key (Groth16 proofs are malleable).
+     Attestations only grow: while a wallet's attestation in a scope is in
+     force, a new submission there (any credential) must carry the same
+     policy and a later expiry, so a party cannot cut short or switch the
+     attestation a deal relies on mid-deal (which would block its releases
+     and hand it the refund); once it has expired, anything goes.
      Policies: the admin or any active issuer registers a policy by its
      parameters; the registry packs them into the policy word
      min_kyc_level | require_accredited << 8 | entity_mask << 9 |
@@ -168,10 +172,14 @@ def submit_proof(
         policy_word = self._policies[policy]
         assert policy_word != 0, "unknown policy"
     owner: address = self._nullifiers[scope][nullifier]
-    if owner != empty(address):
-        assert owner == msg.sender, "nullifier used"
-        # the same wallet renews: only a later expiry
-        assert valid_until > self._attestations[msg.sender][scope] & MASK_40, "nullifier used"
+    assert owner == empty(address) or owner == msg.sender, "nullifier used"
+    # an attestation in force is only ever extended, whichever credential
+    # proves: a deal that checked it cannot see it cut short or switched
+    # (the cold read makes the write below warm: no extra gas)
+    previous: uint256 = self._attestations[msg.sender][scope]
+    if block.timestamp <= previous & MASK_40:
+        assert previous >> POLICY_SHIFT == policy, "attested for another policy in this scope"
+        assert valid_until > previous & MASK_40, "an attestation in force is only extended"
     binding: uint256 = (
         convert(msg.sender, uint256) | (now << NOW_SHIFT) | (valid_until << UNTIL_SHIFT)
     )

@@ -58,6 +58,7 @@ TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "nonce", "type": "uint256"},
         {"name": "previous", "type": "bytes32"},
         {"name": "salt", "type": "bytes32"},
+        {"name": "desk_id", "type": "uint256"},
     ],
     "Terms": [
         {"name": "base_token", "type": "address"},
@@ -102,7 +103,8 @@ class OfferError(ValueError):
 class Offer:
     """Terms proposed by `maker`. `taker` zero: anyone may accept (their wallet fills the counterparty's
     zero slot in the terms); otherwise only that address. `previous` is the hash of the offer this one
-    counters (zero for an opening offer)."""
+    counters (zero for an opening offer). `desk_id` (zero: none) makes the deal a desk deal: the factory has
+    the desk registry check the terms, with a desk trader as maker or taker."""
 
     terms: Terms
     maker: str
@@ -111,6 +113,7 @@ class Offer:
     taker: str = ZERO_ADDRESS
     previous: bytes = ZERO32
     salt: bytes = ZERO32
+    desk_id: int = 0
 
     # ------------------------------------------------------------ typed data
     def message(self) -> dict[str, Any]:
@@ -151,6 +154,7 @@ class Offer:
             "nonce": self.nonce,
             "previous": self.previous,
             "salt": self.salt,
+            "desk_id": self.desk_id,
         }
 
     def typed_data(self, chain_id: int, factory: str) -> dict[str, Any]:
@@ -181,7 +185,7 @@ class Offer:
 
     def as_struct(self) -> tuple:
         """The `OfferMeta` tuple the factory takes next to the terms."""
-        return (self.maker, self.taker, self.expiry, self.nonce, self.previous, self.salt)
+        return (self.maker, self.taker, self.expiry, self.nonce, self.previous, self.salt, self.desk_id)
 
     # -------------------------------------------------------------- signing
     def sign(self, private_key: bytes | str, chain_id: int, factory: str) -> SignedOffer:
@@ -194,7 +198,9 @@ class Offer:
         return SignedOffer(self, bytes(signed.signature), chain_id, to_checksum_address(factory))
 
     def counter(self, terms: Terms, maker: str, expiry: int, nonce: int, **kw: Any) -> Offer:
-        """A counter-offer: new terms by the other side, referencing this offer's hash."""
+        """A counter-offer: new terms by the other side, referencing this offer's hash (for the same desk unless
+        `desk_id` says otherwise)."""
+        kw.setdefault("desk_id", self.desk_id)
         return Offer(terms=terms, maker=maker, expiry=expiry, nonce=nonce, previous=self.offer_hash(), **kw)
 
     def with_taker_filled(self, taker: str) -> Terms:
@@ -386,10 +392,20 @@ def later_by_maker(signed: SignedOffer, known: Iterable[SignedOffer]) -> list[Si
 
 
 # ------------------------------------------------------------------ serialisation
+LINK_VERSION = 2
+"""Offer files and links: 2 since offers carry a desk id (1: before, signed under another type)."""
+
+
+def _desk_id(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**256:
+        raise OfferError(f"bad desk id {value!r}")
+    return value
+
+
 def _encode(signed: SignedOffer) -> dict[str, Any]:
     o = signed.offer
     return {
-        "v": 1,
+        "v": LINK_VERSION,
         "chain_id": signed.chain_id,
         "factory": signed.factory,
         "signature": signed.signature.hex(),
@@ -400,12 +416,17 @@ def _encode(signed: SignedOffer) -> dict[str, Any]:
         "nonce": o.nonce,
         "previous": o.previous.hex(),
         "salt": o.salt.hex(),
+        "desk_id": o.desk_id,
         "terms": _terms_to_json(o.terms),
     }
 
 
 def _decode(d: dict[str, Any]) -> SignedOffer:
-    if d.get("v") != 1:
+    if d.get("v") == 1:
+        raise OfferError(
+            "an offer of an earlier nexotc version (signed without a desk id): ask its maker to sign it again"
+        )
+    if d.get("v") != LINK_VERSION:
         raise OfferError("unsupported offer link version")
     offer = Offer(
         terms=_terms_from_json(d["terms"]),
@@ -415,6 +436,7 @@ def _decode(d: dict[str, Any]) -> SignedOffer:
         nonce=int(d["nonce"]),
         previous=bytes.fromhex(d["previous"]),
         salt=bytes.fromhex(d["salt"]),
+        desk_id=_desk_id(d["desk_id"]),
     )
     return SignedOffer(
         offer,

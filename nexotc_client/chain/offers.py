@@ -23,7 +23,7 @@ from eth_utils import to_checksum_address
 
 from nexotc_client.chain.contracts import deal_container, erc20, instance
 from nexotc_client.chain.deal import Deal, TxResult, tx_result
-from nexotc_client.chain.errors import NexotcError, reverts_as_errors, simulate
+from nexotc_client.chain.errors import NexotcError, RevertError, reverts_as_errors, simulate
 from nexotc_client.multisig import HALF_N
 from nexotc_client.offers import ZERO32, Offer, OfferError, SignedOffer
 from nexotc_client.terms import ZERO_ADDRESS, LegId, Terms, TermsError
@@ -31,6 +31,7 @@ from nexotc_client.terms import ZERO_ADDRESS, LegId, Terms, TermsError
 if TYPE_CHECKING:
     from ape.api import AccountAPI
 
+    from nexotc_client.chain.desk import DeskRegistry
     from nexotc_client.chain.factory import Factory
 
 ERC1271_MAGIC = bytes.fromhex("1626ba7e")
@@ -213,6 +214,7 @@ class OfferStatus:
             "void": self.void,
             "previous": "0x" + o.previous.hex() if o.previous != ZERO32 else None,
             "salt": "0x" + o.salt.hex(),
+            "desk_id": o.desk_id,
             "deal": self.deal,
             "now": self.now,
             "funding": [f.to_dict() for f in self.funding],
@@ -362,6 +364,8 @@ def inspect_offer(factory: Factory, signed: SignedOffer, taker: str | None = Non
                 f"{entry.leg} leg needs {fmt_amount(token, amount)} (the maker runs `nexotc offer approve "
                 f"FILE|LINK --account {wallet}`)"
             )
+    if offer.desk_id:
+        problems.extend(desk_problems(factory, offer, terms, accepting))
     principals = [(maker_role, offer.maker)] + ([(taker_role, accepting)] if accepting is not None else [])
     problems.extend(compliance_problems(factory, terms, deal, principals))
     return OfferStatus(
@@ -381,6 +385,40 @@ def inspect_offer(factory: Factory, signed: SignedOffer, taker: str | None = Non
         account=account if account is not None and account != accepting else None,
         account_can_accept=can_accept,
     )
+
+
+def desk_trader(registry: DeskRegistry, offer: Offer, accepting: str | None) -> str | None:
+    """The wallet the desk registry checks as the desk's trader for a desk offer (the factory's rule): the
+    maker when it is one of the desk's traders, else the accepting taker (None: not known yet)."""
+    from nexotc_client.chain.desk import DeskRole
+
+    if DeskRole.TRADER in registry.member_roles(offer.desk_id, offer.maker):
+        return offer.maker
+    return accepting
+
+
+def desk_problems(factory: Factory, offer: Offer, terms: Terms, accepting: str | None) -> list[str]:
+    """What the desk registry would refuse when a desk offer is accepted: no registry behind the factory, no such
+    desk, or the first desk rule the filled terms break with the desk's trader (see `desk_trader`)."""
+    from nexotc_client.chain.desk import DeskRegistry, factory_desk_registry
+
+    desk_id = offer.desk_id
+    address = factory_desk_registry(factory.address)
+    if address is None:
+        return [f"the factory serves no desk registry: a deal for desk #{desk_id} can never be made"]
+    registry = DeskRegistry.at(address)
+    if not registry.exists(desk_id):
+        return [f"desk #{desk_id} does not exist in the desk registry {address}"]
+    trader = desk_trader(registry, offer, accepting)
+    if trader is None:
+        return []  # a public offer of a client: the desk trader who accepts it is checked then
+    try:
+        registry.check_deal(desk_id, trader, terms)
+    except RevertError as exc:
+        if trader != offer.maker and exc.reason in ("not a desk member", "not a trader"):
+            return [f"desk #{desk_id} refuses this deal: neither the maker nor the taker {trader} is a desk trader"]
+        return [f"desk #{desk_id} refuses this deal: {exc.reason}"]
+    return []
 
 
 def compliance_problems(
@@ -545,13 +583,21 @@ def approve_maker_leg(factory: Factory, signed: SignedOffer, account: AccountAPI
 
 def validate_offer_terms(factory: Factory, offer: Offer) -> None:
     """Run the factory's checks on the terms the offer would create (a public offer's open wallet
-    filled with a stand-in); raises NexotcError naming the broken rule."""
+    filled with a stand-in), and for a desk offer the desk's rules (`desk_problems`); raises NexotcError
+    naming the broken rule."""
     terms = filled_terms(offer, None)
     try:
         terms.validate()
     except TermsError as exc:
         raise NexotcError(f"the offer's terms are invalid: {exc}") from exc
     factory.validate(terms)
+    if offer.desk_id:
+        invited = offer.taker if offer.taker != ZERO_ADDRESS else None
+        problems = desk_problems(factory, offer, terms, invited)
+        if invited is None:  # a public offer: whoever accepts it is checked as a desk member then
+            problems = [p for p in problems if not p.endswith("counterparty not invited")]
+        if problems:
+            raise NexotcError(problems[0])
 
 
 __all__ = [
@@ -564,6 +610,7 @@ __all__ = [
     "cancel_nonces",
     "check_domain",
     "counterparty",
+    "desk_problems",
     "filled_terms",
     "fmt_amount",
     "inspect_offer",

@@ -89,6 +89,41 @@ def db_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+def desk_deal_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """`--desk` and `--policy` of the commands that sign an offer for the desk engine (quote lock, match invite)."""
+    func = click.option(
+        "--policy",
+        "policy_id",
+        type=click.IntRange(0, 2**32 - 1),
+        default=None,
+        help="KYC policy id the deal is gated on (default: the --desk's policy when it is a KYC policy, else none).",
+    )(func)
+    return click.option(
+        "--desk",
+        "desk_id",
+        type=click.IntRange(0, 2**256 - 1),
+        default=0,
+        help="Make the deal a desk deal of this desk (the signing wallet must be one of its traders; the desk "
+        "registry checks the terms now and on acceptance).",
+    )(func)
+
+
+def desk_deal_ids(factory: Any, desk_id: int, policy_id: int | None) -> tuple[int, int]:
+    """The (desk id, KYC policy id) a desk-engine offer carries: with a desk and no --policy, the desk's own
+    policy when it is a KYC policy id (the registry requires a desk deal to carry it)."""
+    if not desk_id:
+        return 0, policy_id or 0
+    from nexotc_client.chain.desk import desk_registry_of
+
+    registry = desk_registry_of(factory.address)
+    if not registry.exists(desk_id):
+        raise NexotcError(f"--desk {desk_id}: no such desk in the desk registry {registry.address}")
+    if policy_id is None:
+        desk_policy = int(registry.desk(desk_id, lists=False).policy_id, 16)
+        policy_id = desk_policy if 0 < desk_policy < 2**32 else 0
+    return desk_id, policy_id
+
+
 def open_store(app: App, db_url: str | None) -> DeskStore:
     from nexotc_client.desk.db import Database
     from nexotc_client.desk.store import DeskStore
@@ -425,6 +460,7 @@ def quote_list(app: App, rfq_id: str | None, db_url: str | None) -> None:
 @click.option("--desk-fee-bps", default=0, show_default=True, type=click.IntRange(0, 1000))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the offer file.")
 @click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
+@desk_deal_options
 @db_option
 @shared_options
 @click.pass_obj
@@ -442,6 +478,8 @@ def quote_lock(
     desk_fee_bps: int,
     out: Path | None,
     force: bool,
+    desk_id: int,
+    policy_id: int | None,
     db_url: str | None,
 ) -> None:
     """The desk (--account) signs the accepted quote's deal as an offer to the client only (once per quote: a
@@ -479,6 +517,7 @@ def quote_lock(
     if rfq_client is not None and rfq_client.lower() != client_address.lower():
         raise NexotcError(f"--client {client_address} is not RFQ {request.rfq_id}'s client {rfq_client}")
     factory = app.factory()
+    desk, policy = desk_deal_ids(factory, desk_id, policy_id)
     sender = app.sender()
     roles = {
         "--account (the desk's trading wallet)": sender.address,
@@ -511,7 +550,8 @@ def quote_lock(
         tranches=tranches,
         interval_s=parse_ms(interval, "interval") // 1000,
         desk_fee_bps=desk_fee_bps,
-    )
+        desk_id=desk, policy_id=policy,
+    )  # fmt: skip
     from ape import chain
 
     from nexotc_client.cli.offer import home_offer_nonces
@@ -1389,6 +1429,7 @@ def match_rank(app: App, pref_id: str, limit: int, offline: bool, db_url: str | 
 @click.option("--quote-token", default=None, help="Default: the recorded token of the pair's quote asset.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the offer file.")
 @click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
+@desk_deal_options
 @db_option
 @shared_options
 @click.pass_obj
@@ -1401,6 +1442,8 @@ def match_invite(
     quote_token: str | None,
     out: Path | None,
     force: bool,
+    desk_id: int,
+    policy_id: int | None,
     db_url: str | None,
 ) -> None:
     """The maker (--account) turns a chosen match into a private invite link for the taker (with --out, also
@@ -1425,6 +1468,7 @@ def match_invite(
     if out is not None and not out.parent.is_dir():
         raise NexotcError(f"--out {out}: no directory {out.parent}")
     factory = app.factory()
+    desk, policy = desk_deal_ids(factory, desk_id, policy_id)
     maker = app.sender()
     base_asset, quote_asset = pref.pair.split("/")
     base, quote_addr = (
@@ -1440,6 +1484,8 @@ def match_invite(
         resolver=wallet_address(resolver),
         base_decimals=int(erc20(base).decimals()),
         quote_decimals=int(erc20(quote_addr).decimals()),
+        desk_id=desk,
+        policy_id=policy,
     )
     from ape import chain
 

@@ -356,6 +356,7 @@ def _offer_data(signed: SignedOffer) -> dict[str, Any]:
         "nonce": o.nonce,
         "previous": "0x" + o.previous.hex() if o.previous != ZERO32 else None,
         "salt": "0x" + o.salt.hex(),
+        "desk_id": o.desk_id,
         "terms": terms_dict(o.terms),
     }
 
@@ -383,6 +384,14 @@ def _terms_options(func: Any) -> Any:
         click.option("--approve", is_flag=True, help="Also approve the factory for your leg if short (a transaction)."),
         click.option("--out", type=click.Path(path_type=Path), default=None, help="Also write the offer here."),
         click.option("--force", is_flag=True, help="Overwrite the --out file if it exists."),
+        click.option(
+            "--desk",
+            "desk_id",
+            type=click.IntRange(0, 2**256 - 1),
+            default=None,
+            help="Make the deal a desk deal of this desk id (its rules are checked now and on acceptance; a desk "
+            "trader must be the maker or the taker). A counter keeps the desk of the offer countered; 0: none.",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -412,6 +421,7 @@ def _make_offer(
     force: bool = False,
     previous: tuple[SignedOffer, dict[str, Any]] | None = None,
     fresh_times: bool = False,
+    desk_id: int | None = None,
 ) -> None:
     from ape import chain
 
@@ -530,6 +540,7 @@ def _make_offer(
         nonce=nonce,
         previous=previous[0].offer.offer_hash() if previous is not None else ZERO32,
         salt=raw_salt,
+        desk_id=desk_id if desk_id is not None else previous[0].offer.desk_id if previous is not None else 0,
     )
     validate_offer_terms(factory, offer_)
 
@@ -575,6 +586,8 @@ def _make_offer(
         summary = _summary(offer_, spec_meta(spec.base), spec_meta(spec.quote))
         console.print(f"  {summary}{'  (' + spec.name + ')' if spec.name else ''}")
         console.print(f"  nonce {nonce}, expires {fmt_time(expiry, now)}")
+        if offer_.desk_id:
+            console.print(f"  desk #{offer_.desk_id}: a desk deal (the desk's rules are checked again on acceptance)")
         if previous is not None:
             console.print(f"  counters {hash_hex(previous[0].offer)}")
         if data["replaces"]:
@@ -617,6 +630,7 @@ def create(
     approve: bool,
     out: Path | None,
     force: bool,
+    desk_id: int | None,
     public: bool,
 ) -> None:
     """Sign an offer of the terms in FILE.yaml (you are its buyer or seller); prints its digest.
@@ -634,6 +648,7 @@ def create(
         approve=approve,
         out=out,
         force=force,
+        desk_id=desk_id,
     )
 
 
@@ -655,6 +670,7 @@ def counter(
     approve: bool,
     out: Path | None,
     force: bool,
+    desk_id: int | None,
     fresh_times: bool,
 ) -> None:
     """Answer an offer with new terms: a new signed offer referencing its hash; prints the changes.
@@ -676,6 +692,7 @@ def counter(
         force=force,
         previous=previous,
         fresh_times=fresh_times,
+        desk_id=desk_id,
     )
 
 
@@ -903,6 +920,10 @@ def render_status(console: Console, status: OfferStatus, base: LegMeta, quote: L
         ("nonce", f"{o.nonce}" + ("  USED OR CANCELLED" if status.nonce_used else " (unused)")),
         ("counters", "0x" + o.previous.hex() if o.previous != ZERO32 else "— (opening offer)"),
         ("deal address", status.deal or "— (set by whoever accepts)"),
+        (
+            "desk",
+            f"#{o.desk_id}: a desk deal (the desk registry checks its rules on acceptance)" if o.desk_id else "none",
+        ),
         ("mode", terms.mode.name),
         (
             "compliance",

@@ -70,7 +70,9 @@ def quote_id_of(salt: bytes) -> str | None:
 
 @dataclass(frozen=True)
 class LockParams:
-    """How a quote becomes terms: tokens and decimals, the wallets, tranches and timers."""
+    """How a quote becomes terms: tokens and decimals, the wallets, tranches and timers; `desk_id` (zero: none)
+    makes the deal a desk deal of that desk (the maker must be one of its traders, the registry checks the
+    terms on acceptance) and `policy_id` (zero: none) gates it on that KYC policy."""
 
     base_token: str
     quote_token: str
@@ -90,6 +92,8 @@ class LockParams:
     desk_fee_bps: int = 0
     resolver_fee_bps: int = 50
     dispute_timeout_s: int = DAY
+    desk_id: int = 0
+    policy_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -148,12 +152,15 @@ def terms_for(side: Side, size: Decimal, price: Decimal, params: LockParams, now
         desk_fee_bps=params.desk_fee_bps,
         resolver_fee_bps=params.resolver_fee_bps,
         dispute_timeout=params.dispute_timeout_s,
+        policy_id=params.policy_id,
         **extra,
     ).validate(now)
 
 
-def lock_offer(quote: Quote, params: LockParams, now: int, nonce: int) -> Offer:
-    """The offer the desk signs for an ACCEPTED quote: its terms, invited to the client, the quote id in the salt."""
+def lock_offer(quote: Quote, params: LockParams, now: int, nonce: int, previous: str | None = None) -> Offer:
+    """The offer the desk signs for an ACCEPTED quote: its terms, invited to the client, the quote id in the salt.
+    `previous`: the hash of the untaken lock offer this one re-issues (same nonce); the new offer references it
+    as a counter does, so a client holding both sees the earlier one superseded (`nexotc offer open`)."""
     if quote.state is not QuoteState.ACCEPTED:
         raise LockError(f"quote {quote.quote_id} is {quote.state.value}: only an accepted quote is locked")
     return Offer(
@@ -162,7 +169,9 @@ def lock_offer(quote: Quote, params: LockParams, now: int, nonce: int) -> Offer:
         expiry=now + params.offer_ttl_s,
         nonce=nonce,
         taker=to_checksum_address(params.client),
+        previous=bytes.fromhex(previous.removeprefix("0x")) if previous else bytes(32),
         salt=quote_salt(quote.quote_id),
+        desk_id=params.desk_id,
     )
 
 
@@ -221,7 +230,7 @@ def sign_quote_lock(
 
     def plan(now: int) -> tuple[Offer, str | None]:
         nonce, supersedes = lock_nonce(factory, store, quote.quote_id, desk.address, chain_id, now, extra_known)
-        return lock_offer(quote, params, now, nonce), supersedes
+        return lock_offer(quote, params, now, nonce, previous=supersedes), supersedes
 
     signed, record, new = sign_recorded_offer(factory, store, desk, plan, quote_id=quote.quote_id)
     return SignedLock(signed, record.supersedes if new else None)
@@ -295,12 +304,14 @@ def sign_recorded_offer(
     signed offer, its record and whether the record is new (False: this very offer was signed before)."""
     from ape import chain
 
-    from nexotc_client.chain.offers import leg_of, maker_side, sign_offer
+    from nexotc_client.chain.offers import leg_of, maker_side, sign_offer, validate_offer_terms
 
     chain_id = int(chain.chain_id)
     for _ in range(attempts):
         now = int(chain.pending_timestamp)
         offer, supersedes = plan(now)
+        if offer.desk_id:
+            validate_offer_terms(factory, offer)  # the desk's rules, named, before anything is recorded
         leg = leg_of(offer.terms, maker_side(offer)[0])
         record = SignedOfferRecord(
             offer_hash=offer_hash_hex(offer),

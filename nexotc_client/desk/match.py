@@ -510,6 +510,7 @@ def invite_offer(
             nonce=next_nonce(factory, maker_account.address, known),
             taker=pref.taker,
             salt=salt,
+            desk_id=params.desk_id,
         ), None
 
     signed, record, new = sign_recorded_offer(factory, store, maker_account, plan, match_id=match_id)

@@ -97,8 +97,8 @@ def test_match_book_ranks_offline_and_explains(nx) -> None:
 
 
 def test_human_output_prints_prices_and_fees_to_cents_and_bps_to_2_decimals(nx) -> None:
-    """The README's rule for human output (prices and money to cents with thousands grouped, basis points to 2 decimals, no "-0.00");
-    sizes keep their precision and --json its exact strings."""
+    """The README's rule for human output (prices and money to cents with thousands grouped, basis points to 2
+    decimals, no "-0.00"); sizes keep their precision and --json its exact strings."""
     from nexotc_client.cli.desk_engine import _bps, _human_reason, _money, _price
 
     assert _bps("-0.0008") == "0.00" and _bps(Decimal("-0.006")) == "-0.01" and _bps("12.345") == "12.34"

@@ -287,7 +287,7 @@ def test_offline_mistakes_print_one_line(tmp_path: Path, capsys: pytest.CaptureF
 
     check(["offer", "open", "nexotc://offer/AAAA"], "invite link: not a nexotc offer link")
     check(["offer", "diff", tmp_path / "missing.json", tmp_path / "missing.json"], "no offer file or invite link")
-    (tmp_path / "bad.json").write_text('{"v": 2}')
+    (tmp_path / "bad.json").write_text('{"v": 99}')
     check(["offer", "invite", tmp_path / "bad.json"], "not a nexotc signed offer")
     # a thread whose second offer does not counter the first
     from eth_account import Account

@@ -13,6 +13,7 @@ import ape
 import pytest
 from dealkit import BTC, DAY, USD6, ZERO, addr
 from eth_abi import encode
+from eth_utils import keccak
 from hexbytes import HexBytes
 from kyckit import EU_PRO, Credentials, register_args, submit_args
 
@@ -400,7 +401,7 @@ def test_plain_deals_keep_their_own_scope(deal_a):
 def test_python_packs_and_signs_the_policy_like_the_factory(gated, terms_a, offer_b, chain, mk_dvp):
     """The policy id (platform word bits 224-255) and the gated flag (resolver word bit 228) are packed
     identically by nexotc_client.terms, and the EIP-712 offer digest covers the policy."""
-    assert bytes(gated.pack(terms_a.as_struct())) == terms_a.pack()
+    assert bytes(gated.validate(terms_a.as_struct())) == keccak(terms_a.pack())
     words = [int.from_bytes(terms_a.pack()[i : i + 32], "big") for i in range(0, len(terms_a.pack()), 32)]
     assert words[2 + 2] >> 224 == POLICY and (words[2 + 3] >> 228) & 1 == 1
     plain = mk_dvp()

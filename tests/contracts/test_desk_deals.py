@@ -294,3 +294,117 @@ def test_the_python_client_creates_desk_deals(desk_factory, desk_id, trader, att
     with pytest.raises(RevertError, match="create_desk_deal reverted: not a desk member"):
         client_create(desk_factory, desk_id, terms, attacker, next_salt())
     assert attacker.nonce == nonce
+
+
+# ------------------------------------------------------------------ desk offers (accept_offer)
+def desk_offer(factory, terms, maker, taker, desk_id):
+    """`maker`'s signed offer of `terms` on `factory` for desk `desk_id` (0: none), private to `taker`."""
+    from nexotc_client.chain.offers import sign_offer
+    from nexotc_client.offers import Offer
+
+    offer = Offer(
+        terms=terms,
+        maker=maker.address,
+        taker=taker.address,
+        expiry=FAR,
+        nonce=next(_salts),
+        desk_id=desk_id,
+    )
+    return sign_offer(offer, maker, ape.chain.chain_id, factory.address)
+
+
+@pytest.fixture
+def funded_parties(desk_factory, wbtc, usdt, desk, trader, buyer, seller, lawyer):
+    """Every possible funder holds and has approved the factory for far more than any leg."""
+    for who in (trader, buyer, seller, lawyer):
+        for token in (wbtc, usdt):
+            token.mint(who, 10**30, sender=desk)
+            token.approve(desk_factory, 2**256 - 1, sender=who)
+
+
+def accept(desk_factory, signed, sender, fund=True):
+    o = signed.offer
+    return desk_factory.accept_offer(o.terms.as_struct(), o.as_struct(), signed.signature, b"", fund, sender=sender)
+
+
+def test_a_desk_offer_of_a_trader_makes_a_funded_desk_deal(
+    project, desk_factory, desk_id, trader, buyer, mk_dvp, funded_parties, wbtc, usdt
+):
+    terms = mk_dvp(seller=trader.address, desk_fee_bps=30)
+    signed = desk_offer(desk_factory, terms, trader, buyer, desk_id)
+    receipt = accept(desk_factory, signed, buyer)
+    deal = project.DealEscrow.at(events(receipt, desk_factory.DealCreated, desk_factory)[0]["deal"])
+    check_desk_event(desk_factory, receipt, deal, desk_id, trader, POLICY)
+    assert deal.desk_id() == desk_id and deal.funded(0) and deal.funded(1)
+    assert deal.address == desk_factory.predict_address(terms.as_struct(), trader.address, signed.offer.offer_hash())
+
+
+def test_a_clients_desk_offer_is_checked_with_the_trader_who_takes_it(
+    project, desk_factory, desk_id, trader, buyer, mk_dvp, funded_parties
+):
+    """The client (a CLIENT member) makes the offer; the desk trader is the taker and the checked trader."""
+    signed = desk_offer(desk_factory, mk_dvp(seller=trader.address), buyer, trader, desk_id)
+    receipt = accept(desk_factory, signed, trader, fund=False)
+    deal = project.DealEscrow.at(events(receipt, desk_factory.DealCreated, desk_factory)[0]["deal"])
+    check_desk_event(desk_factory, receipt, deal, desk_id, trader, POLICY)
+    assert deal.desk_id() == desk_id
+
+
+def test_an_offer_without_a_desk_stays_outside_every_desk(
+    project, desk_factory, desk_id, trader, buyer, mk_dvp, funded_parties
+):
+    receipt = accept(desk_factory, desk_offer(desk_factory, mk_dvp(seller=trader.address), trader, buyer, 0), buyer)
+    deal = project.DealEscrow.at(events(receipt, desk_factory.DealCreated, desk_factory)[0]["deal"])
+    assert deal.desk_id() == 0 and not events(receipt, desk_factory.DeskDealCreated, desk_factory)
+
+
+def test_desk_offers_breaking_a_desk_rule_are_refused_with_nothing_changed(
+    desk_factory, desk_registry, desk_id, desk_admin, trader, buyer, seller, lawyer, mk_dvp, weth, funded_parties,
+    nothing_changed,
+):  # fmt: skip
+    """Each desk rule, through accept_offer: refused, no deal, no balance moved, the maker's nonce unused."""
+    cases = [
+        # neither side trades for the desk: the client's offer to a non-member
+        ("not a desk member", mk_dvp(seller=lawyer.address), buyer, lawyer, desk_id),
+        # the taker is a member, but a CLIENT, and the maker no member at all
+        ("not a trader", mk_dvp(seller=seller.address), seller, buyer, desk_id),
+        ("asset not allowed", mk_dvp(seller=trader.address, quote_token=weth), trader, buyer, desk_id),
+        ("desk fee above schedule", mk_dvp(seller=trader.address, desk_fee_bps=31), trader, buyer, desk_id),
+        ("platform must be the desk's fee recipient", mk_dvp(seller=trader.address, platform=lawyer.address),
+         trader, buyer, desk_id),
+        ("no such desk", mk_dvp(seller=trader.address), trader, buyer, desk_id + 7),
+    ]  # fmt: skip
+    for reason, terms, maker, taker, desk in cases:
+        signed = desk_offer(desk_factory, terms, maker, taker, desk)
+        o = signed.offer
+        with nothing_changed(reason, o.terms, maker, o.offer_hash()):
+            accept(desk_factory, signed, taker)
+        assert not desk_factory.nonce_used(maker, o.nonce)
+    desk_registry.set_suspended(desk_id, True, sender=desk_admin)
+    signed = desk_offer(desk_factory, mk_dvp(seller=trader.address), trader, buyer, desk_id)
+    with nothing_changed("desk suspended", signed.offer.terms, trader, signed.offer.offer_hash()):
+        accept(desk_factory, signed, buyer)
+    desk_registry.set_suspended(desk_id, False, sender=desk_admin)
+    desk_registry.set_invite_only(desk_id, True, sender=desk_admin)
+    signed = desk_offer(desk_factory, mk_dvp(seller=trader.address, buyer=lawyer.address), trader, lawyer, desk_id)
+    with nothing_changed("counterparty not invited", signed.offer.terms, trader, signed.offer.offer_hash()):
+        accept(desk_factory, signed, lawyer)
+    # the invited client's offer passes the same desk
+    accept(desk_factory, desk_offer(desk_factory, mk_dvp(seller=trader.address), trader, buyer, desk_id), buyer)
+
+
+def test_a_desk_offer_needs_a_factory_with_a_desk_registry(factory, trader, buyer, mk_dvp, wbtc, usdt, desk):
+    """The suite's plain factory serves no desk registry: a desk offer can never be accepted there."""
+    from nexotc_client.chain.offers import sign_offer
+    from nexotc_client.offers import Offer
+
+    for who in (trader, buyer):
+        for token in (wbtc, usdt):
+            token.mint(who, 10**30, sender=desk)
+            token.approve(factory, 2**256 - 1, sender=who)
+    offer = Offer(terms=mk_dvp(seller=trader.address), maker=trader.address, taker=buyer.address, expiry=FAR,
+                  nonce=1, desk_id=1)  # fmt: skip
+    signed = sign_offer(offer, trader, ape.chain.chain_id, factory.address)
+    with ape.reverts("no desk registry"):
+        factory.accept_offer(offer.terms.as_struct(), offer.as_struct(), signed.signature, b"", False, sender=buyer)
+    assert not factory.nonce_used(trader, 1)

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import ape
 import pytest
 from dealkit import ZERO, _w3, addr, events, expect_event
+from eth_utils import keccak
 
 from nexotc_client.multisig import Call, Domain, Execution, Signature, pack_signatures
 
@@ -500,14 +501,22 @@ def _outcome(call):
         return None, err
 
 
+def packed_terms(factory, terms) -> bytes:
+    """The packed terms a deal created with `terms` carries in its code: the client's packing, which is the
+    factory's (the factory's terms hash is keccak256 of them)."""
+    data = terms.pack()
+    assert keccak(data) == bytes(factory.validate(terms.as_struct()))
+    return data
+
+
 @pytest.fixture
 def check(registry, factory):
-    """`check(desk_id, creator, terms)`: check_deal(terms) and check_packed(factory.pack(terms)) give
+    """`check(desk_id, creator, terms)`: check_deal(terms) and check_packed(packed terms) give
     the same policy id or the same revert reason (re-raised, for `ape.reverts`)."""
 
     def both(desk_id, creator, terms):
         by_struct, err = _outcome(lambda: registry.check_deal(desk_id, addr(creator), terms.as_struct()))
-        packed = bytes(factory.pack(terms.as_struct()))
+        packed = packed_terms(factory, terms)
         by_packed, packed_err = _outcome(lambda: registry.check_packed(desk_id, addr(creator), packed))
         assert (by_struct, err and err.revert_message) == (by_packed, packed_err and packed_err.revert_message)
         if err is not None:
@@ -574,14 +583,14 @@ def test_check_deal_needs_the_four_fixed_parties(registry, factory, desk1, trade
     struct[6] = struct[6][:3]
     with ape.reverts("need buyer, seller, platform, resolver"):
         registry.check_deal(desk1, trader, tuple(struct))
-    packed = bytes(factory.pack(mk_dvp().as_struct()))  # 5 parties: header, 5 party words, 4 tranches
+    packed = packed_terms(factory, mk_dvp())  # 5 parties: header, 5 party words, 4 tranches
     assert registry.check_packed(desk1, trader, packed) == POLICY
     resolver_word = int.from_bytes(packed[5 * 32 : 6 * 32], "big")
     three = (resolver_word & ~(0xFF << 192)) | (3 << 192)
     bad = [b"", packed[:-1], packed[: 6 * 32], packed[: 5 * 32] + three.to_bytes(32, "big") + packed[6 * 32 :]]
-    for packed_terms in bad:
+    for garbled in bad:
         with ape.reverts("bad packed terms"):
-            registry.check_packed(desk1, trader, packed_terms)
+            registry.check_packed(desk1, trader, garbled)
 
 
 def test_check_deal_desk_fee_above_schedule(check, registry, desk1, desk_admin, trader, mk_dvp):

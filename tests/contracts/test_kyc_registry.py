@@ -20,6 +20,7 @@ from nexotc_client.zk.credential import MASK_BUSINESSES, Policy
 from nexotc_client.zk.groth16 import Q
 from nexotc_client.zk.prover import Prover, WitnessError
 
+LAX = Policy()  # any KYC level, any entity, no deny list
 S1 = 0xA11CE  # a scope (a deal's address in the gate tests)
 S2 = 0xB0B
 WINDOW = 3_600
@@ -75,6 +76,12 @@ def proofs(creds, NOW, buyer, seller, attacker):  # noqa: N803
             "seller_kyb": creds.prove(prover, "uk_business", seller.address, S1, NOW, NOW + DAY, KYB_ONLY),
             "brief": creds.prove(prover, "swiss", seller.address, S2, NOW, NOW + 30),
             "ends_before_now": creds.prove(prover, "swiss", seller.address, S2, NOW + 200, NOW + 100),
+            # the buyer in S1 under the lax policy: while its EU_PRO attestation is in force, and after it
+            "buyer_lax": creds.prove(prover, "swiss", buyer.address, S1, NOW, NOW + 3 * DAY, LAX),
+            "buyer_lax_later": creds.prove(prover, "swiss", buyer.address, S1, NOW + DAY + 60, NOW + 3 * DAY, LAX),
+            # a second credential of the buyer in S1: a 60-second attestation, then one past the first's expiry
+            "buyer_second_short": creds.prove(prover, "short", buyer.address, S1, NOW, NOW + 60),
+            "buyer_second_longer": creds.prove(prover, "short", buyer.address, S1, NOW, NOW + DAY + 1),
         }
 
 
@@ -156,8 +163,44 @@ def test_same_wallet_renews_with_a_later_expiry(registry, proofs, buyer, NOW, at
     assert recorded(registry, buyer) == (NOW + 2 * DAY, 1)
     # the shorter proof of the same credential cannot shorten or replay it
     args = submit_args(proofs["buyer"], 1)
-    with nothing_recorded(args, buyer, "nullifier used"):
+    with nothing_recorded(args, buyer, "an attestation in force is only extended"):
         registry.submit_proof(*args, sender=buyer)
+
+
+def test_an_attestation_in_force_cannot_switch_policy(registry, proofs, buyer, desk, NOW, at, nothing_recorded):  # noqa: N803
+    """A deal checked the buyer's EU_PRO attestation: the buyer cannot trade it for a laxer policy's (which the
+    deal does not accept) while it is in force; after it expired, a new attestation of any policy may follow."""
+    lax = registry.register_policy(*register_args(LAX, "anyone"), sender=desk).decode_logs(registry.PolicyRegistered)
+    lax_id = lax[0].policy
+    at(NOW + 1)
+    registry.submit_proof(*submit_args(proofs["buyer"], 1), sender=buyer)
+    args = submit_args(proofs["buyer_lax"], lax_id)
+    with nothing_recorded(args, buyer, "attested for another policy in this scope"):
+        registry.submit_proof(*args, sender=buyer)
+    assert registry.is_compliant(buyer, S1, 1)
+    at(NOW + DAY + 61)
+    registry.submit_proof(*submit_args(proofs["buyer_lax_later"], lax_id), sender=buyer)
+    assert recorded(registry, buyer) == (NOW + 3 * DAY, lax_id)
+
+
+def test_a_second_credential_cannot_shorten_an_attestation_in_force(
+    registry,
+    proofs,
+    buyer,
+    NOW,
+    at,
+    nothing_recorded,  # noqa: N803
+):
+    at(NOW + 1)
+    registry.submit_proof(*submit_args(proofs["buyer"], 1), sender=buyer)
+    short = submit_args(proofs["buyer_second_short"], 1)
+    assert short[3] != submit_args(proofs["buyer"], 1)[3]  # another credential: another nullifier
+    with nothing_recorded(short, buyer, "an attestation in force is only extended"):
+        registry.submit_proof(*short, sender=buyer)
+    assert recorded(registry, buyer) == (NOW + DAY, 1)
+    # the same credential may extend it
+    registry.submit_proof(*submit_args(proofs["buyer_second_longer"], 1), sender=buyer)
+    assert recorded(registry, buyer) == (NOW + DAY + 1, 1)
 
 
 # ------------------------------------------------------------ rejected proofs
@@ -178,7 +221,7 @@ def test_reused_nullifier_is_rejected(registry, proofs, buyer, attacker, NOW, at
         registry.submit_proof(*args, sender=attacker)
     assert not registry.is_compliant(attacker, S1, 1)
     # an identical resubmission by the buyer extends nothing either
-    with nothing_recorded(submit_args(proofs["buyer"], 1), buyer, "nullifier used"):
+    with nothing_recorded(submit_args(proofs["buyer"], 1), buyer, "an attestation in force is only extended"):
         registry.submit_proof(*submit_args(proofs["buyer"], 1), sender=buyer)
 
 

@@ -105,9 +105,10 @@ def _random_terms(draw_ints, tokens, parties):
     taker_public=st.booleans(),
     previous=st.binary(min_size=32, max_size=32),
     salt=st.binary(min_size=32, max_size=32),
+    desk_id=st.one_of(st.just(0), st.integers(1, 2**256 - 1)),
 )
 def test_python_and_contract_hash_offers_identically(
-    factory, wbtc, usdt, chain_id, base, quote, n, bps, nonce, expiry, taker_public, previous, salt
+    factory, wbtc, usdt, chain_id, base, quote, n, bps, nonce, expiry, taker_public, previous, salt, desk_id
 ):
     wallets = [Account.create().address for _ in range(4 + len(bps))]
     parties = (
@@ -126,6 +127,7 @@ def test_python_and_contract_hash_offers_identically(
         nonce=nonce,
         previous=previous,
         salt=salt,
+        desk_id=desk_id,
     )
     assert bytes(factory.offer_struct_hash(terms.as_struct(), offer.as_struct())) == offer.offer_hash()
     assert bytes(factory.offer_digest(terms.as_struct(), offer.as_struct())) == offer.digest(chain_id, factory.address)
