@@ -332,7 +332,9 @@ def dispute(tranche: uint256, reason: bytes32):
     """
     @notice The buyer or the seller freezes a pending or marked tranche.
     @dev Allowed only while the dispute timeout still ends before the final
-         expiry, so the default outcome is always reachable.
+         expiry, so the default outcome is always reachable; a marked
+         tranche of an ESCROWED deal with an approval window only within
+         that window after the mark.
     """
     conf: uint256 = self._conf()
     roles: uint256 = self._roles_of(msg.sender, conf)[0]
@@ -344,6 +346,14 @@ def dispute(tranche: uint256, reason: bytes32):
         assert block.timestamp <= self._deadline(word), "deadline passed"
     else:
         assert status == tl.MARKED, "tranche not open"
+        # ESCROWED with an approval window: silence within the window
+        # accepts the delivery (anyone may then release), so it closes
+        # disputes of the mark too (the same bound as release's)
+        window: uint256 = tl._field(self._windows(), tl.CONF_APPROVAL_WINDOW, tl.MASK_32)
+        if window > 0 and self._mode(conf) == MODE_ESCROWED:
+            # cannot overflow: both terms are below 2**33
+            marked: uint256 = tl._field(self.tranche_data[tranche], MARKED_AT_SHIFT, tl.MASK_32)
+            assert block.timestamp < unsafe_add(marked, window), "approval window passed"
     # strictly before: settle_dispute must find a second at or after the
     # timeout that is still before the final expiry
     # cannot overflow: timestamp < 2**64 and the timeout < 2**32
@@ -505,9 +515,12 @@ def factory() -> address:
 def funding_leg(party: address) -> (uint256, address, uint256):
     """
     @notice The leg `party` can fund now (0 base, 1 quote), its token and
-            amount; reverts with the reason it cannot.
+            amount; reverts with the reason it cannot. On a gated deal the
+            party's compliance is not part of it: it is checked when the
+            leg is credited (fund, the factory's credit), so a temporary
+            lapse never makes a deposit address return its deposit.
     """
-    return self._open_leg(party)
+    return self._leg_of(party)
 
 
 @view
@@ -1031,8 +1044,25 @@ def _fund(party: address):
 @view
 def _open_leg(party: address) -> (uint256, address, uint256):
     """
+    @dev `_leg_of`, and on a gated deal `party` must be compliant.
+    """
+    leg: uint256 = 0
+    token: address = empty(address)
+    amount: uint256 = 0
+    leg, token, amount = self._leg_of(party)
+    conf: uint256 = self._conf()
+    if conf & GATED != 0:
+        self._require_compliant(party, self._fees() >> tl.CONF_POLICY_ID)
+    return leg, token, amount
+
+
+@internal
+@view
+def _leg_of(party: address) -> (uint256, address, uint256):
+    """
     @dev The leg `party` funds (seller: base, buyer: quote), its token and
-         amount; reverts unless it can be funded now.
+         amount; reverts unless the deal lets it be funded now (compliance
+         aside: see `_open_leg`).
     """
     conf: uint256 = self._conf()
     state: uint256 = self.deal_state
@@ -1051,8 +1081,6 @@ def _open_leg(party: address) -> (uint256, address, uint256):
         w = self._word(1)
     else:
         raise "nothing to fund"
-    if conf & GATED != 0:
-        self._require_compliant(party, self._fees() >> tl.CONF_POLICY_ID)
     return leg, tl._wallet(w), w >> 160
 
 

@@ -194,12 +194,14 @@ def return_deposit(deal: address, funder: address, leg: uint256, token: address)
             and nowhere else. Anyone may call when that balance can no longer
             fund the leg: `token` is not the leg's token, or `leg` is not
             `funder`'s open leg (already funded, not its leg, funding closed,
-            deal cancelled or expired). `funder` itself may call any time:
-            until swept, a deposit is still the funder's.
+            deal cancelled or expired). `funder` itself may call any time,
+            even for a `deal` that was never created (a deposit made ahead
+            of a deal that did not happen): until swept, a deposit is still
+            the funder's.
     @return The amount returned.
     """
-    self._require_deal(deal)
     if msg.sender != funder:
+        self._require_deal(deal)
         success: bool = False
         response: Bytes[96] = b""
         success, response = raw_call(

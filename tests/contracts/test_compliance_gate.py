@@ -184,11 +184,19 @@ def test_funding_requires_an_attestation(gated, mk_dvp, wbtc, usdt, buyer, selle
     usdt.approve(deal, terms.quote.amount, sender=buyer)
     with ape.reverts("party not compliant"):
         deal.fund(sender=buyer)
+    # the leg itself is open (funding_leg leaves compliance to the credit) ...
+    assert tuple(deal.funding_leg(seller)) == (0, wbtc.address, terms.base.amount)
+    # ... so a deposit made before the funder proves waits for it: a sweep cannot credit it, nobody but
+    # the funder can send it back (the funder's lapse is not the end of the leg), the funder can
+    target = gated.deposit_address(deal, buyer, 1)
+    usdt.transfer(target, terms.quote.amount, sender=buyer)
     with ape.reverts("party not compliant"):
-        deal.funding_leg(seller)
-    with ape.reverts("party not compliant"):  # a deposit address cannot fund it either
         gated.sweep(deal, buyer, sender=seller)
-    assert (wbtc.balanceOf(seller), usdt.balanceOf(buyer)) == before and not deal.funded(0)
+    with ape.reverts("deposit can still fund the leg"):
+        gated.return_deposit(deal, buyer, 1, usdt, sender=seller)
+    assert usdt.balanceOf(target) == terms.quote.amount
+    gated.return_deposit(deal, buyer, 1, usdt, sender=buyer)
+    assert (wbtc.balanceOf(seller), usdt.balanceOf(buyer)) == before and not deal.funded(0) and not deal.funded(1)
 
 
 def test_deal_without_policy_is_not_gated(gated, mk_dvp, wbtc, usdt, buyer, seller, project):

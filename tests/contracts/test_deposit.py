@@ -117,6 +117,26 @@ def test_address_is_known_before_the_deal_exists(factory, mk_dvp, wbtc, usdt, se
     assert deal.funded(QUOTE) and usdt.balanceOf(deal) == terms.quote.amount and usdt.balanceOf(target) == 0
 
 
+def test_a_deposit_for_a_deal_never_created_goes_back_to_its_funder(
+    factory, mk_dvp, chain, usdt, buyer, desk, exchange, attacker
+):
+    """The deal was agreed but never created (here: not before its funding deadline, so never): the funder takes
+    its deposit back; nobody else can move it (for all the factory knows, the deal may still come)."""
+    terms = mk_dvp()
+    predicted = factory.predict_address(terms.as_struct(), desk, b"\x77" * 32)
+    target = deposit_address(factory.address, predicted, buyer.address, QUOTE)
+    _pay(usdt, exchange, target, terms.quote.amount)
+    chain.pending_timestamp = terms.funding_deadline + 1
+    chain.mine()
+    with ape.reverts("funding deadline passed"):
+        factory.create_deal(terms.as_struct(), b"\x77" * 32, sender=desk)
+    with ape.reverts("not a deal of this factory"):
+        factory.return_deposit(predicted, buyer, QUOTE, usdt, sender=attacker)
+    before = usdt.balanceOf(buyer)
+    factory.return_deposit(predicted, buyer, QUOTE, usdt, sender=buyer)
+    assert usdt.balanceOf(buyer) - before == terms.quote.amount and usdt.balanceOf(target) == 0
+
+
 def test_deposit_salt_matches_abi_encoding(factory, fresh, seller):
     _, deal = fresh
     from eth_abi import encode

@@ -70,6 +70,29 @@ def test_dispute_marked_tranche(escrowed, chain, usdt, seller, buyer):
     assert deal.marked_at(0) == terms.tranches[0].unlock_time
 
 
+def test_the_approval_window_closes_disputes_of_the_mark(mk_escrowed, deploy, fund_all, chain, usdt, desk, seller,
+                                                        buyer, attacker, unchanged):  # fmt: skip
+    """ESCROWED with an approval window: silence for the window after the mark accepts the delivery. The buyer
+    disputes within it, not after, even before the tranche unlocks (it cannot freeze an accepted delivery and
+    take the default refund); anyone then releases at the unlock."""
+    terms = mk_escrowed(approval_window=600)
+    deal = deploy(terms, desk)
+    fund_all(deal, terms, None, usdt)
+    t0 = terms.tranches[0].unlock_time - 800  # the seller delivers early: the window ends before the unlock
+    chain.pending_timestamp = t0
+    deal.mark(0, EVIDENCE, sender=seller)
+    deal.mark(1, EVIDENCE, sender=seller)
+    chain.pending_timestamp = t0 + 599  # the window's last second: tranche 1 may still be disputed
+    deal.dispute(1, REASON, sender=buyer)
+    assert deal.tranche_status(1) == DISPUTED
+    chain.pending_timestamp = t0 + 600
+    with unchanged(deal, [usdt], "approval window passed"):
+        deal.dispute(0, REASON, sender=buyer)
+    chain.pending_timestamp = terms.tranches[0].unlock_time
+    deal.release(0, sender=attacker)
+    assert deal.tranche_status(0) == RELEASED
+
+
 @pytest.mark.parametrize("who", ["attacker", "desk", "resolver", "introducer", "lawyer"])
 def test_dispute_by_outsider_reverts(request, dvp, wbtc, usdt, unchanged, who):
     _, deal = dvp
