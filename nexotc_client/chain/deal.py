@@ -315,7 +315,7 @@ class Deal:
         refused = [w for w in self._gate_refuses() if w[1].lower() == sender.address.lower()]
         if refused:
             raise self._gate_error("fund", refused)
-        try:  # the contract's own answer (its `funding_leg` view runs the checks `fund` runs)
+        try:  # the contract's own answer (its `funding_leg` view runs `fund`'s checks but the gate, checked above)
             simulate(self.contract, "funding_leg", (sender.address,), sender.address)
         except RevertError as exc:
             raise RevertError("fund", exc.reason) from exc

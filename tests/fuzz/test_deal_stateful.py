@@ -567,7 +567,15 @@ class DealMachine(RuleBasedStateMachine):
         return self.now <= self._tr(i).deadline
 
     def _disputable_time(self, i: int) -> bool:
-        return self.status[i] == MARKED or self._before_deadline(i)
+        if self.status[i] == MARKED:
+            return not self._window_passed(i)
+        return self._before_deadline(i)
+
+    def _window_passed(self, i: int) -> bool:
+        """ESCROWED with an approval window: it has passed since tranche `i` was marked (disputes are closed,
+        anyone may release)."""
+        window = self.terms.approval_window
+        return self.cfg.mode == "escrowed" and window > 0 and self.now >= self.marked_at[i] + window
 
     def _releasable_time(self, i: int) -> bool:
         """Timing under which a release could pay (DVP: between unlock and deadline)."""
@@ -811,9 +819,9 @@ class DealMachine(RuleBasedStateMachine):
         elif not (rel := self._releasable(i))[0]:
             expected = rel
         else:
-            tr, window = self._tr(i), self.terms.approval_window
+            tr = self._tr(i)
             signs = self.terms.release_threshold > 0 and self._has(who, Role.SIGNER) and who not in self.sigs[i]
-            window_passed = self.cfg.mode == "escrowed" and window > 0 and self.now >= self.marked_at[i] + window
+            window_passed = self._window_passed(i)
             quorum = (
                 len(self.approvals[i]) >= self.terms.approval_threshold
                 and len(self.sigs[i]) + signs >= self.terms.release_threshold
@@ -868,6 +876,8 @@ class DealMachine(RuleBasedStateMachine):
             expected = False, "deadline passed"
         elif self.status[i] not in (PENDING, MARKED):
             expected = False, "tranche not open"
+        elif self.status[i] == MARKED and self._window_passed(i):
+            expected = False, "approval window passed"
         elif self.now + self.terms.dispute_timeout >= self.fe:
             expected = False, "too close to final expiry"
         else:
