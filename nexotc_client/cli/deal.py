@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from nexotc_client.chain.errors import NexotcError
+from nexotc_client.chain.errors import NexotcError, reverts_as_errors
 from nexotc_client.cli.app import App, shared_options, step, wallet_address
 from nexotc_client.cli.render import (
     Amounts,
@@ -25,6 +25,8 @@ from nexotc_client.cli.render import (
 )
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from nexotc_client.chain.deal import Deal, TxResult
 
 
@@ -295,9 +297,12 @@ def show(app: App, ref: str, terms_file: Path | None) -> None:
         terms.quote.on_chain,
         None if terms.quote.on_chain else _off_chain_asset(terms_file, "quote"),
     )
+    with reverts_as_errors("desk_id()"):
+        desk_id = int(d.contract.desk_id())
     data = {
         "deal": d.address,
         "factory": d.factory.address,
+        "desk_id": desk_id,
         "terms": terms_dict(terms),
         "status": status.to_dict(),
         "assets": {
@@ -305,7 +310,13 @@ def show(app: App, ref: str, terms_file: Path | None) -> None:
             "quote": _asset_dict(quote),
         },
     }
-    app.emit(data, lambda c: render_deal(c, d.address, d.factory.address, terms, status, base, quote))
+
+    def render(c: Console) -> None:
+        render_deal(c, d.address, d.factory.address, terms, status, base, quote)
+        if desk_id:
+            c.print(f"desk: #{desk_id} (a desk deal: its desk's rules were checked when it was created)")
+
+    app.emit(data, render)
 
 
 def _asset_dict(meta: LegMeta) -> dict[str, Any]:

@@ -568,6 +568,8 @@ def quote_lock(
         "maker": signed.offer.maker,
         "taker": signed.offer.taker,
         "nonce": locked.nonce,
+        "desk_id": desk,
+        "policy_id": policy,
         "supersedes": locked.supersedes,
         "salt": "0x" + signed.offer.salt.hex(),
         "base_amount": signed.offer.terms.base.amount,
@@ -582,6 +584,9 @@ def quote_lock(
         c.print(f"offer {locked.offer_hash}")
         if locked.supersedes:
             c.print(f"supersedes {locked.supersedes}: same nonce, at most one of the two can be accepted")
+        if desk:
+            gate = f", gated on KYC policy #{policy}" if policy else ""
+            c.print(f"desk #{desk}: a desk deal once the client accepts{gate}")
         _echo_link(c, link)
 
     app.emit(data, render)
@@ -1499,6 +1504,8 @@ def match_invite(
         "offer_hash": "0x" + signed.offer.offer_hash().hex(),
         "taker": signed.offer.taker,
         "nonce": signed.offer.nonce,
+        "desk_id": desk,
+        "policy_id": policy,
         "link": link,
     }
     if out is not None:

@@ -139,3 +139,35 @@ def test_calldata_prints_the_msig_command_unfolded_with_the_admin(cli: Cli) -> N
     lines = [line.strip() for line in human.splitlines()]
     assert call["propose"] in lines and "WALLET" not in human
     assert nonce(cli, ADMIN) == sent
+
+
+def test_desk_offers_from_the_cli(cli: Cli, tmp_path: Path) -> None:
+    """`offer create --desk`: the desk's rules are checked when the offer is signed and again on acceptance,
+    which makes a desk deal; a counter keeps the desk. Desk #1 is public by now, test:2 its trader, test:1 a
+    client."""
+    # a maker outside the desk offering to a client: neither side trades for the desk
+    outsider = cli(
+        "offer", "create", "--terms", DVP_EXAMPLE, "--set", "SELLER=test:5", "--desk", "1", "--account", "test:5",
+    )  # fmt: skip
+    assert_one_line_error(outsider, "desk #1 refuses this deal", "neither the maker nor the taker", "is a desk trader")
+    assert_one_line_error(
+        cli("offer", "create", "--terms", DVP_EXAMPLE, "--desk", "7", "--account", "test:2"), "desk #7 does not exist"
+    )
+    made = cli.ok(
+        "offer", "create", "--terms", DVP_EXAMPLE, "--desk", "1", "--account", "test:2", "--approve",
+        "--out", tmp_path / "desk-offer.json", "--json",
+    ).json()  # fmt: skip
+    assert made["desk_id"] == 1
+    link = cli.ok("offer", "invite", tmp_path / "desk-offer.json").out.splitlines()[0]
+    shown = cli.ok("offer", "open", link, "--account", "test:1", "--json").json()
+    assert shown["desk_id"] == 1 and shown["acceptable"] is True, shown["problems"]
+    assert "#1: a desk deal" in cli.ok("offer", "open", link).out
+    # the desk suspends: the offer cannot be accepted (named before anything is sent), then it can again
+    cli.ok("desk", "suspend", "1", "--account", "test:9")
+    refused = cli("offer", "accept", link, "--account", "test:1", "--fund")
+    assert_one_line_error(refused, "desk #1 refuses this deal: desk suspended")
+    cli.ok("desk", "unsuspend", "1", "--account", "test:9")
+    deal = cli.ok("offer", "accept", link, "--account", "test:1", "--fund", "--json").json()["deal"]
+    shown_deal = cli.ok("deal", "show", deal, "--json").json()
+    assert shown_deal["desk_id"] == 1
+    assert "desk: #1" in cli.ok("deal", "show", deal).out

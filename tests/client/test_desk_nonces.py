@@ -288,5 +288,24 @@ def test_cli_offer_create_and_the_desk_engine_never_share_a_nonce(cli: Cli) -> N
     assert len({first["nonce"], made["nonce"], second["nonce"]}) == 3
 
 
+def test_cli_lock_for_a_desk_makes_a_desk_deal(cli: Cli) -> None:
+    """`quote lock --desk`: the lock offer carries the desk (its rules checked before anything is signed or
+    recorded); the client's acceptance makes a desk deal."""
+    cli.ok(
+        "desk", "create", "--admin", "test:9", "--fee-recipient", "test:0", "--max-fee-bps", "30",
+        "--introducer-cap-bps", "0", "--asset", "WBTC", "--asset", "USDT", "--account", "test:9",
+    )  # fmt: skip
+    qid = cli_quote(cli, "NG", "test:1")
+    refused = cli(*cli_lock(cli, qid, "test:1", "--desk", "1"))
+    assert_one_line_error(refused, "desk #1 refuses this deal", "neither the maker nor the taker")
+    assert cli.ok("quote", "show", qid, "--json").json()["lock"] is None
+    assert_one_line_error(cli(*cli_lock(cli, qid, "test:1", "--desk", "9")), "--desk 9: no such desk")
+    cli.ok("desk", "add-member", "1", "test:2", "--role", "trader", "--account", "test:9")
+    lock = cli.ok(*cli_lock(cli, qid, "test:1", "--desk", "1", "--desk-fee-bps", "20"), "--json").json()
+    assert cli.ok("offer", "open", lock["link"], "--account", "test:1", "--json").json()["desk_id"] == 1
+    deal = cli.ok("quote", "take", lock["link"], "--account", "test:1", "--fund", "--json").json()["deal"]
+    assert cli.ok("deal", "show", deal, "--json").json()["desk_id"] == 1
+
+
 def accepted_quote(store: DeskStore, quote_id: str, size: str = "1") -> Quote:
     return saved_quote(store, quote_id, size, client="client")
