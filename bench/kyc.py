@@ -192,8 +192,8 @@ def run() -> tuple[list[Row], str, dict[str, int]]:
 PARTS = (
     "intrinsic (21,000 + calldata)",
     "precompiles (4-pair pairing, 4 ecMul, 4 ecAdd)",
-    "storage writes (nullifier owner, attestation: 2 fresh slots)",
-    "storage reads (root, nullifier, base point x and y)",
+    "storage writes (nullifier owner, attestation: 2 fresh slots, read first)",
+    "storage reads (root, nullifier, attestation, base point x and y)",
     "Attested event",
     "registry code (everything else)",
 )

@@ -138,7 +138,7 @@ def credit(party: address):
     leg: uint256 = 0
     token: address = empty(address)
     amount: uint256 = 0
-    leg, token, amount = self._open_leg(party)
+    leg, token, amount = self._open_leg(party, True)
     self.deal_state = self.deal_state | (1 << leg)
     # the factory checked the exact transfer; the deal checks it holds it
     assert staticcall IERC20(token).balanceOf(self) >= amount, "leg not received"
@@ -342,27 +342,30 @@ def dispute(tranche: uint256, reason: bytes32):
     state: uint256 = self._active_state(conf)
     status: uint256 = self._status(state, tranche)
     word: uint256 = self._tranche_word(conf, tranche)
+    windows: uint256 = self._windows()
+    data: uint256 = self.tranche_data[tranche]
     if status == tl.PENDING:
         assert block.timestamp <= self._deadline(word), "deadline passed"
     else:
         assert status == tl.MARKED, "tranche not open"
         # ESCROWED with an approval window: silence within the window
         # accepts the delivery (anyone may then release), so it closes
-        # disputes of the mark too (the same bound as release's)
-        window: uint256 = tl._field(self._windows(), tl.CONF_APPROVAL_WINDOW, tl.MASK_32)
-        if window > 0 and self._mode(conf) == MODE_ESCROWED:
-            # cannot overflow: both terms are below 2**33
-            marked: uint256 = tl._field(self.tranche_data[tranche], MARKED_AT_SHIFT, tl.MASK_32)
-            assert block.timestamp < unsafe_add(marked, window), "approval window passed"
+        # disputes of the mark too (the same bound as release's); only
+        # ESCROWED tranches are ever marked
+        window: uint256 = tl._field(windows, tl.CONF_APPROVAL_WINDOW, tl.MASK_32)
+        # cannot overflow: both terms are below 2**33
+        assert window == 0 or block.timestamp < unsafe_add(
+            tl._field(data, MARKED_AT_SHIFT, tl.MASK_32), window
+        ), "approval window passed"
     # strictly before: settle_dispute must find a second at or after the
     # timeout that is still before the final expiry
     # cannot overflow: timestamp < 2**64 and the timeout < 2**32
     assert (
-        unsafe_add(block.timestamp, tl._field(self._windows(), tl.CONF_DISPUTE_TIMEOUT, tl.MASK_32))
+        unsafe_add(block.timestamp, tl._field(windows, tl.CONF_DISPUTE_TIMEOUT, tl.MASK_32))
         < tl._field(self._timers(), tl.CONF_FINAL_EXPIRY, tl.MASK_32)
     ), "too close to final expiry"
     self.deal_state = self._set_status(state, tranche, tl.DISPUTED)
-    self.tranche_data[tranche] = self.tranche_data[tranche] | (block.timestamp << DISPUTED_AT_SHIFT)
+    self.tranche_data[tranche] = data | (block.timestamp << DISPUTED_AT_SHIFT)
     log IDealEscrow.Disputed(tranche=tranche, party=msg.sender, reason=reason)
 
 
@@ -520,7 +523,7 @@ def funding_leg(party: address) -> (uint256, address, uint256):
             leg is credited (fund, the factory's credit), so a temporary
             lapse never makes a deposit address return its deposit.
     """
-    return self._leg_of(party)
+    return self._open_leg(party, False)
 
 
 @view
@@ -1034,7 +1037,7 @@ def _fund(party: address):
     leg: uint256 = 0
     token: address = empty(address)
     amount: uint256 = 0
-    leg, token, amount = self._open_leg(party)
+    leg, token, amount = self._open_leg(party, True)
     self.deal_state = self.deal_state | (1 << leg)
     safe_token._pull_exact(token, party, amount)
     log IDealEscrow.Funded(leg=leg, funder=party, amount=amount)
@@ -1042,27 +1045,12 @@ def _fund(party: address):
 
 @internal
 @view
-def _open_leg(party: address) -> (uint256, address, uint256):
-    """
-    @dev `_leg_of`, and on a gated deal `party` must be compliant.
-    """
-    leg: uint256 = 0
-    token: address = empty(address)
-    amount: uint256 = 0
-    leg, token, amount = self._leg_of(party)
-    conf: uint256 = self._conf()
-    if conf & GATED != 0:
-        self._require_compliant(party, self._fees() >> tl.CONF_POLICY_ID)
-    return leg, token, amount
-
-
-@internal
-@view
-def _leg_of(party: address) -> (uint256, address, uint256):
+def _open_leg(party: address, gate: bool) -> (uint256, address, uint256):
     """
     @dev The leg `party` funds (seller: base, buyer: quote), its token and
-         amount; reverts unless the deal lets it be funded now (compliance
-         aside: see `_open_leg`).
+         amount; reverts unless it can be funded now. With `gate`, on a
+         gated deal `party` must be compliant too (funding_leg leaves that
+         to the credit).
     """
     conf: uint256 = self._conf()
     state: uint256 = self.deal_state
@@ -1081,6 +1069,8 @@ def _leg_of(party: address) -> (uint256, address, uint256):
         w = self._word(1)
     else:
         raise "nothing to fund"
+    if gate and conf & GATED != 0:
+        self._require_compliant(party, self._fees() >> tl.CONF_POLICY_ID)
     return leg, tl._wallet(w), w >> 160
 
 
