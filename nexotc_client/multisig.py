@@ -215,6 +215,44 @@ def message_digest(domain: Domain, hash32: bytes) -> bytes:
     return domain.digest(message_struct_hash(hash32))
 
 
+def message_typed_data(domain: Domain, hash32: bytes) -> dict:
+    """EIP-712 typed data of `Message(bytes32 hash)` for the wallet of `domain`: what an owner's wallet shows
+    and signs (its hash is `message_digest(domain, hash32)`)."""
+    return {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "Message": [{"name": "hash", "type": "bytes32"}],
+        },
+        "primaryType": "Message",
+        "domain": domain.as_dict(),
+        "message": {"hash": hash32},
+    }
+
+
+def unpack_ecdsa_signatures(packed: bytes, digest: bytes) -> list[Signature]:
+    """The ECDSA entries of packed `signatures` (65 bytes each, nothing else), with the signer each recovers to
+    over `digest`; MultiSigError for anything else (another kind of entry, a torn entry, a garbage signature)."""
+    if len(packed) % ENTRY_LEN:
+        raise MultiSigError(f"{len(packed)} bytes of signatures: not whole 65-byte entries")
+    out = []
+    for i in range(0, len(packed), ENTRY_LEN):
+        r = int.from_bytes(packed[i : i + 32], "big")
+        s, v = int.from_bytes(packed[i + 32 : i + 64], "big"), packed[i + 64]
+        if v not in (27, 28) or s > HALF_N or not 0 < r < SECP256K1_N:
+            raise MultiSigError(f"signature entry {i // ENTRY_LEN} is not a canonical ECDSA signature")
+        try:
+            signer = KeyAPI.Signature(vrs=(v - 27, r, s)).recover_public_key_from_msg_hash(digest)
+        except Exception as exc:  # eth-keys raises BadSignature and others for garbage
+            raise MultiSigError(f"signature entry {i // ENTRY_LEN} does not verify") from exc
+        out.append(Signature(signer.to_checksum_address(), Kind.ECDSA, r, s, v))
+    return out
+
+
 # -------------------------------------------------------------------------- signatures
 class Kind(IntEnum):
     CONTRACT = 0
@@ -296,7 +334,9 @@ __all__ = [
     "MultiSigError",
     "Signature",
     "message_digest",
+    "message_typed_data",
     "pack_signatures",
     "sign_execution",
+    "unpack_ecdsa_signatures",
     "sign_message",
 ]

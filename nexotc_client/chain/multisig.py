@@ -41,6 +41,8 @@ from nexotc_client.multisig import (
     Kind,
     MultiSigError,
     Signature,
+    message_digest,
+    message_typed_data,
     pack_signatures,
 )
 
@@ -473,7 +475,20 @@ def check_signature(sig: Signature, digest: bytes) -> None:
 
 def sign_proposal(proposal: Proposal, account: AccountAPI) -> Signature:
     """`account` signs the proposal's EIP-712 typed data (keyfile accounts prompt and show it)."""
-    typed = proposal.execution.typed_data(proposal.domain)
+    return _sign_typed(account, proposal.execution.typed_data(proposal.domain), proposal.digest)
+
+
+def sign_wallet_message(wallet: str, hash32: bytes, account: AccountAPI) -> Signature:
+    """An owner's signature making `isValidSignature(hash32, ...)` hold for the nexotc MultiSig `wallet` (with
+    the other owners' up to its threshold): `account` signs the wallet's EIP-712 `Message(bytes32 hash)`."""
+    from ape import chain
+
+    domain = Domain(int(chain.chain_id), to_checksum_address(wallet))
+    return _sign_typed(account, message_typed_data(domain, hash32), message_digest(domain, hash32))
+
+
+def _sign_typed(account: AccountAPI, typed: dict[str, Any], digest: bytes) -> Signature:
+    """`account`'s canonical ECDSA signature of `typed` (whose EIP-712 hash is `digest`), checked."""
     signature = account.sign_message(encode_typed_data(full_message=typed))
     if signature is None:
         raise NexotcError(f"the account {account.address} declined to sign")
@@ -485,7 +500,7 @@ def sign_proposal(proposal: Proposal, account: AccountAPI) -> Signature:
     if s > HALF_N:  # eth-keys signs canonically; normalise anyway
         s, v = SECP256K1_N - s, 55 - v
     sig = Signature(to_checksum_address(account.address), Kind.ECDSA, r, s, v)
-    check_signature(sig, proposal.digest)
+    check_signature(sig, digest)
     return sig
 
 
@@ -706,6 +721,7 @@ __all__ = [
     "event_abis",
     "read_json",
     "sign_proposal",
+    "sign_wallet_message",
     "signature_from_json",
     "signature_to_json",
     "wallet_container",

@@ -247,6 +247,13 @@ def verify_maker_signature(signed: SignedOffer) -> str:
         code = chain.provider.get_code(maker)
     if code:
         if not is_valid_1271(maker, digest, signed.signature):
+            held = wallet_offer_signatures(signed)
+            if held is not None and len(held.signers) < held.threshold:
+                raise NexotcError(
+                    f"the maker {maker} is a {held.threshold}-of-{len(held.owners)} multisig and the offer carries "
+                    f"{len(held.signers)} of its owners' signatures: another owner adds one with `nexotc offer "
+                    "sign FILE --account OWNER`"
+                )
             raise NexotcError(f"the maker {maker} is a contract and does not accept this signature (EIP-1271)")
         return "contract"
     sig = signed.signature
@@ -259,6 +266,79 @@ def verify_maker_signature(signed: SignedOffer) -> str:
     if recovered.lower() != maker.lower():
         raise NexotcError(f"the signature is not the maker's: it recovers to {recovered}, the maker is {maker}")
     return "eoa"
+
+
+@dataclass(frozen=True)
+class WalletSignatures:
+    """The owners' signatures an offer made by a nexotc MultiSig carries (its EIP-1271 maker signature)."""
+
+    wallet: str
+    threshold: int
+    owners: tuple[str, ...]
+    signers: tuple[str, ...]  # owners with a valid signature of the offer, ascending
+
+    @property
+    def missing(self) -> int:
+        return max(self.threshold - len(self.signers), 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "wallet": self.wallet,
+            "threshold": self.threshold,
+            "owners": list(self.owners),
+            "signers": list(self.signers),
+            "missing": self.missing,
+        }
+
+
+def wallet_offer_signatures(signed: SignedOffer) -> WalletSignatures | None:
+    """For an offer whose maker is a nexotc MultiSig on the connected chain: the owners whose signatures it
+    carries (entries that do not verify, or by non-owners, are not counted); None when the maker is not one."""
+    from nexotc_client.chain.multisig import MultiSigWallet
+    from nexotc_client.multisig import Domain, MultiSigError, message_digest, unpack_ecdsa_signatures
+
+    try:
+        wallet = MultiSigWallet.at(signed.offer.maker)
+    except NexotcError:
+        return None
+    owners = wallet.owners()
+    digest = message_digest(
+        Domain(signed.chain_id, wallet.address), signed.offer.digest(signed.chain_id, signed.factory)
+    )
+    try:
+        entries = unpack_ecdsa_signatures(signed.signature, digest)
+    except MultiSigError:
+        entries = []
+    known = {o.lower() for o in owners}
+    signers = sorted({e.signer for e in entries if e.signer.lower() in known}, key=lambda a: int(a, 16))
+    return WalletSignatures(wallet.address, wallet.threshold(), owners, tuple(signers))
+
+
+def sign_offer_for_wallet(
+    signed_or_offer: SignedOffer | Offer, account: AccountAPI, chain_id: int, factory: str
+) -> SignedOffer:
+    """`account`, an owner of the nexotc MultiSig that makes the offer, adds its signature to the offer's (the
+    owners' signatures, packed in signer order, are the maker's EIP-1271 signature once `threshold` of them
+    are there). Earlier owners' signatures are kept; the account's own earlier one is replaced."""
+    from nexotc_client.chain.multisig import MultiSigWallet, sign_wallet_message
+    from nexotc_client.multisig import Domain, MultiSigError, message_digest, pack_signatures, unpack_ecdsa_signatures
+
+    if isinstance(signed_or_offer, SignedOffer):
+        offer, earlier = signed_or_offer.offer, signed_or_offer.signature
+    else:
+        offer, earlier = signed_or_offer, b""
+    wallet = MultiSigWallet.at(offer.maker)
+    owners = {o.lower() for o in wallet.owners()}
+    if account.address.lower() not in owners:
+        raise NexotcError(f"{account.address} is not an owner of the multisig {wallet.address}, the offer's maker")
+    digest = offer.digest(chain_id, factory)
+    try:
+        entries = unpack_ecdsa_signatures(earlier, message_digest(Domain(chain_id, wallet.address), digest))
+    except MultiSigError as exc:
+        raise NexotcError(f"the offer's owner signatures are malformed: {exc}") from exc
+    kept = [e for e in entries if e.signer.lower() in owners and e.signer.lower() != account.address.lower()]
+    kept.append(sign_wallet_message(wallet.address, digest, account))
+    return SignedOffer(offer, pack_signatures(kept), chain_id, to_checksum_address(factory))
 
 
 def is_valid_1271(wallet: str, digest: bytes, signature: bytes) -> bool:
@@ -622,6 +702,8 @@ __all__ = [
     "require_invited",
     "sign_offer",
     "used_nonces",
+    "sign_offer_for_wallet",
     "validate_offer_terms",
+    "wallet_offer_signatures",
     "verify_maker_signature",
 ]

@@ -385,6 +385,13 @@ def _terms_options(func: Any) -> Any:
         click.option("--out", type=click.Path(path_type=Path), default=None, help="Also write the offer here."),
         click.option("--force", is_flag=True, help="Overwrite the --out file if it exists."),
         click.option(
+            "--maker",
+            "maker_wallet",
+            default=None,
+            help="Make the offer for this nexotc MultiSig (--account is one of its owners): the owners' signatures "
+            "are its EIP-1271 signature; the others add theirs with `nexotc offer sign`.",
+        ),
+        click.option(
             "--desk",
             "desk_id",
             type=click.IntRange(0, 2**256 - 1),
@@ -422,6 +429,7 @@ def _make_offer(
     previous: tuple[SignedOffer, dict[str, Any]] | None = None,
     fresh_times: bool = False,
     desk_id: int | None = None,
+    maker_wallet: str | None = None,
 ) -> None:
     from ape import chain
 
@@ -432,6 +440,7 @@ def _make_offer(
         next_nonce,
         nonce_used,
         sign_offer,
+        sign_offer_for_wallet,
         validate_offer_terms,
     )
     from nexotc_client.cli.deal import _parse_sets, _token_decimals
@@ -446,6 +455,20 @@ def _make_offer(
     sender = app.sender()
     now = int(chain.pending_timestamp)
     chain_id = int(chain.chain_id)
+    maker = sender.address
+    multisig = None
+    if maker_wallet is not None:
+        from nexotc_client.chain.multisig import MultiSigWallet
+
+        multisig = MultiSigWallet.at(wallet_address(maker_wallet))
+        if sender.address.lower() not in {o.lower() for o in multisig.owners()}:
+            raise NexotcError(f"--account {sender.address} is not an owner of the multisig {multisig.address}")
+        maker = multisig.address
+        if approve:
+            raise NexotcError(
+                f"--approve: the maker {maker} is a multisig, it approves the factory for its leg itself (an "
+                f"execution: `nexotc msig propose {maker} --call 'TOKEN.approve({factory.address}, AMOUNT)'`)"
+            )
 
     if previous is not None:
         prev, prev_data = previous
@@ -454,9 +477,9 @@ def _make_offer(
                 f"the offer countered was signed for chain {prev.chain_id} and factory {prev.factory}, "
                 f"not this network's (chain {chain_id}, factory {factory.address})"
             )
-        if prev.offer.maker.lower() == sender.address.lower():
+        if prev.offer.maker.lower() == maker.lower():
             raise NexotcError(
-                f"{sender.address} made the offer countered: a counter-offer comes from the other side "
+                f"{maker} made the offer countered: a counter-offer comes from the other side "
                 "(to revise your own offer, cancel it and create a new one)"
             )
         base_time = prev_data.get("time_base")
@@ -473,7 +496,6 @@ def _make_offer(
         sets=pairs,
     )
     terms = spec.terms
-    maker = sender.address
     probe = Offer(terms=terms, maker=maker, expiry=0, nonce=0)
     maker_role, taker_role = maker_side(probe)
     index = 0 if taker_role == "buyer" else 1
@@ -550,7 +572,10 @@ def _make_offer(
 
         with step(app, "approving the factory for your leg"):
             approval = approve_leg(filled_terms(offer_, None), maker_role, sender, factory.address)
-    signed = sign_offer(offer_, sender, chain_id, factory.address)
+    if multisig is not None:
+        signed = sign_offer_for_wallet(offer_, sender, chain_id, factory.address)
+    else:
+        signed = sign_offer(offer_, sender, chain_id, factory.address)
     path = keep(app, signed, {"time_base": time_base, "name": spec.name}, out)
 
     from nexotc_client.chain.offers import leg_of
@@ -576,6 +601,12 @@ def _make_offer(
     }
     if rows is not None:
         data["changes"] = rows
+    held = None
+    if multisig is not None:
+        from nexotc_client.chain.offers import wallet_offer_signatures
+
+        held = wallet_offer_signatures(signed)
+        data["multisig"] = held.to_dict() if held is not None else None
 
     def render(console: Console) -> None:
         from nexotc_client.cli.render import fmt_time
@@ -597,8 +628,23 @@ def _make_offer(
             )
         if approval is not None:
             console.print(f"  approved the factory for your {maker_role} leg (tx {approval.tx_hash})")
+        elif needs_approval and multisig is not None:
+            console.print(
+                f"  note: the factory cannot move the multisig's leg yet: it approves it with an execution "
+                f"(`nexotc msig propose {maker} --call '{maker_leg[1] if maker_leg else 'TOKEN'}.approve("
+                f"{factory.address}, {maker_leg[2] if maker_leg else 'AMOUNT'})'`)"
+            )
         elif needs_approval:
             console.print("  note: the factory cannot move your leg yet: run with --approve before it is accepted")
+        if held is not None:
+            console.print(
+                f"  maker: the multisig {held.wallet}; owner signatures {len(held.signers)} of {held.threshold}"
+                + (
+                    f": {held.missing} more owner(s) run `nexotc offer sign {path} --account OWNER`"
+                    if held.missing
+                    else " (complete: the offer can be accepted)"
+                )
+            )
         if rows is not None and previous is not None:
             metas = leg_metas(app, [previous[0], signed], factory)
             render_changes(console, rows, "changes from the offer countered", (previous[0].offer, offer_), metas)
@@ -630,6 +676,7 @@ def create(
     approve: bool,
     out: Path | None,
     force: bool,
+    maker_wallet: str | None,
     desk_id: int | None,
     public: bool,
 ) -> None:
@@ -649,6 +696,7 @@ def create(
         out=out,
         force=force,
         desk_id=desk_id,
+        maker_wallet=maker_wallet,
     )
 
 
@@ -670,6 +718,7 @@ def counter(
     approve: bool,
     out: Path | None,
     force: bool,
+    maker_wallet: str | None,
     desk_id: int | None,
     fresh_times: bool,
 ) -> None:
@@ -693,6 +742,7 @@ def counter(
         previous=previous,
         fresh_times=fresh_times,
         desk_id=desk_id,
+        maker_wallet=maker_wallet,
     )
 
 
@@ -991,6 +1041,58 @@ def render_status(console: Console, status: OfferStatus, base: LegMeta, quote: L
     console.print("  `nexotc offer accept ... --fund` deposits both legs in the acceptance transaction")
     for problem in status.problems:
         console.print(f"[red]✗ {problem}[/]")
+
+
+@offer.command("sign")
+@click.argument("ref", metavar="FILE|LINK")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Write the signed offer here instead.")
+@click.option("--force", is_flag=True, help="Overwrite the --out file if it exists.")
+@shared_options
+@click.pass_obj
+def sign_cmd(app: App, ref: str, out: Path | None, force: bool) -> None:
+    """An owner (--account) of the nexotc MultiSig that makes the offer adds its signature (EIP-712
+    `Message(bytes32 hash)` of the wallet over the offer's digest); with `threshold` of them the offer is
+    the multisig's signed offer. An offer FILE is updated in place (unless --out); a LINK's offer is kept in
+    the home. Prints the updated invite link."""
+    from nexotc_client.chain.offers import check_domain, sign_offer_for_wallet, wallet_offer_signatures
+
+    _refuse_overwrite(out, force)
+    signed, data = read_offer(ref)
+    check_domain(signed, app.factory())
+    before = wallet_offer_signatures(signed)
+    if before is None:
+        raise NexotcError(
+            f"the maker {signed.offer.maker} is not a nexotc multisig: only a multisig's offer collects owner "
+            "signatures (an account signs its own offer with `nexotc offer create`)"
+        )
+    sender = app.sender()
+    if sender.address in before.signers:
+        raise NexotcError(
+            f"{sender.address} has already signed this offer ({len(before.signers)} of {before.threshold}): nothing "
+            "written"
+        )
+    updated = sign_offer_for_wallet(signed, sender, signed.chain_id, signed.factory)
+    held = wallet_offer_signatures(updated)
+    assert held is not None
+    source = Path(ref).expanduser()
+    in_place = out is None and source.is_file() and isinstance(data, dict) and "signature" in data
+    path = keep(app, updated, data, source if in_place else out)
+    link = updated.to_link({k: data.get(k) for k in ("time_base", "name")} if isinstance(data, dict) else None)
+    result = {"offer_hash": hash_hex(updated.offer), "file": str(path), "link": link, "multisig": held.to_dict()}
+
+    def render(console: Console) -> None:
+        state = (
+            "complete: the offer can be accepted"
+            if not held.missing
+            else f"{held.missing} more owner signature(s) needed (`nexotc offer sign {path} --account OWNER`)"
+        )
+        console.print(
+            f"signed offer {result['offer_hash']} for the multisig {held.wallet} as {sender.address}: "
+            f"{len(held.signers)} of {held.threshold}, {state} → {path}"
+        )
+        console.print(link, soft_wrap=True, markup=False, emoji=False, highlight=False)
+
+    app.emit(result, render)
 
 
 @offer.command("approve")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clikit import Cli, assert_one_line_error, free_port, node_cli
+from clikit import ROOT, Cli, assert_one_line_error, free_port, node_cli
 from eth_abi import encode
 
 from nexotc_client.chain import Deployment, NexotcError, Registry, deploy_factory
@@ -140,6 +140,43 @@ def test_create_propose_sign_to_files_and_exec(cli: Cli, capsys: pytest.CaptureF
     assert [e["name"] for e in batch["events"]] == ["Executed", "Transfer", "ThresholdChanged", "Approval"]
     assert batch["events"][1]["args"]["receiver"] == TEST7
     assert cli.balance_of(usdt, TEST7) == 100_000_000 * USD + 2 * USD
+
+
+def test_a_multisig_makes_an_offer_its_owners_sign(cli: Cli) -> None:
+    """`offer create --maker MSIG`: the first owner's signature goes into the offer, `offer sign` adds the
+    others'; below the threshold the offer is named incomplete, at it the taker accepts and the deal is funded
+    from the multisig (which approved the factory with an execution)."""
+    files: Path = cli.state["dir"]
+    wbtc, factory = cli.state["deployment"]["tokens"]["WBTC"], cli.state["deployment"]["factory"]
+    owners_args = [arg for ref in OWNERS for arg in ("--owner", ref)]
+    wallet = cli.ok(
+        "msig", "create", *owners_args, "--threshold", "2", "--salt", "offer-maker", "--account", "test:0", "--json"
+    ).json()["wallet"]
+    transfer = "0xa9059cbb" + encode(["address", "uint256"], [wallet, 10**8]).hex()
+    cli.send({"from": OWNERS["test:2"], "to": wbtc, "data": transfer})
+    approval = files / "approve-factory.json"
+    cli.ok("msig", "propose", wallet, "--call", f"WBTC.approve({factory}, 100000000)", "--out", approval)
+    cli.ok("msig", "exec", approval, "--sign-with", "test:1", "--sign-with", "test:2")
+    offer_file = files / "msig-offer.json"
+    terms = ["--terms", ROOT / "examples" / "dvp-wbtc-usdt.yaml", "--set", f"SELLER={wallet}", "--set", "BUYER=test:5",
+             "--set", "base.amount=1", "--set", "quote.amount=65000"]  # fmt: skip
+
+    assert_one_line_error(cli("offer", "create", *terms, "--maker", wallet, "--account", "test:9"), "is not an owner")
+    assert_one_line_error(cli("offer", "create", *terms, "--maker", "test:4", "--account", "test:1"), "no contract at")
+    made = cli.ok("offer", "create", *terms, "--maker", wallet, "--account", "test:1", "--out", offer_file, "--json")
+    held = made.json()["multisig"]
+    assert made.json()["maker"] == wallet and (held["signers"], held["missing"]) == ([OWNERS["test:1"]], 1)
+    assert_one_line_error(
+        cli("offer", "open", offer_file, "--account", "test:5"), "2-of-3 multisig", "carries 1 of its owners'"
+    )
+    assert_one_line_error(cli("offer", "sign", offer_file, "--account", "test:9"), "is not an owner of the multisig")
+    signed = cli.ok("offer", "sign", offer_file, "--account", "test:3", "--json").json()
+    assert signed["multisig"]["missing"] == 0 and signed["file"] == str(offer_file)
+    assert_one_line_error(cli("offer", "sign", offer_file, "--account", "test:3"), "has already signed this offer")
+    shown = cli.ok("offer", "open", signed["link"], "--account", "test:5", "--json").json()
+    assert shown["maker_signature"] == "contract" and shown["acceptable"] is True, shown["problems"]
+    deal = cli.ok("offer", "accept", offer_file, "--account", "test:5", "--fund", "--json").json()["deal"]
+    assert cli.balance_of(wbtc, deal) == 10**8 and cli.balance_of(wbtc, wallet) == 0
 
 
 def test_offline_mistakes_print_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
