@@ -554,6 +554,41 @@ class Deal:
         return tx_result(receipt, {self.address})
 
     # ------------------------------------------------------- compliance gate
+    def compliance(self) -> dict[str, Any] | None:
+        """A gated deal's gate as its principals face it (None for an ungated deal): the policy, the scope, and
+        per principal its attestation in that scope (expiry, policy), whether the gate lets it through now and
+        whether it lasts to the final expiry. One that ends earlier blocks every release after it (refunds stay
+        open), so a seller delivering off chain checks the buyer's first."""
+        terms = self.terms
+        if terms.policy_id == 0:
+            return None
+        with reverts_as_errors("kyc_registry()"):
+            registry = to_checksum_address(str(self.contract.kyc_registry()))
+        out: dict[str, Any] = {"policy_id": terms.policy_id, "kyc_registry": registry, "principals": []}
+        if int(registry, 16) == 0:
+            return out
+        from nexotc_client.chain.kyc import KYCRegistry
+
+        kyc = KYCRegistry.at(registry)
+        with reverts_as_errors("scope()"):
+            scope = int(self.contract.scope())
+        out["scope"] = hex(scope)
+        for role, wallet in (("buyer", terms.buyer), ("seller", terms.seller)):
+            expiry, policy = kyc.attestation(wallet, scope)
+            with reverts_as_errors("compliant()"):
+                now_ok = bool(self.contract.compliant(wallet))
+            out["principals"].append(
+                {
+                    "role": role,
+                    "wallet": wallet,
+                    "attested_until": expiry or None,
+                    "attested_policy": policy or None,
+                    "compliant_now": now_ok,
+                    "covers_final_expiry": policy == terms.policy_id and expiry >= terms.final_expiry,
+                }
+            )
+        return out
+
     def _gate_refuses(self) -> list[tuple[str, str]]:
         """The principals (role, wallet) this deal's compliance gate refuses now (none for an
         ungated deal): the deal's own `compliant(who)`, which asks its KYC registry in its scope."""

@@ -299,10 +299,12 @@ def show(app: App, ref: str, terms_file: Path | None) -> None:
     )
     with reverts_as_errors("desk_id()"):
         desk_id = int(d.contract.desk_id())
+    gate = d.compliance()
     data = {
         "deal": d.address,
         "factory": d.factory.address,
         "desk_id": desk_id,
+        "compliance": gate,
         "terms": terms_dict(terms),
         "status": status.to_dict(),
         "assets": {
@@ -315,8 +317,34 @@ def show(app: App, ref: str, terms_file: Path | None) -> None:
         render_deal(c, d.address, d.factory.address, terms, status, base, quote)
         if desk_id:
             c.print(f"desk: #{desk_id} (a desk deal: its desk's rules were checked when it was created)")
+        if gate is not None:
+            _render_gate(c, gate, terms.final_expiry)
 
     app.emit(data, render)
+
+
+def _render_gate(c: Console, gate: dict[str, Any], final_expiry: int) -> None:
+    """Each principal's attestation of a gated deal, and a warning for one that ends before the final expiry."""
+    from nexotc_client.cli.render import fmt_time
+
+    if not gate["principals"]:
+        c.print(f"[red]compliance: policy #{gate['policy_id']}, but the factory has no KYC registry[/]")
+        return
+    c.print(f"compliance: policy #{gate['policy_id']} in scope {gate['scope']}")
+    for p in gate["principals"]:
+        if p["attested_until"] is None:
+            state = "no attestation"
+        elif p["attested_policy"] != gate["policy_id"]:
+            state = f"attested for policy #{p['attested_policy']}, not this deal's"
+        else:
+            state = f"attested until {fmt_time(p['attested_until'])}" + ("" if p["compliant_now"] else " (expired)")
+        c.print(f"  {p['role']} {p['wallet']}: {state}")
+        if not p["covers_final_expiry"]:
+            c.print(
+                f"  [yellow]warning: the {p['role']}'s attestation does not last to the final expiry "
+                f"({fmt_time(final_expiry)}): once it ends, no tranche can be released (refunds stay open); "
+                "deliver off chain only against an attestation that lasts[/]"
+            )
 
 
 def _asset_dict(meta: LegMeta) -> dict[str, Any]:

@@ -273,6 +273,19 @@ def test_accepting_requires_both_principals_attestations(
     assert wbtc.balanceOf(seller) == before[0] - offer_b.terms.base.amount
 
 
+def test_the_client_shows_whose_attestation_ends_before_the_final_expiry(gated, deal_a, terms_a, buyer, seller, t0):
+    """`Deal.compliance()` (what `nexotc deal show` prints): the buyer's attestation ends a day in, long before
+    the final expiry: once it ends no tranche can be released, which a seller delivering off chain must know."""
+    gate = Factory.at(gated.address).deal(deal_a.address).compliance()
+    assert gate is not None and gate["policy_id"] == POLICY and int(gate["scope"], 16) == int(deal_a.address, 16)
+    by_role = {p["role"]: p for p in gate["principals"]}
+    assert by_role["buyer"]["wallet"] == buyer.address and by_role["buyer"]["attested_until"] == t0 + DAY + 2_000
+    assert by_role["buyer"]["compliant_now"] is True and by_role["buyer"]["covers_final_expiry"] is False
+    seller_until = by_role["seller"]["attested_until"]
+    assert by_role["seller"]["compliant_now"] is True and by_role["seller"]["attested_policy"] == POLICY
+    assert by_role["seller"]["covers_final_expiry"] is (seller_until >= terms_a.final_expiry)
+
+
 # ------------------------------------------------------------------------ releasing
 def test_release_needs_both_attestations_and_lapse_blocks_release_not_refund(
     deal_a, terms_a, chain, t0, wbtc, usdt, buyer, seller, attacker
