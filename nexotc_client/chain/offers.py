@@ -649,11 +649,17 @@ def next_nonce(factory: Factory, maker: str, known: Iterable[int] = ()) -> int:
 def approve_maker_leg(factory: Factory, signed: SignedOffer, account: AccountAPI) -> TxResult | None:
     """The maker of an existing offer approves the factory for exactly its leg of that offer (nothing
     signed anew); None when the allowance already covers it. Refuses another account, an offer for
-    another chain or factory, and a maker with no on-chain leg."""
+    another chain or factory, a void offer (its nonce used or cancelled: it can never be filled) and a maker
+    with no on-chain leg."""
     offer = signed.offer
     if account.address.lower() != offer.maker.lower():
         raise NexotcError(f"{account.address} is not the maker of this offer: only {offer.maker} approves its leg")
     check_domain(signed, factory)
+    if nonce_used(factory, offer.maker, offer.nonce):
+        raise NexotcError(
+            f"the offer is void: the maker's nonce {offer.nonce} is used or cancelled, so it can never be filled "
+            "(nothing approved)"
+        )
     role = maker_side(offer)[0]
     terms = filled_terms(offer, None)
     if leg_of(terms, role) is None:

@@ -220,6 +220,24 @@ def _reachable_factory(app: App, offers: list[SignedOffer]) -> Factory | None:
     return factory
 
 
+def negotiation(signed: SignedOffer, known: dict[bytes, SignedOffer]) -> list[SignedOffer]:
+    """Every offer of `signed`'s negotiation that `known` holds, on any branch: its thread up to it (oldest
+    first), then every other known offer that answers the same opening offer (e.g. a sibling counter)."""
+    thread_ = [*ancestors(signed, known), signed]
+    root = thread_[0].offer.offer_hash()
+    seen = {s.offer.offer_hash() for s in thread_}
+    others = []
+    for other in known.values():
+        h = other.offer.offer_hash()
+        if h in seen:
+            continue
+        chain_ = ancestors(other, known)
+        if chain_ and chain_[0].offer.offer_hash() == root:
+            others.append((len(chain_), other))
+            seen.add(h)
+    return thread_ + [o for _, o in sorted(others, key=lambda pair: pair[0])]
+
+
 def _account_ref(app: App, address: str) -> str:
     return app.account or address
 
@@ -520,10 +538,13 @@ def _make_offer(
     raw_salt = to_salt(salt if salt is not None else spec.salt) if (salt or spec.salt) else ZERO32
     warnings: list[str] = []
     known = _known(app)
-    mine: list[SignedOffer] = []  # the maker's own offers earlier in this negotiation
+    mine: list[SignedOffer] = []  # the maker's own offers in this negotiation, on any branch
     if previous is not None:
-        thread_ = [*ancestors(previous[0], known), previous[0]]
-        mine = [s for s in thread_ if s.offer.maker.lower() == maker.lower() and _same_domain(s, previous[0])]
+        mine = [
+            s
+            for s in negotiation(previous[0], known)
+            if s.offer.maker.lower() == maker.lower() and _same_domain(s, previous[0])
+        ]
     if nonce is not None:
         if nonce_used(factory, maker, nonce):
             raise NexotcError(f"nonce {nonce} already used or cancelled for {maker}: pick another (or omit --nonce)")

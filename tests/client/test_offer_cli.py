@@ -279,6 +279,31 @@ def test_outsider_open_maker_approve_and_own_public_offer(cli: Cli) -> None:
     assert own.code == 1 and "the maker cannot accept its own offer" in own.json()["problems"][0]
 
 
+def test_sibling_counters_share_the_makers_nonce_and_a_void_offer_is_not_approved(cli: Cli) -> None:
+    """Two counters by the buyer to the same offer (two branches of one negotiation) share its nonce: once the
+    seller accepts one, the other is void; `offer approve` of a void offer sends nothing."""
+    files: Path = cli.state["dir"]
+    a, b, c = files / "sib-A.json", files / "sib-B.json", files / "sib-C.json"
+    cli.ok("offer", "create", "--terms", DVP_EXAMPLE, "--account", "test:2", "--approve", "--out", a)
+
+    def counter(out: Path, amount: str) -> dict:
+        return cli.ok(
+            "offer", "counter", a, "--terms", DVP_EXAMPLE, "--set", f"quote.amount={amount}", "--account", "test:1",
+            "--out", out, "--json",
+        ).json()  # fmt: skip
+
+    first, second = counter(b, "12900000"), counter(c, "12800000")
+    assert second["nonce"] == first["nonce"] and second["replaces"] == [first["offer_hash"]]
+    cli.ok("offer", "approve", b, "--account", "test:1")
+    deal = cli.ok("offer", "accept", b, "--account", "test:2", "--json").json()["deal"]
+    assert deal
+    refused = cli("offer", "accept", c, "--account", "test:2")
+    assert_one_line_error(refused, f"nonce {first['nonce']} is used or cancelled")
+    sent = int(cli.rpc("eth_getTransactionCount", [BUYER, "latest"]), 16)
+    assert_one_line_error(cli("offer", "approve", c, "--account", "test:1"), "the offer is void", "nothing approved")
+    assert int(cli.rpc("eth_getTransactionCount", [BUYER, "latest"]), 16) == sent
+
+
 def test_offline_mistakes_print_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     def check(argv: list[str | Path], fragment: str) -> None:
         code, _, err = in_process(capsys, *argv, "--home", tmp_path)
