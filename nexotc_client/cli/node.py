@@ -188,6 +188,7 @@ def start_node(home: Path, port: int, block_time: int | None = None, state_inter
                 process.terminate()
                 raise NexotcError(f"anvil did not answer on {url} within 20s (see {log})") from None
             time.sleep(0.1)
+    _keep_time_monotonic(url)
     info = NodeInfo(
         pid=process.pid,
         port=port,
@@ -198,6 +199,18 @@ def start_node(home: Path, port: int, block_time: int | None = None, state_inter
     )
     info.save(home)
     return info
+
+
+def _keep_time_monotonic(url: str) -> None:
+    """A restarted node's clock starts from the wall clock, but the state it loaded may hold blocks from a chain
+    time moved ahead (`evm_increaseTime`, tests of deadlines): the next block would then be dated before the
+    last one. Set the clock to just after the last block in that case, so chain time never goes back."""
+    try:
+        latest = int(rpc_call(url, "eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+        if latest >= int(time.time()):
+            rpc_call(url, "evm_setTime", [latest + 1])
+    except (OSError, KeyError, TypeError, ValueError):
+        pass  # a node that cannot say keeps its own clock
 
 
 def stop_node(home: Path, timeout: float = 15.0) -> NodeInfo:

@@ -180,6 +180,15 @@ def test_state_survives_a_restart(cli, deployed):
     events = cli.ok("deal", "events", deal, "--json").json()
     assert [e["name"] for e in events] == ["DealCreated", "Funded", "Funded", "Released"]
 
+    # chain time moved ahead survives a restart: the next block is never dated before the last one
+    cli.rpc("evm_increaseTime", [3 * 86_400])
+    cli.rpc("evm_mine", [])
+    ahead = int(cli.rpc("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+    cli.ok("node", "stop")
+    cli.ok("node", "start", "--port", str(cli.port))
+    cli.rpc("evm_mine", [])
+    assert int(cli.rpc("eth_getBlockByNumber", ["latest", False])["timestamp"], 16) > ahead
+
 
 # ------------------------------------------- mistakes caught without a chain
 def test_in_process_errors_need_no_node(tmp_path, capsys):
