@@ -27,6 +27,8 @@ from eth_account import Account
 from eth_keys import KeyAPI
 from eth_utils import keccak, to_checksum_address
 
+from nexotc_client.eip712 import EIP712_DOMAIN_TYPE
+
 NAME = "nexotc MultiSig"
 VERSION = "1"
 MAX_OWNERS = 20
@@ -177,12 +179,7 @@ class Execution:
         """The full EIP-712 document (eth_signTypedData_v4) a hardware or browser wallet shows."""
         return {
             "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
+                "EIP712Domain": EIP712_DOMAIN_TYPE,
                 "Call": [
                     {"name": "target", "type": "address"},
                     {"name": "value", "type": "uint256"},
@@ -220,12 +217,7 @@ def message_typed_data(domain: Domain, hash32: bytes) -> dict:
     and signs (its hash is `message_digest(domain, hash32)`)."""
     return {
         "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
+            "EIP712Domain": EIP712_DOMAIN_TYPE,
             "Message": [{"name": "hash", "type": "bytes32"}],
         },
         "primaryType": "Message",

@@ -32,6 +32,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak, to_checksum_address
 
+from nexotc_client.eip712 import EIP712_DOMAIN_TYPE
 from nexotc_client.terms import (
     ZERO_ADDRESS,
     DisputeDefault,
@@ -160,12 +161,7 @@ class Offer:
     def typed_data(self, chain_id: int, factory: str) -> dict[str, Any]:
         return {
             "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
+                "EIP712Domain": EIP712_DOMAIN_TYPE,
                 **TYPES,
             },
             "primaryType": "Offer",
