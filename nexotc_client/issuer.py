@@ -246,13 +246,9 @@ class IssuerStore:
         """Open the issuer directory, or start an empty tree there when it has none (library use; the CLI
         uses `load` and `create`)."""
         from nexotc_client.zk.credential import Credential
-        from nexotc_client.zk.merkle import PoseidonTree
 
         directory = Path(directory)
-        try:
-            tree = PoseidonTree.open(directory / TREE_FILE, depth)
-        except (OSError, ValueError, KeyError) as exc:
-            raise NexotcError(f"issuer tree {directory / TREE_FILE}: {exc}") from exc
+        tree = _open_tree(directory / TREE_FILE, depth)
         issued: dict[int, IssuedCredential] = {}
         published: dict[str, PublishedRoot] = {}
         meta_issuer = issuer
@@ -273,7 +269,11 @@ class IssuerStore:
         store = cls(directory, tree, issued, meta_issuer, published)
         for entry in issued.values():  # the register and the tree must agree
             expected = 0 if entry.revoked else entry.credential.leaf()
-            if tree.leaf(entry.index) != expected:
+            try:
+                leaf = tree.leaf(entry.index)
+            except (ValueError, IndexError):  # an index the tree cannot hold
+                leaf = None
+            if leaf != expected:
                 raise NexotcError(f"issuer directory {directory}: tree and register disagree at leaf {entry.index}")
         return store
 
@@ -360,6 +360,28 @@ class IssuerStore:
         if entry.revoked:
             raise NexotcError(f"the credential at leaf {index} is revoked")
         return HolderFile(self.issuer, entry.credential, index, self.tree.path(index))
+
+
+def _open_tree(path: Path, depth: int) -> Any:
+    """The PoseidonTree saved at `path` (a new empty one saving there when there is none); any content that is
+    not a saved tree is refused as malformed, naming the file, never left to fail later."""
+    from nexotc_client.zk.merkle import PoseidonTree
+
+    if not path.exists():
+        return PoseidonTree(depth, path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise NexotcError(f"issuer tree {path}: cannot read it: {exc}") from exc
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError(f"a JSON {type(data).__name__}, not an object")
+        return PoseidonTree.from_json(data, path)
+    except KeyError as exc:
+        raise NexotcError(f"issuer tree {path}: not an issuer tree (malformed: no {exc} field)") from None
+    except (ValueError, TypeError, AttributeError, IndexError, OverflowError, RecursionError) as exc:
+        raise NexotcError(f"issuer tree {path}: not an issuer tree (malformed: {exc})") from None
 
 
 # ---------------------------------------------------------------- proof files

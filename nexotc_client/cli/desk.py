@@ -6,7 +6,7 @@
     nexotc desk show ID
     nexotc desk add-member ID WHO --role trader,approver   (trader, approver, compliance, client)
     nexotc desk remove-member ID WHO
-    nexotc desk set-assets ID [--allow TOKEN]... [--disallow TOKEN]...
+    nexotc desk set-assets ID [--allow TOKEN]... [--disallow TOKEN]...     (an asset in both lists: usage error)
     nexotc desk set-fees ID [--fee-recipient F] [--max-fee-bps N] [--introducer-cap-bps M]
     nexotc desk set-access ID public|invite-only | set-policy ID POLICY | suspend ID | unsuspend ID
     nexotc desk propose-admin ID NEW|none | accept-admin ID
@@ -102,6 +102,15 @@ def _asset(app: App, ref: str) -> str:
         raise NexotcError(
             f"unknown asset {ref!r}: an address, off-chain, or a token symbol of `nexotc deploy --mock-tokens`"
         ) from None
+
+
+def _unique_assets(app: App, refs: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(name as given, asset) of each asset once, in order (the first name given for it)."""
+    unique: dict[str, tuple[str, str]] = {}
+    for ref in refs:
+        asset = _asset(app, ref)
+        unique.setdefault(asset, (ref, asset))
+    return list(unique.values())
 
 
 def _fee_warning(max_fee_bps: int, introducer_cap_bps: int) -> str | None:
@@ -439,10 +448,16 @@ def set_assets(app: App, desk_id: int, allow: tuple[str, ...], disallow: tuple[s
     if not allow and not disallow:
         raise click.UsageError("give --allow and/or --disallow")
     registry = _registry(app)
+    # each asset once (the first name given for it); one asked to be both allowed and disallowed is a mistake
+    to_allow = _unique_assets(app, allow)
+    to_disallow = _unique_assets(app, disallow)
+    disallowed = {a: t for t, a in to_disallow}
+    both = [(t, disallowed[a]) for t, a in to_allow if a in disallowed]
+    if both:
+        named = ", ".join(t if t == other else f"{t} ({other})" for t, other in both)
+        raise click.UsageError(f"--allow and --disallow both name {named}: give each asset in one list only")
     registry._require_desk(desk_id)
     # the contract wants each listed asset to change: those already as asked are dropped (and named)
-    to_allow = [(t, _asset(app, t)) for t in allow]
-    to_disallow = [(t, _asset(app, t)) for t in disallow]
     unchanged = [f"{t} allowed" for t, a in to_allow if registry.asset_allowed(desk_id, a)]
     unchanged += [f"{t} not allowed" for t, a in to_disallow if not registry.asset_allowed(desk_id, a)]
     to_allow = [(t, a) for t, a in to_allow if not registry.asset_allowed(desk_id, a)]

@@ -21,8 +21,11 @@
 Every issuer command but `issuer init` refuses a directory without an issuer tree (a wrong --issuer-dir
 must never pass for an empty tree). Registry admin commands (grant, revoke, expire-root, set-root-window,
 propose-admin, accept-admin, policy register) take --calldata to print the call for a MultiSig admin
-instead of sending it. Scopes: a deal's address (`--deal`), a desk (`--desk`, (1<<160)|id), or a raw
-field element (`--scope`, 0 <= scope < r, the BN254 scalar field).
+instead of sending it. Scopes: a deal (`--deal`: its address, or its creation number `3` / `#3`; a deployed
+desk deal's scope is its desk), a desk (`--desk`, (1<<160)|id), or a raw field element (`--scope`,
+0 <= scope < r, the BN254 scalar field). In a deployed plain deal's own scope, `prove` and `submit` refuse a
+wallet that is not the deal's buyer or seller (the gate checks only them, and a credential attests one wallet
+per scope). `issuer set-root-window` to the current window sends nothing.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from nexotc_client.chain.errors import NexotcError
 from nexotc_client.cli.app import App, shared_options, step, wallet_address
 
 if TYPE_CHECKING:
-    from nexotc_client.chain.deal import TxResult
+    from nexotc_client.chain.deal import Deal, TxResult
     from nexotc_client.chain.kyc import KYCRegistry
     from nexotc_client.issuer import IssuerStore
 
@@ -74,6 +77,12 @@ def _chain_now() -> int:
 
 
 def _scope(app: App, deal: str | None, desk_id: int | None, scope: str | None) -> int:
+    return _scope_and_deal(app, deal, desk_id, scope)[0]
+
+
+def _scope_and_deal(app: App, deal: str | None, desk_id: int | None, scope: str | None) -> tuple[int, Deal | None]:
+    """The scope, and the deployed deal --deal names (None for a deal not created yet, --desk or --scope).
+    --deal takes an address or a creation number (`3`, `#3`), as every deal command does."""
     from nexotc_client.chain.kyc import deal_scope, desk_scope, scope_of_deal
 
     given = [x for x in (deal, desk_id, scope) if x is not None]
@@ -84,14 +93,56 @@ def _scope(app: App, deal: str | None, desk_id: int | None, scope: str | None) -
 
         # an address may be a deal not created yet (factory.predict_address): prove before accepting;
         # a deployed deal names its scope (a desk deal's is its desk)
-        if is_valid_address(deal.strip()) and not _has_code(deal.strip()):
-            return deal_scope(deal.strip())
-        return scope_of_deal(app.deal(deal.strip()).contract)
+        ref = deal.strip()
+        if is_valid_address(ref) and not _has_code(ref):
+            return deal_scope(ref), None
+        found = app.deal(ref)
+        return scope_of_deal(found.contract), found
     if desk_id is not None:
-        return desk_scope(desk_id)
+        return desk_scope(desk_id), None
     from nexotc_client.chain.kyc import check_scope
 
-    return check_scope(str(scope), "--scope")
+    return check_scope(str(scope), "--scope"), None
+
+
+def _deal_of_scope(app: App, scope: int) -> Deal | None:
+    """The deployed deal (of the recorded factory, or one it replaced) whose own scope `scope` is: a deal
+    that is not a desk deal (a desk deal's scope is its desk). None for any other scope."""
+    from eth_utils import to_checksum_address
+
+    from nexotc_client.chain.kyc import scope_of_deal
+
+    if not 0 < scope < 1 << 160:
+        return None
+    address = to_checksum_address(f"0x{scope:040x}")
+    if not _has_code(address):
+        return None
+    try:
+        found = app.deal(address)
+    except NexotcError:  # not a deal of the recorded factories (or none is recorded): not ours to check
+        return None
+    return found if scope_of_deal(found.contract) == scope else None
+
+
+def _require_principal(app: App, scope: int, wallet: str, what: str, deal: Deal | None = None) -> None:
+    """In a plain deal's own scope only its buyer and seller are ever checked by the gate, and a credential
+    attests one wallet per scope: refuse another wallet before a proof is made or sent, so that the holder's
+    credential is not used up on a wallet the deal never asks about. A desk deal's scope is its desk, where
+    any member's wallet may prove, and a deal not created yet names no principals: neither is checked."""
+    from nexotc_client.chain.kyc import deal_scope
+
+    if deal is None or deal_scope(deal.address) != scope:
+        deal = _deal_of_scope(app, scope)
+    if deal is None:
+        return
+    terms = deal.terms
+    if wallet.lower() in (terms.buyer.lower(), terms.seller.lower()):
+        return
+    raise NexotcError(
+        f"{what} {wallet} is not a principal of deal {deal.address} (buyer {terms.buyer}, seller {terms.seller}): "
+        "its gate checks only them, and a credential attests one wallet per scope, so an attestation for "
+        "another wallet would use up the credential in this deal"
+    )
 
 
 def _has_code(address: str) -> bool:
@@ -407,11 +458,10 @@ def prove(
     validity = parse_duration(valid_for, "--valid-for") if valid_for is not None else None
     if validity is not None and validity <= 0:
         raise NexotcError("--valid-for: must be at least 1s (the attestation must end after the proof's time)")
-    target = _scope(app, deal, desk_id, scope)
+    target, deployed = _scope_and_deal(app, deal, desk_id, scope)
+    _require_principal(app, target, who, "--wallet" if wallet else "--account", deployed)
     # a deployed deal: releases are gated until its final expiry, so that is what the attestation must cover
-    deal_expiry = None
-    if deal is not None and _has_code(deal.strip()):
-        deal_expiry = app.deal(deal.strip()).terms.final_expiry
+    deal_expiry = deployed.terms.final_expiry if deployed is not None else None
     # the policy exactly as the registry enforces it: decoded from its registered word
     try:
         policy = Policy.from_word(registry.policy(policy_id).policy_word)
@@ -472,6 +522,7 @@ def submit(app: App, proof_path: str) -> None:
     proof_file = ProofFile.load(proof_path)  # refuses a file whose fields disagree with its public signals
     registry = _registry(app)
     sender = app.sender()
+    _require_principal(app, proof_file.proof.scope, proof_file.wallet, "the proof's wallet")
     with step(app, "submitting the proof"):
         result = registry.submit_proof(proof_file.proof, proof_file.policy_id, sender)
     _emit_tx(
@@ -928,6 +979,14 @@ def set_root_window(app: App, window: str, calldata: bool) -> None:
     seconds = parse_duration(window, "WINDOW")
     if seconds > MAX_ROOT_WINDOW:
         raise NexotcError(f"WINDOW: at most 30 days ({MAX_ROOT_WINDOW} s), got {seconds}")
+    if _registry(app).root_window == seconds:  # the same window again: the transaction would change nothing
+        from nexotc_client.cli.render import fmt_duration
+
+        app.emit(
+            {"method": "set_root_window", "changed": False, "root_window": seconds},
+            lambda c: click.echo(f"the root window is already {fmt_duration(seconds)} ({seconds} s); nothing sent"),
+        )
+        return
     result = _admin(app, "set_root_window", seconds, calldata=calldata, title="setting the root window")
     if result is not None:
         _emit_tx(app, f"root window set to {seconds}s", result, {"root_window": seconds})

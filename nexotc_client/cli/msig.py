@@ -3,8 +3,8 @@
     nexotc msig create --owner A --owner B --owner C --threshold 2 [--salt S] --account DEPLOYER
     nexotc msig owners WALLET
     nexotc msig propose WALLET (--to ADDR [--data 0x..] [--value WEI] | --erc20-transfer TOKEN:TO:AMOUNT
-                        | --call 'TARGET.method(args)')... [--deadline +1d] [--nonce N] --out PROPOSAL.json
-    nexotc msig sign PROPOSAL.json --account OWNER [--out SIG.json]     works offline too
+                        | --call 'TARGET.method(args)')... [--deadline +1d] [--nonce N] --out PROPOSAL.json [--force]
+    nexotc msig sign PROPOSAL.json --account OWNER [--out SIG.json [--force]]     works offline too
     nexotc msig exec PROPOSAL.json [SIG.json...] [--sign-with ACCOUNT]... [--account RELAYER]
 
 Signatures are collected as files (one per owner, from `msig sign`) or made on the spot by several
@@ -18,8 +18,10 @@ or #N), `wallet` (the wallet itself: add_owner, remove_owner, change_threshold..
 escrow factory), `desk` (the desk registry the factory serves), a token symbol, or an address (a
 token: transfer, approve, transferFrom); arguments are comma-separated: integers, addresses or
 account references (test:N), true/false, 0x hex, or quoted text. --call integers are RAW: a token
-amount there is in base units (`USDT.approve(test:8, 5)` approves 0.000005 USDT); the summary shown
-by propose (and sign) gives every known amount in both forms.
+amount there is in base units (`USDT.approve(test:8, 5)` approves 0.000005 USDT), and must fit the
+argument's type (uint256: 0 .. 2**256 - 1, uint8: 0 .. 255, ...); the summary shown by propose (and
+sign) gives every known amount in both forms. `propose` and `sign` refuse an existing --out file
+without --force (owners may have signed the proposal already: a new one would orphan their signatures).
 
 `sign` checks, when the chain is reachable, that the signer is an owner, that the proposal's nonce is
 not used yet and that its deadline has not passed; offline it signs and says so.
@@ -76,6 +78,11 @@ def _address(ref: str, what: str) -> str:
         return wallet_address(ref.strip())
     except NexotcError as exc:
         raise NexotcError(f"{what}: {ref!r} is not an address or an account ({exc})") from exc
+
+
+def _refuse_overwrite(out: Path, force: bool, what: str) -> None:
+    if out.exists() and not force:
+        raise NexotcError(f"{out} exists: {what} is not overwritten without --force; nothing written")
 
 
 def _render_result(console: Console, title: str, result: TxResult) -> None:
@@ -177,6 +184,22 @@ def _unquote(text: str) -> str:
     return text
 
 
+_INT_TYPE = re.compile(r"(?P<unsigned>u?)int(?P<bits>\d*)")
+
+
+def _in_range(value: int, abi_type: str, integer: re.Match[str]) -> int:
+    """`value` if the ABI integer type holds it (uint8: 0 .. 255, int16: -32768 .. 32767, ...)."""
+    bits = int(integer["bits"] or 256)
+    low, high = (0, 2**bits - 1) if integer["unsigned"] else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+    if not low <= value <= high:
+        if bits <= 64:
+            hint = f"{low} .. {high}"
+        else:  # the bounds as powers of two: readable
+            hint = f"0 .. 2**{bits} - 1" if integer["unsigned"] else f"-2**{bits - 1} .. 2**{bits - 1} - 1"
+        raise ValueError(f"{value} is out of range for {abi_type} ({hint})")
+    return value
+
+
 def convert_arg(raw: str, abi_type: str, where: str) -> Any:
     """One --call argument converted to its ABI type."""
     from nexotc_client.chain.encoding import to_reason
@@ -185,8 +208,9 @@ def convert_arg(raw: str, abi_type: str, where: str) -> Any:
     try:
         if abi_type == "address":
             return _address(text, where)
-        if abi_type.startswith(("uint", "int")):
-            return _base_units_int(text)
+        integer = _INT_TYPE.fullmatch(abi_type)
+        if integer is not None:
+            return _in_range(_base_units_int(text), abi_type, integer)
         if abi_type == "bool":
             if text.lower() not in ("true", "false", "1", "0"):
                 raise ValueError(f"expected true or false, got {text!r}")
@@ -250,7 +274,10 @@ def build_call(
         convert_arg(a, str(i.type), f"--call {method} argument {i.name or n}")
         for n, (a, i) in enumerate(zip(args, abi.inputs, strict=True))
     ]
-    data = bytes(handler.encode_input(*values))
+    try:
+        data = bytes(handler.encode_input(*values))
+    except Exception as exc:  # anything the checks above let through and the ABI encoder refuses
+        raise NexotcError(f"--call {method}: the arguments do not fit {abi.selector}: {exc}") from None
     return Call(target, 0, data)
 
 
@@ -374,6 +401,7 @@ def summaries(app: App, wallet: str, calls: list[Call], online: bool) -> list[st
 @click.option("--nonce", type=click.IntRange(0), default=None, help="Wallet nonce (default: the current one).")
 @click.option("--description", default="", help="A note for the signers (not signed).")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Proposal file to write.")
+@click.option("--force", is_flag=True, help="Overwrite an existing --out file (signatures made on it no longer match).")
 @shared_options
 @click.pass_obj
 def propose(
@@ -388,14 +416,17 @@ def propose(
     nonce: int | None,
     description: str,
     out: Path,
+    force: bool,
 ) -> None:
-    """Write a proposal file for the owners to sign (one call, or several as a batch)."""
+    """Write a proposal file for the owners to sign (one call, or several as a batch). An existing --out
+    file is not overwritten without --force: owners may have signed it already."""
     from ape import chain
 
     from nexotc_client.chain.multisig import Proposal
     from nexotc_client.multisig import MAX_CALLS, Call, Execution
     from nexotc_client.spec import parse_time
 
+    _refuse_overwrite(out, force, "a proposal (signatures made on it would no longer match)")
     wallet = _wallet(app, ref)
     tokens, factory, desk_registry = _context(app)
     built: list[Call] = []
@@ -446,14 +477,18 @@ def propose(
 @msig.command("sign")
 @click.argument("proposal_file", metavar="PROPOSAL.json", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Default: PROPOSAL.<signer>.sig.json")
+@click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
 @shared_options
 @click.pass_obj
-def sign(app: App, proposal_file: Path, out: Path | None) -> None:
+def sign(app: App, proposal_file: Path, out: Path | None, force: bool) -> None:
     """Sign a proposal as one owner (EIP-712) and write the signature file. When the chain is
     reachable, refuse a signer that is not an owner, a used nonce or a passed deadline (nothing is
-    written); offline, sign anyway and say that this was not checked."""
+    written); offline, sign anyway and say that this was not checked. An existing --out file is not
+    overwritten without --force."""
     from nexotc_client.chain.multisig import MultiSigWallet, Proposal, sign_proposal, signature_to_json, write_json
 
+    if out is not None:
+        _refuse_overwrite(out, force, "a signature file")
     proposal = Proposal.load(proposal_file)
     online = True
     offline_reason = ""
