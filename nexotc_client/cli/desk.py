@@ -163,7 +163,15 @@ def _admin_call(
         # the executor: the admin, or for accept_admin the proposed admin
         executor = info.pending_admin if method == "accept_admin" and info.pending_admin else info.admin
         hexdata = "0x" + data.hex()
-        command = f"nexotc msig propose {executor} --to {target} --data {hexdata} --out desk-{desk_id}-{method}.json"
+        from ape import chain
+
+        # a multisig admin proposes the call; an account admin (no code) sends it itself, without --calldata
+        is_contract = bool(chain.provider.get_code(executor))
+        command = (
+            f"nexotc msig propose {executor} --to {target} --data {hexdata} --out desk-{desk_id}-{method}.json"
+            if is_contract
+            else None
+        )
         out: dict[str, Any] = {
             "desk_id": desk_id,
             "method": method,
@@ -179,8 +187,14 @@ def _admin_call(
         def render(_console: Any) -> None:
             # plain output: a folded line would break copy-paste of the hex
             click.echo(f"{method} on desk #{desk_id} (not sent): call {target} value 0 data {hexdata}")
-            click.echo(f"execute it from the desk's admin {executor}, e.g. with a MultiSig admin:")
-            click.echo(f"  {command}")
+            if command is not None:
+                click.echo(f"execute it from the desk's admin {executor}, a multisig:")
+                click.echo(f"  {command}")
+            else:
+                click.echo(
+                    f"the desk's admin {executor} is an account, not a multisig: it sends the call itself (this "
+                    f"command without --calldata, with --account {executor}, or from its own wallet)"
+                )
 
         app.emit(out, render)
         return

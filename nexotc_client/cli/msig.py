@@ -245,11 +245,12 @@ def build_call(
     target_ref, method, args_text = match["target"], match["method"], match["args"]
     tokens = tokens or {}
     kind = "token"
-    if target_ref.lower() in ("wallet", "self"):
+    ref = target_ref.lower()
+    if ref in ("wallet", "self", wallet.lower()):
         target, contract_type, kind = wallet, wallet_container().contract_type, "wallet"
-    elif target_ref.lower() == "factory" and factory is not None:
+    elif factory is not None and ref in ("factory", factory.address.lower()):
         target, contract_type, kind = factory.address, factory_container().contract_type, "factory"
-    elif target_ref.lower() == "desk" and desk_registry is not None:
+    elif desk_registry is not None and ref in ("desk", desk_registry.lower()):
         from nexotc_client.chain.contracts import container
 
         target, contract_type, kind = desk_registry, container("DeskRegistry").contract_type, "desk registry"

@@ -131,14 +131,26 @@ def test_a_fee_schedule_that_cannot_be_used_in_full_is_warned_about(cli: Cli) ->
 
 
 def test_calldata_prints_the_msig_command_unfolded_with_the_admin(cli: Cli) -> None:
-    # --calldata: the msig command on one unfolded line, with the desk's real admin
+    # --calldata for a desk whose admin is an account: the call, and no msig command (it sends it itself)
     sent = nonce(cli, ADMIN)
     call = cli.ok("desk", "suspend", "1", "--calldata", "--json").json()
-    assert call["admin"] == ADMIN and call["propose"].startswith(f"nexotc msig propose {ADMIN} --to ")
+    assert call["admin"] == ADMIN and call["propose"] is None and call["data"].startswith("0x")
     human = cli.ok("desk", "suspend", "1", "--calldata").out
+    assert f"the desk's admin {ADMIN} is an account, not a multisig" in human and "msig propose" not in human
+    assert nonce(cli, ADMIN) == sent
+    # a multisig admin: the msig command on one unfolded line, with the desk's real admin
+    wallet = cli.ok(
+        "msig", "create", "--owner", "test:1", "--owner", "test:2", "--threshold", "1", "--account", "test:0", "--json"
+    ).json()["wallet"]
+    desk_id = cli.ok(
+        "desk", "create", "--admin", wallet, "--fee-recipient", "test:0", "--max-fee-bps", "30",
+        "--introducer-cap-bps", "20", "--account", "test:3", "--json",
+    ).json()["desk_id"]  # fmt: skip
+    call = cli.ok("desk", "suspend", str(desk_id), "--calldata", "--json").json()
+    assert call["admin"] == wallet and call["propose"].startswith(f"nexotc msig propose {wallet} --to ")
+    human = cli.ok("desk", "suspend", str(desk_id), "--calldata").out
     lines = [line.strip() for line in human.splitlines()]
     assert call["propose"] in lines and "WALLET" not in human
-    assert nonce(cli, ADMIN) == sent
 
 
 def test_desk_offers_from_the_cli(cli: Cli, tmp_path: Path) -> None:

@@ -279,6 +279,8 @@ def test_call_helper_encodes_deal_wallet_and_token_calls(wf, usdt, dvp_terms, de
     threshold = build_call("wallet.change_threshold(1)", wallet.address, tokens)
     assert threshold.target == wallet.address
     assert threshold.data == bytes(wallet.contract.change_threshold.encode_input(1))
+    # the wallet named by its own address is the wallet, not a token
+    assert build_call(f"{wallet.address.lower()}.change_threshold(1)", wallet.address, tokens) == threshold
     approve = build_call("USDT.approve(test:1, 1_000)", wallet.address, tokens)
     assert approve.target == usdt.address and approve.data == bytes(usdt.approve.encode_input(buyer.address, 1000))
     factory = deploy_factory(desk, registry=Registry(tmp_path / "deployments.json"))
@@ -286,6 +288,8 @@ def test_call_helper_encodes_deal_wallet_and_token_calls(wf, usdt, dvp_terms, de
     release = build_call(f"{deal.address}.release(0)", wallet.address, tokens, factory)
     assert release.data == bytes(instance(deal.address, deal_container()).release.encode_input(0))
     assert build_call("#1.dispute(1, 'late delivery')", wallet.address, tokens, factory).target == deal.address
+    by_address = build_call(f"{factory.address}.fund_deal({deal.address})", wallet.address, tokens, factory)
+    assert by_address == build_call(f"factory.fund_deal({deal.address})", wallet.address, tokens, factory)
     transfer = erc20_transfer_call("USDT:test:3:1.5", tokens)
     assert transfer.data == bytes(usdt.transfer.encode_input("0x90F79bf6EB2c4f870365E785982E1f101E93b906", 1_500_000))
     for expr, message in (
