@@ -15,7 +15,8 @@
     nexotc match offer ... | want ... | rank PREF [--offline] | invite MATCH --account MAKER ... [--out FILE] | list
 
 The database: --db URL (sqlite:///FILE or postgresql+psycopg://...), else $NEXOTC_DESK_DB, else
-<home>/desk.db; it is created and migrated on first use. Books come from the recorded venue fixtures (raw
+<home>/desk.db; it is created (and migrated) only by rfq new, match offer | want and settle track, every
+other command (hedge ones included) refuses a missing one. Books come from the recorded venue fixtures (raw
 exchange responses parsed by ccxt; offline) unless --live. Hedges run on simulated venues whose journals
 live in <home>/exchange/<hedge id>/ (the exchange's own record, so a resumed hedge finds what was executed).
 """
@@ -53,13 +54,28 @@ def parse_ms(text: str, what: str) -> int:
 
 
 def parse_decimal(text: str, what: str) -> Decimal:
+    """A typed decimal, exactly, in plain form (2E1 -> 20, 1.50 -> 1.5): what is echoed, recorded and shown as
+    JSON never carries an exponent."""
+    from nexotc_client.desk.db import canonical
+
     try:
         value = Decimal(text.strip())
     except InvalidOperation:
         raise NexotcError(f"{what}: {text!r} is not a decimal number") from None
     if not value.is_finite():
         raise NexotcError(f"{what}: {text!r} is not a finite number")
-    return value
+    return Decimal(canonical(value))
+
+
+def desk_wallet(ref: str, option: str) -> str:
+    """A wallet typed for the desk book or an offer (`option` names it): an address or an account, never the
+    zero address (no one can sign for it, and an offer naming it could never be taken)."""
+    from nexotc_client.terms import ZERO_ADDRESS
+
+    address = wallet_address(ref.strip())
+    if address == ZERO_ADDRESS:
+        raise NexotcError(f"{option}: the zero address is not a wallet")
+    return address
 
 
 @contextmanager
@@ -124,12 +140,12 @@ def desk_deal_ids(factory: Any, desk_id: int, policy_id: int | None) -> tuple[in
     return desk_id, policy_id
 
 
-def open_store(app: App, db_url: str | None) -> DeskStore:
-    from nexotc_client.desk.db import Database
-    from nexotc_client.desk.store import DeskStore
+def _hedge_store(app: App, db_url: str | None) -> DeskStore:
+    """The desk store of the hedge commands: an existing database only (a hedge hedges a recorded quote, so a
+    missing database is a mistyped --db, never created)."""
+    from nexotc_client.cli.desk_checks import desk_store
 
-    with desk_errors():
-        return DeskStore(Database.open(db_url, home=app.home))
+    return desk_store(app, db_url)
 
 
 def _now_ms() -> int:
@@ -173,7 +189,7 @@ def rfq_new(app: App, client: str, symbol: str, side: str, size: str, rfq_id: st
         insert_rfq(store, request)
     app.emit(
         _jsonable(request),
-        lambda c: c.print(f"RFQ {request.rfq_id}: {request.client} {side}s {amount} {request.symbol}"),
+        lambda c: c.print(f"RFQ {request.rfq_id}: {request.client} {side}s {_amount(request.size)} {request.symbol}"),
     )
 
 
@@ -189,7 +205,7 @@ def rfq_list(app: App, db_url: str | None) -> None:
 
     def render(c: Console) -> None:
         for r in rows:
-            c.print(f"{r['rfq_id']}  {r['client']}  {r['side']} {r['size']} {r['symbol']}")
+            c.print(f"{r['rfq_id']}  {r['client']}  {r['side']} {_amount(Decimal(r['size']))} {r['symbol']}")
 
     app.emit(rows, render)
 
@@ -210,7 +226,9 @@ def rfq_show(app: App, rfq_id: str, db_url: str | None) -> None:
     data = {**_jsonable(request), "quotes": [_jsonable(q) for q in quotes]}
 
     def render(c: Console) -> None:
-        c.print(f"RFQ {request.rfq_id}: {request.client} {request.side.value}s {request.size} {request.symbol}")
+        c.print(
+            f"RFQ {request.rfq_id}: {request.client} {request.side.value}s {_amount(request.size)} {request.symbol}"
+        )
         if not quotes:
             c.print("  no quotes yet")
         for q in quotes:
@@ -509,7 +527,7 @@ def quote_lock(
         raise NexotcError(f"{out} exists: the offer file is not overwritten without --force")
     if out is not None and not out.parent.is_dir():
         raise NexotcError(f"--out {out}: no directory {out.parent}")
-    client_address = wallet_address(client)
+    client_address = desk_wallet(client, "--client")
     try:
         rfq_client = wallet_address(request.client)
     except NexotcError:
@@ -522,8 +540,8 @@ def quote_lock(
     roles = {
         "--account (the desk's trading wallet)": sender.address,
         "--client": client_address,
-        "--platform (the desk's fee wallet)": wallet_address(platform),
-        "--resolver": wallet_address(resolver),
+        "--platform (the desk's fee wallet)": desk_wallet(platform, "--platform"),
+        "--resolver": desk_wallet(resolver, "--resolver"),
     }
     seen: dict[str, str] = {}
     for role, address in roles.items():
@@ -892,7 +910,7 @@ def hedge_start(
     limit = parse_decimal(limit_bps, "--limit-bps") if limit_bps is not None else None
     if parent_id is not None and not _HEDGE_ID.match(parent_id):
         raise NexotcError(f"--id {parent_id!r}: letters, digits, '.', '_', '-' (at most 64, not starting with . _ -)")
-    store = open_store(app, db_url)
+    store = _hedge_store(app, db_url)
     with desk_errors():
         q = store.get_quote(quote_id)
     if q.state is not QuoteState.ACCEPTED:
@@ -967,7 +985,7 @@ def hedge_resume(app: App, parent_id: str, db_url: str | None) -> None:
     """Continue a hedge after a crash, from the database and the venues' journals (exit 3: it ended partial)."""
     from nexotc_client.desk.engine import resume_hedge
 
-    store = open_store(app, db_url)
+    store = _hedge_store(app, db_url)
     with desk_errors():
         quote_id = store.hedge_quote_id(parent_id)
         with _hedge_lock(app, parent_id):
@@ -987,7 +1005,7 @@ def hedge_cancel(app: App, parent_id: str, db_url: str | None) -> None:
     from nexotc_client.desk.hedge import HedgeBusyError
     from nexotc_client.desk.models import HedgeStatus
 
-    store = open_store(app, db_url)
+    store = _hedge_store(app, db_url)
     with desk_errors():
         state = store.load_hedge(parent_id)
         if state.status in (HedgeStatus.DONE, HedgeStatus.PARTIAL):
@@ -1019,7 +1037,7 @@ def hedge_cancel(app: App, parent_id: str, db_url: str | None) -> None:
 @click.pass_obj
 def hedge_show(app: App, parent_id: str, db_url: str | None) -> None:
     """A hedge's progress as persisted (and whether a process runs it)."""
-    store = open_store(app, db_url)
+    store = _hedge_store(app, db_url)
     with desk_errors():
         state = store.load_hedge(parent_id)
     data = _hedge_summary(state, _process(app, parent_id, state.status.value))
@@ -1039,7 +1057,7 @@ def hedge_list(app: App, db_url: str | None) -> None:
             **{k: canonical(v) if isinstance(v, Decimal) else v for k, v in r.items()},
             "process": _process(app, r["parent_id"], r["status"]),
         }
-        for r in open_store(app, db_url).hedges()
+        for r in _hedge_store(app, db_url).hedges()
     ]
 
     def render(c: Console) -> None:
@@ -1063,6 +1081,13 @@ def _network_name(app: App) -> str:
     app.connect()
     provider = networks.provider
     return f"{provider.network.ecosystem.name}:{provider.network.name}"
+
+
+def _settle_deal(factory: Any, ref: str) -> Any:
+    """The deal a settle command names: an address, or the factory's creation number (`1` or `#1`, as `deal
+    list` shows), resolved the same way by every settle command."""
+    with desk_errors():
+        return factory.deal(ref.strip())
 
 
 @settle.command("track")
@@ -1098,8 +1123,9 @@ def settle_track(
         parse_ms(sla_release, "sla-release") // 1000,
         parse_ms(sla_offchain, "sla-offchain") // 1000,
     )
+    deal = _settle_deal(factory, deal_address)
     with desk_errors():
-        row = SettlementTracker(store, factory, network).track(factory.deal(deal_address), quote_id, sla, confirmations)
+        row = SettlementTracker(store, factory, network).track(deal, quote_id, sla, confirmations)
     data = {
         "deal": row.deal_address,
         "quote_id": row.quote_id,
@@ -1133,8 +1159,10 @@ def settle_status(app: App, deal_address: str, db_url: str | None) -> None:
 
     store = desk_store(app, db_url)
     network = _network_name(app)
+    factory = app.factory()
+    deal = _settle_deal(factory, deal_address)
     with desk_errors():
-        view = SettlementTracker(store, app.factory(), network).poll(deal_address)
+        view = SettlementTracker(store, factory, network).poll(deal.address)
     data = view.to_dict()
 
     def when(ts: int) -> str:
@@ -1180,10 +1208,12 @@ def settle_mark(
 
     store = desk_store(app, db_url)
     network = _network_name(app)
+    factory = app.factory()
+    deal = _settle_deal(factory, deal_address)
     marker = app.sender() if on_chain else None
     with desk_errors():
-        row = SettlementTracker(store, app.factory(), network).mark_offchain(
-            deal_address, tranche, milestone, evidence, marker
+        row = SettlementTracker(store, factory, network).mark_offchain(
+            deal.address, tranche, milestone, evidence, marker
         )
     data = {
         "deal": row.deal_address,
@@ -1208,14 +1238,15 @@ def settle_mark(
 @shared_options
 @click.pass_obj
 def settle_release(app: App, deal_address: str, tranche: int, db_url: str | None) -> None:
-    """Release a tranche of a locked deal from --account and book the settlement (ref <quote id>/<tranche>)."""
+    """Release a tranche of a locked deal from --account and book the settlement (ref <quote id>/<tranche>). A
+    call that only records the account's release signature (the tranche is not payable yet) books nothing."""
     from nexotc_client.chain.contracts import erc20
     from nexotc_client.cli.desk_checks import desk_store
     from nexotc_client.desk.engine import book_settlement
 
     store = desk_store(app, db_url)
     factory = app.factory()
-    deal = factory.deal(deal_address)
+    deal = _settle_deal(factory, deal_address)
     with desk_errors():
         q = store.quote_for_deal(deal.address)
         if q is None:
@@ -1223,12 +1254,26 @@ def settle_release(app: App, deal_address: str, tranche: int, db_url: str | None
     sender = app.sender()
     with step(app, f"releasing tranche {tranche}"):
         result = deal.release(tranche, sender)
+    if not any(e.name == "Released" for e in result.events):
+        # a release signer's call before the tranche's conditions hold (unlock time, approvals, the other
+        # signatures) only records the signature: nothing was paid out, so nothing is booked
+        signed = [e for e in result.events if e.name == "Signed"]
+        what = f"signature {signed[-1].args.get('signatures')} recorded" if signed else "nothing paid out"
+        data = {**result.to_dict(), "released": False, "booking": None}
+        app.emit(
+            data,
+            lambda c: c.print(
+                f"tranche {tranche} not released yet ({what} in {result.tx_hash}): nothing booked; release it "
+                "again once it is unlocked, approved and signed"
+            ),
+        )
+        return
     terms = deal.terms
     decimals = [int(erc20(leg.token).decimals()) if leg.on_chain else 8 for leg in (terms.base, terms.quote)]
     ts = max((e.timestamp for e in result.events), default=0) * 1000
     with desk_errors():
         booking = book_settlement(store, q, terms, tranche, result.tx_hash, ts, decimals[0], decimals[1])
-    data = {**result.to_dict(), "booking": _jsonable(booking)}
+    data = {**result.to_dict(), "released": True, "booking": _jsonable(booking)}
     app.emit(data, lambda c: c.print(f"tranche {tranche} released ({result.tx_hash}), booked {booking.ref}"))
 
 
@@ -1324,7 +1369,7 @@ def match_offer(
     with desk_errors():
         offer = MakerOffer(
             offer_id or f"O-{now}",
-            wallet_address(maker),
+            desk_wallet(maker, "--maker"),
             check_pair(pair, "pair"),
             Side(side),
             lo,
@@ -1377,7 +1422,7 @@ def match_want(
     with desk_errors():
         pref = Preference(
             pref_id or f"P-{now}",
-            wallet_address(taker),
+            desk_wallet(taker, "--taker"),
             check_pair(pair, "pair"),
             Side(side),
             lo,
@@ -1386,7 +1431,7 @@ def match_want(
             parse_decimal(tolerance_bps, "tolerance-bps"),
             parse_ms(window, "window") // 1000,
             min_kyc,
-            tuple(wallet_address(a) for a in avoid),
+            tuple(desk_wallet(a, "--avoid") for a in avoid),
             now,
         )
         MatchBook(desk_store(app, db_url, create=True)).post_preference(pref)
@@ -1485,8 +1530,8 @@ def match_invite(
         quote_token=quote_addr,
         desk=maker.address,
         client=pref.taker,
-        platform=wallet_address(platform),
-        resolver=wallet_address(resolver),
+        platform=desk_wallet(platform, "--platform"),
+        resolver=desk_wallet(resolver, "--resolver"),
         base_decimals=int(erc20(base).decimals()),
         quote_decimals=int(erc20(quote_addr).decimals()),
         desk_id=desk,

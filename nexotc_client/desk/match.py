@@ -352,6 +352,7 @@ class MatchBook:
             raise MatchError(f"{what} {key} exists") from None
 
     def post_offer(self, offer: MakerOffer) -> MakerOffer:
+        _check_wallet(offer.maker, "maker")
         self._insert(
             BookOfferRow(
                 offer_id=offer.offer_id,
@@ -375,6 +376,9 @@ class MatchBook:
         self.store.set_status(BookOfferRow, offer_id, "withdrawn")
 
     def post_preference(self, pref: Preference) -> Preference:
+        _check_wallet(pref.taker, "taker")
+        for wallet in pref.avoid:
+            _check_wallet(wallet, "avoid")
         self._insert(
             PreferenceRow(
                 pref_id=pref.pref_id,
@@ -538,6 +542,12 @@ def _clip(value: Decimal) -> Decimal:
 def _check_range(low: Decimal, high: Decimal) -> None:
     if D(low) <= 0 or D(high) < D(low):
         raise MatchError(f"size range {low}-{high}: need 0 < min <= max")
+
+
+def _check_wallet(wallet: str, what: str) -> None:
+    """A wallet posted to the book: never the zero address (no one signs for it; an offer to it is public)."""
+    if wallet.lower() == "0x" + "0" * 40:
+        raise MatchError(f"{what}: the zero address is not a wallet")
 
 
 def _check_kyc(level: int) -> None:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from nexotc_client.chain.errors import NexotcError
 from nexotc_client.desk.db import SettlementMarkRow, SettlementRow, TrackedDealRow
 from nexotc_client.desk.store import DeskStore
-from nexotc_client.terms import LegId, Mode, Phase
+from nexotc_client.terms import LegId, Mode, Phase, TrancheStatus
 
 if TYPE_CHECKING:
     from ape.api import AccountAPI
@@ -341,7 +341,13 @@ class SettlementTracker:
     ) -> SettlementMarkRow:
         """Record a milestone of the off-chain leg of `tranche` with its evidence (a txid on another chain, a
         wire reference). For an ESCROWED deal, "delivered" is also the on-chain mark (`DealEscrow.mark` with
-        the evidence hash) when the `marker` account is given."""
+        the evidence hash) when the `marker` account is given.
+
+        Refused, before anything is recorded or sent: a DVP deal (both legs settle on chain, there is no
+        off-chain leg); a milestone earlier than one the tranche already has (they only move forward, steps may
+        be skipped); a deal whose escrow is not funded (the off-chain leg is delivered against a funded escrow)
+        or that was cancelled or expired; a tranche that is already released, refunded or resolved; and, on
+        chain, a tranche that is not pending."""
         from ape import chain
 
         from nexotc_client.chain.encoding import to_evidence
@@ -349,17 +355,27 @@ class SettlementTracker:
         if milestone not in MILESTONES:
             raise NexotcError(f"milestone {milestone!r}: one of {', '.join(MILESTONES)}")
         tracked = self.store.tracked(deal_address)
+        if tracked.mode != Mode.ESCROWED.name.lower():
+            raise NexotcError(
+                f"deal {tracked.deal_address} is {tracked.mode.upper()}: a DVP deal has no off-chain leg to mark"
+            )
         if not 0 <= tranche < len(tracked.tranches):
             raise NexotcError(f"no tranche {tranche}: the deal has {len(tracked.tranches)}")
         if not evidence.strip():
             raise NexotcError("evidence: empty")
         if marker is not None and milestone != "delivered":
             raise NexotcError(f"only the 'delivered' milestone is marked on chain, not {milestone!r}")
-        existing = next(
-            (m for m in self.store.marks(tracked.deal_address) if (m.tranche, m.milestone) == (tranche, milestone)),
-            None,
-        )
+        marks = [m for m in self.store.marks(tracked.deal_address) if m.tranche == tranche]
+        existing = next((m for m in marks if m.milestone == milestone), None)
         # everything is checked before a transaction is sent
+        if existing is None:
+            recorded = {m.milestone for m in marks}
+            later = [m for m in MILESTONES[MILESTONES.index(milestone) + 1 :] if m in recorded]
+            if later:
+                raise NexotcError(
+                    f"tranche {tranche} is already {later[-1]!r}: {milestone!r} comes before it (milestones only "
+                    f"move forward: {' → '.join(MILESTONES)})"
+                )
         if existing is not None:
             if existing.evidence != evidence:
                 raise MarkExistsError(
@@ -368,11 +384,27 @@ class SettlementTracker:
             if marker is None or existing.tx_hash:
                 where = f"marked on chain in {existing.tx_hash}" if existing.tx_hash else "recorded off chain"
                 raise MarkExistsError(f"tranche {tranche} already has a {milestone!r} mark with this evidence, {where}")
+        deal = self.factory.deal(tracked.deal_address)
+        status = deal.status()
+        if status.phase is Phase.FUNDING:
+            missing = [
+                n for n, leg in (("base", status.base), ("quote", status.quote)) if leg.on_chain and not leg.funded
+            ]
+            raise NexotcError(
+                f"deal {tracked.deal_address} is not funded yet ({' and '.join(missing) or 'a'} leg not deposited): "
+                "the off-chain leg is delivered, and marked, once the escrow is funded"
+            )
+        if status.phase in (Phase.CANCELLED, Phase.EXPIRED):
+            raise NexotcError(f"deal {tracked.deal_address} is {status.phase.name.lower()}: nothing to mark")
+        state = status.tranches[tranche].status
+        if state in (TrancheStatus.RELEASED, TrancheStatus.REFUNDED, TrancheStatus.RESOLVED):
+            raise NexotcError(
+                f"tranche {tranche} is already {state.name.lower()}: its settlement is over, nothing to mark"
+            )
+        if marker is not None and state is not TrancheStatus.PENDING:
+            raise NexotcError(f"tranche {tranche} is {state.name.lower()}: only a pending tranche is marked on chain")
         tx_hash = None
         if marker is not None:
-            deal = self.factory.deal(tracked.deal_address)
-            if deal.terms.mode != Mode.ESCROWED:
-                raise NexotcError("a DVP deal has no off-chain leg to mark on chain")
             tx_hash = deal.mark(tranche, evidence, marker).tx_hash
         if existing is not None:  # the off-chain record of the same evidence, now also marked on chain
             with self.store.db.session() as s:
