@@ -32,12 +32,14 @@ def registry(tmp_path_factory) -> Registry:
 
 
 @pytest.fixture(scope="module")
-def nx(desk, registry) -> Factory:
+def nxf(desk, registry) -> Factory:
+    """The nexotc Factory of this module (not `nx`: that is conftest's function-scoped CLI runner, and ape's
+    chain isolation, which tracks fixtures by name, mis-restores a module fixture sharing its name)."""
     return deploy_factory(desk, registry=registry)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _module_contracts(nx, factory, wbtc, usdt, usdc, buyer, seller, resolver, introducer, attacker, lawyer) -> None:
+def _module_contracts(nxf, factory, wbtc, usdt, usdc, buyer, seller, resolver, introducer, attacker, lawyer) -> None:
     """Set up every session/module fixture before the first test (ape's isolation snapshots)."""
 
 
@@ -53,21 +55,21 @@ def names(result) -> list[str]:
 
 
 # ---------------------------------------------------------------- registry
-def test_registry_records_the_deployment(nx, registry, desk, chain):
+def test_registry_records_the_deployment(nxf, registry, desk, chain):
     key = network_key()
     assert key == f"ethereum:local:{chain.chain_id}"
     raw = json.loads(registry.path.read_text())
     entry = raw[key]
-    assert entry["factory"] == nx.address
-    assert entry["implementation"] == nx.implementation
-    assert entry["block"] == nx.start_block > 0
+    assert entry["factory"] == nxf.address
+    assert entry["implementation"] == nxf.implementation
+    assert entry["block"] == nxf.start_block > 0
     assert entry["block_hash"] == "0x" + bytes(chain.provider.get_block(entry["block"]).hash).hex()
     assert entry["deployer"] == desk.address
-    assert get_factory(registry=registry).address == nx.address
-    assert get_factory(key, registry=registry).start_block == nx.start_block
+    assert get_factory(registry=registry).address == nxf.address
+    assert get_factory(key, registry=registry).start_block == nxf.start_block
 
 
-def test_registry_refuses_missing_foreign_and_reset_chains(nx, registry, tmp_path):
+def test_registry_refuses_missing_foreign_and_reset_chains(nxf, registry, tmp_path):
     with pytest.raises(
         NotDeployedError, match=r"no factory recorded for ethereum:local:\d+ in .*empty.json \(run `nexotc deploy`\)"
     ):
@@ -90,13 +92,13 @@ def test_registry_refuses_missing_foreign_and_reset_chains(nx, registry, tmp_pat
 
 
 # ----------------------------------------------------------- address checks
-def test_deal_at_refuses_what_is_not_a_deal(nx, factory, create_deal, dvp_terms, desk, wbtc):
+def test_deal_at_refuses_what_is_not_a_deal(nxf, factory, create_deal, dvp_terms, desk, wbtc):
     real = create_deal(dvp_terms(), desk)  # a deal of ANOTHER factory (the conftest one)
-    for address in (desk.address, wbtc.address, nx.implementation, real.address):
-        with pytest.raises(NotADealError, match=f"{address} is not a deal of the factory at {nx.address}"):
-            Deal.at(address, nx)
+    for address in (desk.address, wbtc.address, nxf.implementation, real.address):
+        with pytest.raises(NotADealError, match=f"{address} is not a deal of the factory at {nxf.address}"):
+            Deal.at(address, nxf)
     with pytest.raises(NexotcError, match="not an address: '0x1234'"):
-        Deal.at("0x1234", nx)
+        Deal.at("0x1234", nxf)
     other = Factory(factory)
     assert Deal.at(real.address, other).address == real.address
     with pytest.raises(NexotcError, match="no contract at"):
@@ -106,11 +108,11 @@ def test_deal_at_refuses_what_is_not_a_deal(nx, factory, create_deal, dvp_terms,
 
 
 # ------------------------------------------------------------------ create
-def test_create_predicts_funds_and_lists(nx, dvp_terms, wbtc, usdt, buyer, seller):
+def test_create_predicts_funds_and_lists(nxf, dvp_terms, wbtc, usdt, buyer, seller):
     terms = dvp_terms()
     mint_legs(terms, wbtc, usdt, buyer, seller)
-    predicted = nx.predict(terms, seller.address, "rfq-0001")
-    deal = nx.create(terms, seller, salt="rfq-0001", fund=True)
+    predicted = nxf.predict(terms, seller.address, "rfq-0001")
+    deal = nxf.create(terms, seller, salt="rfq-0001", fund=True)
     assert deal.address == predicted
     assert deal.terms == terms
     assert deal.terms_hash() == terms.terms_hash()
@@ -124,37 +126,37 @@ def test_create_predicts_funds_and_lists(nx, dvp_terms, wbtc, usdt, buyer, selle
     assert status.held == (terms.base.amount, 0)
     assert wbtc.balanceOf(deal.address) == terms.base.amount
 
-    records = nx.deals()
+    records = nxf.deals()
     record = records[-1]
     assert (record.deal, record.creator) == (deal.address, seller.address)
     assert record.terms_hash == "0x" + terms.terms_hash().hex()
     assert record.salt == "0x" + keccak(text="rfq-0001").hex()
     assert record.block == created.block and record.tx_hash == created.tx_hash
     assert [r.index for r in records] == list(range(1, len(records) + 1))
-    assert nx.deal(record.index).address == deal.address
-    assert nx.deal(f"#{record.index}").address == deal.address
+    assert nxf.deal(record.index).address == deal.address
+    assert nxf.deal(f"#{record.index}").address == deal.address
     with pytest.raises(NexotcError, match="no deal #999"):
-        nx.deal(999)
+        nxf.deal(999)
     with pytest.raises(NexotcError, match=f"already exists at {deal.address}"):
-        nx.create(terms, seller, salt="rfq-0001", fund=True)
+        nxf.create(terms, seller, salt="rfq-0001", fund=True)
     with pytest.raises(RevertError, match="^create_deal reverted: "):
-        nx.create(terms, seller, salt="rfq-0001")
+        nxf.create(terms, seller, salt="rfq-0001")
 
 
-def test_create_checks_terms_before_sending(nx, dvp_terms, desk, now):
+def test_create_checks_terms_before_sending(nxf, dvp_terms, desk, now):
     with pytest.raises(TermsError, match="funding deadline passed"):
-        nx.create(dvp_terms(funding_deadline=now - 1), desk)
+        nxf.create(dvp_terms(funding_deadline=now - 1), desk)
     with pytest.raises(NexotcError, match="funds nothing in this deal"):
-        nx.create(dvp_terms(), desk, fund=True)
+        nxf.create(dvp_terms(), desk, fund=True)
 
 
 # ---------------------------------------------------------------- DVP flow
 def test_dvp_release_refund_dispute_resolve(
-    nx, dvp_terms, wbtc, usdt, buyer, seller, desk, introducer, resolver, chain
+    nxf, dvp_terms, wbtc, usdt, buyer, seller, desk, introducer, resolver, chain
 ):
     terms = dvp_terms(tranches=4)
     mint_legs(terms, wbtc, usdt, buyer, seller)
-    deal = nx.create(terms, desk, salt=1)
+    deal = nxf.create(terms, desk, salt=1)
     assert names(deal.fund(seller)) == ["Funded"]
     usdt.approve(deal.address, 5, sender=buyer)  # a short, non-zero allowance: USDT needs a reset to 0
     funded = deal.fund(buyer)
@@ -226,11 +228,11 @@ def test_dvp_release_refund_dispute_resolve(
 
 # ----------------------------------------------------------- ESCROWED flow
 def test_escrowed_mark_approve_release_and_default_settlement(
-    nx, escrowed_terms, wbtc, usdt, buyer, seller, desk, chain
+    nxf, escrowed_terms, wbtc, usdt, buyer, seller, desk, chain
 ):
     terms = escrowed_terms(tranches=2)
     mint_legs(terms, wbtc, usdt, buyer, seller)
-    deal = nx.create(terms, buyer, salt="escrowed-1", fund=True)
+    deal = nxf.create(terms, buyer, salt="escrowed-1", fund=True)
     assert deal.status().phase == Phase.ACTIVE  # the only on-chain leg is funded
     t0, t1 = terms.tranches
     chain.pending_timestamp = t0.unlock_time
@@ -266,10 +268,10 @@ def test_escrowed_mark_approve_release_and_default_settlement(
     assert deal.status().phase == Phase.SETTLED
 
 
-def test_prechecks_give_clear_messages(nx, escrowed_terms, dvp_terms, wbtc, usdt, buyer, seller, resolver, attacker):
+def test_prechecks_give_clear_messages(nxf, escrowed_terms, dvp_terms, wbtc, usdt, buyer, seller, resolver, attacker):
     terms = escrowed_terms()
     mint_legs(terms, wbtc, usdt, buyer, seller)
-    deal = nx.create(terms, buyer, fund=True)
+    deal = nxf.create(terms, buyer, fund=True)
     with pytest.raises(NexotcError, match=f"{buyer.address} is not a marker of this deal"):
         deal.mark(0, "x", buyer)
     with pytest.raises(NexotcError, match=f"{seller.address} is not an approver of this deal"):
@@ -292,7 +294,7 @@ def test_prechecks_give_clear_messages(nx, escrowed_terms, dvp_terms, wbtc, usdt
         deal.claim("usdt", buyer.address, buyer)
     with pytest.raises(NexotcError, match=f"has no pull balance of .*{usdt.address}"):
         deal.claim(usdt.address, buyer.address, buyer)
-    dvp = nx.create(dvp_terms(), seller)
+    dvp = nxf.create(dvp_terms(), seller)
     with pytest.raises(NexotcError, match="a DVP deal has no marks"):
         dvp.mark(0, "x", seller)
     with pytest.raises(
@@ -302,13 +304,13 @@ def test_prechecks_give_clear_messages(nx, escrowed_terms, dvp_terms, wbtc, usdt
 
 
 # ------------------------------------------------- cancel, expire and claim
-def test_cancel_unfunded_and_expire(nx, dvp_terms, escrowed_terms, wbtc, usdt, buyer, seller, attacker, chain):
+def test_cancel_unfunded_and_expire(nxf, dvp_terms, escrowed_terms, wbtc, usdt, buyer, seller, attacker, chain):
     terms = dvp_terms()
     mint_legs(terms, wbtc, usdt, buyer, seller)
-    deal = nx.create(terms, seller, fund=True)
+    deal = nxf.create(terms, seller, fund=True)
     escrowed = escrowed_terms()
     usdt.mint(buyer, escrowed.quote.amount, sender=buyer)
-    deal2 = nx.create(escrowed, buyer, fund=True)
+    deal2 = nxf.create(escrowed, buyer, fund=True)
     with pytest.raises(RevertError, match="funding open"):
         deal.cancel_unfunded(attacker)
     chain.pending_timestamp = terms.funding_deadline + 1
@@ -327,10 +329,10 @@ def test_cancel_unfunded_and_expire(nx, dvp_terms, escrowed_terms, wbtc, usdt, b
     assert status.phase == Phase.EXPIRED and status.held == (0, 0)
 
 
-def test_blocked_payee_claims_its_pull_balance(nx, dvp_terms, wbtc, usdc, buyer, seller, lawyer, chain):
+def test_blocked_payee_claims_its_pull_balance(nxf, dvp_terms, wbtc, usdc, buyer, seller, lawyer, chain):
     terms = dvp_terms(tranches=1, quote_token=usdc, fee_leg=LegId.BASE)
     mint_legs(terms, wbtc, usdc, buyer, seller, quote_token=usdc)
-    deal = nx.create(terms, seller, fund=True)
+    deal = nxf.create(terms, seller, fund=True)
     deal.fund(buyer)
     usdc.set_blocked(seller, True, sender=seller)
     chain.pending_timestamp = terms.tranches[0].unlock_time

@@ -40,7 +40,9 @@ USD = 10**6
 
 
 @pytest.fixture(scope="module")
-def nx(desk, tmp_path_factory):
+def nxf(desk, tmp_path_factory):
+    """The nexotc Factory of this module (not `nx`: that is conftest's function-scoped CLI runner, and ape's
+    chain isolation, which tracks fixtures by name, mis-restores a module fixture sharing its name)."""
     return deploy_factory(desk, registry=Registry(tmp_path_factory.mktemp("nexotc") / "deployments.json"))
 
 
@@ -100,45 +102,45 @@ def test_salt_carries_the_quote_id_and_amounts_round_for_the_desk() -> None:
 
 
 def test_accepted_quote_locks_into_a_funded_deal_with_the_quote_id_on_both_sides(
-    nx, store, params, buyer, seller, attacker, wbtc, usdt
+    nxf, store, params, buyer, seller, attacker, wbtc, usdt
 ) -> None:
     quote = accepted_quote(store, "Q-LOCK-1")
-    signed = sign_lock(nx, quote, params, seller)
+    signed = sign_lock(nxf, quote, params, seller)
     assert signed.offer.taker == buyer.address and quote_id_of(signed.offer.salt) == "Q-LOCK-1"
     # only the invited client can take it: refused before anything is sent
     with pytest.raises(NexotcError, match="not the invited taker"):
-        accept_lock(nx, signed, attacker, store)
+        accept_lock(nxf, signed, attacker, store)
     assert store.lock_of("Q-LOCK-1") is None
 
     seller_btc, buyer_usd = wbtc.balanceOf(seller), usdt.balanceOf(buyer)
-    lock, accepted = accept_lock(nx, signed, buyer, store, fund=True)
+    lock, accepted = accept_lock(nxf, signed, buyer, store, fund=True)
     deal = accepted.deal
     expected_usd = -(-200 * PRICE * USD // 1)  # ceiling: the client pays at least the quoted notional
     assert deal.terms.base.amount == 200 * BTC and deal.terms.quote.amount == int(expected_usd)
     assert deal.status().funded == (True, True) and deal.phase() is Phase.ACTIVE
     assert wbtc.balanceOf(seller) == seller_btc - 200 * BTC and usdt.balanceOf(buyer) == buyer_usd - int(expected_usd)
     # both sides: the chain (offer salt in the accepting calldata) and the desk store
-    assert read_quote_id(nx, deal.address) == "Q-LOCK-1"
+    assert read_quote_id(nxf, deal.address) == "Q-LOCK-1"
     assert store.lock_of("Q-LOCK-1") == lock and lock.deal == deal.address and lock.tx_hash == accepted.result.tx_hash
     assert store.quote_for_deal(deal.address).quote_id == "Q-LOCK-1"
 
 
-def test_only_accepted_quotes_lock(nx, store, params, seller) -> None:
+def test_only_accepted_quotes_lock(nxf, store, params, seller) -> None:
     quote = accepted_quote(store, "Q-LOCK-2")
     for state in (QuoteState.QUOTED, QuoteState.EXPIRED, QuoteState.REJECTED, QuoteState.COUNTERED):
         with pytest.raises(LockError, match=f"is {state.value}"):
-            sign_lock(nx, replace(quote, state=state), params, seller)
+            sign_lock(nxf, replace(quote, state=state), params, seller)
 
 
 # ------------------------------------------------------------------ settlement
 def test_tracker_confirms_events_stores_them_once_and_records_settlement(
-    nx, store, params, buyer, seller, chain
+    nxf, store, params, buyer, seller, chain
 ) -> None:
     assert confirmations_for("ethereum:mainnet:node") == 12 and confirmations_for("ethereum:local:foundry") == 1
     quote = accepted_quote(store, "Q-SETTLE-1", size="10")
-    _, accepted = accept_lock(nx, sign_lock(nx, quote, params, seller), buyer, store, fund=True)
+    _, accepted = accept_lock(nxf, sign_lock(nxf, quote, params, seller), buyer, store, fund=True)
     deal = accepted.deal
-    tracker = SettlementTracker(store, nx, network="ethereum:local")
+    tracker = SettlementTracker(store, nxf, network="ethereum:local")
     tracker.track(deal, sla=Sla(funding_s=600, release_s=7_200), confirmations=2)
 
     view = tracker.poll(deal.address)
@@ -174,13 +176,13 @@ def test_tracker_confirms_events_stores_them_once_and_records_settlement(
 
 
 def test_offchain_leg_milestones_mark_on_chain_and_late_legs_are_flagged(
-    nx, store, params, buyer, seller, attacker, chain
+    nxf, store, params, buyer, seller, attacker, chain
 ) -> None:
     escrowed = replace(params, base_on_chain=False, tranches=1)
     quote = accepted_quote(store, "Q-OTC-1", size="5")
-    _, accepted = accept_lock(nx, sign_lock(nx, quote, escrowed, seller), buyer, store, fund=True)
+    _, accepted = accept_lock(nxf, sign_lock(nxf, quote, escrowed, seller), buyer, store, fund=True)
     deal = accepted.deal
-    tracker = SettlementTracker(store, nx)
+    tracker = SettlementTracker(store, nxf)
     tracker.track(deal, sla=Sla(funding_s=600, release_s=86_400, offchain_s=3_600))
     unlock = deal.terms.tranches[0].unlock_time
     chain.pending_timestamp = unlock + 3_700
@@ -207,10 +209,10 @@ def test_offchain_leg_milestones_mark_on_chain_and_late_legs_are_flagged(
     assert tracker.poll(deal.address).settled
 
 
-def test_unfunded_lock_breaches_the_funding_sla(nx, store, params, buyer, seller, chain) -> None:
+def test_unfunded_lock_breaches_the_funding_sla(nxf, store, params, buyer, seller, chain) -> None:
     quote = accepted_quote(store, "Q-LATE-1", size="1")
-    _, accepted = accept_lock(nx, sign_lock(nx, quote, params, seller), buyer, store, fund=False)
-    tracker = SettlementTracker(store, nx)
+    _, accepted = accept_lock(nxf, sign_lock(nxf, quote, params, seller), buyer, store, fund=False)
+    tracker = SettlementTracker(store, nxf)
     tracker.track(accepted.deal, sla=Sla(funding_s=60))
     assert tracker.poll(accepted.deal.address).breaches == ()
     chain.pending_timestamp = chain.pending_timestamp + 120

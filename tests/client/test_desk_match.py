@@ -146,7 +146,9 @@ def test_a_better_price_never_scores_lower(price: int, better: int, side: Side) 
 
 # ------------------------------------------------------------------ on chain
 @pytest.fixture(scope="module")
-def nx(desk, tmp_path_factory):
+def nxf(desk, tmp_path_factory):
+    """The nexotc Factory of this module (not `nx`: that is conftest's function-scoped CLI runner, and ape's
+    chain isolation, which tracks fixtures by name, mis-restores a module fixture sharing its name)."""
     return deploy_factory(desk, registry=Registry(tmp_path_factory.mktemp("nexotc") / "deployments.json"))
 
 
@@ -158,7 +160,7 @@ def book(tmp_path_factory) -> MatchBook:
 
 
 @pytest.fixture(scope="module")
-def history(nx, wbtc, usdt, desk, buyer, seller, lawyer, resolver, chain):
+def history(nxf, wbtc, usdt, desk, buyer, seller, lawyer, resolver, chain):
     """On-chain history: buyer/seller completed a DVP deal; buyer/lawyer disputed one and had one refunded."""
     for who in (seller, lawyer):
         wbtc.mint(who, 500 * BTC, sender=desk)
@@ -182,11 +184,11 @@ def history(nx, wbtc, usdt, desk, buyer, seller, lawyer, resolver, chain):
             **extra,
         )
 
-    completed = nx.create(terms(seller.address), seller, fund=True)
+    completed = nxf.create(terms(seller.address), seller, fund=True)
     completed.fund(buyer)
-    disputed = nx.create(terms(lawyer.address, on_chain=False), desk)
+    disputed = nxf.create(terms(lawyer.address, on_chain=False), desk)
     disputed.fund(buyer)
-    refunded = nx.create(terms(lawyer.address), lawyer, fund=True)
+    refunded = nxf.create(terms(lawyer.address), lawyer, fund=True)
     refunded.fund(buyer)
     chain.pending_timestamp = now + 120
     completed.release(0, buyer)
@@ -197,26 +199,26 @@ def history(nx, wbtc, usdt, desk, buyer, seller, lawyer, resolver, chain):
     return completed, disputed, refunded
 
 
-def test_reputation_is_read_from_on_chain_deal_outcomes(nx, history, buyer, seller, lawyer) -> None:
+def test_reputation_is_read_from_on_chain_deal_outcomes(nxf, history, buyer, seller, lawyer) -> None:
     completed, disputed, refunded = history
     assert completed.phase() is Phase.SETTLED
-    reps = reputations_from_chain(nx)
+    reps = reputations_from_chain(nxf)
     s, law, b = reps[seller.address.lower()], reps[lawyer.address.lower()], reps[buyer.address.lower()]
     assert (s.completed, s.disputed, s.refunded) == (1, 0, 0)
     assert (law.completed, law.disputed, law.refunded) == (0, 1, 1)
     assert (b.completed, b.disputed, b.refunded) == (1, 1, 1)
     assert s.score == Decimal(2) / 3 and law.score == Decimal(1) / 4
-    only = reputations_from_chain(nx, [seller.address])
+    only = reputations_from_chain(nxf, [seller.address])
     assert set(only) == {seller.address.lower()}
 
 
 def test_chosen_match_becomes_a_private_invite_only_the_taker_accepts(
-    nx, history, book, wbtc, usdt, desk, buyer, seller, lawyer, resolver, attacker
+    nxf, history, book, wbtc, usdt, desk, buyer, seller, lawyer, resolver, attacker
 ) -> None:
     book.post_offer(offer("O-good", seller.address, "65010", created=1))
     book.post_offer(offer("O-cheap", lawyer.address, "64995", created=2))
     book.post_preference(replace(PREF, taker=buyer.address, avoid=(attacker.address,)))
-    ranking, rows = book.propose("P1", reputations=reputations_from_chain(nx), limit=2, now=10)
+    ranking, rows = book.propose("P1", reputations=reputations_from_chain(nxf), limit=2, now=10)
     assert [c.offer.offer_id for c in ranking.candidates] == ["O-good", "O-cheap"]
     assert [r.offer_id for r in rows] == ["O-good", "O-cheap"] and rows[0].score > rows[1].score
     stored = book.match(rows[0].match_id)
@@ -231,8 +233,8 @@ def test_chosen_match_becomes_a_private_invite_only_the_taker_accepts(
         resolver=resolver.address,
     )
     with pytest.raises(MatchError, match="only the maker"):
-        invite_offer(nx, book, rows[0].match_id, lawyer, params)
-    signed, link = invite_offer(nx, book, rows[0].match_id, seller, params)
+        invite_offer(nxf, book, rows[0].match_id, lawyer, params)
+    signed, link = invite_offer(nxf, book, rows[0].match_id, seller, params)
     assert link.startswith("nexotc://offer/")
     opened = SignedOffer.from_link(link)
     assert opened == signed and opened.offer.taker == buyer.address
@@ -243,6 +245,6 @@ def test_chosen_match_becomes_a_private_invite_only_the_taker_accepts(
         book.choose(rows[0].match_id, link)
 
     with pytest.raises(NexotcError, match="not the invited taker"):
-        accept_offer(nx, opened, attacker)
-    accepted = accept_offer(nx, opened, buyer, fund=True)
+        accept_offer(nxf, opened, attacker)
+    accepted = accept_offer(nxf, opened, buyer, fund=True)
     assert accepted.deal.status().funded == (True, True)

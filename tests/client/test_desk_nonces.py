@@ -49,7 +49,9 @@ def client_b(accounts):
 
 
 @pytest.fixture(scope="module")
-def nx(desk, tmp_path_factory):
+def nxf(desk, tmp_path_factory):
+    """The nexotc Factory of this module (not `nx`: that is conftest's function-scoped CLI runner, and ape's
+    chain isolation, which tracks fixtures by name, mis-restores a module fixture sharing its name)."""
     return deploy_factory(desk, registry=Registry(tmp_path_factory.mktemp("nexotc") / "deployments.json"))
 
 
@@ -83,20 +85,20 @@ def params_for(wbtc, usdt, desk, buyer, seller, resolver, client_b, lawyer) -> C
     return build
 
 
-def accept_raw(nx, signed: SignedOffer, taker) -> None:
+def accept_raw(nxf, signed: SignedOffer, taker) -> None:
     """The factory's own accept_offer, sent without the client's checks."""
     o = signed.offer
-    nx.contract.accept_offer(o.terms.as_struct(), o.as_struct(), signed.signature, b"", True, sender=taker)
+    nxf.contract.accept_offer(o.terms.as_struct(), o.as_struct(), signed.signature, b"", True, sender=taker)
 
 
 # ------------------------------------------------------------------ fresh nonces
 def test_two_quotes_locked_before_either_is_accepted_get_fresh_nonces_and_both_fill(
-    nx, store, params_for, chain, buyer, client_b, seller
+    nxf, store, params_for, chain, buyer, client_b, seller
 ) -> None:
-    first = sign_quote_lock(nx, store, accepted_quote(store, "Q-TWO-1"), params_for(buyer), seller)
-    second = sign_quote_lock(nx, store, accepted_quote(store, "Q-TWO-2", "2"), params_for(client_b), seller)
+    first = sign_quote_lock(nxf, store, accepted_quote(store, "Q-TWO-1"), params_for(buyer), seller)
+    second = sign_quote_lock(nxf, store, accepted_quote(store, "Q-TWO-2", "2"), params_for(client_b), seller)
     assert first.nonce != second.nonce and first.supersedes is None and second.supersedes is None
-    assert {first.nonce, second.nonce} <= set(store.offer_nonces(chain.chain_id, nx.address, seller.address))
+    assert {first.nonce, second.nonce} <= set(store.offer_nonces(chain.chain_id, nxf.address, seller.address))
     [recorded] = store.signed_offers(quote_id="Q-TWO-2")
     assert (recorded.offer_hash, recorded.nonce, recorded.maker) == (
         second.offer_hash,
@@ -104,8 +106,8 @@ def test_two_quotes_locked_before_either_is_accepted_get_fresh_nonces_and_both_f
         seller.address.lower(),
     )
 
-    lock_1, accepted_1 = accept_lock(nx, first.signed, buyer, store, fund=True)
-    lock_2, accepted_2 = accept_lock(nx, second.signed, client_b, store, fund=True)
+    lock_1, accepted_1 = accept_lock(nxf, first.signed, buyer, store, fund=True)
+    lock_2, accepted_2 = accept_lock(nxf, second.signed, client_b, store, fund=True)
     assert lock_1.deal != lock_2.deal
     assert accepted_1.deal.status().funded == accepted_2.deal.status().funded == (True, True)
     assert accepted_2.deal.terms.base.amount == 2 * BTC
@@ -113,9 +115,9 @@ def test_two_quotes_locked_before_either_is_accepted_get_fresh_nonces_and_both_f
 
 
 def test_a_lock_and_a_match_invite_of_one_wallet_get_different_nonces(
-    nx, store, params_for, buyer, client_b, seller
+    nxf, store, params_for, buyer, client_b, seller
 ) -> None:
-    lock = sign_quote_lock(nx, store, accepted_quote(store, "Q-INV-1"), params_for(buyer), seller)
+    lock = sign_quote_lock(nxf, store, accepted_quote(store, "Q-INV-1"), params_for(buyer), seller)
     book = MatchBook(store)
     book.post_offer(
         MakerOffer("O-NONCE", seller.address, "BTC/USDT", Side.SELL, Decimal(1), Decimal(5), PRICE, 3_600, 2)
@@ -124,26 +126,26 @@ def test_a_lock_and_a_match_invite_of_one_wallet_get_different_nonces(
         Preference("P-NONCE", client_b.address, "BTC/USDT", Side.BUY, Decimal(1), Decimal(2), PRICE, Decimal(20), 7_200)
     )
     _, [match] = book.propose("P-NONCE", limit=1)
-    invite, _ = invite_offer(nx, book, match.match_id, seller, params_for(client_b))
+    invite, _ = invite_offer(nxf, book, match.match_id, seller, params_for(client_b))
     assert invite.offer.maker == lock.signed.offer.maker and invite.offer.nonce != lock.nonce
     [recorded] = store.signed_offers(match_id=match.match_id)
     assert recorded.nonce == invite.offer.nonce and recorded.quote_id is None
     # each fills: neither voided the other
-    accepted_invite = accept_offer(nx, invite, client_b, fund=True)
-    _, accepted_lock = accept_lock(nx, lock.signed, buyer, store, fund=True)
+    accepted_invite = accept_offer(nxf, invite, client_b, fund=True)
+    _, accepted_lock = accept_lock(nxf, lock.signed, buyer, store, fund=True)
     assert accepted_invite.deal.terms.base.amount == 2 * BTC and accepted_lock.deal.terms.base.amount == BTC
     assert accepted_invite.deal.status().funded == accepted_lock.deal.status().funded == (True, True)
 
 
 # ------------------------------------------------------------------ locking a quote again
 def test_relocking_an_untaken_quote_reuses_its_nonce_so_only_one_offer_fills(
-    nx, store, params_for, buyer, seller, wbtc, usdt
+    nxf, store, params_for, buyer, seller, wbtc, usdt
 ) -> None:
     quote = accepted_quote(store, "Q-RELOCK")
-    first = sign_quote_lock(nx, store, quote, params_for(buyer), seller)
+    first = sign_quote_lock(nxf, store, quote, params_for(buyer), seller)
     # the desk locks the quote again (other tranches) before the client took the first offer: same nonce
-    second = sign_quote_lock(nx, store, quote, params_for(buyer, tranches=2, interval_s=3_600), seller)
-    third = sign_quote_lock(nx, store, quote, params_for(buyer, tranches=3, interval_s=3_600), seller)
+    second = sign_quote_lock(nxf, store, quote, params_for(buyer, tranches=2, interval_s=3_600), seller)
+    third = sign_quote_lock(nxf, store, quote, params_for(buyer, tranches=3, interval_s=3_600), seller)
     assert first.nonce == second.nonce == third.nonce
     assert (second.supersedes, third.supersedes) == (first.offer_hash, second.offer_hash)
     assert len({first.offer_hash, second.offer_hash, third.offer_hash}) == 3
@@ -153,60 +155,62 @@ def test_relocking_an_untaken_quote_reuses_its_nonce_so_only_one_offer_fills(
         second.offer_hash,
     ]
 
-    lock, accepted = accept_lock(nx, second.signed, buyer, store, fund=True)
-    assert len(accepted.deal.terms.tranches) == 2 and nonce_used(nx, seller.address, first.nonce)
+    lock, accepted = accept_lock(nxf, second.signed, buyer, store, fund=True)
+    assert len(accepted.deal.terms.tranches) == 2 and nonce_used(nxf, seller.address, first.nonce)
     balances = (wbtc.balanceOf(seller), usdt.balanceOf(buyer))
-    deals = nx.deal_count
+    deals = nxf.deal_count
     # the other two can never fill: the client refuses them, the factory reverts, nothing moves
     for other in (first, third):
         with pytest.raises(NexotcError, match=f"nonce {first.nonce} is used or cancelled"):
-            accept_offer(nx, other.signed, buyer, fund=True)
+            accept_offer(nxf, other.signed, buyer, fund=True)
         with ape.reverts("nonce used or cancelled"):
-            accept_raw(nx, other.signed, buyer)
-    assert (wbtc.balanceOf(seller), usdt.balanceOf(buyer)) == balances and nx.deal_count == deals
+            accept_raw(nxf, other.signed, buyer)
+    assert (wbtc.balanceOf(seller), usdt.balanceOf(buyer)) == balances and nxf.deal_count == deals
     assert store.lock_of("Q-RELOCK") == lock
 
 
-def test_relocking_after_the_client_accepted_is_refused_naming_the_deal(nx, store, params_for, buyer, seller) -> None:
+def test_relocking_after_the_client_accepted_is_refused_naming_the_deal(nxf, store, params_for, buyer, seller) -> None:
     quote = accepted_quote(store, "Q-TAKEN")
-    first = sign_quote_lock(nx, store, quote, params_for(buyer), seller)
+    first = sign_quote_lock(nxf, store, quote, params_for(buyer), seller)
     # the client accepts with its own tools: this desk database is not told
-    accepted = accept_offer(nx, first.signed, buyer, fund=True)
+    accepted = accept_offer(nxf, first.signed, buyer, fund=True)
     assert store.lock_of("Q-TAKEN") is None
     deal = accepted.deal.address
     with pytest.raises(LockError, match=f"quote Q-TAKEN was already accepted on chain: .* made deal {deal}"):
-        sign_quote_lock(nx, store, quote, params_for(buyer, tranches=2, interval_s=3_600), seller)
+        sign_quote_lock(nxf, store, quote, params_for(buyer, tranches=2, interval_s=3_600), seller)
     assert [r.offer_hash for r in store.signed_offers(quote_id="Q-TAKEN")] == [first.offer_hash]  # nothing signed
 
 
-def test_relocking_after_the_desk_cancelled_takes_a_fresh_nonce(nx, store, params_for, buyer, client_b, seller) -> None:
-    other: SignedLock = sign_quote_lock(nx, store, accepted_quote(store, "Q-OTHER"), params_for(client_b), seller)
+def test_relocking_after_the_desk_cancelled_takes_a_fresh_nonce(
+    nxf, store, params_for, buyer, client_b, seller
+) -> None:
+    other: SignedLock = sign_quote_lock(nxf, store, accepted_quote(store, "Q-OTHER"), params_for(client_b), seller)
     quote = accepted_quote(store, "Q-CANCEL")
-    first = sign_quote_lock(nx, store, quote, params_for(buyer), seller)
-    cancel_nonces(nx, [first.nonce], seller)
-    again = sign_quote_lock(nx, store, quote, params_for(buyer), seller)
+    first = sign_quote_lock(nxf, store, quote, params_for(buyer), seller)
+    cancel_nonces(nxf, [first.nonce], seller)
+    again = sign_quote_lock(nxf, store, quote, params_for(buyer), seller)
     # neither the cancelled nonce nor the one another client's untaken offer holds
     assert again.supersedes is None and again.nonce not in (first.nonce, other.nonce)
     with pytest.raises(NexotcError, match="used or cancelled"):
-        accept_offer(nx, first.signed, buyer)
-    _, accepted = accept_lock(nx, again.signed, buyer, store, fund=True)
-    _, accepted_other = accept_lock(nx, other.signed, client_b, store, fund=True)
+        accept_offer(nxf, first.signed, buyer)
+    _, accepted = accept_lock(nxf, again.signed, buyer, store, fund=True)
+    _, accepted_other = accept_lock(nxf, other.signed, client_b, store, fund=True)
     assert accepted.deal.address != accepted_other.deal.address
 
 
 def test_another_wallet_locks_a_quote_only_once_the_first_wallets_offer_is_withdrawn(
-    nx, store, params_for, buyer, seller, lawyer
+    nxf, store, params_for, buyer, seller, lawyer
 ) -> None:
     quote = accepted_quote(store, "Q-WALLETS")
-    first = sign_quote_lock(nx, store, quote, params_for(buyer), seller)
+    first = sign_quote_lock(nxf, store, quote, params_for(buyer), seller)
     # nonces are per maker: another trading wallet's offer could never void the first one, so it is refused
     by_lawyer = replace(params_for(buyer), desk=lawyer.address)
     with pytest.raises(LockError, match=f"untaken lock offer {first.offer_hash} .* --nonce {first.nonce} --account"):
-        sign_quote_lock(nx, store, quote, by_lawyer, lawyer)
-    cancel_nonces(nx, [first.nonce], seller)
-    second = sign_quote_lock(nx, store, quote, by_lawyer, lawyer)
+        sign_quote_lock(nxf, store, quote, by_lawyer, lawyer)
+    cancel_nonces(nxf, [first.nonce], seller)
+    second = sign_quote_lock(nxf, store, quote, by_lawyer, lawyer)
     assert second.supersedes is None and second.signed.offer.maker == lawyer.address
-    _, accepted = accept_lock(nx, second.signed, buyer, store, fund=True)
+    _, accepted = accept_lock(nxf, second.signed, buyer, store, fund=True)
     assert accepted.deal.status().funded == (True, True)
 
 

@@ -396,13 +396,15 @@ def test_thread_orders_offers_and_flags_a_maker_moving_past_offline(
 
 # ------------------------------------------------- chain wrappers, in-process
 @pytest.fixture(scope="module")
-def nx(desk: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+def nxf(desk: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The nexotc Factory of this module (not `nx`: that is conftest's function-scoped CLI runner, and ape's
+    chain isolation, which tracks fixtures by name, mis-restores a module fixture sharing its name)."""
     return deploy_factory(desk, registry=Registry(tmp_path_factory.mktemp("nexotc") / "deployments.json"))
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _module_contracts(
-    nx: Any, wbtc: Any, usdt: Any, desk: Any, buyer: Any, seller: Any, resolver: Any, introducer: Any, attacker: Any
+    nxf: Any, wbtc: Any, usdt: Any, desk: Any, buyer: Any, seller: Any, resolver: Any, introducer: Any, attacker: Any
 ) -> None:
     """Set up module fixtures before the first test (ape's isolation snapshots)."""
 
@@ -411,73 +413,73 @@ def _private_offer(terms: Any, maker: Any, taker: str, now: int, nonce: int) -> 
     return Offer(terms=terms, maker=maker.address, taker=taker, expiry=now + 600, nonce=nonce)
 
 
-def test_expired_offer_is_refused_before_anything_is_sent(nx, dvp_terms, wbtc, usdt, buyer, seller, chain, now):
+def test_expired_offer_is_refused_before_anything_is_sent(nxf, dvp_terms, wbtc, usdt, buyer, seller, chain, now):
     terms = dvp_terms()
     wbtc.mint(seller, terms.base.amount, sender=seller)
     usdt.mint(buyer, terms.quote.amount, sender=buyer)
-    signed = sign_offer(_private_offer(terms, seller, buyer.address, now, 7), seller, chain.chain_id, nx.address)
-    approve_leg(terms, "seller", seller, nx.address)
-    fresh = inspect_offer(nx, signed)
+    signed = sign_offer(_private_offer(terms, seller, buyer.address, now, 7), seller, chain.chain_id, nxf.address)
+    approve_leg(terms, "seller", seller, nxf.address)
+    fresh = inspect_offer(nxf, signed)
     assert fresh.acceptable and fresh.maker_kind == "eoa" and fresh.taker == buyer.address
-    assert fresh.deal == nx.predict(terms, seller.address, signed.offer.offer_hash())
+    assert fresh.deal == nxf.predict(terms, seller.address, signed.offer.offer_hash())
     chain.pending_timestamp = signed.offer.expiry + 1
-    status = inspect_offer(nx, signed)
+    status = inspect_offer(nxf, signed)
     assert status.expired and "expired" in status.problems[0]
     with pytest.raises(NexotcError, match="cannot accept this offer: the offer expired"):
-        accept_offer(nx, signed, buyer, fund=True)
-    assert usdt.allowance(buyer, nx.address) == 0 and not nonce_used(nx, seller.address, 7)
+        accept_offer(nxf, signed, buyer, fund=True)
+    assert usdt.allowance(buyer, nxf.address) == 0 and not nonce_used(nxf, seller.address, 7)
 
 
-def test_private_offer_accepted_by_its_taker_only(nx, dvp_terms, wbtc, usdt, buyer, seller, attacker, chain, now):
+def test_private_offer_accepted_by_its_taker_only(nxf, dvp_terms, wbtc, usdt, buyer, seller, attacker, chain, now):
     terms = dvp_terms()
     wbtc.mint(seller, terms.base.amount, sender=seller)
     usdt.mint(buyer, terms.quote.amount, sender=buyer)
-    signed = sign_offer(_private_offer(terms, seller, buyer.address, now, 8), seller, chain.chain_id, nx.address)
+    signed = sign_offer(_private_offer(terms, seller, buyer.address, now, 8), seller, chain.chain_id, nxf.address)
     with pytest.raises(NexotcError, match=f"only {buyer.address} can accept"):
         require_invited(signed, attacker.address)
     with pytest.raises(NexotcError, match="has approved the factory for 0"):  # the maker has not approved yet
-        accept_offer(nx, signed, buyer)
-    approve_leg(terms, "seller", seller, nx.address)
-    accepted = accept_offer(nx, signed, buyer, fund=True)
+        accept_offer(nxf, signed, buyer)
+    approve_leg(terms, "seller", seller, nxf.address)
+    accepted = accept_offer(nxf, signed, buyer, fund=True)
     assert accepted.deal.phase() == Phase.ACTIVE and accepted.approval is not None
-    assert accepted.deal.address == nx.predict(terms, seller.address, signed.offer.offer_hash())
-    assert nonce_used(nx, seller.address, 8)
+    assert accepted.deal.address == nxf.predict(terms, seller.address, signed.offer.offer_hash())
+    assert nonce_used(nxf, seller.address, 8)
 
 
-def test_contract_maker_is_verified_with_eip1271(nx, escrowed_terms, project, usdt, buyer, desk, chain, now):
+def test_contract_maker_is_verified_with_eip1271(nxf, escrowed_terms, project, usdt, buyer, desk, chain, now):
     wallet = desk.deploy(project.MockERC1271)
     terms = escrowed_terms(seller=wallet.address, markers=[wallet.address])
     offer = Offer(terms=terms, maker=wallet.address, taker=buyer.address, expiry=now + 600, nonce=1)
-    signed = SignedOffer(offer, b"wallet-ok", chain.chain_id, nx.address)
+    signed = SignedOffer(offer, b"wallet-ok", chain.chain_id, nxf.address)
     with pytest.raises(NexotcError, match="is a contract and does not accept this signature"):
-        inspect_offer(nx, signed)
-    wallet.set_valid(offer.digest(chain.chain_id, nx.address), b"wallet-ok", True, sender=desk)
+        inspect_offer(nxf, signed)
+    wallet.set_valid(offer.digest(chain.chain_id, nxf.address), b"wallet-ok", True, sender=desk)
     usdt.mint(buyer, terms.quote.amount, sender=buyer)
-    status = inspect_offer(nx, signed)
+    status = inspect_offer(nxf, signed)
     assert status.maker_kind == "contract" and status.acceptable
     assert [f.side for f in status.funding] == ["taker"]  # the maker delivers off chain
-    accepted = accept_offer(nx, signed, buyer, fund=True)
+    accepted = accept_offer(nxf, signed, buyer, fund=True)
     assert accepted.deal.terms.seller == wallet.address and accepted.deal.phase() == Phase.ACTIVE
 
 
-def test_public_offer_and_foreign_domains(nx, dvp_terms, wbtc, usdt, buyer, seller, chain, now):
+def test_public_offer_and_foreign_domains(nxf, dvp_terms, wbtc, usdt, buyer, seller, chain, now):
     terms = dvp_terms()
     parties = tuple(Party(ZERO_ADDRESS, p.roles, p.bps) if p.wallet == buyer.address else p for p in terms.parties)
     open_terms = replace(terms, parties=parties)
     offer = Offer(terms=open_terms, maker=seller.address, expiry=now + 600, nonce=9)
-    signed = sign_offer(offer, seller, chain.chain_id, nx.address)
+    signed = sign_offer(offer, seller, chain.chain_id, nxf.address)
     wbtc.mint(seller, terms.base.amount, sender=seller)
-    approve_leg(terms, "seller", seller, nx.address)
-    anyone = inspect_offer(nx, signed)
+    approve_leg(terms, "seller", seller, nxf.address)
+    anyone = inspect_offer(nxf, signed)
     assert anyone.public and anyone.taker is None and anyone.deal is None and anyone.acceptable
     assert [(f.side, f.wallet) for f in anyone.funding] == [("maker", seller.address), ("taker", None)]
     usdt.mint(buyer, terms.quote.amount, sender=buyer)
-    accepted = accept_offer(nx, signed, buyer)
+    accepted = accept_offer(nxf, signed, buyer)
     assert accepted.deal.terms.buyer == buyer.address and accepted.deal.phase() == Phase.FUNDING
     with pytest.raises(NexotcError, match=f"signed for chain {chain.chain_id + 1}"):
-        check_domain(replace(signed, chain_id=chain.chain_id + 1), nx)
+        check_domain(replace(signed, chain_id=chain.chain_id + 1), nxf)
     with pytest.raises(NexotcError, match="not the one recorded here"):
-        check_domain(replace(signed, factory="0x" + "44" * 20), nx)
-    forged = replace(signed, signature=sign_offer(offer, seller, chain.chain_id + 1, nx.address).signature)
+        check_domain(replace(signed, factory="0x" + "44" * 20), nxf)
+    forged = replace(signed, signature=sign_offer(offer, seller, chain.chain_id + 1, nxf.address).signature)
     with pytest.raises(NexotcError, match="the signature is not the maker's"):
-        inspect_offer(nx, forged)
+        inspect_offer(nxf, forged)
