@@ -572,7 +572,8 @@ class Deal:
         kyc = KYCRegistry.at(registry)
         with reverts_as_errors("scope()"):
             scope = int(self.contract.scope())
-        out["scope"] = hex(scope)
+        out["scope"] = str(scope)  # decimal, as `kyc status` shows it
+        out["scope_name"] = f"desk #{scope & ((1 << 160) - 1)}'s scope" if scope >> 160 else "the deal's own scope"
         for role, wallet in (("buyer", terms.buyer), ("seller", terms.seller)):
             expiry, policy = kyc.attestation(wallet, scope)
             with reverts_as_errors("compliant()"):

@@ -372,6 +372,7 @@ class KYCRegistry:
                 "then re-run `nexotc kyc prove`"
             )
         self._check_nullifier(scope, nullifier, wallet, valid_until)
+        self.check_extends(wallet, scope, int(policy_id), valid_until, block_time)
         args = (scope, int(policy_id), root, nullifier, audit, now, valid_until, [int(v) for v in points])
         try:
             return self._send("submit_proof", sender, *args)
@@ -380,23 +381,36 @@ class KYCRegistry:
                 raise NexotcError(f"{exc}: {REPROVE_HINT}") from exc
             if exc.reason == "nullifier used":
                 self._check_nullifier(scope, nullifier, wallet, valid_until)
+            if exc.reason in ("attested for another policy in this scope", "an attestation in force is only extended"):
+                self.check_extends(wallet, scope, int(policy_id), valid_until, int(chain.blocks.head.timestamp))
             raise
 
+    def check_extends(self, wallet: str, scope: int, policy_id: int, valid_until: int, now: int) -> None:
+        """Refuse what the registry refuses while `wallet`'s attestation in `scope` is in force: another policy, or
+        an expiry not after the one in force (attestations only grow, whatever the credential)."""
+        expiry, policy = self.attestation(wallet, scope)
+        if policy == 0 or now > expiry:
+            return
+        if policy != policy_id:
+            raise NexotcError(
+                f"{wallet} holds an attestation of policy #{policy} in this scope until {_iso(expiry)}: until then a "
+                f"new one must carry policy #{policy} (attestations in force are only extended), not #{policy_id}"
+            )
+        if valid_until <= expiry:
+            raise NexotcError(
+                f"{wallet} is already attested for policy #{policy} in this scope until {_iso(expiry)}; only a later "
+                "expiry extends it (re-run `nexotc kyc prove` with a --valid-for that reaches past it)"
+            )
+
     def _check_nullifier(self, scope: int, nullifier: int, wallet: str, valid_until: int) -> None:
-        """Refuse a nullifier already used in `scope`: by another wallet (one wallet per credential and
-        scope), or by this wallet with an expiry at least as late (only a later expiry renews)."""
+        """Refuse a nullifier already used in `scope` by another wallet (one wallet per credential and scope); the
+        same wallet may use it again (its attestation is then only extended: `check_extends`)."""
         owner = self.nullifier_owner(scope, nullifier)
         if owner is None:
             return
         if owner != wallet:
             raise NexotcError(
                 f"this credential already attested {owner} in this scope: a credential attests one wallet per scope"
-            )
-        expiry, _policy = self.attestation(wallet, scope)
-        if valid_until <= expiry:
-            raise NexotcError(
-                f"{wallet} is already attested with this credential in this scope until {_iso(expiry)}; only a "
-                "later expiry renews (re-run `nexotc kyc prove` when a later --valid-for reaches past it)"
             )
 
     def publish_root(self, root: int, sender: AccountAPI) -> TxResult:

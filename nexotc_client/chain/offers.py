@@ -176,6 +176,8 @@ class OfferStatus:
     nonce_used: bool
     funding: tuple[LegFunding, ...]
     problems: tuple[str, ...] = field(default=())
+    warnings: tuple[str, ...] = field(default=())  # acceptable, but worth knowing first (e.g. a short attestation)
+    maker_signed: bool = True  # False: a multisig maker's owner signatures are not all there yet
     account: str | None = None  # who asked (`--account`), when not the one the funding is shown for
     account_can_accept: bool | None = None  # None: nobody asked
 
@@ -202,6 +204,7 @@ class OfferStatus:
             "maker": o.maker,
             "maker_role": self.maker_role,
             "maker_signature": self.maker_kind,
+            "maker_signed": self.maker_signed,
             "taker": o.taker,
             "public": self.public,
             "accepting_as": self.taker,
@@ -220,6 +223,7 @@ class OfferStatus:
             "funding": [f.to_dict() for f in self.funding],
             "acceptable": self.acceptable,
             "problems": list(self.problems),
+            "warnings": list(self.warnings),
         }
 
 
@@ -236,6 +240,10 @@ def check_domain(signed: SignedOffer, factory: Factory) -> None:
         )
 
 
+class WalletSignaturesMissing(NexotcError):
+    """A multisig maker's offer carries fewer owner signatures than the wallet's threshold (yet)."""
+
+
 def verify_maker_signature(signed: SignedOffer) -> str:
     """The kind of maker signature, "eoa" or "contract", when it holds on the connected chain (EOA:
     canonical ECDSA recovery; a maker with code: EIP-1271 `isValidSignature`); else NexotcError."""
@@ -249,7 +257,7 @@ def verify_maker_signature(signed: SignedOffer) -> str:
         if not is_valid_1271(maker, digest, signed.signature):
             held = wallet_offer_signatures(signed)
             if held is not None and len(held.signers) < held.threshold:
-                raise NexotcError(
+                raise WalletSignaturesMissing(
                     f"the maker {maker} is a {held.threshold}-of-{len(held.owners)} multisig and the offer carries "
                     f"{len(held.signers)} of its owners' signatures: another owner adds one with `nexotc offer "
                     "sign FILE --account OWNER`"
@@ -369,8 +377,14 @@ def inspect_offer(factory: Factory, signed: SignedOffer, taker: str | None = Non
     offer = signed.offer
     check_domain(signed, factory)
     maker_role, taker_role = maker_side(offer)
-    kind = verify_maker_signature(signed)
     problems: list[str] = []
+    try:
+        kind = verify_maker_signature(signed)
+    except WalletSignaturesMissing as exc:  # the rest is worth showing to the owners still to sign
+        kind, maker_signed = "contract", False
+        problems.append(str(exc))
+    else:
+        maker_signed = True
 
     account = to_checksum_address(taker) if taker is not None else None
     accepting = account or (offer.taker if offer.taker != ZERO_ADDRESS else None)
@@ -441,13 +455,19 @@ def inspect_offer(factory: Factory, signed: SignedOffer, taker: str | None = Non
         if side == "maker" and entry.allowance_ok is False:
             problems.append(
                 f"the maker {wallet} has approved the factory for {fmt_amount(token, allowance or 0)}, its "
-                f"{entry.leg} leg needs {fmt_amount(token, amount)} (the maker runs `nexotc offer approve "
-                f"FILE|LINK --account {wallet}`)"
+                f"{entry.leg} leg needs {fmt_amount(token, amount)} ("
+                + (
+                    multisig_approval_hint(offer.maker, token, factory.address, amount)
+                    if kind == "contract"
+                    else f"the maker runs `nexotc offer approve FILE|LINK --account {wallet}`"
+                )
+                + ")"
             )
     if offer.desk_id:
         problems.extend(desk_problems(factory, offer, terms, accepting))
     principals = [(maker_role, offer.maker)] + ([(taker_role, accepting)] if accepting is not None else [])
-    problems.extend(compliance_problems(factory, terms, deal, principals))
+    problems.extend(compliance_problems(factory, terms, deal, principals, offer.desk_id))
+    warnings = compliance_warnings(factory, terms, deal, principals, offer.desk_id)
     return OfferStatus(
         signed=signed,
         digest=offer.digest(signed.chain_id, signed.factory),
@@ -462,8 +482,19 @@ def inspect_offer(factory: Factory, signed: SignedOffer, taker: str | None = Non
         nonce_used=used,
         funding=tuple(funding),
         problems=tuple(problems),
+        warnings=tuple(warnings),
+        maker_signed=maker_signed,
         account=account if account is not None and account != accepting else None,
         account_can_accept=can_accept,
+    )
+
+
+def multisig_approval_hint(wallet: str, token: str, factory: str, amount: int) -> str:
+    """How a contract maker (a nexotc MultiSig) approves the factory for its leg: an execution its owners sign."""
+    return (
+        f"the multisig {wallet} approves it with an execution: `nexotc msig propose {wallet} --call "
+        f"'{token}.approve({factory}, {amount})' --out approve.json`, then `nexotc msig sign approve.json "
+        "--account OWNER` by its owners and `nexotc msig exec approve.json SIGNATURE_FILES...`"
     )
 
 
@@ -496,38 +527,85 @@ def desk_problems(factory: Factory, offer: Offer, terms: Terms, accepting: str |
         registry.check_deal(desk_id, trader, terms)
     except RevertError as exc:
         if trader != offer.maker and exc.reason in ("not a desk member", "not a trader"):
-            return [f"desk #{desk_id} refuses this deal: neither the maker nor the taker {trader} is a desk trader"]
+            return [
+                f"desk #{desk_id} refuses this deal: neither the maker {offer.maker} nor the taker {trader} is a "
+                "desk trader"
+            ]
+        if exc.reason == "counterparty not invited" and offer.taker == ZERO_ADDRESS and accepting is None:
+            return []  # a public offer on an invite-only desk: whoever accepts must be a member, checked then
         return [f"desk #{desk_id} refuses this deal: {exc.reason}"]
     return []
 
 
 def compliance_problems(
-    factory: Factory, terms: Terms, deal: str | None, principals: list[tuple[str, str]]
+    factory: Factory, terms: Terms, deal: str | None, principals: list[tuple[str, str]], desk_id: int = 0
 ) -> list[str]:
     """What the deal's compliance gate would refuse on acceptance (the deal checks both principals'
-    attestations of the terms' policy in its scope): no registry behind the factory, an unregistered
-    policy, or a principal (role, wallet) without a current attestation in the deal's scope."""
+    attestations of the terms' policy in its scope: a desk deal's is its desk, `desk_id`, any other deal's its
+    own address): no registry behind the factory, an unregistered policy, or a principal (role, wallet)
+    without a current attestation in that scope."""
     if terms.policy_id == 0:
         return []
-    from nexotc_client.chain.kyc import KYCRegistry, deal_scope
-
-    policy = terms.policy_id
-    with reverts_as_errors("reading the deal implementation's KYC registry"):
-        address = str(instance(factory.implementation, deal_container()).kyc_registry())
-    if int(address, 16) == 0:
-        return [f"the factory has no KYC registry: a deal with compliance policy #{policy} can never be accepted"]
-    registry = KYCRegistry.at(address)
-    if registry.policy_word(policy) == 0:
-        return [f"compliance policy #{policy} is not registered in the KYC registry {address}"]
-    if deal is None:
+    registry = _policy_registry(factory, terms.policy_id)
+    if isinstance(registry, str):
+        return [registry]
+    scope, where, how = _gate_scope(deal, desk_id)
+    if scope is None:
         return []
-    scope = deal_scope(deal)
+    policy = terms.policy_id
     return [
-        f"the {role} {wallet} has no current attestation of policy #{policy} in the deal's scope: it runs "
-        f"`nexotc kyc prove --deal {deal} --account {wallet}`, then `nexotc kyc submit`"
+        f"the {role} {wallet} has no current attestation of policy #{policy} in {where}: it runs "
+        f"`nexotc kyc prove {how} --policy {policy} --account {wallet}`, then `nexotc kyc submit`"
         for role, wallet in principals
         if not registry.is_compliant(wallet, scope, policy)
     ]
+
+
+def compliance_warnings(
+    factory: Factory, terms: Terms, deal: str | None, principals: list[tuple[str, str]], desk_id: int = 0
+) -> list[str]:
+    """Attestations the gate accepts now that end before the deal's final expiry: once one ends no tranche can
+    be released (refunds stay open), which a party delivering off chain must know before it delivers."""
+    if terms.policy_id == 0:
+        return []
+    registry = _policy_registry(factory, terms.policy_id)
+    scope, where, _ = _gate_scope(deal, desk_id)
+    if isinstance(registry, str) or scope is None:
+        return []
+    out = []
+    for role, wallet in principals:
+        expiry, policy = registry.attestation(wallet, scope)
+        if policy == terms.policy_id and registry.is_compliant(wallet, scope, policy) and expiry < terms.final_expiry:
+            out.append(
+                f"the {role}'s attestation in {where} ends at {expiry}, before the deal's final expiry "
+                f"({terms.final_expiry}): after it no tranche can be released (refunds stay open)"
+            )
+    return out
+
+
+def _gate_scope(deal: str | None, desk_id: int) -> tuple[int | None, str, str]:
+    """The scope a deal's principals prove in, how to name it and the `kyc prove` option that targets it."""
+    from nexotc_client.chain.kyc import deal_scope, desk_scope
+
+    if desk_id:
+        return desk_scope(desk_id), f"desk #{desk_id}'s scope", f"--desk {desk_id}"
+    if deal is None:
+        return None, "", ""
+    return deal_scope(deal), "the deal's scope", f"--deal {deal}"
+
+
+def _policy_registry(factory: Factory, policy: int) -> Any:
+    """The KYC registry the factory's deals ask, or the reason a deal gated on `policy` can never be accepted."""
+    from nexotc_client.chain.kyc import KYCRegistry
+
+    with reverts_as_errors("reading the deal implementation's KYC registry"):
+        address = str(instance(factory.implementation, deal_container()).kyc_registry())
+    if int(address, 16) == 0:
+        return f"the factory has no KYC registry: a deal with compliance policy #{policy} can never be accepted"
+    registry = KYCRegistry.at(address)
+    if registry.policy_word(policy) == 0:
+        return f"compliance policy #{policy} is not registered in the KYC registry {address}"
+    return registry
 
 
 # ---------------------------------------------------------------- actions
@@ -680,8 +758,6 @@ def validate_offer_terms(factory: Factory, offer: Offer) -> None:
     if offer.desk_id:
         invited = offer.taker if offer.taker != ZERO_ADDRESS else None
         problems = desk_problems(factory, offer, terms, invited)
-        if invited is None:  # a public offer: whoever accepts it is checked as a desk member then
-            problems = [p for p in problems if not p.endswith("counterparty not invited")]
         if problems:
             raise NexotcError(problems[0])
 
@@ -696,11 +772,13 @@ __all__ = [
     "cancel_nonces",
     "check_domain",
     "counterparty",
+    "compliance_warnings",
     "desk_problems",
     "filled_terms",
     "fmt_amount",
     "inspect_offer",
     "is_valid_1271",
+    "multisig_approval_hint",
     "leg_of",
     "maker_side",
     "next_nonce",

@@ -330,7 +330,7 @@ def _render_gate(c: Console, gate: dict[str, Any], final_expiry: int) -> None:
     if not gate["principals"]:
         c.print(f"[red]compliance: policy #{gate['policy_id']}, but the factory has no KYC registry[/]")
         return
-    c.print(f"compliance: policy #{gate['policy_id']} in scope {gate['scope']}")
+    c.print(f"compliance: policy #{gate['policy_id']} in {gate['scope_name']}")
     for p in gate["principals"]:
         if p["attested_until"] is None:
             state = "no attestation"
@@ -339,7 +339,12 @@ def _render_gate(c: Console, gate: dict[str, Any], final_expiry: int) -> None:
         else:
             state = f"attested until {fmt_time(p['attested_until'])}" + ("" if p["compliant_now"] else " (expired)")
         c.print(f"  {p['role']} {p['wallet']}: {state}")
-        if not p["covers_final_expiry"]:
+        if not p["compliant_now"]:
+            c.print(
+                f"  [yellow]warning: the {p['role']} is not compliant now: no tranche can be released until it "
+                "proves again (refunds stay open)[/]"
+            )
+        elif not p["covers_final_expiry"]:
             c.print(
                 f"  [yellow]warning: the {p['role']}'s attestation does not last to the final expiry "
                 f"({fmt_time(final_expiry)}): once it ends, no tranche can be released (refunds stay open); "

@@ -1558,6 +1558,9 @@ def match_invite(
 
     def render(c: Console) -> None:
         c.print(f"invite for {signed.offer.taker} (nonce {signed.offer.nonce}):")
+        if desk:
+            gate = f", gated on KYC policy #{policy}" if policy else ""
+            c.print(f"desk #{desk}: a desk deal once the taker accepts{gate}")
         _echo_link(c, link)
 
     app.emit(data, render)

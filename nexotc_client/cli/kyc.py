@@ -145,6 +145,28 @@ def _require_principal(app: App, scope: int, wallet: str, what: str, deal: Deal 
     )
 
 
+def _require_scope_policy(app: App, deal: Deal | None, desk_id: int | None, policy_id: int) -> None:
+    """A proof for a deployed gated deal (or a desk with a KYC policy) must be of its policy: another one does
+    not count for it, and submitted it would hold the scope's attestation on that policy until it ends (an
+    attestation in force is only extended), locking the wallet out of the deal meanwhile."""
+    if deal is not None:
+        required = deal.terms.policy_id
+        where = f"deal {deal.address} is gated on policy #{required}"
+    elif desk_id is not None:
+        from nexotc_client.chain.desk import desk_registry_of
+
+        desk_policy = int(desk_registry_of(app.factory().address).desk(desk_id, lists=False).policy_id, 16)
+        required = desk_policy if 0 < desk_policy < 2**32 else 0
+        where = f"desk #{desk_id}'s deals are gated on policy #{required}"
+    else:
+        return
+    if required and required != policy_id:
+        raise NexotcError(
+            f"--policy {policy_id}: {where}; a proof of policy #{policy_id} does not count for it, and submitted it "
+            f"would hold this scope's attestation on #{policy_id} until it ends (prove with --policy {required})"
+        )
+
+
 def _has_code(address: str) -> bool:
     from ape import chain
 
@@ -479,6 +501,9 @@ def prove(
     else:
         wanted = deal_expiry if deal_expiry is not None and deal_expiry > now else now + 86_400
     valid_until = min(wanted, holder.credential.expires_at - 1)
+    _require_scope_policy(app, deployed, desk_id, policy_id)
+    # what the registry would refuse while an attestation is in force here (it only grows): named before proving
+    registry.check_extends(who, target, policy_id, valid_until, now)
     warnings = []
     if deal_expiry is not None and valid_until < deal_expiry:
         cause = "the credential expires first" if valid_until < wanted else "--valid-for ends first"
@@ -545,13 +570,15 @@ def status(
 ) -> None:
     """A wallet's attestation in a scope: policy, expiry, audit commitment, compliant now.
 
-    Exit code 0 when compliant (with --policy's policy, else the attested one), 3 when not."""
+    Exit code 0 when compliant (with --policy's policy; else a deployed gated --deal's policy; else the attested
+    one), 3 when not."""
     app: App = ctx.obj
     registry = _registry(app)
     who = wallet_address(wallet)
-    target = _scope(app, deal, desk_id, scope)
+    target, deployed = _scope_and_deal(app, deal, desk_id, scope)
     expiry, policy = registry.attestation(who, target)
-    check = policy_id if policy_id is not None else policy
+    gated = deployed.terms.policy_id if deployed is not None else 0
+    check = policy_id if policy_id is not None else gated or policy
     compliant = bool(check) and registry.is_compliant(who, target, check)
     latest = registry.latest_attestation(who, target) if expiry else None
     data = {

@@ -649,12 +649,11 @@ def _make_offer(
             )
         if approval is not None:
             console.print(f"  approved the factory for your {maker_role} leg (tx {approval.tx_hash})")
-        elif needs_approval and multisig is not None:
-            console.print(
-                f"  note: the factory cannot move the multisig's leg yet: it approves it with an execution "
-                f"(`nexotc msig propose {maker} --call '{maker_leg[1] if maker_leg else 'TOKEN'}.approve("
-                f"{factory.address}, {maker_leg[2] if maker_leg else 'AMOUNT'})'`)"
-            )
+        elif needs_approval and multisig is not None and maker_leg is not None:
+            from nexotc_client.chain.offers import multisig_approval_hint
+
+            hint = multisig_approval_hint(maker, maker_leg[1], factory.address, maker_leg[2])
+            console.print(f"  note: the factory cannot move the multisig's leg yet: {hint}")
         elif needs_approval:
             console.print("  note: the factory cannot move your leg yet: run with --approve before it is accepted")
         if held is not None:
@@ -938,7 +937,7 @@ def open_cmd(app: App, ref: str) -> None:
     status = _status(app, signed, taker)
     keep(app, signed, data_file)
     later = [s for s in later_by_maker(signed, _known(app).values()) if _same_domain(s, signed)]
-    warnings = _lag_warnings(signed, later, status.nonce_used, signed.offer.maker)
+    warnings = [*status.warnings, *_lag_warnings(signed, later, status.nonce_used, signed.offer.maker)]
     terms = status.terms
     base = leg_meta(terms.base.token, terms.base.on_chain)
     quote = leg_meta(terms.quote.token, terms.quote.on_chain)
@@ -974,7 +973,13 @@ def render_status(console: Console, status: OfferStatus, base: LegMeta, quote: L
             f"[bold red]VOID: the maker's nonce {o.nonce} is used or cancelled; this offer can never be accepted[/]"
         )
     head = Table(show_header=False, box=None, pad_edge=False)
-    signature = "EOA signature ✓" if status.maker_kind == "eoa" else "contract wallet, EIP-1271 ✓"
+    signature = (
+        "EOA signature ✓"
+        if status.maker_kind == "eoa"
+        else "contract wallet, EIP-1271 ✓"
+        if status.maker_signed
+        else "multisig, owner signatures incomplete ✗"
+    )
     taker = "anyone (public offer)" if status.public else f"{o.taker} ({_role(o, o.taker)})"
     for key, value in (
         ("offer", "0x" + status.offer_hash.hex()),
@@ -1047,8 +1052,8 @@ def render_status(console: Console, status: OfferStatus, base: LegMeta, quote: L
         console.print("  nobody deposits an on-chain leg")
     for f in status.funding:
         meta = base if f.leg == "base" else quote
-        who = f.wallet or "the taker (whoever accepts)"
-        line = f"  the {f.side} {who} ({f.role}) deposits the {f.leg} leg: {meta.fmt(f.amount)}"
+        who = f"the {f.side} {f.wallet}" if f.wallet else "whoever accepts"
+        line = f"  {who} ({f.role}) deposits the {f.leg} leg: {meta.fmt(f.amount)}"
         if f.balance is not None:
             line += f"; holds {meta.fmt(f.balance)}{' ✓' if f.balance_ok else ' ✗ SHORT'}"
         if f.allowance is not None:
@@ -1109,7 +1114,7 @@ def sign_cmd(app: App, ref: str, out: Path | None, force: bool) -> None:
         )
         console.print(
             f"signed offer {result['offer_hash']} for the multisig {held.wallet} as {sender.address}: "
-            f"{len(held.signers)} of {held.threshold}, {state} → {path}"
+            f"{len(held.signers)} of {held.threshold}, {state} → {path} (its terms: `nexotc offer open {path}`)"
         )
         console.print(link, soft_wrap=True, markup=False, emoji=False, highlight=False)
 

@@ -161,7 +161,9 @@ def test_desk_offers_from_the_cli(cli: Cli, tmp_path: Path) -> None:
     outsider = cli(
         "offer", "create", "--terms", DVP_EXAMPLE, "--set", "SELLER=test:5", "--desk", "1", "--account", "test:5",
     )  # fmt: skip
-    assert_one_line_error(outsider, "desk #1 refuses this deal", "neither the maker nor the taker", "is a desk trader")
+    assert_one_line_error(
+        outsider, "desk #1 refuses this deal", "neither the maker", "nor the taker", "is a desk trader"
+    )
     assert_one_line_error(
         cli("offer", "create", "--terms", DVP_EXAMPLE, "--desk", "7", "--account", "test:2"), "desk #7 does not exist"
     )
@@ -183,3 +185,13 @@ def test_desk_offers_from_the_cli(cli: Cli, tmp_path: Path) -> None:
     shown_deal = cli.ok("deal", "show", deal, "--json").json()
     assert shown_deal["desk_id"] == 1
     assert "desk: #1" in cli.ok("deal", "show", deal).out
+    # a public desk offer on an invite-only desk: open to its members, refused (named) for anyone else
+    cli.ok("desk", "set-access", "1", "invite-only", "--account", "test:9")
+    public = cli.ok(
+        "offer", "create", "--terms", DVP_EXAMPLE, "--desk", "1", "--public", "--account", "test:2", "--approve",
+        "--json",
+    ).json()  # fmt: skip
+    link = cli.ok("offer", "invite", public["file"]).out.splitlines()[0]
+    assert cli.ok("offer", "open", link, "--json").json()["problems"] == []
+    assert_one_line_error(cli("offer", "open", link, "--account", "test:5"), "desk #1 refuses", "not invited")
+    cli.ok("desk", "set-access", "1", "public", "--account", "test:9")

@@ -301,7 +301,7 @@ def test_cli_lock_for_a_desk_makes_a_desk_deal(cli: Cli) -> None:
     )  # fmt: skip
     qid = cli_quote(cli, "NG", "test:1")
     refused = cli(*cli_lock(cli, qid, "test:1", "--desk", "1"))
-    assert_one_line_error(refused, "desk #1 refuses this deal", "neither the maker nor the taker")
+    assert_one_line_error(refused, "desk #1 refuses this deal", "neither the maker", "nor the taker")
     assert cli.ok("quote", "show", qid, "--json").json()["lock"] is None
     assert_one_line_error(cli(*cli_lock(cli, qid, "test:1", "--desk", "9")), "--desk 9: no such desk")
     cli.ok("desk", "add-member", "1", "test:2", "--role", "trader", "--account", "test:9")

@@ -162,8 +162,23 @@ def test_kyc_issue_prove_submit_deal_and_audit(cli, tmp_path):
              "--deal", deal, "--account", "test:1", "--json"]  # fmt: skip
     renewal = cli.ok(*prove, "--out", d / "renewal.proof").json()
     assert renewal["valid_until"] == final and renewal["warnings"] == []
-    short = cli.ok(*prove, "--valid-for", "1h", "--out", d / "short.proof").json()
-    assert short["valid_until"] < final and "before the deal's final expiry" in short["warnings"][0]
+    # the attestation in force here can only be extended: a shorter proof is refused before proving
+    refused = cli(*prove, "--valid-for", "1h", "--out", d / "short.proof")
+    assert_one_line_error(refused, "already attested for policy #1 in this scope", "only a later expiry extends it")
+    assert not (d / "short.proof").exists()
+    # in the other deal's scope (no attestation yet) a --valid-for that ends before its final expiry is warned about
+    other_final = cli.ok("deal", "show", other, "--json").json()["terms"]["final_expiry"]
+    other_prove = [other if arg == deal else arg for arg in prove]
+    short = cli.ok(*other_prove, "--valid-for", "1h", "--out", d / "short.proof").json()
+    assert short["valid_until"] < other_final and "before the deal's final expiry" in short["warnings"][0]
+    # a proof of another policy would not count for the deal (and would hold the scope): refused before proving
+    cli.ok("kyc", "policy", "register", "--label", "any", "--account", "test:0")
+    at = other_prove.index("--policy") + 1
+    lax = [*other_prove[:at], "2", *other_prove[at + 1 :]]
+    assert_one_line_error(cli(*lax, "--out", d / "lax.proof"), "--policy 2:", "is gated on policy #1")
+    assert not (d / "lax.proof").exists()
+    # `kyc status --deal` checks the deal's own policy by default
+    assert cli.ok("kyc", "status", "test:1", "--deal", deal, "--json").json()["checked_policy"] == 1
 
     # the audit bundle: the buyer discloses its jurisdiction, nothing else
     cli.ok("kyc", "disclose", d / "buyer.proof", "--field", "jurisdiction", "--out", d / "buyer.disclosure")

@@ -363,7 +363,7 @@ def test_prove_and_submit_name_the_problem(env):
     assert isinstance(c.ok("kyc", "status", HOLDER, "--scope", "777", "--json").json()["expiry"], int)
     # the same proof again: already attested until its expiry (not "nullifier used")
     again = c("kyc", "submit", d / "holder.proof", "--account", HOLDER)
-    assert_one_line_error(again, "already attested", "until 20", "only a later expiry renews")
+    assert_one_line_error(again, "already attested", "until 20", "only a later expiry extends it")
 
     # a proof submitted more than 5 minutes after it was made: re-prove
     assert _prove(c, d, "buyer", BUYER, "778", d / "buyer.proof").code == 0

@@ -277,7 +277,8 @@ def test_the_client_shows_whose_attestation_ends_before_the_final_expiry(gated, 
     """`Deal.compliance()` (what `nexotc deal show` prints): the buyer's attestation ends a day in, long before
     the final expiry: once it ends no tranche can be released, which a seller delivering off chain must know."""
     gate = Factory.at(gated.address).deal(deal_a.address).compliance()
-    assert gate is not None and gate["policy_id"] == POLICY and int(gate["scope"], 16) == int(deal_a.address, 16)
+    assert gate is not None and gate["policy_id"] == POLICY and int(gate["scope"]) == int(deal_a.address, 16)
+    assert gate["scope_name"] == "the deal's own scope"
     by_role = {p["role"]: p for p in gate["principals"]}
     assert by_role["buyer"]["wallet"] == buyer.address and by_role["buyer"]["attested_until"] == t0 + DAY + 2_000
     assert by_role["buyer"]["compliant_now"] is True and by_role["buyer"]["covers_final_expiry"] is False
@@ -412,6 +413,41 @@ def test_desk_deal_scope_is_its_desk(
     kyc.submit_proof(*submit_args(proofs["buyer_desk"], POLICY), sender=buyer)
     gated.fund_deal(deal, sender=buyer)
     assert deal.phase() == 1 and deal.funded(0) and deal.funded(1)
+
+
+def test_a_desk_offer_is_gated_in_its_desks_scope(
+    gated,
+    kyc,
+    desk_id,
+    terms_d,
+    proofs,
+    chain,
+    wbtc,
+    usdt,
+    buyer,
+    seller,
+    NOW,  # noqa: N803
+):
+    """The client checks a desk offer's principals where its deal will check them: the desk's scope (an
+    attestation bound to the deal's own address would not open it), and names `kyc prove --desk`."""
+    from nexotc_client.chain.offers import sign_offer
+
+    offer = Offer(terms=terms_d, maker=seller.address, taker=buyer.address, expiry=NOW + DAY, nonce=77, desk_id=desk_id)
+    signed = sign_offer(offer, seller, chain.chain_id, gated.address)
+    mint_and_approve(terms_d, gated, wbtc, usdt, buyer, seller)
+    client = Factory.at(gated.address)
+    at_least(chain, NOW + 4)
+    kyc.submit_proof(*submit_args(proofs["buyer_d"], POLICY), sender=buyer)  # the deal's own scope: no use
+    problems = inspect_offer(client, signed, taker=buyer.address).problems
+    assert len(problems) == 2 and all(f"in desk #{desk_id}'s scope" in p for p in problems), problems
+    assert all(f"kyc prove --desk {desk_id} --policy {POLICY}" in p for p in problems)
+    kyc.submit_proof(*submit_args(proofs["seller_desk"], POLICY), sender=seller)
+    kyc.submit_proof(*submit_args(proofs["buyer_desk"], POLICY), sender=buyer)
+    assert inspect_offer(client, signed, taker=buyer.address).problems == ()
+    o = signed.offer
+    receipt = gated.accept_offer(o.terms.as_struct(), o.as_struct(), signed.signature, EMPTY, True, sender=buyer)
+    [created] = receipt.decode_logs(gated.DeskDealCreated)
+    assert created.desk_id == desk_id
 
 
 def test_plain_deals_keep_their_own_scope(deal_a):
