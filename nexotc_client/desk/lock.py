@@ -279,10 +279,13 @@ def lock_nonce(
         return nonce, tip[-1].offer_hash
     for r in offers:
         if r.maker != me and not used[(r.maker, r.nonce)] and r.expiry >= now:
+            from datetime import UTC, datetime
+
+            expires = datetime.fromtimestamp(r.expiry, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
             raise LockError(
                 f"quote {quote_id} has an untaken lock offer {r.offer_hash} by another wallet (nonce {r.nonce}, "
-                f"expires at {r.expiry}): it cancels it first (`nexotc offer cancel --nonce {r.nonce} --account "
-                f"{to_checksum_address(r.maker)}`) or it expires"
+                f"expires {expires}): that wallet cancels it first (`nexotc offer cancel --nonce {r.nonce} "
+                f"--account {to_checksum_address(r.maker)}`), or the offer expires"
             )
     known = [*store.offer_nonces(chain_id, factory.address, maker), *extra_known]
     return next_nonce(factory, maker, known), None
