@@ -145,6 +145,39 @@ def _require_principal(app: App, scope: int, wallet: str, what: str, deal: Deal 
     )
 
 
+def _offer_scope(app: App, ref: str, wallet: str) -> tuple[int, int, int]:
+    """The scope `wallet` proves in to accept (or have accepted) the signed offer `ref`, the offer's final
+    expiry and its policy. The wallet must be the offer's maker or its taker (any wallet for a public offer:
+    it would be the one accepting); a desk offer's deal checks its principals in the desk's scope, any other
+    in its own (predicted) address, which for a public offer depends on who accepts."""
+    from nexotc_client.chain.kyc import deal_scope, desk_scope
+    from nexotc_client.chain.offers import check_domain, filled_terms
+    from nexotc_client.cli.offer import read_offer
+    from nexotc_client.terms import ZERO_ADDRESS
+
+    signed, _ = read_offer(ref)
+    factory = app.factory()
+    check_domain(signed, factory)
+    offer = signed.offer
+    is_maker = wallet.lower() == offer.maker.lower()
+    if not is_maker and offer.taker != ZERO_ADDRESS and wallet.lower() != offer.taker.lower():
+        raise NexotcError(
+            f"{wallet} is neither the offer's maker ({offer.maker}) nor its taker ({offer.taker}): its deal's gate "
+            "checks only them"
+        )
+    terms = offer.terms
+    if offer.desk_id:
+        return desk_scope(offer.desk_id), terms.final_expiry, terms.policy_id
+    if offer.taker == ZERO_ADDRESS and is_maker:
+        raise NexotcError(
+            "a public offer's deal address depends on who accepts it: the maker proves with --deal once it is "
+            "accepted (or the taker proves first, with --offer)"
+        )
+    accepting = offer.taker if offer.taker != ZERO_ADDRESS else wallet
+    deal = factory.predict(filled_terms(offer, accepting), offer.maker, offer.offer_hash())
+    return deal_scope(deal), terms.final_expiry, terms.policy_id
+
+
 def _require_scope_policy(app: App, deal: Deal | None, desk_id: int | None, policy_id: int) -> None:
     """A proof for a deployed gated deal (or a desk with a KYC policy) must be of its policy: another one does
     not count for it, and submitted it would hold the scope's attestation on that policy until it ends (an
@@ -433,6 +466,14 @@ def _load_store(app: App, given: str | None) -> IssuerStore:
 @click.option("--secret", "secret_file", type=click.Path(exists=True, dir_okay=False), required=True)
 @click.option("--policy", "policy_id", type=click.IntRange(min=1), required=True, help="Registry policy id.")
 @_scope_options
+@click.option(
+    "--offer",
+    "offer_ref",
+    default=None,
+    metavar="FILE|LINK",
+    help="Scope: the deal this signed offer makes once accepted (its desk's scope for a desk offer); the default "
+    "validity is the offer's final expiry and --policy must be the offer's.",
+)
 @click.option("--wallet", default=None, help="The wallet to bind (default: --account).")
 @click.option(
     "--valid-for",
@@ -454,12 +495,14 @@ def prove(
     deal: str | None,
     desk_id: int | None,
     scope: str | None,
+    offer_ref: str | None,
     wallet: str | None,
     valid_for: str | None,
     out: str,
     force: bool,
 ) -> None:
-    """Holder: prove the credential meets a registered policy, bound to a wallet and a scope."""
+    """Holder: prove the credential meets a registered policy, bound to a wallet and a scope (--offer: before
+    accepting a gated offer, in the scope of the deal it makes)."""
     import os
 
     from nexotc_client.issuer import HolderFile, HolderSecret, prove_compliance
@@ -480,10 +523,22 @@ def prove(
     validity = parse_duration(valid_for, "--valid-for") if valid_for is not None else None
     if validity is not None and validity <= 0:
         raise NexotcError("--valid-for: must be at least 1s (the attestation must end after the proof's time)")
-    target, deployed = _scope_and_deal(app, deal, desk_id, scope)
-    _require_principal(app, target, who, "--wallet" if wallet else "--account", deployed)
-    # a deployed deal: releases are gated until its final expiry, so that is what the attestation must cover
-    deal_expiry = deployed.terms.final_expiry if deployed is not None else None
+    if offer_ref is not None:
+        if any(x is not None for x in (deal, desk_id, scope)):
+            raise NexotcError("give exactly one scope: --offer, --deal, --desk or --scope")
+        target, deal_expiry, offer_policy = _offer_scope(app, offer_ref, who)
+        deployed = None
+        if offer_policy != policy_id:
+            raise NexotcError(
+                f"--policy {policy_id}: the offer's deal is gated on policy #{offer_policy}"
+                if offer_policy
+                else f"--policy {policy_id}: the offer's deal is not gated (its terms carry no compliance policy)"
+            )
+    else:
+        target, deployed = _scope_and_deal(app, deal, desk_id, scope)
+        _require_principal(app, target, who, "--wallet" if wallet else "--account", deployed)
+        # a deployed deal: releases are gated until its final expiry, so that is what the attestation must cover
+        deal_expiry = deployed.terms.final_expiry if deployed is not None else None
     # the policy exactly as the registry enforces it: decoded from its registered word
     try:
         policy = Policy.from_word(registry.policy(policy_id).policy_word)

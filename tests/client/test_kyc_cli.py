@@ -180,6 +180,22 @@ def test_kyc_issue_prove_submit_deal_and_audit(cli, tmp_path):
     # `kyc status --deal` checks the deal's own policy by default
     assert cli.ok("kyc", "status", "test:1", "--deal", deal, "--json").json()["checked_policy"] == 1
 
+    # before accepting a gated offer: prove in the scope of the deal it makes, to its final expiry
+    offer_terms = [arg for arg in terms if arg not in ("--salt", "0x0a")]
+    cli.ok("offer", "create", *offer_terms, "--account", "test:2", "--out", d / "gated-offer.json")
+    # (`open` also lists what stops the acceptance now, exit 1: approvals and the attestations still missing)
+    opened = cli("offer", "open", d / "gated-offer.json", "--account", "test:1", "--json").json()
+    by_offer = [
+        "kyc", "prove", "--credential", d / "buyer.cred", "--secret", d / "buyer.secret", "--offer",
+        d / "gated-offer.json", "--account", "test:1",
+    ]  # fmt: skip
+    proved = cli.ok(*by_offer, "--policy", "1", "--out", d / "offer.proof", "--json").json()
+    assert proved["scope"] == str(int(opened["deal"], 16)) and proved["valid_until"] == opened["terms"]["final_expiry"]
+    assert_one_line_error(cli(*by_offer, "--policy", "2", "--out", d / "x.proof"), "gated on policy #1")
+    outsider = [arg if arg != "test:1" else "test:5" for arg in by_offer]
+    assert_one_line_error(cli(*outsider, "--policy", "1", "--out", d / "x.proof"), "neither the offer's maker")
+    assert not (d / "x.proof").exists()
+
     # the audit bundle: the buyer discloses its jurisdiction, nothing else
     cli.ok("kyc", "disclose", d / "buyer.proof", "--field", "jurisdiction", "--out", d / "buyer.disclosure")
     exported = cli.ok(
