@@ -164,6 +164,13 @@ class DeskInfo:
     def has_policy(self) -> bool:
         return int(self.policy_id, 16) != 0
 
+    @property
+    def kyc_policy(self) -> int:
+        """The KYCRegistry policy every deal of the desk must carry (the registry's rule 7: a policy id that, read
+        as a number, is 1 .. 2**32-1); 0 when the desk requires none (no id, or an off-chain reference)."""
+        value = int(self.policy_id, 16)
+        return value if 0 < value < 2**32 else 0
+
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["access"] = "invite-only" if self.invite_only else "public"
@@ -270,6 +277,16 @@ class DeskRegistry:
 
     def desks(self) -> list[int]:
         return list(range(1, self.desk_count + 1))
+
+    def check_offer(self, desk_id: int, maker: str, taker: str | None, terms: Terms) -> tuple[bytes, str]:
+        """What the factory asks when a desk offer is accepted (`check_offer_packed`: the maker as the desk's
+        trader when it is one, else the taker; None: not known yet, a public offer): the desk's policy id and the
+        trader checked; RevertError naming the first desk rule broken otherwise."""
+        with reverts_as_errors("check_offer_packed"):
+            policy, trader = self.contract.check_offer_packed(
+                desk_id, _address(maker, "maker"), _address(taker or ZERO_ADDRESS, "taker"), terms.pack()
+            )
+        return bytes(policy), to_checksum_address(str(trader))
 
     def check_deal(self, desk_id: int, creator: str, terms: Terms) -> bytes:
         """The desk's policy id if `creator` may create `terms` for the desk; RevertError naming the

@@ -31,7 +31,6 @@ from nexotc_client.terms import ZERO_ADDRESS, LegId, Terms, TermsError
 if TYPE_CHECKING:
     from ape.api import AccountAPI
 
-    from nexotc_client.chain.desk import DeskRegistry
     from nexotc_client.chain.factory import Factory
 
 ERC1271_MAGIC = bytes.fromhex("1626ba7e")
@@ -498,19 +497,10 @@ def multisig_approval_hint(wallet: str, token: str, factory: str, amount: int) -
     )
 
 
-def desk_trader(registry: DeskRegistry, offer: Offer, accepting: str | None) -> str | None:
-    """The wallet the desk registry checks as the desk's trader for a desk offer (the factory's rule): the
-    maker when it is one of the desk's traders, else the accepting taker (None: not known yet)."""
-    from nexotc_client.chain.desk import DeskRole
-
-    if DeskRole.TRADER in registry.member_roles(offer.desk_id, offer.maker):
-        return offer.maker
-    return accepting
-
-
 def desk_problems(factory: Factory, offer: Offer, terms: Terms, accepting: str | None) -> list[str]:
-    """What the desk registry would refuse when a desk offer is accepted: no registry behind the factory, no such
-    desk, or the first desk rule the filled terms break with the desk's trader (see `desk_trader`)."""
+    """What the desk registry would refuse when a desk offer is accepted, asked to the registry itself
+    (`check_offer_packed`, the factory's own check): no registry behind the factory, no such desk, or the first
+    desk rule the filled terms break with the desk's trader (the maker when it is one, else the taker)."""
     from nexotc_client.chain.desk import DeskRegistry, factory_desk_registry
 
     desk_id = offer.desk_id
@@ -520,18 +510,19 @@ def desk_problems(factory: Factory, offer: Offer, terms: Terms, accepting: str |
     registry = DeskRegistry.at(address)
     if not registry.exists(desk_id):
         return [f"desk #{desk_id} does not exist in the desk registry {address}"]
-    trader = desk_trader(registry, offer, accepting)
-    if trader is None:
-        return []  # a public offer of a client: the desk trader who accepts it is checked then
     try:
-        registry.check_deal(desk_id, trader, terms)
+        registry.check_offer(desk_id, offer.maker, accepting, terms)
     except RevertError as exc:
-        if trader != offer.maker and exc.reason in ("not a desk member", "not a trader"):
+        public_unknown = offer.taker == ZERO_ADDRESS and accepting is None
+        if exc.reason in ("not a desk member", "not a trader"):
+            # the maker is no trader, so the taker was checked: for a public offer nobody is known yet
+            if public_unknown:
+                return []
             return [
-                f"desk #{desk_id} refuses this deal: neither the maker {offer.maker} nor the taker {trader} is a "
+                f"desk #{desk_id} refuses this deal: neither the maker {offer.maker} nor the taker {accepting} is a "
                 "desk trader"
             ]
-        if exc.reason == "counterparty not invited" and offer.taker == ZERO_ADDRESS and accepting is None:
+        if exc.reason == "counterparty not invited" and public_unknown:
             return []  # a public offer on an invite-only desk: whoever accepts must be a member, checked then
         return [f"desk #{desk_id} refuses this deal: {exc.reason}"]
     return []

@@ -135,8 +135,7 @@ def desk_deal_ids(factory: Any, desk_id: int, policy_id: int | None) -> tuple[in
     if not registry.exists(desk_id):
         raise NexotcError(f"--desk {desk_id}: no such desk in the desk registry {registry.address}")
     if policy_id is None:
-        desk_policy = int(registry.desk(desk_id, lists=False).policy_id, 16)
-        policy_id = desk_policy if 0 < desk_policy < 2**32 else 0
+        policy_id = registry.desk(desk_id, lists=False).kyc_policy
     return desk_id, policy_id
 
 

@@ -188,8 +188,7 @@ def _require_scope_policy(app: App, deal: Deal | None, desk_id: int | None, poli
     elif desk_id is not None:
         from nexotc_client.chain.desk import desk_registry_of
 
-        desk_policy = int(desk_registry_of(app.factory().address).desk(desk_id, lists=False).policy_id, 16)
-        required = desk_policy if 0 < desk_policy < 2**32 else 0
+        required = desk_registry_of(app.factory().address).desk(desk_id, lists=False).kyc_policy
         where = f"desk #{desk_id}'s deals are gated on policy #{required}"
     else:
         return
