@@ -13,7 +13,10 @@ The bundle (JSON, `format: nexotc-audit/1`) holds:
   - per principal (buyer, seller): its latest attestation in the deal's scope at the snapshot (Attested
     event: policy, expiry, nullifier, audit commitment, root, tx) or null;
   - per principal, optionally, a selective disclosure: the audited fields it chose to open (value + salt)
-    and the hashes of the others, which together must reproduce the on-chain audit commitment.
+    and the hashes of the others, which together must reproduce the on-chain audit commitment;
+  - for a deal made from a signed offer, optionally, that offer (`offer`: terms, signatures and its
+    agreement document: the off-chain leg's asset and delivery, settlement instructions), which must hash
+    to the `offer_hash` of the factory's `OfferAccepted` event for the deal.
 
 The chain is the authority, and the bundle's claims about which contracts are authoritative are checked,
 never trusted. `check_bundle` needs only the bundle and a connection: the deal's factory is the one the
@@ -23,7 +26,8 @@ registry is the one the deal's code gates on (`kyc_registry()`), and the policy 
 It names each mismatch: a contract the bundle names that is not the deal's; an event changed, duplicated,
 out of order, missing from the bundle, after its snapshot or not on chain; an attestation field that
 differs from the chain's; a disclosure that does not open the chain's attestation (commitment, nullifier)
-or names another subject or scope. Events after the snapshot are reported (`later_events`), not failed:
+or names another subject or scope; an offer that did not make the deal (its hash, agreement included,
+differs from the one the factory recorded). Events after the snapshot are reported (`later_events`), not failed:
 a bundle is a snapshot.
 """
 
@@ -46,6 +50,7 @@ if TYPE_CHECKING:
     from nexotc_client.chain.deal import Deal, DealEvent
     from nexotc_client.chain.factory import Factory
     from nexotc_client.chain.kyc import Attestation, KYCRegistry
+    from nexotc_client.offers import SignedOffer
 
 FORMAT = "nexotc-audit/1"
 PRINCIPALS = ("buyer", "seller")
@@ -150,10 +155,14 @@ def _attestations(deal: Deal, registry: KYCRegistry | None, stop: int) -> dict[s
 
 
 def export_bundle(
-    deal: Deal, registry: KYCRegistry | None = None, disclosures: list[Disclosure] | tuple[Disclosure, ...] = ()
+    deal: Deal,
+    registry: KYCRegistry | None = None,
+    disclosures: list[Disclosure] | tuple[Disclosure, ...] = (),
+    offer: SignedOffer | None = None,
 ) -> dict[str, Any]:
-    """The audit bundle of `deal` as read from the chain at its head, with the principals' disclosures.
-    The kyc registry is the one the deal gates on; `registry`, if given, must be that one."""
+    """The audit bundle of `deal` as read from the chain at its head, with the principals' disclosures and
+    the signed offer that made it (`offer`: refused unless it is that offer). The kyc registry is the one
+    the deal gates on; `registry`, if given, must be that one."""
     from ape import chain
 
     from nexotc_client.chain.kyc import scope_of_deal
@@ -178,6 +187,10 @@ def export_bundle(
         if not d.verify():
             raise NexotcError(f"the disclosure of the {role} does not open its audit commitment")
         disclosed[role] = d.to_json()
+    if offer is not None:
+        problem = _offer_problem(deal, offer)
+        if problem:
+            raise NexotcError(problem)
     return {
         "format": FORMAT,
         "chain_id": int(chain.chain_id),
@@ -192,7 +205,19 @@ def export_bundle(
         "events": [_event_dict(e) for e in deal.events() if e.block <= stop],
         "attestations": {r: (a.to_dict() if a else None) for r, a in attestations.items()},
         "disclosures": disclosed,
+        "offer": offer.to_json() if offer is not None else None,
     }
+
+
+def _offer_problem(deal: Deal, offer: SignedOffer) -> str | None:
+    """Why `offer` is not the signed offer that made `deal` (None: it is)."""
+    recorded = deal.factory.accepted_offer_hash(deal.address)
+    if recorded is None:
+        return f"offer: deal {deal.address} was not made from a signed offer"
+    given = "0x" + offer.offer.offer_hash().hex()
+    if given != recorded:
+        return f"offer: {given} (agreement included) is not the offer that made the deal ({recorded})"
+    return None
 
 
 def save_bundle(bundle: dict[str, Any], path: Path | str, force: bool = False) -> Path:
@@ -388,6 +413,20 @@ def check_bundle(
                     )
         if not d.verify():
             problems.append(f"disclosure of the {role}: the opened fields do not reproduce the audit commitment")
+
+    # the signed offer, agreement document included: the one whose hash the factory recorded for the deal
+    raw_offer = bundle.get("offer")
+    if raw_offer is not None:
+        from nexotc_client.offers import OfferError, SignedOffer
+
+        try:
+            signed = SignedOffer.from_json(raw_offer) if isinstance(raw_offer, dict) else None
+        except OfferError as exc:
+            problems.append(f"offer: {exc}")
+        else:
+            problem = "offer: not an offer" if signed is None else _offer_problem(deal, signed)
+            if problem:
+                problems.append(problem)
     return v
 
 

@@ -7,7 +7,8 @@ both produce the same digest for random terms).
 
 Types (EIP-712 `encodeType` of the primary type `Offer`)::
 
-    Offer(Terms terms,address maker,address taker,uint256 expiry,uint256 nonce,bytes32 previous,bytes32 salt)
+    Offer(Terms terms,address maker,address taker,uint256 expiry,uint256 nonce,bytes32 previous,bytes32 salt,
+          uint256 desk_id,bytes32 agreement)
     Party(address wallet,uint256 roles,uint256 bps)
     Terms(address base_token,uint256 base_amount,bool base_on_chain,address quote_token,
           uint256 quote_amount,bool quote_on_chain,Party[] parties,uint256 approval_threshold,
@@ -17,6 +18,10 @@ Types (EIP-712 `encodeType` of the primary type `Offer`)::
     Tranche(uint256 base_amount,uint256 quote_amount,uint256 unlock_time,uint256 deadline)
 
 Domain: name "nexotc", version "1", chainId, verifyingContract = the EscrowFactory.
+
+`agreement` is the hash of the agreement document (nexotc_client/agreement.py: the off-chain legs'
+asset and delivery, settlement instructions): the document travels with the offer, the chain sees
+only its hash.
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak, to_checksum_address
 
+from nexotc_client.agreement import AgreementError, agreement_hash
+from nexotc_client.agreement import from_json as agreement_from_json
+from nexotc_client.agreement import parse as parse_agreement
 from nexotc_client.eip712 import EIP712_DOMAIN_TYPE
 from nexotc_client.terms import (
     ZERO_ADDRESS,
@@ -60,6 +68,7 @@ TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "previous", "type": "bytes32"},
         {"name": "salt", "type": "bytes32"},
         {"name": "desk_id", "type": "uint256"},
+        {"name": "agreement", "type": "bytes32"},
     ],
     "Terms": [
         {"name": "base_token", "type": "address"},
@@ -105,7 +114,8 @@ class Offer:
     """Terms proposed by `maker`. `taker` zero: anyone may accept (their wallet fills the counterparty's
     zero slot in the terms); otherwise only that address. `previous` is the hash of the offer this one
     counters (zero for an opening offer). `desk_id` (zero: none) makes the deal a desk deal: the factory has
-    the desk registry check the terms, with a desk trader as maker or taker."""
+    the desk registry check the terms, with a desk trader as maker or taker. `agreement` is the canonical
+    agreement document (text; empty: none): the offer signs its hash."""
 
     terms: Terms
     maker: str
@@ -115,6 +125,16 @@ class Offer:
     previous: bytes = ZERO32
     salt: bytes = ZERO32
     desk_id: int = 0
+    agreement: str = ""
+
+    @property
+    def agreement_hash(self) -> bytes:
+        """The signed `agreement` field: keccak256 of the document (zero for none)."""
+        return agreement_hash(self.agreement)
+
+    def agreement_document(self) -> dict[str, Any]:
+        """The agreement document (empty for none)."""
+        return parse_agreement(self.agreement)
 
     # ------------------------------------------------------------ typed data
     def message(self) -> dict[str, Any]:
@@ -156,6 +176,7 @@ class Offer:
             "previous": self.previous,
             "salt": self.salt,
             "desk_id": self.desk_id,
+            "agreement": self.agreement_hash,
         }
 
     def typed_data(self, chain_id: int, factory: str) -> dict[str, Any]:
@@ -181,7 +202,16 @@ class Offer:
 
     def as_struct(self) -> tuple:
         """The `OfferMeta` tuple the factory takes next to the terms."""
-        return (self.maker, self.taker, self.expiry, self.nonce, self.previous, self.salt, self.desk_id)
+        return (
+            self.maker,
+            self.taker,
+            self.expiry,
+            self.nonce,
+            self.previous,
+            self.salt,
+            self.desk_id,
+            self.agreement_hash,
+        )
 
     # -------------------------------------------------------------- signing
     def sign(self, private_key: bytes | str, chain_id: int, factory: str) -> SignedOffer:
@@ -195,7 +225,7 @@ class Offer:
 
     def counter(self, terms: Terms, maker: str, expiry: int, nonce: int, **kw: Any) -> Offer:
         """A counter-offer: new terms by the other side, referencing this offer's hash (for the same desk unless
-        `desk_id` says otherwise)."""
+        `desk_id` says otherwise; with the agreement document given in `agreement`, none by default)."""
         kw.setdefault("desk_id", self.desk_id)
         return Offer(terms=terms, maker=maker, expiry=expiry, nonce=nonce, previous=self.offer_hash(), **kw)
 
@@ -300,7 +330,12 @@ def diff(old: Offer, new: Offer) -> list[tuple[str, Any, Any]]:
         elif a != b:
             changes.append((prefix, a, b))
 
-    walk("", old.message(), new.message())
+    def view(offer: Offer) -> dict[str, Any]:
+        message = offer.message()
+        message["agreement"] = offer.agreement_document() or None
+        return message
+
+    walk("", view(old), view(new))
     return changes
 
 
@@ -388,14 +423,22 @@ def later_by_maker(signed: SignedOffer, known: Iterable[SignedOffer]) -> list[Si
 
 
 # ------------------------------------------------------------------ serialisation
-LINK_VERSION = 2
-"""Offer files and links: 2 since offers carry a desk id (1: before, signed under another type)."""
+LINK_VERSION = 3
+"""Offer files and links: 3 since offers sign an agreement hash (2: a desk id but no agreement; 1: neither;
+both signed under other types)."""
 
 
 def _desk_id(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**256:
         raise OfferError(f"bad desk id {value!r}")
     return value
+
+
+def _agreement(value: Any) -> str:
+    try:
+        return agreement_from_json(value)
+    except AgreementError as exc:
+        raise OfferError(f"bad agreement document: {exc}") from exc
 
 
 def _encode(signed: SignedOffer) -> dict[str, Any]:
@@ -413,14 +456,15 @@ def _encode(signed: SignedOffer) -> dict[str, Any]:
         "previous": o.previous.hex(),
         "salt": o.salt.hex(),
         "desk_id": o.desk_id,
+        "agreement": o.agreement_document() or None,
         "terms": _terms_to_json(o.terms),
     }
 
 
 def _decode(d: dict[str, Any]) -> SignedOffer:
-    if d.get("v") == 1:
+    if d.get("v") in (1, 2):
         raise OfferError(
-            "an offer of an earlier nexotc version (signed without a desk id): ask its maker to sign it again"
+            "an offer of an earlier nexotc version (signed without an agreement hash): ask its maker to sign it again"
         )
     if d.get("v") != LINK_VERSION:
         raise OfferError("unsupported offer link version")
@@ -433,6 +477,7 @@ def _decode(d: dict[str, Any]) -> SignedOffer:
         previous=bytes.fromhex(d["previous"]),
         salt=bytes.fromhex(d["salt"]),
         desk_id=_desk_id(d["desk_id"]),
+        agreement=_agreement(d.get("agreement")),
     )
     return SignedOffer(
         offer,

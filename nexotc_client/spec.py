@@ -60,6 +60,12 @@ Format (every key is optional unless marked *required*)::
       policy: 1                        # KYCRegistry policy id both buyer and seller must prove
                                        # in the deal's scope (default 0: none)
 
+    agreement:                         # optional: what the chain cannot hold, agreed with the terms.
+      delivery: BTC to bc1q... (1 confirmation)  # A signed offer binds it by hash (EIP-712 field
+      reference: RFQ-2026-001          # `agreement`) together with the off-chain legs' asset and
+                                       # decimals; any mapping of text, numbers, lists (see
+                                       # nexotc_client/agreement.py)
+
     tranches:                          # *required*: an even split ...
       count: 4
       first_unlock: +1h                # time (default: now)
@@ -129,6 +135,7 @@ TOP_LEVEL_KEYS = (
     "timers",
     "tranches",
     "compliance",
+    "agreement",
 )
 LEG_KEYS = ("token", "asset", "on_chain", "decimals", "amount", "units")
 PARTY_KEYS = ("buyer", "seller", "platform", "resolver", "base_receiver", "quote_receiver")
@@ -180,6 +187,9 @@ class DealSpec:
     salt: str | None = None
     warnings: tuple[str, ...] = ()
     """Allowed by the contract but probably not meant (e.g. a DVP tranche that delivers one leg free)."""
+    agreement: str = ""
+    """The canonical agreement document a signed offer binds (nexotc_client/agreement.py): the
+    off-chain legs' asset and decimals and the file's `agreement:` mapping; empty when neither."""
 
 
 # --------------------------------------------------------------- values
@@ -454,11 +464,12 @@ def placeholders(value: Any) -> set[str]:
 
 
 def _check_set_path(key: str, parts: list[str]) -> None:
-    """A field `--set` may write: a top-level key, a key of a section, or a symbol of `tokens`."""
+    """A field `--set` may write: a top-level key, a key of a section, a symbol of `tokens` or a key of
+    `agreement`."""
     head = parts[0]
     if len(parts) == 1:
         return
-    if head == "tokens" and len(parts) == 2 and parts[1]:
+    if head in ("tokens", "agreement") and len(parts) == 2 and parts[1]:
         return
     keys = _SET_PATHS.get(head)
     if keys is not None and len(parts) == 2 and parts[1] in keys:
@@ -711,7 +722,24 @@ class _Parser:
             name=str(name) if name is not None else None,
             salt=str(salt) if salt is not None else None,
             warnings=tuple(warnings),
+            agreement=self.parse_agreement(base, quote, base_spec, quote_spec),
         )
+
+    def parse_agreement(self, base: Leg, quote: Leg, base_spec: LegSpec, quote_spec: LegSpec) -> str:
+        from nexotc_client.agreement import AgreementError, build
+
+        given = self.doc.get("agreement")
+        if given is not None and not isinstance(given, dict):
+            raise SpecError("agreement", f"expected a mapping, got {_kind(given)}")
+        off_chain = {
+            key: (spec.label, spec.decimals)
+            for key, leg, spec in (("base", base, base_spec), ("quote", quote, quote_spec))
+            if not leg.on_chain
+        }
+        try:
+            return build(off_chain, given)
+        except AgreementError as exc:  # its message starts with the field (agreement.KEY...)
+            raise SpecError("", str(exc)) from exc
 
     def parse_tokens(self) -> None:
         tokens = self.doc.get("tokens") or {}

@@ -40,6 +40,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from nexotc_client.agreement import build as build_agreement
 from nexotc_client.chain.deal import Split, TxResult
 from nexotc_client.chain.deployment import Registry, deploy_factory
 from nexotc_client.chain.deposit import deposit_address, sweep
@@ -233,11 +234,26 @@ class Demo:
                 resolver_fee_bps=50,
             ).validate(now)
 
-        opening = Offer(terms_at(1_320_000 * USD), self.seller.address, now + 3_600, nonce=1, taker=self.buyer.address)
+        # what the chain cannot hold, signed by hash with the terms
+        agreement = build_agreement({}, {"reference": "RFQ-2026-0412", "settlement": "2 tranches, daily"})
+        opening = Offer(
+            terms_at(1_320_000 * USD),
+            self.seller.address,
+            now + 3_600,
+            nonce=1,
+            taker=self.buyer.address,
+            agreement=agreement,
+        )
         opening.sign(self.seller.private_key, chain_id, factory)
         console.print(f"  seller signs offer {opening.offer_hash().hex()[:16]}…: 20 WBTC for 1,320,000 USDT")
+        console.print(f"      with its agreement {agreement} (hash 0x{opening.agreement_hash.hex()[:16]}…)")
         counter = opening.counter(
-            terms_at(1_300_000 * USD), self.buyer.address, now + 3_600, nonce=1, taker=self.seller.address
+            terms_at(1_300_000 * USD),
+            self.buyer.address,
+            now + 3_600,
+            nonce=1,
+            taker=self.seller.address,
+            agreement=agreement,
         )
         signed = counter.sign(self.buyer.private_key, chain_id, factory)
         changed = [c for c in diff(opening, counter) if c[0].startswith("terms.")]

@@ -6,7 +6,8 @@
         random terms).
 @dev Types (referenced types sorted by name after the primary type):
        Offer(Terms terms,address maker,address taker,uint256 expiry,
-             uint256 nonce,bytes32 previous,bytes32 salt,uint256 desk_id)
+             uint256 nonce,bytes32 previous,bytes32 salt,uint256 desk_id,
+             bytes32 agreement)
        Party(address wallet,uint256 roles,uint256 bps)
        Terms(address base_token,uint256 base_amount,bool base_on_chain,
              address quote_token,uint256 quote_amount,bool quote_on_chain,
@@ -39,9 +40,9 @@ TERMS_TYPE: constant(String[544]) = (
     "uint256 roles,uint256 bps)Tranche(uint256 base_amount,uint256 quote_amount,"
     "uint256 unlock_time,uint256 deadline)"
 )
-OFFER_TYPE: constant(String[666]) = (
+OFFER_TYPE: constant(String[683]) = (
     "Offer(Terms terms,address maker,address taker,uint256 expiry,uint256 nonce,"
-    "bytes32 previous,bytes32 salt,uint256 desk_id)Party(address wallet,uint256 roles,uint256 bps)"
+    "bytes32 previous,bytes32 salt,uint256 desk_id,bytes32 agreement)Party(address wallet,uint256 roles,uint256 bps)"
     "Terms(address base_token,uint256 base_amount,bool base_on_chain,address quote_token,"
     "uint256 quote_amount,bool quote_on_chain,Party[] parties,uint256 approval_threshold,"
     "uint256 release_threshold,uint256 desk_fee_bps,uint256 fee_leg,uint256 resolver_fee_bps,"
@@ -70,6 +71,7 @@ def _hash_offer(t: IDealEscrow.Terms, offer: IEscrowFactory.OfferMeta) -> bytes3
             offer.previous,
             offer.salt,
             offer.desk_id,
+            offer.agreement,
         )
     )
 

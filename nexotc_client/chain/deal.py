@@ -298,10 +298,15 @@ class Deal:
         return {k: tuple(v) for k, v in out.items()}
 
     def events(self, from_block: int | None = None) -> list[DealEvent]:
-        """Every event of this deal, oldest first, with its creation (`DealCreated`) first."""
+        """Every event of this deal, oldest first, with its creation (`DealCreated`, and `OfferAccepted`
+        for a deal made from a signed offer) first."""
         start = self.factory.start_block if from_block is None else from_block
         created = [r.event for r in self.factory.deals(from_block=start) if r.deal == self.address]
-        return created + read_events(self.address, deal_container().contract_type.events, start)
+        accepted = self.factory.offer_accepted(self.address, from_block=start)
+        rest = read_events(self.address, deal_container().contract_type.events, start)
+        if accepted is not None:
+            rest = sorted([accepted, *rest], key=lambda e: (e.block, e.log_index))
+        return created + rest
 
     # ------------------------------------------------------------ actions
     def fund(self, sender: AccountAPI) -> TxResult:

@@ -143,6 +143,21 @@ class Factory:
             )
         return records
 
+    def offer_accepted(self, deal: str, from_block: int | None = None) -> DealEvent | None:
+        """The `OfferAccepted` event that made `deal` (None for a deal created directly): its
+        `offer_hash` binds the signed offer, agreement document included."""
+        abi = [e for e in factory_container().contract_type.events if e.name == "OfferAccepted"]
+        start = self.start_block if from_block is None else from_block
+        wanted = to_checksum_address(deal)
+        found = [ev for ev in read_events(self.address, abi, start) if to_checksum_address(ev.args["deal"]) == wanted]
+        return found[0] if found else None
+
+    def accepted_offer_hash(self, deal: str) -> str | None:
+        """The struct hash (0x…, lower case) of the signed offer that made `deal`, None for a deal created
+        directly."""
+        event = self.offer_accepted(deal)
+        return _hex32(event.args["offer_hash"]).lower() if event is not None else None
+
     def deal(self, ref: str | int) -> Deal:
         """A deal by address, or by its 1-based creation index (as `deals()` lists it)."""
         if isinstance(ref, int) or (isinstance(ref, str) and ref.lstrip("#").isdigit()):

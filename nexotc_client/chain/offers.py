@@ -271,7 +271,10 @@ def verify_maker_signature(signed: SignedOffer) -> str:
     except Exception as exc:  # eth-keys raises BadSignature and others for garbage
         raise NexotcError("the maker's signature does not verify") from exc
     if recovered.lower() != maker.lower():
-        raise NexotcError(f"the signature is not the maker's: it recovers to {recovered}, the maker is {maker}")
+        raise NexotcError(
+            f"the signature is not the maker's: it recovers to {recovered}, the maker is {maker} (the offer was "
+            "changed after it was signed: its terms, agreement document or another signed field)"
+        )
     return "eoa"
 
 

@@ -50,6 +50,7 @@ from nexotc_client.cli.kyc import issuer, kyc
 from nexotc_client.cli.msig import msig
 from nexotc_client.cli.node import node
 from nexotc_client.cli.offer import offer
+from nexotc_client.cli.report import report
 
 cli.add_command(node)
 cli.add_command(deploy)
@@ -62,5 +63,6 @@ for _group in (rfq, quote, hedge, settle, recon, match):  # the desk engine (nex
 cli.add_command(kyc)
 cli.add_command(issuer)
 cli.add_command(audit)
+cli.add_command(report)
 
 __all__ = ["App", "cli", "main", "run"]

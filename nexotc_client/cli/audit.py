@@ -1,11 +1,13 @@
 """`nexotc audit ...`: the post-trade audit trail of a deal.
 
-    nexotc audit export DEAL [--disclosure FILE]... --out BUNDLE.json [--force]
+    nexotc audit export DEAL [--disclosure FILE]... [--offer FILE|LINK] --out BUNDLE.json [--force]
     nexotc audit verify BUNDLE.json [--factory ADDR] [--kyc-registry ADDR]
                                              exit 1 and one line per mismatch when the chain disagrees
 
 A disclosure file comes from the party itself (`nexotc kyc disclose PROOF --field jurisdiction`): the
-auditor sees the opened fields and nothing else of the credential.
+auditor sees the opened fields and nothing else of the credential. A deal made from a signed offer takes
+that offer into the bundle (--offer, or its copy in the nexotc home): its agreement document (the off-chain
+leg's asset and delivery, settlement instructions) is checked against the offer hash the factory recorded.
 
 `verify` needs only the bundle and the network (`--rpc`/`--network`), no deployment records: the deal's
 factory and kyc registry are read from the chain (see nexotc_client/audit.py). `--factory` and
@@ -79,24 +81,34 @@ def audit() -> None:
     type=click.Path(exists=True, dir_okay=False),
     help="A principal's selective disclosure (repeatable).",
 )
+@click.option(
+    "--offer",
+    "offer_ref",
+    default=None,
+    metavar="FILE|LINK",
+    help="The signed offer the deal was made from, with its agreement document (default: its copy in the "
+    "nexotc home, if any); refused unless it is that offer.",
+)
 @click.option("--out", "out", type=click.Path(dir_okay=False), required=True)
 @click.option("--force", is_flag=True, default=False, help="Overwrite --out if it exists.")
 @shared_options
 @click.pass_obj
-def export(app: App, deal_ref: str, disclosures: tuple[str, ...], out: str, force: bool) -> None:
+def export(app: App, deal_ref: str, disclosures: tuple[str, ...], offer_ref: str | None, out: str, force: bool) -> None:
     """Write the audit bundle of DEAL (address, or #N of the recorded factory): events, attestations,
-    disclosures, as of the chain head."""
+    disclosures and the signed offer that made it (with its agreement), as of the chain head."""
     from nexotc_client.audit import disclosed_fields, export_bundle, registry_address, save_bundle
+    from nexotc_client.cli.offer import accepted_offer
     from nexotc_client.issuer import Disclosure
 
     if Path(out).exists() and not force:
         raise NexotcError(f"{out} exists: pass --force to overwrite it")
     loaded = [Disclosure.load(p) for p in disclosures]
     deal = _deal(app, deal_ref)
+    offer_hash, signed = accepted_offer(app, deal, offer_ref)
     known = _home_registry(app)
     hint = known if known is not None and known.address == registry_address(deal) else None
     with step(app, "reading the deal's history"):
-        bundle = export_bundle(deal, hint, loaded)
+        bundle = export_bundle(deal, hint, loaded, signed)
     save_bundle(bundle, out, force=force)
     seen = disclosed_fields(bundle)
     data = {
@@ -108,6 +120,9 @@ def export(app: App, deal_ref: str, disclosures: tuple[str, ...], out: str, forc
         "events": len(bundle["events"]),
         "attested": [r for r, a in bundle["attestations"].items() if a],
         "disclosed": seen,
+        "offer_hash": offer_hash,
+        "offer_included": signed is not None,
+        "agreement": (signed.offer.agreement_document() or None) if signed is not None else None,
     }
 
     def render(c: Any) -> None:
@@ -116,6 +131,15 @@ def export(app: App, deal_ref: str, disclosures: tuple[str, ...], out: str, forc
             f"as of block {bundle['exported_at_block']}",
             soft_wrap=True,
         )
+        if signed is not None:
+            kind = "with its agreement document" if signed.offer.agreement else "(no agreement document)"
+            c.print(f"  the signed offer {offer_hash} that made the deal, {kind}", soft_wrap=True)
+        elif offer_hash is not None:
+            c.print(
+                f"  [yellow]the deal was made from offer {offer_hash}, not in this nexotc home: --offer FILE|LINK "
+                "adds it and its agreement[/]",
+                soft_wrap=True,
+            )
         c.print(f"  factory {bundle['factory']}, kyc registry {bundle['kyc_registry'] or 'none'}", soft_wrap=True)
         for role, att in bundle["attestations"].items():
             c.print(f"  {role}: " + (f"attested policy #{att['policy_id']} until {att['expiry']}" if att else "none"))
@@ -157,9 +181,8 @@ def verify(app: App, bundle_path: str, factory_ref: str | None, registry_ref: st
             gate = report.kyc_registry or "none"
             c.print(f"deal {report.deal} of factory {report.factory}, gated by kyc registry {gate}", soft_wrap=True)
         if not problems:
-            c.print(
-                f"bundle {bundle_path}: events, attestations and disclosures match the chain {when}", soft_wrap=True
-            )
+            what = "events, attestations, disclosures" + (" and the signed offer" if bundle.get("offer") else "")
+            c.print(f"bundle {bundle_path}: {what} match the chain {when}", soft_wrap=True)
         else:
             c.print(f"bundle {bundle_path}: checked {when}", soft_wrap=True)
         for p in problems:

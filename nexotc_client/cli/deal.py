@@ -282,21 +282,34 @@ def _off_chain_asset(terms_file: Path | None, key: str) -> tuple[str, int] | Non
     default=None,
     help="The deal's terms file: names the off-chain leg's asset and decimals (the chain stores only units).",
 )
+@click.option(
+    "--offer",
+    "offer_ref",
+    default=None,
+    metavar="FILE|LINK",
+    help="The signed offer the deal was made from (default: its copy in the nexotc home, if any): its agreement "
+    "document is shown, checked against the offer hash the factory recorded.",
+)
 @shared_options
 @click.pass_obj
-def show(app: App, ref: str, terms_file: Path | None) -> None:
-    """Terms and live state of a deal."""
+def show(app: App, ref: str, terms_file: Path | None, offer_ref: str | None) -> None:
+    """Terms and live state of a deal; for a deal made from a signed offer, the offer's hash and its
+    agreement document (the off-chain leg's asset and delivery, settlement instructions) when the offer
+    is at hand."""
+    from nexotc_client.agreement import off_chain_leg
+    from nexotc_client.cli.offer import accepted_offer, render_agreement
+
     d = _deal(app, ref)
     terms = d.terms
     status = d.status()
-    base = leg_meta(
-        terms.base.token, terms.base.on_chain, None if terms.base.on_chain else _off_chain_asset(terms_file, "base")
-    )
-    quote = leg_meta(
-        terms.quote.token,
-        terms.quote.on_chain,
-        None if terms.quote.on_chain else _off_chain_asset(terms_file, "quote"),
-    )
+    offer_hash, signed = accepted_offer(app, d, offer_ref)
+    agreement = signed.offer.agreement if signed is not None else ""
+
+    def off_chain(key: str) -> tuple[str, int] | None:
+        return _off_chain_asset(terms_file, key) if terms_file is not None else off_chain_leg(agreement, key)
+
+    base = leg_meta(terms.base.token, terms.base.on_chain, None if terms.base.on_chain else off_chain("base"))
+    quote = leg_meta(terms.quote.token, terms.quote.on_chain, None if terms.quote.on_chain else off_chain("quote"))
     with reverts_as_errors("desk_id()"):
         desk_id = int(d.contract.desk_id())
     gate = d.compliance()
@@ -311,12 +324,28 @@ def show(app: App, ref: str, terms_file: Path | None) -> None:
             "base": _asset_dict(base),
             "quote": _asset_dict(quote),
         },
+        "offer": None
+        if offer_hash is None
+        else {
+            "offer_hash": offer_hash,
+            "found": signed is not None,
+            "agreement_hash": "0x" + signed.offer.agreement_hash.hex() if signed is not None else None,
+            "agreement": (signed.offer.agreement_document() or None) if signed is not None else None,
+        },
     }
 
     def render(c: Console) -> None:
         render_deal(c, d.address, d.factory.address, terms, status, base, quote)
         if desk_id:
             c.print(f"desk: #{desk_id} (a desk deal: its desk's rules were checked when it was created)")
+        if offer_hash is not None:
+            if signed is None:
+                c.print(f"offer: {offer_hash} (not in this nexotc home: --offer FILE|LINK shows its agreement)")
+            elif signed.offer.agreement:
+                c.print(f"offer: {offer_hash} ✓")
+                render_agreement(c, signed.offer)
+            else:
+                c.print(f"offer: {offer_hash} ✓ (no agreement document)")
         if gate is not None:
             _render_gate(c, gate, terms.final_expiry)
 

@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from nexotc_client.agreement import off_chain_leg
+from nexotc_client.agreement import rows as agreement_rows
 from nexotc_client.chain.errors import NexotcError
 from nexotc_client.cli.app import App, shared_options, step, wallet_address
 from nexotc_client.offers import (
@@ -144,6 +146,33 @@ def keep(app: App, signed: SignedOffer, extra: dict[str, Any] | None = None, out
         except OSError as exc:
             raise NexotcError(f"cannot write {target}: {exc}") from exc
     return out if out is not None else targets[0]
+
+
+def accepted_offer(app: App, deal: Any, ref: str | None = None) -> tuple[str | None, SignedOffer | None]:
+    """The hash of the signed offer that made `deal` (its `OfferAccepted` event; None for a deal created
+    directly) and that offer: `ref` (a file or link, refused unless it is that offer), else the copy in
+    the home's store when there is one."""
+    offer_hash = deal.factory.accepted_offer_hash(deal.address)
+    if offer_hash is None:
+        if ref is not None:
+            raise NexotcError(f"--offer: deal {deal.address} was not made from a signed offer")
+        return None, None
+    if ref is not None:
+        signed = read_offer(ref)[0]
+        if hash_hex(signed.offer) != offer_hash:
+            raise NexotcError(
+                f"--offer: {hash_hex(signed.offer)} is not the offer that made deal {deal.address} ({offer_hash})"
+            )
+        return offer_hash, signed
+    stored = app.home / STORE_DIR / f"{offer_hash}.json"
+    if stored.is_file():
+        try:
+            signed = read_offer(str(stored))[0]
+        except NexotcError:
+            return offer_hash, None
+        if hash_hex(signed.offer) == offer_hash:
+            return offer_hash, signed
+    return offer_hash, None
 
 
 def _stored(app: App) -> list[tuple[SignedOffer, dict[str, Any]]]:
@@ -296,11 +325,42 @@ def leg_metas(app: App, offers: list[SignedOffer], factory: Factory | None = Non
         factory = _reachable_factory(app, offers)
     metas: Metas = {}
     for signed in offers:
-        for leg in (signed.offer.terms.base, signed.offer.terms.quote):
+        for name, leg in (("base", signed.offer.terms.base), ("quote", signed.offer.terms.quote)):
             key = (leg.token, leg.on_chain)
+            if not leg.on_chain:
+                asset = off_chain_leg(signed.offer.agreement, name)
+                if asset is not None:
+                    metas[key] = leg_meta(leg.token, False, asset)
+                    continue
             if key not in metas:
                 metas[key] = leg_meta(leg.token, leg.on_chain) if factory is not None else LegMeta("units", None)
     return metas
+
+
+def offer_leg_metas(offer: Offer) -> tuple[LegMeta, LegMeta]:
+    """Symbol and decimals of the offer's two legs: on-chain tokens read from the chain, an off-chain
+    leg as its signed agreement names it."""
+    from nexotc_client.cli.render import leg_meta
+
+    base, quote = offer.terms.base, offer.terms.quote
+    return (
+        leg_meta(base.token, base.on_chain, None if base.on_chain else off_chain_leg(offer.agreement, "base")),
+        leg_meta(quote.token, quote.on_chain, None if quote.on_chain else off_chain_leg(offer.agreement, "quote")),
+    )
+
+
+def render_agreement(console: Console, offer: Offer, title: str = "agreement") -> None:
+    """The offer's agreement document as signed (its hash is part of the offer), if it has one."""
+    from rich.table import Table
+
+    if not offer.agreement:
+        return
+    table = Table(title=f"{title} (signed by hash 0x{offer.agreement_hash.hex()[:16]}…)", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for key, value in agreement_rows(offer.agreement):
+        table.add_row(key, value)
+    console.print(table)
 
 
 def _amount_text(field: str, value: Any, offer: Offer, metas: Metas) -> str:
@@ -375,6 +435,8 @@ def _offer_data(signed: SignedOffer) -> dict[str, Any]:
         "previous": "0x" + o.previous.hex() if o.previous != ZERO32 else None,
         "salt": "0x" + o.salt.hex(),
         "desk_id": o.desk_id,
+        "agreement_hash": "0x" + o.agreement_hash.hex(),
+        "agreement": o.agreement_document() or None,
         "terms": terms_dict(o.terms),
     }
 
@@ -584,6 +646,7 @@ def _make_offer(
         previous=previous[0].offer.offer_hash() if previous is not None else ZERO32,
         salt=raw_salt,
         desk_id=desk_id if desk_id is not None else previous[0].offer.desk_id if previous is not None else 0,
+        agreement=spec.agreement,
     )
     validate_offer_terms(factory, offer_)
 
@@ -640,6 +703,9 @@ def _make_offer(
         console.print(f"  nonce {nonce}, expires {fmt_time(expiry, now)}")
         if offer_.desk_id:
             console.print(f"  desk #{offer_.desk_id}: a desk deal (the desk's rules are checked again on acceptance)")
+        if offer_.agreement:
+            fields = ", ".join(key for key, _ in agreement_rows(offer_.agreement))
+            console.print(f"  agreement 0x{offer_.agreement_hash.hex()} signed with the terms: {fields}")
         if previous is not None:
             console.print(f"  counters {hash_hex(previous[0].offer)}")
         if data["replaces"]:
@@ -930,7 +996,7 @@ def open_cmd(app: App, ref: str) -> None:
     or the maker) is told so. An offer whose maker's nonce is used or cancelled is VOID; one its maker
     has moved past (a later offer by the same maker in the locally known negotiation) is flagged
     superseded. Exits 1 when it cannot be accepted now (by --account)."""
-    from nexotc_client.cli.render import leg_meta, terms_dict
+    from nexotc_client.cli.render import terms_dict
 
     signed, data_file = read_offer(ref)
     taker = wallet_address(app.account) if app.account else None
@@ -939,9 +1005,10 @@ def open_cmd(app: App, ref: str) -> None:
     later = [s for s in later_by_maker(signed, _known(app).values()) if _same_domain(s, signed)]
     warnings = [*status.warnings, *_lag_warnings(signed, later, status.nonce_used, signed.offer.maker)]
     terms = status.terms
-    base = leg_meta(terms.base.token, terms.base.on_chain)
-    quote = leg_meta(terms.quote.token, terms.quote.on_chain)
+    base, quote = offer_leg_metas(signed.offer)
     data = {**status.to_dict(), "terms": terms_dict(terms)}
+    data["agreement_hash"] = "0x" + signed.offer.agreement_hash.hex()
+    data["agreement"] = signed.offer.agreement_document() or None
     data["funding"] = [
         {**f.to_dict(), "formatted": (base if f.leg == "base" else quote).fmt(f.amount)} for f in status.funding
     ]
@@ -1024,8 +1091,11 @@ def render_status(console: Console, status: OfferStatus, base: LegMeta, quote: L
     for column in ("leg", "asset", "amount"):
         legs.add_column(column)
     for name, leg, meta in (("base", terms.base, base), ("quote", terms.quote, quote)):
-        legs.add_row(name, f"{meta.label} {leg.token}" if leg.on_chain else "off chain", meta.fmt(leg.amount))
+        legs.add_row(
+            name, f"{meta.label} {leg.token}" if leg.on_chain else f"{meta.label} (off chain)", meta.fmt(leg.amount)
+        )
     console.print(legs)
+    render_agreement(console, o)
 
     parties = Table(title="parties")
     for column in ("wallet", "roles", "bps"):
@@ -1233,11 +1303,18 @@ def accept(app: App, ref: str, fund: bool, keep_own_offers: bool) -> None:
         "own_offers": [hash_hex(s.offer) for s in mine],
         "cancelled_nonces": own_open if cancelled is not None else [],
         "cancel_tx": cancelled.tx_hash if cancelled is not None else None,
+        "agreement_hash": "0x" + signed.offer.agreement_hash.hex(),
+        "agreement": signed.offer.agreement_document() or None,
         "warnings": warnings,
     }
 
     def render(console: Console) -> None:
         console.print(f"deal {accepted.deal.address} ({phase}) from offer {data['offer_hash']}")
+        if signed.offer.agreement:
+            console.print(
+                f"  agreement 0x{signed.offer.agreement_hash.hex()[:16]}… is part of the offer hash the factory "
+                f"recorded (OfferAccepted); the offer file is kept in {store_path(app, signed.offer)}"
+            )
         if cancelled is not None:
             console.print(
                 f"  cancelled your earlier offer(s) in this negotiation first: nonce(s) "

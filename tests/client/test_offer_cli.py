@@ -32,6 +32,7 @@ from nexotc_client.offers import Offer, SignedOffer
 from nexotc_client.terms import ZERO_ADDRESS, Party, Phase
 
 DVP_EXAMPLE = ROOT / "examples" / "dvp-wbtc-usdt.yaml"
+ESCROWED_EXAMPLE = ROOT / "examples" / "escrowed-btc-usdt.yaml"
 BUYER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # test:1
 SELLER = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"  # test:2
 OUTSIDER = "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc"  # test:5
@@ -277,6 +278,69 @@ def test_outsider_open_maker_approve_and_own_public_offer(cli: Cli) -> None:
     assert sent(cli, SELLER) == before
     own = cli("offer", "open", public, "--account", "test:2", "--json")
     assert own.code == 1 and "the maker cannot accept its own offer" in own.json()["problems"][0]
+
+
+def test_agreement_is_signed_shown_and_audited_with_the_deal(cli: Cli) -> None:
+    """An ESCROWED offer signs its agreement document (the off-chain BTC leg's asset and delivery) by hash:
+    a changed document no longer verifies; a counter's changes list it; the deal made from the offer shows
+    it; the audit bundle carries the offer and `audit verify` names a changed agreement."""
+    files: Path = cli.state["dir"]
+    a, b = files / "agr-A.json", files / "agr-B.json"
+    made = cli.ok(
+        "offer", "create", "--terms", ESCROWED_EXAMPLE, "--set", "BTC_ADDRESS=bc1q-buyer-1", "--account", "test:2",
+        "--out", a, "--json",
+    ).json()  # fmt: skip
+    expected_legs = {"base": {"asset": "BTC", "decimals": 8}}
+    assert made["agreement"]["off_chain"] == expected_legs
+    assert made["agreement"]["terms"]["delivery"].startswith("bc1q-buyer-1, 1 confirmation")
+    assert int(made["agreement_hash"], 16) != 0
+    shown = cli.ok("offer", "open", a).out
+    assert "bc1q-buyer-1" in shown and "10 BTC" in shown and "agreement" in shown
+
+    # the same signature over another delivery address does not verify: one line, exit 1
+    tampered = files / "agr-tampered.json"
+    data = json.loads(a.read_text())
+    data["agreement"]["terms"]["delivery"] = "bc1q-attacker"
+    tampered.write_text(json.dumps(data))
+    assert_one_line_error(cli("offer", "open", tampered), "the signature is not the maker's", "agreement document")
+
+    # the buyer counters with its own address: the change is listed field by field
+    countered = cli.ok(
+        "offer", "counter", a, "--terms", ESCROWED_EXAMPLE, "--set", "BTC_ADDRESS=bc1q-buyer-2", "--account",
+        "test:1", "--out", b, "--json",
+    ).json()  # fmt: skip
+    rows = {ch["field"]: (ch["old"], ch["new"]) for ch in countered["changes"]}
+    assert {f for f in rows if f.startswith(("terms", "agreement"))} == {"agreement.terms.delivery"}
+    assert rows["agreement.terms.delivery"][1].startswith("bc1q-buyer-2")
+
+    # the buyer approves its leg, the seller accepts; the deal shows the agreement it was made under
+    cli.ok("offer", "approve", b, "--account", "test:1")
+    deal = cli.ok("offer", "accept", b, "--account", "test:2", "--json").json()["deal"]
+    shown = cli.ok("deal", "show", deal, "--json").json()
+    assert shown["offer"]["offer_hash"] == countered["offer_hash"] and shown["offer"]["found"] is True
+    assert shown["offer"]["agreement"]["terms"]["delivery"].startswith("bc1q-buyer-2")
+    assert shown["assets"]["base"] == {"label": "BTC", "decimals": 8, "off_chain": True}
+    wrong = cli("deal", "show", deal, "--offer", a)
+    assert_one_line_error(wrong, f"{made['offer_hash']} is not the offer that made deal")
+
+    # the audit bundle takes the offer from the home; a changed agreement is a named mismatch
+    bundle = files / "agr-bundle.json"
+    exported = cli.ok("audit", "export", deal, "--out", bundle, "--json").json()
+    assert exported["offer_hash"] == countered["offer_hash"] and exported["offer_included"] is True
+    assert "OfferAccepted" in [e["name"] for e in json.loads(bundle.read_text())["events"]]
+    assert cli.ok("audit", "verify", bundle, "--json").json()["ok"] is True
+    altered = json.loads(bundle.read_text())
+    altered["offer"]["agreement"]["terms"]["delivery"] = "bc1q-attacker"
+    bundle.write_text(json.dumps(altered))
+    failed = cli("audit", "verify", bundle, "--json")
+    assert failed.code == 1
+    assert [m for m in failed.json()["mismatches"] if m.startswith("offer:")] == [
+        f"offer: {'0x' + SignedOffer.from_json(altered['offer']).offer.offer_hash().hex()} (agreement included) "
+        f"is not the offer that made the deal ({countered['offer_hash']})"
+    ]
+    refused = cli("audit", "export", deal, "--offer", a, "--out", files / "agr-other.json")
+    assert_one_line_error(refused, "is not the offer that made deal")
+    assert not (files / "agr-other.json").exists()
 
 
 def test_sibling_counters_share_the_makers_nonce_and_a_void_offer_is_not_approved(cli: Cli) -> None:

@@ -204,6 +204,43 @@ def test_example_escrowed_file_parses_with_buyer_release():
     assert spec.base.label == "BTC" and spec.base.format(t.base.amount) == "10 BTC"
 
 
+def test_agreement_document_binds_off_chain_legs_and_the_files_mapping():
+    from nexotc_client.agreement import agreement_hash, canonical, off_chain_leg
+    from nexotc_client.agreement import parse as parse_agreement
+
+    spec = parse(
+        ROOT / "examples" / "escrowed-btc-usdt.yaml",
+        variables={"USDT": USDT},
+        sets={"BTC_ADDRESS": "bc1q-buyer", "agreement.iban": "none"},
+    )
+    document = parse_agreement(spec.agreement)
+    assert document["off_chain"] == {"base": {"asset": "BTC", "decimals": 8}}
+    assert document["terms"]["delivery"] == "bc1q-buyer, 1 confirmation per tranche"
+    assert document["terms"]["iban"] == "none"
+    assert off_chain_leg(spec.agreement, "base") == ("BTC", 8) and off_chain_leg(spec.agreement, "quote") is None
+    # canonical: key order and layout do not change the hash; a value does
+    assert canonical({"b": 1, "a": [True, "x"]}) == '{"a":[true,"x"],"b":1}'
+    assert agreement_hash(canonical({"b": 1, "a": 2})) == agreement_hash(canonical({"a": 2, "b": 1}))
+    assert agreement_hash(canonical({"a": 2})) != agreement_hash(canonical({"a": "2"}))
+    # an all on-chain deal without `agreement:` has none (zero hash); decimals in YAML stay as written
+    assert parse(dvp_doc()).agreement == "" and agreement_hash("") == b"\x00" * 32
+    doc = dvp_doc() | {"agreement": {"price_ref": Decimal("65000.50")}}
+    assert parse_agreement(parse(doc).agreement)["terms"] == {"price_ref": "65000.50"}
+
+
+@pytest.mark.parametrize(
+    ("agreement", "message"),
+    [
+        ("deliver to bc1q", "^agreement: expected a mapping, got 'deliver to bc1q'"),
+        ({"when": datetime(2026, 1, 1, tzinfo=UTC)}, "^agreement.when: datetime values cannot be signed"),
+        ({"memo": "x" * 9_000}, "^agreement: the document is 9,0.. bytes, more than 8,192"),
+    ],
+)
+def test_bad_agreement_is_named(agreement: Any, message: str):
+    with pytest.raises(SpecError, match=message):
+        parse(dvp_doc() | {"agreement": agreement})
+
+
 def test_placeholders_defaults_and_overrides():
     spec = parse(
         ROOT / "examples" / "dvp-wbtc-usdt.yaml",

@@ -12,7 +12,8 @@ from eth_utils import to_checksum_address
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nexotc_client.offers import Offer, SignedOffer, Thread, diff
+from nexotc_client.agreement import build
+from nexotc_client.offers import ZERO32, Offer, SignedOffer, Thread, diff
 from nexotc_client.terms import ZERO_ADDRESS, Leg, Party, Role, Terms, Tranche
 
 DAY = 86_400
@@ -106,9 +107,12 @@ def _random_terms(draw_ints, tokens, parties):
     previous=st.binary(min_size=32, max_size=32),
     salt=st.binary(min_size=32, max_size=32),
     desk_id=st.one_of(st.just(0), st.integers(1, 2**256 - 1)),
+    agreement=st.one_of(
+        st.none(), st.dictionaries(st.text(min_size=1, max_size=8), st.text(max_size=16), min_size=1, max_size=3)
+    ),
 )
 def test_python_and_contract_hash_offers_identically(
-    factory, wbtc, usdt, chain_id, base, quote, n, bps, nonce, expiry, taker_public, previous, salt, desk_id
+    factory, wbtc, usdt, chain_id, base, quote, n, bps, nonce, expiry, taker_public, previous, salt, desk_id, agreement
 ):
     wallets = [Account.create().address for _ in range(4 + len(bps))]
     parties = (
@@ -128,7 +132,9 @@ def test_python_and_contract_hash_offers_identically(
         previous=previous,
         salt=salt,
         desk_id=desk_id,
+        agreement=build({}, agreement),
     )
+    assert (offer.agreement_hash == ZERO32) == (agreement is None)
     assert bytes(factory.offer_struct_hash(terms.as_struct(), offer.as_struct())) == offer.offer_hash()
     assert bytes(factory.offer_digest(terms.as_struct(), offer.as_struct())) == offer.digest(chain_id, factory.address)
 
@@ -332,6 +338,29 @@ def test_altered_terms_are_rejected(factory, make_offer, chain_id, wbtc, usdt, b
     altered = offer.terms.with_changes(desk_fee_bps=0)
     with nothing_changed(factory, offer, "invalid maker signature", terms=altered):
         factory.accept_offer(altered.as_struct(), offer.as_struct(), sig, EMPTY, True, sender=buyer)
+
+
+def test_agreement_is_bound_by_the_offer_hash(factory, make_offer, chain_id, wbtc, usdt, buyer, seller):
+    agreement = build({}, {"delivery": "WBTC to the buyer's custody account", "reference": "RFQ-7"})
+    offer = make_offer(nonce=18, agreement=agreement)
+    assert offer.agreement_hash != ZERO32
+    approve_legs(offer.terms, factory, wbtc, usdt, buyer, seller)
+    receipt = factory.accept_offer(
+        offer.terms.as_struct(), offer.as_struct(), sign(offer, seller, chain_id, factory), EMPTY, False, sender=buyer
+    )
+    event = receipt.decode_logs(factory.OfferAccepted)[0]
+    assert bytes(event.offer_hash) == offer.offer_hash()  # the recorded hash covers the agreement
+    assert offer.offer_hash() != Offer(**{**offer.__dict__, "agreement": ""}).offer_hash()
+
+
+def test_altered_agreement_is_rejected(factory, make_offer, chain_id, wbtc, usdt, buyer, seller, nothing_changed):
+    offer = make_offer(nonce=19, agreement=build({}, {"delivery": "to bc1q-seller"}))
+    approve_legs(offer.terms, factory, wbtc, usdt, buyer, seller)
+    sig = sign(offer, seller, chain_id, factory)
+    for altered in (Offer(**{**offer.__dict__, "agreement": build({}, {"delivery": "to bc1q-attacker"})}),
+                    Offer(**{**offer.__dict__, "agreement": ""})):  # fmt: skip
+        with nothing_changed(factory, offer, "invalid maker signature"):
+            factory.accept_offer(offer.terms.as_struct(), altered.as_struct(), sig, EMPTY, False, sender=buyer)
 
 
 def test_maker_must_be_buyer_or_seller(factory, make_offer, chain_id, desk, buyer, nothing_changed):

@@ -1,0 +1,327 @@
+"""`nexotc report`: a trade and compliance report over the deals of the recorded factory.
+
+    nexotc report [--desk N] [--since DATE] [--until DATE] [--out REPORT.json] [--csv DEALS.csv]
+                  [--plot REPORT.png] [--force] [--json]
+
+DATE is YYYY-MM-DD (a whole UTC day, inclusive) or an ISO 8601 date/time (naive = UTC). The report is read from
+the chain as of one block (see nexotc_client/report.py): per deal its creation, desk, phase, legs (deposited,
+released, refunded, held), commissions, disputes and compliance attestations; in total the deals per phase, the
+volume and fees per asset, and conservation per leg. Exit 1 when a leg's deposits are not accounted for (the
+report is still printed and written).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from nexotc_client.chain.errors import NexotcError
+from nexotc_client.cli.app import App, shared_options
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from nexotc_client.report import DealReport, LegReport, Report
+
+
+def _outputs(out: Path | None, csv_path: Path | None, plot_path: Path | None, force: bool) -> None:
+    """Refuse, before anything is read, an output that exists (without --force), sits in a missing directory, or
+    is named by two options."""
+    named = [(opt, p) for opt, p in (("--out", out), ("--csv", csv_path), ("--plot", plot_path)) if p is not None]
+    seen: dict[Path, str] = {}
+    for option, path in named:
+        resolved = path.resolve()
+        if resolved in seen:
+            raise NexotcError(f"{option} {path}: the same file as {seen[resolved]}")
+        seen[resolved] = option
+        if path.exists() and not force:
+            raise NexotcError(f"{path} exists: pass --force to overwrite it")
+        if not path.parent.is_dir():
+            raise NexotcError(f"{option} {path}: no directory {path.parent}")
+
+
+@contextmanager
+def _progress(app: App) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr while the deals are read (not in --json mode, nor when stderr is no terminal)."""
+    if app.json or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("reading deals"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("deals", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+@click.command("report")
+@click.option(
+    "--desk",
+    "desk_id",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Only the deals of desk N (of the desk registry the factory serves).",
+)
+@click.option(
+    "--since",
+    default=None,
+    metavar="DATE",
+    help="Only deals created on or after DATE: YYYY-MM-DD (UTC) or an ISO 8601 date/time.",
+)
+@click.option(
+    "--until",
+    default=None,
+    metavar="DATE",
+    help="Only deals created on or before DATE (YYYY-MM-DD: to the end of that UTC day).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Write the full report as JSON (raw units as exact integers).",
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Write one row per deal as CSV (on-chain amounts in human units).",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="PNG",
+    help="Draw released volume per asset over time and fees per recipient role (PNG).",
+)
+@click.option("--force", is_flag=True, default=False, help="Overwrite --out, --csv or --plot files that exist.")
+@shared_options
+@click.pass_obj
+def report(
+    app: App,
+    desk_id: int | None,
+    since: str | None,
+    until: str | None,
+    out: Path | None,
+    csv_path: Path | None,
+    plot_path: Path | None,
+    force: bool,
+) -> None:
+    """Trade and compliance report over the deals of the recorded factory (optionally one desk's, created within
+    --since/--until): per deal its state, legs, commissions, disputes and attestations; in total the deals per
+    phase, volume and fees per asset, and conservation per leg (deposited = released + resolver + refunded +
+    held). Read from the chain as of one block."""
+    from nexotc_client.report import build_report, iso, parse_date, write_csv, write_json, write_plot
+
+    since_ts = parse_date(since, "--since") if since is not None else None
+    until_ts = parse_date(until, "--until", end=True) if until is not None else None
+    if since_ts is not None and until_ts is not None and since_ts > until_ts:
+        raise NexotcError(
+            f"--since {since} ({iso(since_ts)}) is after --until {until} ({iso(until_ts)}): no deal can match"
+        )
+    _outputs(out, csv_path, plot_path, force)
+    factory = app.factory()
+    with _progress(app) as progress:
+        result = build_report(factory, desk_id=desk_id, since=since_ts, until=until_ts, progress=progress)
+    files: dict[str, str] = {}
+    if out is not None:
+        files["out"] = str(write_json(result, out))
+    if csv_path is not None:
+        files["csv"] = str(write_csv(result, csv_path))
+    if plot_path is not None:
+        files["plot"] = str(write_plot(result, plot_path))
+    data = {**result.to_dict(), "files": files}
+    app.emit(data, lambda c: _render(c, result, data["totals"], files))
+    failures = data["totals"]["conservation"]["failures"]
+    if failures:
+        first = failures[0]
+        raise NexotcError(
+            f"conservation does not hold for {len(failures)} leg(s) or check(s): deal #{first['index']} "
+            f"{first['deal']}: {first['problem']}"
+        )
+
+
+# ------------------------------------------------------------------ rendering
+def _units(units: int, decimals: int | None, label: str | None) -> str:
+    from nexotc_client.spec import format_units
+
+    if decimals is None:
+        return f"{units:,} units"
+    return f"{format_units(units, decimals)} {label or ''}".rstrip()
+
+
+def _leg(leg: LegReport, units: int) -> str:
+    return _units(units, leg.decimals, leg.symbol)
+
+
+def _tranches(d: DealReport) -> str:
+    return ", ".join(f"{n} {status}" for status, n in d.tranches.items() if n) or "-"
+
+
+def _disputes(d: DealReport) -> str:
+    if not d.disputes_opened:
+        return "-"
+    parts = [f"{d.disputes_opened} opened"]
+    if d.disputes_resolved:
+        parts.append(f"{d.disputes_resolved} resolved")
+    if d.disputes_settled_by_default:
+        parts.append(f"{d.disputes_settled_by_default} by default")
+    if d.disputes_open:
+        parts.append(f"{d.disputes_open} open")
+    return ", ".join(parts)
+
+
+def _compliance(d: DealReport) -> str:
+    from nexotc_client.report import iso
+
+    if not d.gated:
+        return "-"
+    gate = d.compliance or {}
+    if not gate.get("principals"):
+        return f"policy #{d.policy_id} (no kyc registry)"
+    parts = []
+    for p in gate["principals"]:
+        if p["attested_until"] is None:
+            state = "none"
+        elif p["attested_policy"] != d.policy_id:
+            state = f"policy #{p['attested_policy']}"
+        else:
+            state = f"until {iso(p['attested_until'])}" + ("" if p["compliant_now"] else " (expired)")
+        parts.append(f"{p['role']} {state}")
+    return f"policy #{d.policy_id}: " + "; ".join(parts)
+
+
+def _render(c: Console, r: Report, totals: dict[str, Any], files: dict[str, str]) -> None:
+    from rich.table import Table
+
+    from nexotc_client.report import iso
+
+    c.print(
+        f"[bold]trade report[/] of factory {r.factory} (chain {r.chain_id}) as of block {r.block}, {iso(r.timestamp)}",
+        soft_wrap=True,
+    )
+    scope = []
+    if r.desk_id is not None:
+        scope.append(f"desk #{r.desk_id}")
+    if r.since is not None or r.until is not None:
+        scope.append(f"created {iso(r.since) or '…'} to {iso(r.until) or '…'}")
+    selected = f" ({', '.join(scope)})" if scope else ""
+    c.print(f"{totals['deals']} of the factory's {r.factory_deals} deal(s){selected}")
+    if not r.deals:
+        c.print("no deals match")
+        for name, path in files.items():
+            c.print(f"{name}: {path}")
+        return
+
+    deals = Table(title="deals")
+    for column in ("#", "deal", "desk", "created (UTC)", "mode", "phase", "tranches", "disputes", "compliance", "ok"):
+        deals.add_column(column)
+    for d in r.deals:
+        deals.add_row(
+            str(d.index),
+            d.deal,
+            f"#{d.desk_id}" if d.desk_id else "-",
+            (iso(d.created_at) or "").replace("T", " "),
+            d.mode,
+            d.phase,
+            _tranches(d),
+            _disputes(d),
+            _compliance(d),
+            "✓" if d.conserved else "[red]✗[/]",
+        )
+    c.print(deals)
+
+    legs = Table(title="legs (released includes commissions; resolver: the resolver's fee)")
+    for column in (
+        "#",
+        "leg",
+        "asset",
+        "amount",
+        "deposited",
+        "released",
+        "commissions",
+        "resolver",
+        "refunded",
+        "held",
+    ):
+        legs.add_column(column, justify="left" if column in ("#", "leg", "asset") else "right")
+    for d in r.deals:
+        for leg in d.legs:
+            if not leg.on_chain:
+                delivered = f"{_leg(leg, leg.released)} delivered"
+                legs.add_row(str(d.index), leg.leg, "off chain", _leg(leg, leg.amount), "-", delivered, *["-"] * 4)
+                continue
+            fees = leg.desk_fee + leg.introducers_total
+            legs.add_row(
+                str(d.index),
+                leg.leg,
+                leg.symbol or leg.token or "",
+                _leg(leg, leg.amount),
+                _leg(leg, leg.deposited),
+                _leg(leg, leg.released),
+                _leg(leg, fees) if fees else "-",
+                _leg(leg, leg.to_resolver) if leg.to_resolver else "-",
+                _leg(leg, leg.refunded),
+                _leg(leg, leg.held),
+            )
+    c.print(legs)
+
+    assets = Table(title="per asset")
+    for column in (
+        "asset", "deals", "deposited", "released", "to receivers", "refunded", "held",
+        "desk fees", "introducer fees", "resolver fees", "conserved",
+    ):  # fmt: skip
+        assets.add_column(column, justify="left" if column == "asset" else "right")
+    for a in totals["assets"]:
+        dec, sym = a["decimals"], a["symbol"]
+        assets.add_row(
+            sym or a["token"],
+            str(a["deals"]),
+            *(_units(a[k], dec, sym) for k in ("deposited", "released", "to_receiver", "refunded", "held")),
+            *(_units(a["fees"][role], dec, sym) for role in ("desk", "introducers", "resolver")),
+            "✓" if a["conserved"] else "[red]✗[/]",
+        )
+    c.print(assets)
+
+    phases = ", ".join(f"{n} {phase}" for phase, n in totals["by_phase"].items() if n)
+    c.print(f"phases: {phases}")
+    c.print(
+        f"compliance: {totals['gated']} gated, {totals['ungated']} ungated; desk deals: {totals['desk_deals']}",
+    )
+    disputes = totals["disputes"]
+    c.print(
+        f"disputes: {disputes['opened']} opened, {disputes['resolved']} resolved by the resolver, "
+        f"{disputes['settled_by_default']} settled by default, {disputes['open']} open"
+    )
+    failures = totals["conservation"]["failures"]
+    if not failures:
+        c.print(
+            "[green]conservation holds[/] for every on-chain leg: deposited = released + resolver + refunded + held"
+        )
+    for f in failures:
+        c.print(f"[red]conservation: deal #{f['index']} {f['deal']}: {f['problem']}[/]", soft_wrap=True)
+    for name, path in files.items():
+        c.print(f"{name}: {path}")
+
+
+__all__ = ["report"]
