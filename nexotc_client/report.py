@@ -827,6 +827,8 @@ def write_plot(report: Report, path: str | Path) -> Path:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
+    from nexotc_client.spec import format_units
+
     totals = report.totals()
     assets = [a for a in totals["assets"] if a["released"] or any(a["fees"].values()) or a["deposited"]]
     labels = _asset_labels(assets)
@@ -871,15 +873,8 @@ def write_plot(report: Report, path: str | Path) -> Path:
             start = times[0] - timedelta(minutes=30)
             end = max(times[-1], datetime.fromtimestamp(report.timestamp, tz=UTC)) + timedelta(minutes=30)
             ax.step([start, *times, end], [0.0, *cumulative, cumulative[-1]], where="post", color="tab:blue", lw=2)
-            ax.plot(times, cumulative, "o", color="tab:blue", ms=5)
-            ax.annotate(
-                f"{human(running, decimals)} {label}",
-                (times[-1], cumulative[-1]),
-                textcoords="offset points",
-                xytext=(0, 8),
-                ha="right",
-                fontsize=9,
-            )
+            ax.plot(times, cumulative, "o", color="tab:blue", ms=5, label="a release (or a resolution's receiver part)")
+            ax.legend(loc="lower right", fontsize=8)
             ax.set_ylim(0, cumulative[-1] * 1.18)
             locator = mdates.AutoDateLocator(minticks=3, maxticks=6)
             ax.xaxis.set_major_locator(locator)
@@ -888,7 +883,8 @@ def write_plot(report: Report, path: str | Path) -> Path:
             ax.text(0.5, 0.5, "nothing released", ha="center", va="center", transform=ax.transAxes, color="grey")
             ax.set_xticks([])
         ax.yaxis.set_major_formatter(grouped)
-        ax.set_title(f"{label}: released volume (cumulative)", fontsize=11)
+        total = format_units(a["released"], decimals) if decimals is not None else f"{a['released']:,}"
+        ax.set_title(f"{label}: released volume, cumulative (total {total})", fontsize=11)
         ax.set_ylabel(f"released ({unit})")
         ax.set_xlabel("release time (UTC)")
         ax.grid(True, alpha=0.3)
@@ -900,9 +896,15 @@ def write_plot(report: Report, path: str | Path) -> Path:
             [scale(v, decimals) for v in values],
             color=["tab:green", "tab:orange", "tab:red"],
         )
-        ax.bar_label(bars, labels=[human(v, decimals) for v in values], padding=2, fontsize=9)
+        shown = [format_units(v, decimals) if decimals is not None else f"{v:,}" for v in values]
+        ax.bar_label(bars, labels=shown, padding=2, fontsize=9)
         top = max(scale(v, decimals) for v in values)
         ax.set_ylim(0, top * 1.2 if top else 1)
+        if not top:
+            ax.set_yticks([])
+            ax.text(
+                0.5, 0.5, f"no fees paid in {label}", ha="center", va="center", transform=ax.transAxes, color="grey"
+            )
         ax.yaxis.set_major_formatter(grouped)
         ax.set_title(f"{label}: fees paid per recipient role", fontsize=11)
         ax.set_ylabel(f"fees ({unit})")

@@ -546,6 +546,12 @@ def compliance_problems(
     scope, where, how = _gate_scope(deal, desk_id)
     if scope is None:
         return []
+    if deal is not None and not desk_id:
+        from ape import chain
+
+        if not chain.provider.get_code(deal):  # not created yet: `kyc prove` cannot read its final expiry
+            minutes = max(1, -(-(terms.final_expiry - int(chain.pending_timestamp)) // 60))
+            how += f" --valid-for {minutes}m"
     policy = terms.policy_id
     return [
         f"the {role} {wallet} has no current attestation of policy #{policy} in {where}: it runs "

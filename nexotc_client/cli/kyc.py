@@ -478,7 +478,7 @@ def _load_store(app: App, given: str | None) -> IssuerStore:
     "--valid-for",
     default=None,
     help="How long the attestation lasts, capped by the credential (default: to the final expiry of the --deal "
-    "it is for, when the deal exists; else 1d).",
+    "or --offer it is for; 1d for --desk or --scope; required for a --deal not created yet).",
 )
 @click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="The proof file.")
 @click.option(
@@ -535,6 +535,12 @@ def prove(
             )
     else:
         target, deployed = _scope_and_deal(app, deal, desk_id, scope)
+        if deal is not None and deployed is None and validity is None:
+            raise NexotcError(
+                f"--deal {deal.strip()}: no deal there yet, so its final expiry (what the attestation must cover: "
+                "releases are gated until then) is unknown: prove with --offer FILE|LINK (the offer that makes it), "
+                "or give --valid-for DURATION"
+            )
         _require_principal(app, target, who, "--wallet" if wallet else "--account", deployed)
         # a deployed deal: releases are gated until its final expiry, so that is what the attestation must cover
         deal_expiry = deployed.terms.final_expiry if deployed is not None else None

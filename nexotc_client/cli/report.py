@@ -162,16 +162,11 @@ def report(
 
 
 # ------------------------------------------------------------------ rendering
-def _units(units: int, decimals: int | None, label: str | None) -> str:
+def _num(units: int, decimals: int | None) -> str:
+    """An amount for a table whose asset column names the unit: "130,000.000003", or raw units."""
     from nexotc_client.spec import format_units
 
-    if decimals is None:
-        return f"{units:,} units"
-    return f"{format_units(units, decimals)} {label or ''}".rstrip()
-
-
-def _leg(leg: LegReport, units: int) -> str:
-    return _units(units, leg.decimals, leg.symbol)
+    return f"{units:,}" if decimals is None else format_units(units, decimals)
 
 
 def _tranches(d: DealReport) -> str:
@@ -191,24 +186,21 @@ def _disputes(d: DealReport) -> str:
     return ", ".join(parts)
 
 
-def _compliance(d: DealReport) -> str:
+def _attestation(d: DealReport, principal: dict[str, Any]) -> str:
     from nexotc_client.report import iso
 
-    if not d.gated:
-        return "-"
-    gate = d.compliance or {}
-    if not gate.get("principals"):
-        return f"policy #{d.policy_id} (no kyc registry)"
-    parts = []
-    for p in gate["principals"]:
-        if p["attested_until"] is None:
-            state = "none"
-        elif p["attested_policy"] != d.policy_id:
-            state = f"policy #{p['attested_policy']}"
-        else:
-            state = f"until {iso(p['attested_until'])}" + ("" if p["compliant_now"] else " (expired)")
-        parts.append(f"{p['role']} {state}")
-    return f"policy #{d.policy_id}: " + "; ".join(parts)
+    if principal["attested_until"] is None:
+        return "[yellow]none[/]"
+    if principal["attested_policy"] != d.policy_id:
+        return f"[yellow]policy #{principal['attested_policy']}, not the deal's[/]"
+    until = iso(principal["attested_until"])
+    return f"until {until}" if principal["compliant_now"] else f"[yellow]until {until} (expired)[/]"
+
+
+def _asset(leg: LegReport) -> str:
+    if not leg.on_chain:
+        return "off chain (units)"
+    return leg.symbol or leg.token or ""
 
 
 def _render(c: Console, r: Report, totals: dict[str, Any], files: dict[str, str]) -> None:
@@ -230,28 +222,28 @@ def _render(c: Console, r: Report, totals: dict[str, Any], files: dict[str, str]
     if not r.deals:
         c.print("no deals match")
         for name, path in files.items():
-            c.print(f"{name}: {path}")
+            c.print(f"{name}: {path}", soft_wrap=True)
         return
 
     deals = Table(title="deals")
-    for column in ("#", "deal", "desk", "created (UTC)", "mode", "phase", "tranches", "disputes", "compliance", "ok"):
-        deals.add_column(column)
+    for column in ("#", "deal", "desk", "created (UTC)", "mode", "phase", "tranches", "disputes", "policy", "ok"):
+        deals.add_column(column, no_wrap=column in ("deal", "created (UTC)"))
     for d in r.deals:
         deals.add_row(
             str(d.index),
             d.deal,
             f"#{d.desk_id}" if d.desk_id else "-",
-            (iso(d.created_at) or "").replace("T", " "),
+            (iso(d.created_at) or "")[:16].replace("T", " "),
             d.mode,
             d.phase,
             _tranches(d),
             _disputes(d),
-            _compliance(d),
+            f"#{d.policy_id}" if d.gated else "-",
             "✓" if d.conserved else "[red]✗[/]",
         )
     c.print(deals)
 
-    legs = Table(title="legs (released includes commissions; resolver: the resolver's fee)")
+    legs = Table(title="legs (released: to the receiver's side, commissions included; resolver: the resolver's fee)")
     for column in (
         "#",
         "leg",
@@ -267,47 +259,59 @@ def _render(c: Console, r: Report, totals: dict[str, Any], files: dict[str, str]
         legs.add_column(column, justify="left" if column in ("#", "leg", "asset") else "right")
     for d in r.deals:
         for leg in d.legs:
+            amount = _num(leg.amount, leg.decimals)
             if not leg.on_chain:
-                delivered = f"{_leg(leg, leg.released)} delivered"
-                legs.add_row(str(d.index), leg.leg, "off chain", _leg(leg, leg.amount), "-", delivered, *["-"] * 4)
+                delivered = f"{_num(leg.released, None)} delivered"
+                legs.add_row(str(d.index), leg.leg, _asset(leg), amount, "-", delivered, *["-"] * 4)
                 continue
             fees = leg.desk_fee + leg.introducers_total
             legs.add_row(
                 str(d.index),
                 leg.leg,
-                leg.symbol or leg.token or "",
-                _leg(leg, leg.amount),
-                _leg(leg, leg.deposited),
-                _leg(leg, leg.released),
-                _leg(leg, fees) if fees else "-",
-                _leg(leg, leg.to_resolver) if leg.to_resolver else "-",
-                _leg(leg, leg.refunded),
-                _leg(leg, leg.held),
+                _asset(leg),
+                amount,
+                *(_num(v, leg.decimals) for v in (leg.deposited, leg.released)),
+                _num(fees, leg.decimals) if fees else "-",
+                _num(leg.to_resolver, leg.decimals) if leg.to_resolver else "-",
+                *(_num(v, leg.decimals) for v in (leg.refunded, leg.held)),
             )
     c.print(legs)
 
-    assets = Table(title="per asset")
-    for column in (
-        "asset", "deals", "deposited", "released", "to receivers", "refunded", "held",
-        "desk fees", "introducer fees", "resolver fees", "conserved",
-    ):  # fmt: skip
-        assets.add_column(column, justify="left" if column == "asset" else "right")
+    gated = [d for d in r.deals if d.gated]
+    if gated:
+        gate = Table(title="compliance: each principal's attestation in the deal's scope")
+        for column in ("#", "policy", "scope", "buyer", "seller"):
+            gate.add_column(column)
+        for d in gated:
+            info = d.compliance or {}
+            by_role = {p["role"]: p for p in info.get("principals", [])}
+            cells = [_attestation(d, by_role[role]) if role in by_role else "-" for role in ("buyer", "seller")]
+            scope_name = info.get("scope_name") or "[red]no kyc registry[/]"
+            gate.add_row(str(d.index), f"#{d.policy_id}", scope_name, *cells)
+        c.print(gate)
+
+    volume = Table(title="volume per asset")
+    for column in ("asset", "deals", "deposited", "released", "to receivers", "refunded", "held", "conserved"):
+        volume.add_column(column, justify="left" if column == "asset" else "right")
+    fees = Table(title="fees per recipient role")
+    for column in ("asset", "desk", "introducers", "resolver"):
+        fees.add_column(column, justify="left" if column == "asset" else "right")
     for a in totals["assets"]:
-        dec, sym = a["decimals"], a["symbol"]
-        assets.add_row(
-            sym or a["token"],
+        dec, name = a["decimals"], a["symbol"] or a["token"]
+        volume.add_row(
+            name,
             str(a["deals"]),
-            *(_units(a[k], dec, sym) for k in ("deposited", "released", "to_receiver", "refunded", "held")),
-            *(_units(a["fees"][role], dec, sym) for role in ("desk", "introducers", "resolver")),
+            *(_num(a[k], dec) for k in ("deposited", "released", "to_receiver", "refunded", "held")),
             "✓" if a["conserved"] else "[red]✗[/]",
         )
-    c.print(assets)
+        fees.add_row(name, *(_num(a["fees"][role], dec) for role in ("desk", "introducers", "resolver")))
+    if totals["assets"]:
+        c.print(volume)
+        c.print(fees)
 
     phases = ", ".join(f"{n} {phase}" for phase, n in totals["by_phase"].items() if n)
     c.print(f"phases: {phases}")
-    c.print(
-        f"compliance: {totals['gated']} gated, {totals['ungated']} ungated; desk deals: {totals['desk_deals']}",
-    )
+    c.print(f"compliance: {totals['gated']} gated, {totals['ungated']} ungated; desk deals: {totals['desk_deals']}")
     disputes = totals["disputes"]
     c.print(
         f"disputes: {disputes['opened']} opened, {disputes['resolved']} resolved by the resolver, "
@@ -321,7 +325,7 @@ def _render(c: Console, r: Report, totals: dict[str, Any], files: dict[str, str]
     for f in failures:
         c.print(f"[red]conservation: deal #{f['index']} {f['deal']}: {f['problem']}[/]", soft_wrap=True)
     for name, path in files.items():
-        c.print(f"{name}: {path}")
+        c.print(f"{name}: {path}", soft_wrap=True)
 
 
 __all__ = ["report"]

@@ -117,7 +117,7 @@ def test_a_proof_only_binds_a_principal_of_a_plain_deal_and_deal_takes_creation_
     ]  # fmt: skip
     deal = c.ok("deal", "create", *terms, "--dry-run", "--account", SELLER, "--json").json()["deal"]
     # before the deal exists nothing names its principals: a proof for its address is made for any wallet
-    early = _prove(c, d, d / "introducer.proof", "--deal", deal, "--wallet", INTRODUCER)
+    early = _prove(c, d, d / "introducer.proof", "--deal", deal, "--valid-for", "1d", "--wallet", INTRODUCER)
     assert early.code == 0, early.err
     created = c.ok("deal", "create", *terms, "--account", SELLER, "--json").json()
     assert created["deal"] == deal

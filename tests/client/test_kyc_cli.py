@@ -108,17 +108,27 @@ def test_kyc_issue_prove_submit_deal_and_audit(cli, tmp_path):
     # the creator funding at creation needs its own attestation in the new deal's scope
     assert_one_line_error(
         cli("deal", "create", *terms, "--fund", "--account", "test:2"),
-        "--fund: the seller", "no current attestation of policy #1", f"nexotc kyc prove --deal {deal}",
+        "--fund: the seller", "no current attestation of policy #1", f"nexotc kyc prove --deal {deal} --valid-for ",
     )  # fmt: skip
     assert cli.rpc("eth_getCode", [deal, "latest"]) in ("0x", "0x0")
+    # a deal not created yet has no final expiry to read: the attestation's length must be given
+    assert_one_line_error(
+        cli("kyc", "prove", "--credential", d / "buyer.cred", "--secret", d / "buyer.secret", "--policy", "1",
+            "--deal", deal, "--account", "test:1", "--out", d / "x.proof"),
+        f"--deal {deal}: no deal there yet", "--offer FILE|LINK", "--valid-for DURATION",
+    )  # fmt: skip
+    assert not (d / "x.proof").exists()
+    hinted = cli("deal", "create", *terms, "--fund", "--account", "test:2").err.split("--valid-for ")[1].split()[0]
 
-    # each party proves for that address from its own wallet and submits
-    for who, account in (("buyer", "test:1"), ("seller", "test:2")):
+    # each party proves for that address from its own wallet and submits: the seller for as long as the hint
+    # says (to the final expiry), the buyer for a day (it extends its attestation below, once the deal exists)
+    for who, account, valid_for in (("buyer", "test:1", "1d"), ("seller", "test:2", hinted)):
         proved = cli.ok(
             "kyc", "prove", "--credential", d / f"{who}.cred", "--secret", d / f"{who}.secret", "--policy", "1",
-            "--deal", deal, "--account", account, "--out", d / f"{who}.proof", "--json",
+            "--deal", deal, "--valid-for", valid_for, "--account", account, "--out", d / f"{who}.proof", "--json",
         ).json()  # fmt: skip
         assert proved["scope"] == str(int(deal, 16))
+        assert (proved["valid_until"] >= dry["terms"]["final_expiry"]) == (who == "seller")
         if who == "buyer":
             assert_one_line_error(
                 cli("kyc", "submit", d / "buyer.proof", "--account", "test:5"), "the proof is bound to"
@@ -127,7 +137,7 @@ def test_kyc_issue_prove_submit_deal_and_audit(cli, tmp_path):
         assert [e["name"] for e in submitted["events"]] == ["Attested"]
     assert_one_line_error(
         cli("kyc", "prove", "--credential", d / "sanctioned.cred", "--secret", d / "sanctioned.secret",
-            "--policy", "1", "--deal", deal, "--account", "test:6", "--out", d / "x.proof"),
+            "--policy", "1", "--deal", deal, "--valid-for", hinted, "--account", "test:6", "--out", d / "x.proof"),
         "cannot meet policy #1", "jurisdiction 408 denied",
     )  # fmt: skip
     assert_one_line_error(  # the registry needs now < valid_until: refused before any proving, naming the option
