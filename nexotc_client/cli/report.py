@@ -227,7 +227,8 @@ def _render(c: Console, r: Report, totals: dict[str, Any], files: dict[str, str]
 
     deals = Table(title="deals")
     for column in ("#", "deal", "desk", "created (UTC)", "mode", "phase", "tranches", "disputes", "policy", "ok"):
-        deals.add_column(column, no_wrap=column in ("deal", "created (UTC)"))
+        # a whole address when the console has room for it (160 columns when stdout is no terminal)
+        deals.add_column(column, overflow="fold", no_wrap=column == "deal" and c.width >= 130)
     for d in r.deals:
         deals.add_row(
             str(d.index),
@@ -256,7 +257,7 @@ def _render(c: Console, r: Report, totals: dict[str, Any], files: dict[str, str]
         "refunded",
         "held",
     ):
-        legs.add_column(column, justify="left" if column in ("#", "leg", "asset") else "right")
+        legs.add_column(column, justify="left" if column in ("#", "leg", "asset") else "right", overflow="fold")
     for d in r.deals:
         for leg in d.legs:
             amount = _num(leg.amount, leg.decimals)
@@ -281,7 +282,7 @@ def _render(c: Console, r: Report, totals: dict[str, Any], files: dict[str, str]
     if gated:
         gate = Table(title="compliance: each principal's attestation in the deal's scope")
         for column in ("#", "policy", "scope", "buyer", "seller"):
-            gate.add_column(column)
+            gate.add_column(column, overflow="fold")
         for d in gated:
             info = d.compliance or {}
             by_role = {p["role"]: p for p in info.get("principals", [])}
@@ -292,10 +293,10 @@ def _render(c: Console, r: Report, totals: dict[str, Any], files: dict[str, str]
 
     volume = Table(title="volume per asset")
     for column in ("asset", "deals", "deposited", "released", "to receivers", "refunded", "held", "conserved"):
-        volume.add_column(column, justify="left" if column == "asset" else "right")
+        volume.add_column(column, justify="left" if column == "asset" else "right", overflow="fold")
     fees = Table(title="fees per recipient role")
     for column in ("asset", "desk", "introducers", "resolver"):
-        fees.add_column(column, justify="left" if column == "asset" else "right")
+        fees.add_column(column, justify="left" if column == "asset" else "right", overflow="fold")
     for a in totals["assets"]:
         dec, name = a["decimals"], a["symbol"] or a["token"]
         volume.add_row(
