@@ -438,9 +438,12 @@ def build_report(
     since: int | None = None,
     until: int | None = None,
     progress: Progress | None = None,
+    agreement_of: Callable[[Deal], str] | None = None,
 ) -> Report:
     """The report over the deals of `factory` created within [since, until] (unix times, inclusive; None: open)
-    and, with `desk_id`, of that desk only; as of the chain head when called."""
+    and, with `desk_id`, of that desk only; as of the chain head when called. `agreement_of(deal)`: the
+    agreement document of the signed offer that made a deal, if known (it names an off-chain leg's asset and
+    decimals; the chain stores only units)."""
     from ape import chain
 
     if since is not None and until is not None and since > until:
@@ -462,7 +465,7 @@ def build_report(
     if progress is not None:
         progress(0, total)
     for done, record in enumerate(selected, start=1):
-        report = _deal_report(factory, record, block, tokens, desk_id)
+        report = _deal_report(factory, record, block, tokens, desk_id, agreement_of)
         if report is not None:
             deals.append(report)
         if progress is not None:
@@ -481,7 +484,12 @@ def build_report(
 
 
 def _deal_report(
-    factory: Factory, record: DealRecord, block: int, tokens: _Tokens, desk_filter: int | None
+    factory: Factory,
+    record: DealRecord,
+    block: int,
+    tokens: _Tokens,
+    desk_filter: int | None,
+    agreement_of: Callable[[Deal], str] | None = None,
 ) -> DealReport | None:
     """One deal as of `block` (None when it is not of the desk `desk_filter`)."""
     from nexotc_client.chain.contracts import deal_container, erc20
@@ -509,7 +517,11 @@ def _deal_report(
                     for t, s in zip(terms.tranches, statuses, strict=True)
                     if s == TrancheStatus.RELEASED
                 )
-                legs.append(LegReport(name, None, False, None, None, leg.amount, released=released))
+                from nexotc_client.agreement import off_chain_leg
+
+                named = off_chain_leg(agreement_of(deal), name) if agreement_of is not None else None
+                label, decimals = named if named is not None else (None, None)
+                legs.append(LegReport(name, None, False, label, decimals, leg.amount, released=released))
                 continue
             token = to_checksum_address(leg.token)
             symbol, decimals = tokens.meta(token)
@@ -775,7 +787,7 @@ def csv_rows(report: Report) -> list[dict[str, Any]]:
             row[f"{role}_compliant"] = ("yes" if att.get("compliant_now") else "no") if att else ""
         for leg in d.legs:
             p = leg.leg
-            row[f"{p}_asset"] = (leg.symbol or "") if leg.on_chain else "off chain"
+            row[f"{p}_asset"] = (leg.symbol or "") if leg.on_chain else (leg.symbol or "off chain")
             row[f"{p}_token"] = leg.token or ""
             row[f"{p}_decimals"] = "" if leg.decimals is None else leg.decimals
             for key in (

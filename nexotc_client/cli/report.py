@@ -141,8 +141,16 @@ def report(
         )
     _outputs(out, csv_path, plot_path, force)
     factory = app.factory()
+    from nexotc_client.cli.offer import accepted_offer
+
+    def agreement_of(deal: Any) -> str:  # the offer's copy in the nexotc home, when the deal came from one
+        signed = accepted_offer(app, deal)[1]
+        return signed.offer.agreement if signed is not None else ""
+
     with _progress(app) as progress:
-        result = build_report(factory, desk_id=desk_id, since=since_ts, until=until_ts, progress=progress)
+        result = build_report(
+            factory, desk_id=desk_id, since=since_ts, until=until_ts, progress=progress, agreement_of=agreement_of
+        )
     files: dict[str, str] = {}
     if out is not None:
         files["out"] = str(write_json(result, out))
@@ -199,7 +207,7 @@ def _attestation(d: DealReport, principal: dict[str, Any]) -> str:
 
 def _asset(leg: LegReport) -> str:
     if not leg.on_chain:
-        return "off chain (units)"
+        return f"{leg.symbol} (off chain)" if leg.symbol else "off chain (units)"
     return leg.symbol or leg.token or ""
 
 
@@ -262,7 +270,7 @@ def _render(c: Console, r: Report, totals: dict[str, Any], files: dict[str, str]
         for leg in d.legs:
             amount = _num(leg.amount, leg.decimals)
             if not leg.on_chain:
-                delivered = f"{_num(leg.released, None)} delivered"
+                delivered = f"{_num(leg.released, leg.decimals)} delivered"
                 legs.add_row(str(d.index), leg.leg, _asset(leg), amount, "-", delivered, *["-"] * 4)
                 continue
             fees = leg.desk_fee + leg.introducers_total

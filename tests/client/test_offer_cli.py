@@ -320,6 +320,9 @@ def test_agreement_is_signed_shown_and_audited_with_the_deal(cli: Cli) -> None:
     assert shown["offer"]["offer_hash"] == countered["offer_hash"] and shown["offer"]["found"] is True
     assert shown["offer"]["agreement"]["terms"]["delivery"].startswith("bc1q-buyer-2")
     assert shown["assets"]["base"] == {"label": "BTC", "decimals": 8, "off_chain": True}
+    reported = next(d for d in cli.ok("report", "--json").json()["deals"] if d["deal"] == deal)
+    base_leg = reported["legs"]["base"]
+    assert (base_leg["symbol"], base_leg["decimals"], base_leg["on_chain"]) == ("BTC", 8, False)
     wrong = cli("deal", "show", deal, "--offer", a)
     assert_one_line_error(wrong, f"{made['offer_hash']} is not the offer that made deal")
 
