@@ -32,10 +32,16 @@
           exactly that policy ("deal must carry the desk's policy"), so both
           principals of every desk deal must prove it (DealEscrow's gate);
           a larger policy id (e.g. the hash of a label) is an off-chain
-          reference that is returned but not enforced.
+          reference that is returned but not enforced;
+       8. screening (AML): no party of the deal (any wallet in its terms) is
+          screened out by the desk ("party screened out by the desk").
      Every other rule of the terms is the factory's (`EscrowFactory._pack`).
-     Members and assets are maps; `MemberSet` and `AssetSet` events list
-     them (a client replays them and reads the maps back).
+     Members, assets and screened wallets are maps; `MemberSet`, `AssetSet`
+     and `Screened` events list them (a client replays them and reads the
+     maps back). The desk's admin or a member with COMPLIANCE screens
+     wallets (`set_screened`, e.g. from a sanctions list): it refuses new
+     deals with them and never touches an existing deal (no path of this
+     registry can freeze or move escrowed funds).
 @custom:security Holds no funds and makes no external call (only a code-size
      read of an allowed token): no admin path can touch deal funds, and a
      deal's terms are fixed in its code once created, so changing a desk
@@ -59,6 +65,7 @@ ROLE_CLIENT: constant(uint256) = 8
 ROLE_ALL: constant(uint256) = 15
 
 MAX_ASSETS: constant(uint256) = 32
+MAX_SCREEN: constant(uint256) = 64
 # the bound of EscrowFactory's packed terms (its MAX_DATA): (tl.MAX_WORDS + 3) * 32
 PACKED_MAX: constant(uint256) = 1696
 
@@ -70,6 +77,8 @@ desk_count: public(uint256)
 member_roles: public(HashMap[uint256, HashMap[address, uint256]])
 # desk id => token => on the asset list (zero address: off-chain legs)
 asset_allowed: public(HashMap[uint256, HashMap[address, bool]])
+# desk id => wallet => screened out of the desk's new deals (AML)
+screened: public(HashMap[uint256, HashMap[address, bool]])
 
 
 # ------------------------------------------------------------------- desks
@@ -159,6 +168,28 @@ def remove_member(desk_id: uint256, member: address):
     self.member_roles[desk_id][member] = 0
     self._desks[desk_id].member_count -= 1
     log IDeskRegistry.MemberSet(desk_id=desk_id, member=member, roles=0, previous_roles=previous)
+
+
+# ------------------------------------------------------ compliance: screening
+
+
+@external
+def set_screened(desk_id: uint256, wallets: DynArray[address, MAX_SCREEN], screened: bool):
+    """
+    @notice The desk's admin or a member with COMPLIANCE: screen `wallets`
+            out of the desk's new deals (`screened` true), or back in.
+            Each must change. Existing deals are not affected.
+    """
+    admin: address = self._desks[desk_id].admin
+    assert admin != empty(address), "no such desk"
+    assert msg.sender == admin or self.member_roles[desk_id][msg.sender] & ROLE_COMPLIANCE != 0, (
+        "not the desk admin or compliance"
+    )
+    for wallet: address in wallets:
+        assert wallet != empty(address), "zero wallet"
+        assert self.screened[desk_id][wallet] != screened, "wallet already screened" if screened else "wallet not screened"
+        self.screened[desk_id][wallet] = screened
+        log IDeskRegistry.Screened(desk_id=desk_id, wallet=wallet, screened=screened, by=msg.sender)
 
 
 # ------------------------------------------------------ admin: the desk
@@ -283,9 +314,11 @@ def check_deal(desk_id: uint256, creator: address, terms: IDealEscrow.Terms) -> 
     """
     assert len(terms.parties) >= 4, "need buyer, seller, platform, resolver"
     introducer_bps: uint256 = 0
+    blocked: bool = False
     for p: IDealEscrow.Party in terms.parties:
         if p.roles & tl.ROLE_INTRODUCER != 0:
             introducer_bps += p.bps
+        blocked = blocked or self.screened[desk_id][p.wallet]
     return self._check(
         desk_id,
         creator,
@@ -297,6 +330,7 @@ def check_deal(desk_id: uint256, creator: address, terms: IDealEscrow.Terms) -> 
         terms.desk_fee_bps,
         introducer_bps,
         terms.policy_id,
+        blocked,
     )
 
 
@@ -347,12 +381,14 @@ def _check_packed(desk_id: uint256, creator: address, packed: Bytes[PACKED_MAX])
     n: uint256 = tl._field(resolver_word, tl.CONF_N_PARTIES, tl.MASK_8)
     assert n >= 4 and n <= tl.MAX_PARTIES and (tl.HEADER_WORDS + n) * 32 <= len(packed), "bad packed terms"
     introducer_bps: uint256 = 0
+    blocked: bool = False
     for i: uint256 in range(tl.MAX_PARTIES):
         if i == n:
             break
         word: uint256 = self._word(packed, tl.HEADER_WORDS + i)
         if tl._field(word, tl.PARTY_ROLES, tl.MASK_16) & tl.ROLE_INTRODUCER != 0:
             introducer_bps += tl._field(word, tl.PARTY_BPS, tl.MASK_16)
+        blocked = blocked or self.screened[desk_id][tl._wallet(word)]
     platform_word: uint256 = self._word(packed, tl.HEADER_WORDS + tl.P_PLATFORM)
     base_on_chain: bool = tl._flag(resolver_word, tl.CONF_BASE_ON_CHAIN)
     quote_on_chain: bool = tl._flag(resolver_word, tl.CONF_QUOTE_ON_CHAIN)
@@ -367,6 +403,7 @@ def _check_packed(desk_id: uint256, creator: address, packed: Bytes[PACKED_MAX])
         tl._field(platform_word, tl.CONF_DESK_FEE_BPS, tl.MASK_16),
         introducer_bps,
         platform_word >> tl.CONF_POLICY_ID,
+        blocked,
     )
 
 
@@ -383,6 +420,7 @@ def _check(
     desk_fee_bps: uint256,
     introducer_bps: uint256,
     deal_policy: uint256,
+    blocked: bool,
 ) -> bytes32:
     # the rules of the contract's @dev, in that order
     assert self._desks[desk_id].admin != empty(address), "no such desk"
@@ -402,6 +440,7 @@ def _check(
     desk_policy: uint256 = convert(policy_id, uint256)
     if desk_policy != 0 and desk_policy <= tl.MASK_32:
         assert deal_policy == desk_policy, "deal must carry the desk's policy"
+    assert not blocked, "party screened out by the desk"
     return policy_id
 
 

@@ -45,7 +45,10 @@ MAX_ASSETS = 32  # tokens per create_desk / set_assets list
 OFF_CHAIN = ZERO_ADDRESS
 """The asset standing for off-chain legs on a desk's list."""
 ZERO_POLICY = b"\0" * 32
+MAX_SCREEN = 64
+"""Wallets per `set_screened` call (the contract's bound)."""
 ADMIN_METHODS = (
+    "set_screened",
     "add_member",
     "remove_member",
     "set_assets",
@@ -159,6 +162,8 @@ class DeskInfo:
     asset_count: int
     members: dict[str, DeskRole] = field(default_factory=dict)
     assets: list[str] = field(default_factory=list)
+    screened: list[str] = field(default_factory=list)
+    """Wallets screened out of the desk's new deals (AML), replayed from `Screened` events."""
 
     @property
     def has_policy(self) -> bool:
@@ -228,6 +233,11 @@ class DeskRegistry:
         with reverts_as_errors("asset_allowed()"):
             return bool(self.contract.asset_allowed(desk_id, _address(token, "asset")))
 
+    def screened(self, desk_id: int, wallet: str) -> bool:
+        """True while `wallet` is screened out of the desk's new deals."""
+        with reverts_as_errors("screened()"):
+            return bool(self.contract.screened(desk_id, _address(wallet, "wallet")))
+
     def desk(self, desk_id: int, lists: bool = True) -> DeskInfo:
         """The desk's fields, members and asset list (`lists=False`: fields only, members and
         assets left empty); NexotcError for an id that is no desk."""
@@ -238,13 +248,18 @@ class DeskRegistry:
         assets: list[str] = []
         seen_members: list[str] = []
         seen_assets: list[str] = []
-        for ev in self._events(("MemberSet", "AssetSet")) if lists else ():
+        seen_screened: list[str] = []
+        for ev in self._events(("MemberSet", "AssetSet", "Screened")) if lists else ():
             if int(ev.args["desk_id"]) != desk_id:
                 continue
             if ev.name == "MemberSet":
                 who = to_checksum_address(ev.args["member"])
                 if who not in seen_members:
                     seen_members.append(who)
+            elif ev.name == "Screened":
+                who = to_checksum_address(ev.args["wallet"])
+                if who not in seen_screened:
+                    seen_screened.append(who)
             else:
                 token = to_checksum_address(ev.args["token"])
                 if token not in seen_assets:
@@ -257,6 +272,7 @@ class DeskRegistry:
             for token in seen_assets:
                 if self.contract.asset_allowed(desk_id, token):
                     assets.append(token)
+            screened = [w for w in seen_screened if self.contract.screened(desk_id, w)]
         pending = to_checksum_address(str(d.pending_admin))
         return DeskInfo(
             desk_id=desk_id,
@@ -273,6 +289,7 @@ class DeskRegistry:
             asset_count=int(d.asset_count),
             members=members,
             assets=assets,
+            screened=screened,
         )
 
     def desks(self) -> list[int]:
@@ -334,6 +351,13 @@ class DeskRegistry:
             raise NexotcError(f"transaction {receipt.txn_hash} created no desk")
         return int(created[0].desk_id), self._result(receipt)
 
+    def set_screened(
+        self, desk_id: int, wallets: list[str] | tuple[str, ...], screened: bool, sender: AccountAPI
+    ) -> TxResult:
+        """The desk's admin or a COMPLIANCE member: screen `wallets` out of the desk's new deals (or back in,
+        `screened` False); each must change (at most MAX_SCREEN)."""
+        return self._send("set_screened", sender, *self.args("set_screened", desk_id, wallets, screened))
+
     def add_member(self, desk_id: int, member: str, roles: DeskRole | int | str, sender: AccountAPI) -> TxResult:
         """Admin-only: make `member` a member with `roles` (or replace its roles)."""
         return self._send("add_member", sender, *self.args("add_member", desk_id, member, roles))
@@ -380,6 +404,16 @@ class DeskRegistry:
         """The contract arguments of an admin `method` from friendly values (roles by name, policy
         ids as text, None = keep for set_fees), checked before anything is sent."""
         self._require_desk(desk_id)
+        if method == "set_screened":
+            wallets, screened = values
+            listed = list(dict.fromkeys(_address(w, "wallet") for w in wallets))
+            if not listed:
+                raise NexotcError("screening: no wallet given")
+            if len(listed) > MAX_SCREEN:
+                raise NexotcError(f"screening: {len(listed)} wallets, at most {MAX_SCREEN} per call")
+            if ZERO_ADDRESS in listed:
+                raise NexotcError("screening: the zero address is not a wallet")
+            return (desk_id, listed, bool(screened))
         if method == "add_member":
             member, roles = values
             return (desk_id, _address(member, "member"), int(parse_roles(roles)))

@@ -6,6 +6,8 @@
     nexotc desk show ID
     nexotc desk add-member ID WHO --role trader,approver   (trader, approver, compliance, client)
     nexotc desk remove-member ID WHO
+    nexotc desk screen ID [WALLET]... [--file LIST] [--unscreen]   AML: refuse wallets in new deals (admin or
+                                                           a compliance member; existing deals untouched)
     nexotc desk set-assets ID [--allow TOKEN]... [--disallow TOKEN]...     (an asset in both lists: usage error)
     nexotc desk set-fees ID [--fee-recipient F] [--max-fee-bps N] [--introducer-cap-bps M]
     nexotc desk set-access ID public|invite-only | set-policy ID POLICY | suspend ID | unsuspend ID
@@ -26,10 +28,13 @@ deployed, read from the chain); desks.json is only used when no factory is recor
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from nexotc_client.chain.desk import DeskRole
+from nexotc_client.chain.encoding import is_valid_address
 from nexotc_client.chain.errors import NexotcError
 from nexotc_client.cli.app import App, shared_options, step, wallet_address
 
@@ -387,6 +392,12 @@ def _render_desk(console: Any, info: DeskInfo) -> None:
     for who, roles in info.members.items():
         members.add_row(who, ", ".join(role_names(roles)))
     console.print(members)
+    if info.screened:
+        screened = Table(title=f"screened out of new deals ({len(info.screened)})")
+        screened.add_column("wallet")
+        for who in info.screened:
+            screened.add_row(who)
+        console.print(screened)
     assets = Table(title=f"assets ({info.asset_count})")
     assets.add_column("asset")
     assets.add_column("token")
@@ -447,6 +458,84 @@ def remove_member(app: App, desk_id: int, who: str, calldata: bool) -> None:
     """Remove WHO from the desk (every role)."""
     address = wallet_address(who)
     _admin_call(app, "remove_member", desk_id, address, calldata=calldata, title=f"desk #{desk_id}: {address} removed")
+
+
+# ------------------------------------------------------------ screening
+def _screen_list(app: App, wallets: tuple[str, ...], list_file: Path | None) -> list[str]:
+    """The wallets named, then those of --file (one per line; `#` starts a comment), each once."""
+    refs = list(wallets)
+    if list_file is not None:
+        try:
+            lines = list_file.read_text().splitlines()
+        except OSError as exc:
+            raise NexotcError(f"--file: cannot read {list_file}: {exc}") from exc
+        for number, line in enumerate(lines, start=1):
+            text = line.split("#", 1)[0].strip()
+            if text:
+                if not is_valid_address(text):
+                    raise NexotcError(f"--file {list_file}, line {number}: not an address: {text!r}")
+                refs.append(text)
+    if not refs:
+        raise click.UsageError("name the wallets (WALLET... and/or --file LIST)")
+    return list(dict.fromkeys(wallet_address(r) for r in refs))
+
+
+@desk.command("screen")
+@click.argument("desk_id", metavar="ID", type=DESK_ID)
+@click.argument("wallets", nargs=-1, metavar="[WALLET]...")
+@click.option(
+    "--file",
+    "list_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="A screening list: one address per line (`#` comments), e.g. exported from a sanctions list.",
+)
+@click.option("--unscreen", is_flag=True, help="Take the wallets off the screening list instead.")
+@_calldata_option
+@shared_options
+@click.pass_obj
+def screen(
+    app: App, desk_id: int, wallets: tuple[str, ...], list_file: Path | None, unscreen: bool, calldata: bool
+) -> None:
+    """AML screening: refuse the wallets in any new deal of the desk, as any party (the desk's admin or a
+    member with the compliance role; existing deals are never touched). Wallets already as asked are left out
+    and named; more than 64 are sent in several transactions."""
+    from nexotc_client.chain.desk import MAX_SCREEN
+
+    listed = _screen_list(app, wallets, list_file)
+    registry = _registry(app)
+    registry._require_desk(desk_id)
+    want = not unscreen
+    unchanged = [w for w in listed if registry.screened(desk_id, w) == want]
+    todo = [w for w in listed if w not in unchanged]
+    state = "screened" if want else "not screened"
+    if not todo:
+        _nothing_sent(app, desk_id, "set_screened", f"{state}: {', '.join(unchanged)}")
+        return
+    if unchanged:
+        _warn(f"left out, already {state}: {', '.join(unchanged)}")
+    batches = [todo[i : i + MAX_SCREEN] for i in range(0, len(todo), MAX_SCREEN)]
+    if calldata and len(batches) > 1:
+        raise NexotcError(f"--calldata: {len(todo)} wallets, at most {MAX_SCREEN} per call: split the list")
+    if not calldata:
+        info = registry.desk(desk_id, lists=False)
+        sender = app.sender()
+        if sender.address != info.admin and not registry.member_roles(desk_id, sender.address) & DeskRole.COMPLIANCE:
+            raise NexotcError(
+                f"--account {sender.address} is neither desk #{desk_id}'s admin nor a member with the compliance "
+                "role: it cannot screen wallets"
+            )
+    verb = "screened out of" if want else "screened back into"
+    for batch in batches:
+        _admin_call(
+            app,
+            "set_screened",
+            desk_id,
+            batch,
+            want,
+            calldata=calldata,
+            title=f"desk #{desk_id}: {len(batch)} wallet(s) {verb} its new deals",
+        )
 
 
 # ------------------------------------------------------------ the desk

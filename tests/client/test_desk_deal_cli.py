@@ -104,6 +104,38 @@ def test_desk_deals_from_the_cli(cli: Cli, tmp_path: Path) -> None:
     assert [d["deal"] for d in cli.ok("deal", "list", "--json").json()] == [deal["deal"]]
 
 
+def test_compliance_screens_wallets_out_of_new_desk_deals(cli: Cli, tmp_path: Path) -> None:
+    buyer = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # test:1, the example's buyer
+    officer = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"  # test:3
+    existing = cli.ok("deal", "list", "--json").json()[-1]["deal"]
+    # only the admin or a compliance member screens; nothing is sent otherwise
+    sent = nonce(cli, officer)
+    assert_one_line_error(cli("desk", "screen", "1", "test:1", "--account", "test:3"), "neither desk #1's admin nor")
+    assert nonce(cli, officer) == sent
+    cli.ok("desk", "add-member", "1", "test:3", "--role", "compliance", "--account", "test:9")
+    listing = tmp_path / "sanctions.txt"
+    listing.write_text(f"# a screening list\n{buyer}  # test:1\n\n0x{'ab' * 20}\n")
+    screened = cli.ok("desk", "screen", "1", "--file", listing, "--account", "test:3", "--json").json()
+    assert [e["name"] for e in screened["events"]] == ["Screened", "Screened"]
+    shown = cli.ok("desk", "show", "1", "--json").json()
+    assert shown["screened"] == [buyer, to_checksum_address("0x" + "ab" * 20)]
+    # a new deal with the buyer is refused, named, nothing sent; the existing deal is untouched
+    sent = nonce(cli, TRADER)
+    refused = cli("deal", "create", "--terms", DVP_EXAMPLE, "--desk", "1", "--account", "test:2")
+    assert_one_line_error(refused, "desk #1 refuses this deal", "party screened out by the desk")
+    assert nonce(cli, TRADER) == sent
+    assert cli.ok("deal", "show", existing, "--json").json()["desk_id"] == 1
+    # already as asked: left out and named, or nothing sent at all; bad list lines are named
+    again = cli.ok("desk", "screen", "1", "test:1", "--account", "test:3", "--json").json()
+    assert again["changed"] is False and buyer in again["state"]
+    bad = tmp_path / "bad.txt"
+    bad.write_text("0x1234\n")
+    assert_one_line_error(cli("desk", "screen", "1", "--file", bad, "--account", "test:3"), "line 1: not an address")
+    cli.ok("desk", "screen", "1", "test:1", "--unscreen", "--account", "test:9")
+    assert cli.ok("desk", "show", "1", "--json").json()["screened"] == [to_checksum_address("0x" + "ab" * 20)]
+    assert cli("deal", "create", "--terms", DVP_EXAMPLE, "--desk", "1", "--dry-run", "--account", "test:2").code == 0
+
+
 def test_admin_headlines_repeats_fee_warning_and_calldata(cli: Cli) -> None:
     public = cli.ok("desk", "set-access", "1", "public", "--account", "test:9").out
     assert "desk #1: access: public" in public and "invite" not in public.splitlines()[0]

@@ -222,6 +222,25 @@ def test_a_desk_change_never_touches_an_existing_deal(
     assert usdt.balanceOf(desk) - before == tr.quote_amount * 25 // 10_000  # the fee fixed at creation
 
 
+def test_a_screened_party_gets_no_new_desk_deal_and_existing_ones_settle(
+    project, desk_factory, desk_registry, desk_id, desk_admin, trader, mk_dvp, fund_all, wbtc, usdt, chain, buyer,
+    nothing_changed,
+):  # fmt: skip
+    terms = mk_dvp()
+    deal, _ = create_desk_deal(project, desk_factory, desk_id, terms, trader)
+    desk_registry.set_screened(desk_id, [buyer], True, sender=desk_admin)
+    salt = next_salt()
+    with nothing_changed("party screened out by the desk", terms, trader, salt):
+        desk_factory.create_desk_deal(desk_id, terms.as_struct(), salt, sender=trader)
+    # no admin path freezes the deal made before: it is funded and released as agreed
+    fund_all(deal, terms, wbtc, usdt)
+    chain.pending_timestamp = terms.tranches[0].unlock_time
+    deal.release(0, sender=buyer)
+    assert deal.tranche_status(0) == 3  # RELEASED
+    desk_registry.set_screened(desk_id, [buyer], False, sender=desk_admin)
+    create_desk_deal(project, desk_factory, desk_id, terms, trader, next_salt())
+
+
 # ---------------------------------------------------------------- adversarial: nothing changed
 def test_a_non_member_cannot_create_a_desk_deal(desk_factory, desk_id, attacker, buyer, mk_dvp, nothing_changed):
     terms = mk_dvp()

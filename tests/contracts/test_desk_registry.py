@@ -672,3 +672,58 @@ def test_check_deal_rules_apply_in_order(check, registry, desk1, desk_admin, att
             check(desk1, attacker, terms)
         fix()
     assert check(desk1, attacker, terms) == POLICY
+
+
+# ------------------------------------------------------------------------------ screening (AML)
+def _screened(registry, desk_id, *wallets) -> list[bool]:
+    return [registry.screened(desk_id, addr(w)) for w in wallets]
+
+
+def test_compliance_and_admin_screen_wallets_in_and_out(registry, desk1, desk_admin, checker, attacker, lawyer):
+    receipt = registry.set_screened(desk1, [attacker, lawyer], True, sender=checker)  # COMPLIANCE member
+    logged = [(e["wallet"], e["screened"], e["by"]) for e in events(receipt, registry.Screened, registry)]
+    assert logged == [(addr(attacker), 1, addr(checker)), (addr(lawyer), 1, addr(checker))]
+    assert _screened(registry, desk1, attacker, lawyer) == [True, True]
+    assert _screened(registry, 2, attacker) == [False]  # per desk
+    receipt = registry.set_screened(desk1, [lawyer], False, sender=desk_admin)
+    expect_event(receipt, registry.Screened, desk_id=desk1, wallet=lawyer, screened=False, by=desk_admin)
+    assert _screened(registry, desk1, attacker, lawyer) == [True, False]
+
+
+@pytest.mark.parametrize(
+    ("who", "desk_id", "wallets", "screened", "reason"),
+    [
+        ("trader", 1, ["attacker"], True, "not the desk admin or compliance"),
+        ("attacker", 1, ["attacker"], True, "not the desk admin or compliance"),
+        ("desk_admin", 2, ["attacker"], True, "no such desk"),
+        ("checker", 1, ["zero"], True, "zero wallet"),
+        ("checker", 1, ["lawyer", "lawyer"], True, "wallet already screened"),
+        ("checker", 1, ["attacker"], False, "wallet not screened"),
+    ],
+)
+def test_set_screened_rejects(request, registry, desk1, who, desk_id, wallets, screened, reason):
+    def actor(name):
+        return ZERO if name == "zero" else request.getfixturevalue(name)
+
+    people = [actor(n) for n in ("attacker", "lawyer")]
+    before = _screened(registry, desk_id, *people)
+    with ape.reverts(reason):
+        registry.set_screened(desk_id, [actor(w) for w in wallets], screened, sender=actor(who))
+    assert _screened(registry, desk_id, *people) == before  # the first one of a batch is undone too
+
+
+def test_check_deal_refuses_a_screened_party(
+    check, registry, desk1, desk_admin, checker, trader, buyer, seller, introducer, mk_dvp
+):
+    terms = mk_dvp(introducers=[(introducer.address, 10)])
+    assert check(desk1, trader, terms) == POLICY
+    for party in (seller, buyer, introducer):  # a principal or any wallet paid by the deal
+        registry.set_screened(desk1, [party], True, sender=checker)
+        with ape.reverts("party screened out by the desk"):
+            check(desk1, trader, terms)
+        registry.set_screened(desk1, [party], False, sender=checker)
+    assert check(desk1, trader, terms) == POLICY
+    # the last rule: a creator who is no trader is reported first
+    registry.set_screened(desk1, [seller], True, sender=checker)
+    with ape.reverts("not a trader"):
+        check(desk1, checker, terms)
