@@ -26,7 +26,7 @@ from nexotc_client.chain.deal import Deal, TxResult, tx_result
 from nexotc_client.chain.errors import NexotcError, RevertError, reverts_as_errors, simulate
 from nexotc_client.multisig import HALF_N
 from nexotc_client.offers import ZERO32, Offer, OfferError, SignedOffer
-from nexotc_client.terms import ZERO_ADDRESS, LegId, Terms, TermsError
+from nexotc_client.terms import ZERO_ADDRESS, LegId, Mode, Terms, TermsError
 
 if TYPE_CHECKING:
     from ape.api import AccountAPI
@@ -662,14 +662,34 @@ def require_invited(signed: SignedOffer, taker: str) -> None:
         raise NexotcError(f"{taker} is not the invited taker of this offer: only {invited} can accept it")
 
 
-def accept_offer(factory: Factory, signed: SignedOffer, sender: AccountAPI, fund: bool = False) -> Accepted:
+def short_attestation_refusal(status: OfferStatus) -> str | None:
+    """Why accepting is unsafe without being told first: in an ESCROWED deal (one leg delivered off chain), an
+    attestation that ends before the final expiry blocks every release after it, so an off-chain delivery made
+    then could not be paid (the escrowed leg goes back to its funder at expiry). None when that is not the
+    case (a DVP deal only refunds both legs: a warning is enough)."""
+    if not status.warnings or status.terms.mode != Mode.ESCROWED:
+        return None
+    return (
+        f"{status.warnings[0]}; in this ESCROWED deal an off-chain delivery after that could not be paid: have "
+        "the attestation extended first (`nexotc kyc prove` with a later --valid-for, then `kyc submit`), or "
+        "pass --short-attestation-ok"
+    )
+
+
+def accept_offer(
+    factory: Factory, signed: SignedOffer, sender: AccountAPI, fund: bool = False, short_attestation_ok: bool = False
+) -> Accepted:
     """Accept `signed` as `sender`: verify it (see `inspect_offer`), approve the factory for the
     sender's leg if short, then `accept_offer` (simulated first: nothing failing is sent). With
-    `fund`, the factory deposits both legs in the same transaction."""
+    `fund`, the factory deposits both legs in the same transaction. An ESCROWED offer with an attestation
+    that ends before its final expiry is refused unless `short_attestation_ok` (`short_attestation_refusal`)."""
     require_invited(signed, sender.address)
     status = inspect_offer(factory, signed, taker=sender.address)
     if status.problems:
         raise NexotcError(f"cannot accept this offer: {status.problems[0]}")
+    refusal = None if short_attestation_ok else short_attestation_refusal(status)
+    if refusal is not None:
+        raise NexotcError(f"not accepted: {refusal}")
     offer = signed.offer
     taker_role = maker_side(offer)[1]
     approval = approve_leg(status.terms, taker_role, sender, factory.address)

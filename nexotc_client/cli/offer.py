@@ -9,7 +9,7 @@
     nexotc offer invite FILE [--out F]     the URL-safe invite link (signed offer + invited taker)
     nexotc offer open LINK|FILE            verifies it on the connected chain and shows what accepting takes
     nexotc offer approve LINK|FILE --account MAKER     approves the factory for the maker's leg of that offer
-    nexotc offer accept LINK|FILE --account TAKER [--fund] [--keep-own-offers]
+    nexotc offer accept LINK|FILE --account TAKER [--fund] [--keep-own-offers] [--short-attestation-ok]
     nexotc offer cancel [FILE...] --nonce N... --account MAKER
 
 Nonces in a negotiation: a counter by a maker who already has an offer in the thread reuses that offer's
@@ -1242,9 +1242,15 @@ def approve(app: App, ref: str) -> None:
     is_flag=True,
     help="Do not cancel your own earlier offers in this negotiation (they stay acceptable: you are warned).",
 )
+@click.option(
+    "--short-attestation-ok",
+    is_flag=True,
+    help="Accept an ESCROWED offer although a principal's attestation ends before its final expiry (releases "
+    "are blocked after it; refused otherwise).",
+)
 @shared_options
 @click.pass_obj
-def accept(app: App, ref: str, fund: bool, keep_own_offers: bool) -> None:
+def accept(app: App, ref: str, fund: bool, keep_own_offers: bool, short_attestation_ok: bool) -> None:
     """Accept an offer: deploys the deal with exactly the signed terms. Approves the factory for your
     leg first if short. Only the invited taker can accept a private offer; the maker never its own.
 
@@ -1252,8 +1258,19 @@ def accept(app: App, ref: str, fund: bool, keep_own_offers: bool) -> None:
     the home's store) would stay acceptable after this deal, so the other side could fill one of them
     too: once every check passes, their nonces are cancelled in a transaction sent just BEFORE the
     acceptance (no window to fill both). --keep-own-offers skips that and prints the command to
-    cancel them later."""
-    from nexotc_client.chain.offers import accept_offer, cancel_nonces, inspect_offer, require_invited, used_nonces
+    cancel them later.
+
+    A gated offer whose buyer's or seller's attestation ends before the final expiry is warned about; an
+    ESCROWED one is refused (an off-chain delivery after that could not be paid) unless
+    --short-attestation-ok."""
+    from nexotc_client.chain.offers import (
+        accept_offer,
+        cancel_nonces,
+        inspect_offer,
+        require_invited,
+        short_attestation_refusal,
+        used_nonces,
+    )
     from nexotc_client.cli.render import deal_amounts, render_tx
 
     signed, data_file = read_offer(ref)
@@ -1275,11 +1292,14 @@ def accept(app: App, ref: str, fund: bool, keep_own_offers: bool) -> None:
         status = inspect_offer(factory, signed, taker=sender.address)
         if status.problems:
             raise NexotcError(f"cannot accept this offer: {status.problems[0]}")
+        refusal = None if short_attestation_ok else short_attestation_refusal(status)
+        if refusal is not None:
+            raise NexotcError(f"not accepted: {refusal}")
         with step(app, "cancelling your earlier offers in this negotiation"):
             cancelled = cancel_nonces(factory, own_open, sender)
     try:
         with step(app, "accepting the offer"):
-            accepted = accept_offer(factory, signed, sender, fund=fund)
+            accepted = accept_offer(factory, signed, sender, fund=fund, short_attestation_ok=short_attestation_ok)
     except NexotcError as exc:
         if cancelled is None:
             raise
@@ -1289,7 +1309,7 @@ def accept(app: App, ref: str, fund: bool, keep_own_offers: bool) -> None:
         ) from exc
     keep(app, signed, data_file)
     phase = accepted.deal.phase().name.lower()
-    warnings = []
+    warnings = list(accepted.status.warnings)
     if own_open and cancelled is None:
         warnings.append(
             f"your earlier offer(s) in this negotiation (nonce {', '.join(map(str, own_open))}) can still be "

@@ -18,6 +18,7 @@ from nexotc_client.cli import run
 
 ROOT = Path(__file__).resolve().parents[2]
 DVP_EXAMPLE = ROOT / "examples" / "dvp-wbtc-usdt.yaml"
+ESCROWED_EXAMPLE = ROOT / "examples" / "escrowed-btc-usdt.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -205,6 +206,26 @@ def test_kyc_issue_prove_submit_deal_and_audit(cli, tmp_path):
     outsider = [arg if arg != "test:1" else "test:5" for arg in by_offer]
     assert_one_line_error(cli(*outsider, "--policy", "1", "--out", d / "x.proof"), "neither the offer's maker")
     assert not (d / "x.proof").exists()
+
+    # an ESCROWED gated offer (the seller delivers BTC off chain): a buyer's attestation that ends before the
+    # final expiry would block every release after it, so accepting is refused unless --short-attestation-ok
+    escrowed = ["--terms", ESCROWED_EXAMPLE, "--set", "compliance.policy=1"]
+    cli.ok("offer", "create", *escrowed, "--account", "test:2", "--out", d / "esc-offer.json")
+    for who, account, extra in (("seller", "test:2", []), ("buyer", "test:1", ["--valid-for", "1d"])):
+        cli.ok(
+            "kyc", "prove", "--credential", d / f"{who}.cred", "--secret", d / f"{who}.secret", "--offer",
+            d / "esc-offer.json", "--policy", "1", "--account", account, *extra, "--out", d / f"esc-{who}.proof",
+        )  # fmt: skip
+        cli.ok("kyc", "submit", d / f"esc-{who}.proof", "--account", account)
+    buyer_address = to_checksum_address(cli.rpc("eth_accounts", [])[1])
+    sent = int(cli.rpc("eth_getTransactionCount", [buyer_address, "latest"]), 16)
+    refused = cli("offer", "accept", d / "esc-offer.json", "--account", "test:1", "--fund")
+    assert_one_line_error(refused, "not accepted: the buyer's attestation", "ESCROWED", "--short-attestation-ok")
+    assert int(cli.rpc("eth_getTransactionCount", [buyer_address, "latest"]), 16) == sent
+    taken = cli.ok(
+        "offer", "accept", d / "esc-offer.json", "--account", "test:1", "--fund", "--short-attestation-ok", "--json"
+    ).json()
+    assert taken["phase"] == "active" and "before the deal's final expiry" in taken["warnings"][0]
 
     # the audit bundle: the buyer discloses its jurisdiction, nothing else
     cli.ok("kyc", "disclose", d / "buyer.proof", "--field", "jurisdiction", "--out", d / "buyer.disclosure")
