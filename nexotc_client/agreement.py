@@ -58,9 +58,37 @@ def _plain(value: Any, path: str, depth: int = 0) -> Any:
 def canonical(document: Mapping[str, Any], path: str = "agreement") -> str:
     """The canonical JSON text of `document` (what is hashed); errors name the field under `path`."""
     text = json.dumps(_plain(document, path), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    if len(text.encode()) > MAX_BYTES:
-        raise AgreementError(f"{path}: the document is {len(text.encode()):,} bytes, more than {MAX_BYTES:,}")
+    try:
+        size = len(text.encode())
+    except UnicodeEncodeError as exc:  # a lone surrogate: no UTF-8 for it, so no hash either
+        raise AgreementError(f"{path}: not valid text (character {exc.object[exc.start]!r} has no UTF-8 form)") from exc
+    if size > MAX_BYTES:
+        raise AgreementError(f"{path}: the document is {size:,} bytes, more than {MAX_BYTES:,}")
     return text
+
+
+def check_shape(document: Mapping[str, Any]) -> None:
+    """The document's shape as `build` makes it: `version` 1, `off_chain` legs (base/quote) each with an
+    `asset` text and `decimals` 0..36, `terms` a mapping; nothing else. A signed document of another shape
+    (made by other tools) is refused rather than shown wrongly."""
+    unknown = sorted(set(document) - {"version", "off_chain", "terms"})
+    if unknown:
+        raise AgreementError(f"unknown field(s) {', '.join(map(repr, unknown))}")
+    if document.get("version") != VERSION or isinstance(document.get("version"), bool):
+        raise AgreementError(f"version {document.get('version')!r}, not {VERSION}")
+    legs = document.get("off_chain", {})
+    if not isinstance(legs, dict) or set(legs) - {"base", "quote"}:
+        raise AgreementError("off_chain must map base/quote to an asset and decimals")
+    for leg, entry in legs.items():
+        if not isinstance(entry, dict) or set(entry) != {"asset", "decimals"}:
+            raise AgreementError(f"off_chain.{leg} must have exactly an asset and decimals")
+        decimals = entry["decimals"]
+        if not isinstance(entry["asset"], str) or not entry["asset"]:
+            raise AgreementError(f"off_chain.{leg}.asset must be a name")
+        if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 36:
+            raise AgreementError(f"off_chain.{leg}.decimals must be 0..36, not {decimals!r}")
+    if not isinstance(document.get("terms", {}), dict):
+        raise AgreementError("terms must be a mapping")
 
 
 def agreement_hash(text: str) -> bytes:
@@ -125,6 +153,7 @@ def from_json(value: Any) -> str:
         return ""
     if not isinstance(value, dict):
         raise AgreementError("the agreement is not a mapping")
+    check_shape(value)
     return canonical(value)
 
 
@@ -133,6 +162,7 @@ __all__ = [
     "agreement_hash",
     "build",
     "canonical",
+    "check_shape",
     "from_json",
     "off_chain_leg",
     "parse",

@@ -271,6 +271,11 @@ class Verification:
     """The registry the deal gates on, read from the deal."""
     later_events: int = 0
     """Events of the deal on chain after the snapshot block (not in the bundle, not a mismatch)."""
+    offer: str | None = None
+    """The signed offer that made the deal: "checked" (in the bundle and it matches), "absent" (the deal was
+    made from an offer the bundle does not carry: its agreement cannot be shown), "mismatch", or None (the
+    deal was created directly)."""
+    offer_hash: str | None = None
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -285,6 +290,8 @@ class Verification:
             "snapshot_block": self.snapshot_block,
             "head_block": self.head_block,
             "later_events": self.later_events,
+            "offer": self.offer,
+            "offer_hash": self.offer_hash,
             "ok": self.ok,
             "mismatches": list(self.problems),
         }
@@ -414,20 +421,45 @@ def check_bundle(
         if not d.verify():
             problems.append(f"disclosure of the {role}: the opened fields do not reproduce the audit commitment")
 
-    # the signed offer, agreement document included: the one whose hash the factory recorded for the deal
-    raw_offer = bundle.get("offer")
-    if raw_offer is not None:
-        from nexotc_client.offers import OfferError, SignedOffer
-
-        try:
-            signed = SignedOffer.from_json(raw_offer) if isinstance(raw_offer, dict) else None
-        except OfferError as exc:
-            problems.append(f"offer: {exc}")
-        else:
-            problem = "offer: not an offer" if signed is None else _offer_problem(deal, signed)
-            if problem:
-                problems.append(problem)
+    _check_offer(bundle, deal, v)
     return v
+
+
+def _check_offer(bundle: dict[str, Any], deal: Deal, v: Verification) -> None:
+    """The signed offer, agreement document included: the one whose hash the factory recorded for the deal,
+    signed for the deal's chain and factory by its maker (EOA signature, or EIP-1271 asked to the maker now)."""
+    from nexotc_client.chain.offers import verify_maker_signature
+    from nexotc_client.offers import OfferError, SignedOffer
+
+    v.offer_hash = deal.factory.accepted_offer_hash(deal.address)
+    raw = bundle.get("offer")
+    if raw is None:
+        v.offer = "absent" if v.offer_hash is not None else None
+        return
+    problems_before = len(v.problems)
+    try:
+        signed = SignedOffer.from_json(raw) if isinstance(raw, dict) else None
+    except OfferError as exc:
+        v.problems.append(f"offer: {exc}")
+        signed = None
+    else:
+        if signed is None:
+            v.problems.append("offer: not an offer")
+    if signed is not None:
+        problem = _offer_problem(deal, signed)
+        if problem:
+            v.problems.append(problem)
+        if (signed.chain_id, signed.factory) != (bundle.get("chain_id"), deal.factory.address):
+            v.problems.append(
+                f"offer: signed for chain {signed.chain_id} and factory {signed.factory}, not the deal's "
+                f"(chain {bundle.get('chain_id')}, factory {deal.factory.address})"
+            )
+        else:
+            try:
+                verify_maker_signature(signed)
+            except NexotcError as exc:
+                v.problems.append(f"offer: {exc}")
+    v.offer = "checked" if len(v.problems) == problems_before else "mismatch"
 
 
 def _check_events(bundle: dict[str, Any], deal: Deal, stop: int, v: Verification) -> None:

@@ -38,6 +38,8 @@ from eth_account.messages import encode_typed_data
 from eth_utils import keccak, to_checksum_address
 
 from nexotc_client.agreement import AgreementError, agreement_hash
+from nexotc_client.agreement import canonical as canonical_agreement
+from nexotc_client.agreement import check_shape as check_agreement_shape
 from nexotc_client.agreement import from_json as agreement_from_json
 from nexotc_client.agreement import parse as parse_agreement
 from nexotc_client.eip712 import EIP712_DOMAIN_TYPE
@@ -126,6 +128,22 @@ class Offer:
     salt: bytes = ZERO32
     desk_id: int = 0
     agreement: str = ""
+
+    def __post_init__(self) -> None:
+        if self.agreement:  # the canonical text of a document of the shape `agreement.build` makes
+            try:
+                document = json.loads(self.agreement)
+            except ValueError as exc:
+                raise OfferError(f"bad agreement document: not JSON ({exc})") from exc
+            if not isinstance(document, dict):
+                raise OfferError("bad agreement document: not a mapping")
+            try:
+                check_agreement_shape(document)
+                text = canonical_agreement(document)
+            except AgreementError as exc:
+                raise OfferError(f"bad agreement document: {exc}") from exc
+            if text != self.agreement:
+                raise OfferError("bad agreement document: not in canonical form (agreement.canonical)")
 
     @property
     def agreement_hash(self) -> bytes:
@@ -284,6 +302,10 @@ class SignedOffer:
         return read_link(link)[0]
 
 
+MAX_LINK_BODY = 256 * 1024
+"""Largest JSON an invite link may inflate to (terms, signatures and an 8 KB agreement fit many times)."""
+MAX_LINK_CHARS = 128 * 1024
+
 LINK_NOTES = ("time_base", "name")
 """The unsigned notes an invite link may carry besides the signed offer."""
 
@@ -293,10 +315,18 @@ def read_link(link: str) -> tuple[SignedOffer, dict[str, Any]]:
     text = link.strip()
     if text.startswith(INVITE_PREFIX):
         text = text[len(INVITE_PREFIX) :]
+    if len(text) > MAX_LINK_CHARS:
+        raise OfferError(f"not a nexotc offer link: {len(text):,} characters, more than {MAX_LINK_CHARS:,}")
     try:
-        raw = json.loads(zlib.decompress(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))))
+        inflate = zlib.decompressobj()
+        body = inflate.decompress(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), MAX_LINK_BODY + 1)
+        if len(body) > MAX_LINK_BODY or inflate.unconsumed_tail:
+            raise OfferError(f"not a nexotc offer link: it inflates to more than {MAX_LINK_BODY:,} bytes")
+        raw = json.loads(body)
         signed = _decode(raw)
     except (ValueError, KeyError, TypeError, AttributeError, zlib.error) as exc:
+        if isinstance(exc, OfferError):
+            raise
         raise OfferError(f"not a nexotc offer link: {exc}") from exc
     given = raw.get("notes") if isinstance(raw.get("notes"), dict) else {}
     notes: dict[str, Any] = {}
@@ -316,6 +346,10 @@ def domain(chain_id: int, factory: str) -> dict[str, Any]:
     }
 
 
+_ABSENT = object()
+"""A field one side of a diff does not have (unlike a field holding null)."""
+
+
 def diff(old: Offer, new: Offer) -> list[tuple[str, Any, Any]]:
     """What changed between two offers, field by field (for a negotiation thread)."""
     changes: list[tuple[str, Any, Any]] = []
@@ -323,16 +357,20 @@ def diff(old: Offer, new: Offer) -> list[tuple[str, Any, Any]]:
     def walk(prefix: str, a: Any, b: Any) -> None:
         if isinstance(a, dict) and isinstance(b, dict):
             for key in dict.fromkeys([*a, *b]):
-                walk(f"{prefix}.{key}" if prefix else key, a.get(key), b.get(key))
+                walk(f"{prefix}.{key}" if prefix else key, a.get(key, _ABSENT), b.get(key, _ABSENT))
         elif isinstance(a, list) and isinstance(b, list):
             for i in range(max(len(a), len(b))):
-                walk(f"{prefix}[{i}]", a[i] if i < len(a) else None, b[i] if i < len(b) else None)
-        elif a != b:
-            changes.append((prefix, a, b))
+                walk(f"{prefix}[{i}]", a[i] if i < len(a) else _ABSENT, b[i] if i < len(b) else _ABSENT)
+        elif isinstance(a, dict) and b is _ABSENT and a:  # a mapping added or dropped: field by field
+            walk(prefix, a, {})
+        elif isinstance(b, dict) and a is _ABSENT and b:
+            walk(prefix, {}, b)
+        elif a != b or type(a) is not type(b):  # 10 and "10" (or True and 1) are different signed values
+            changes.append((prefix, None if a is _ABSENT else a, None if b is _ABSENT else b))
 
     def view(offer: Offer) -> dict[str, Any]:
         message = offer.message()
-        message["agreement"] = offer.agreement_document() or None
+        message["agreement"] = offer.agreement_document()
         return message
 
     walk("", view(old), view(new))

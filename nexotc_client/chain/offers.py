@@ -255,6 +255,12 @@ def verify_maker_signature(signed: SignedOffer) -> str:
     if code:
         if not is_valid_1271(maker, digest, signed.signature):
             held = wallet_offer_signatures(signed)
+            if held is not None and held.stray:
+                raise NexotcError(
+                    f"{held.stray} of the owner signatures on this offer by the multisig {maker} do not verify: the "
+                    "offer was changed after they signed it (its terms, agreement document or another signed "
+                    "field)"
+                )
             if held is not None and len(held.signers) < held.threshold:
                 raise WalletSignaturesMissing(
                     f"the maker {maker} is a {held.threshold}-of-{len(held.owners)} multisig and the offer carries "
@@ -286,6 +292,7 @@ class WalletSignatures:
     threshold: int
     owners: tuple[str, ...]
     signers: tuple[str, ...]  # owners with a valid signature of the offer, ascending
+    stray: int = 0  # signatures that recover to no owner (the offer changed after they signed, or non-owners)
 
     @property
     def missing(self) -> int:
@@ -298,6 +305,7 @@ class WalletSignatures:
             "owners": list(self.owners),
             "signers": list(self.signers),
             "missing": self.missing,
+            "stray": self.stray,
         }
 
 
@@ -321,7 +329,8 @@ def wallet_offer_signatures(signed: SignedOffer) -> WalletSignatures | None:
         entries = []
     known = {o.lower() for o in owners}
     signers = sorted({e.signer for e in entries if e.signer.lower() in known}, key=lambda a: int(a, 16))
-    return WalletSignatures(wallet.address, wallet.threshold(), owners, tuple(signers))
+    stray = sum(1 for e in entries if e.signer.lower() not in known)
+    return WalletSignatures(wallet.address, wallet.threshold(), owners, tuple(signers), stray)
 
 
 def sign_offer_for_wallet(
@@ -346,7 +355,13 @@ def sign_offer_for_wallet(
         entries = unpack_ecdsa_signatures(earlier, message_digest(Domain(chain_id, wallet.address), digest))
     except MultiSigError as exc:
         raise NexotcError(f"the offer's owner signatures are malformed: {exc}") from exc
-    kept = [e for e in entries if e.signer.lower() in owners and e.signer.lower() != account.address.lower()]
+    stray = [e for e in entries if e.signer.lower() not in owners]
+    if stray:
+        raise NexotcError(
+            f"{len(stray)} signature(s) on this offer do not verify as an owner's: the offer was changed after they "
+            "signed it (its terms, agreement document or another signed field): not signing it"
+        )
+    kept = [e for e in entries if e.signer.lower() != account.address.lower()]
     kept.append(sign_wallet_message(wallet.address, digest, account))
     return SignedOffer(offer, pack_signatures(kept), chain_id, to_checksum_address(factory))
 

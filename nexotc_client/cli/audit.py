@@ -96,6 +96,8 @@ def audit() -> None:
 def export(app: App, deal_ref: str, disclosures: tuple[str, ...], offer_ref: str | None, out: str, force: bool) -> None:
     """Write the audit bundle of DEAL (address, or #N of the recorded factory): events, attestations,
     disclosures and the signed offer that made it (with its agreement), as of the chain head."""
+    from rich.markup import escape
+
     from nexotc_client.audit import disclosed_fields, export_bundle, registry_address, save_bundle
     from nexotc_client.cli.offer import accepted_offer
     from nexotc_client.issuer import Disclosure
@@ -104,7 +106,7 @@ def export(app: App, deal_ref: str, disclosures: tuple[str, ...], offer_ref: str
         raise NexotcError(f"{out} exists: pass --force to overwrite it")
     loaded = [Disclosure.load(p) for p in disclosures]
     deal = _deal(app, deal_ref)
-    offer_hash, signed = accepted_offer(app, deal, offer_ref)
+    offer_hash, signed, stale = accepted_offer(app, deal, offer_ref)
     known = _home_registry(app)
     hint = known if known is not None and known.address == registry_address(deal) else None
     with step(app, "reading the deal's history"):
@@ -122,6 +124,7 @@ def export(app: App, deal_ref: str, disclosures: tuple[str, ...], offer_ref: str
         "disclosed": seen,
         "offer_hash": offer_hash,
         "offer_included": signed is not None,
+        "warnings": [stale] if stale else [],
         "agreement": (signed.offer.agreement_document() or None) if signed is not None else None,
     }
 
@@ -140,6 +143,8 @@ def export(app: App, deal_ref: str, disclosures: tuple[str, ...], offer_ref: str
                 "adds it and its agreement[/]",
                 soft_wrap=True,
             )
+        if stale:
+            c.print(f"  [yellow]warning: {escape(stale)}[/]", soft_wrap=True)
         c.print(f"  factory {bundle['factory']}, kyc registry {bundle['kyc_registry'] or 'none'}", soft_wrap=True)
         for role, att in bundle["attestations"].items():
             c.print(f"  {role}: " + (f"attested policy #{att['policy_id']} until {att['expiry']}" if att else "none"))
@@ -181,8 +186,14 @@ def verify(app: App, bundle_path: str, factory_ref: str | None, registry_ref: st
             gate = report.kyc_registry or "none"
             c.print(f"deal {report.deal} of factory {report.factory}, gated by kyc registry {gate}", soft_wrap=True)
         if not problems:
-            what = "events, attestations, disclosures" + (" and the signed offer" if bundle.get("offer") else "")
+            what = "events, attestations, disclosures" + (" and the signed offer" if report.offer == "checked" else "")
             c.print(f"bundle {bundle_path}: {what} match the chain {when}", soft_wrap=True)
+        if report.offer == "absent":
+            c.print(
+                f"note: the deal was made from offer {report.offer_hash}, which the bundle does not carry: its "
+                "agreement (the off-chain leg's asset and delivery) is not in the bundle",
+                soft_wrap=True,
+            )
         else:
             c.print(f"bundle {bundle_path}: checked {when}", soft_wrap=True)
         for p in problems:

@@ -158,10 +158,18 @@ def create(
         policy = registry.require_deal(desk_id, sender.address, terms)
         desk = {"desk_id": desk_id, "desk_registry": registry.address, "desk_policy_id": "0x" + policy.hex()}
     _check_gate(factory, terms, sender.address, raw_salt, fund)
+    from nexotc_client.agreement import parse as parse_agreement
+
+    spec_warnings = list(spec.warnings)
+    if parse_agreement(spec.agreement).get("terms"):
+        spec_warnings.append(
+            "the terms file's agreement: section is not part of a deal created directly (only a signed offer binds "
+            "it, by hash: `nexotc offer create`); the counterparty never signs it here"
+        )
     if dry_run:
         terms_hash = factory.validate(terms)
         predicted = factory.predict(terms, sender.address, raw_salt)
-        warnings = list(spec.warnings)
+        warnings = list(spec_warnings)
         moved = parse_spec(
             document,
             now=int(chain.pending_timestamp) + 1,
@@ -215,7 +223,7 @@ def create(
         "terms_hash": "0x" + terms.terms_hash().hex(),
         "funded": fund,
         **desk,
-        "warnings": list(spec.warnings),
+        "warnings": spec_warnings,
     }
     amounts = Amounts.of(
         terms,
@@ -233,7 +241,7 @@ def create(
             f"{spec.quote.format(terms.quote.amount)} in {len(terms.tranches)} tranche(s)"
         )
         render_tx(console, "created" + (" and funded" if fund else ""), result, amounts)
-        for warning in spec.warnings:
+        for warning in spec_warnings:
             console.print(f"[yellow]warning: {warning}[/]")
 
     app.emit({**extra, **result.to_dict()}, render)
@@ -296,17 +304,28 @@ def show(app: App, ref: str, terms_file: Path | None, offer_ref: str | None) -> 
     """Terms and live state of a deal; for a deal made from a signed offer, the offer's hash and its
     agreement document (the off-chain leg's asset and delivery, settlement instructions) when the offer
     is at hand."""
+    from rich.markup import escape
+
     from nexotc_client.agreement import off_chain_leg
     from nexotc_client.cli.offer import accepted_offer, render_agreement
 
     d = _deal(app, ref)
     terms = d.terms
     status = d.status()
-    offer_hash, signed = accepted_offer(app, d, offer_ref)
+    offer_hash, signed, stale = accepted_offer(app, d, offer_ref)
     agreement = signed.offer.agreement if signed is not None else ""
 
+    notes: list[str] = [stale] if stale else []
+
     def off_chain(key: str) -> tuple[str, int] | None:
-        return _off_chain_asset(terms_file, key) if terms_file is not None else off_chain_leg(agreement, key)
+        signed_leg = off_chain_leg(agreement, key)
+        given = _off_chain_asset(terms_file, key) if terms_file is not None else None
+        if signed_leg is not None and given is not None and given != signed_leg:
+            notes.append(
+                f"--terms names the {key} leg {given[0]} ({given[1]} decimals), the signed agreement "
+                f"{signed_leg[0]} ({signed_leg[1]} decimals): shown as the signed agreement says"
+            )
+        return signed_leg if signed_leg is not None else given
 
     base = leg_meta(terms.base.token, terms.base.on_chain, None if terms.base.on_chain else off_chain("base"))
     quote = leg_meta(terms.quote.token, terms.quote.on_chain, None if terms.quote.on_chain else off_chain("quote"))
@@ -324,6 +343,7 @@ def show(app: App, ref: str, terms_file: Path | None, offer_ref: str | None) -> 
             "base": _asset_dict(base),
             "quote": _asset_dict(quote),
         },
+        "warnings": notes,
         "offer": None
         if offer_hash is None
         else {
@@ -346,6 +366,8 @@ def show(app: App, ref: str, terms_file: Path | None, offer_ref: str | None) -> 
                 render_agreement(c, signed.offer)
             else:
                 c.print(f"offer: {offer_hash} ✓ (no agreement document)")
+        for note in notes:
+            c.print(f"[yellow]warning: {escape(note)}[/]")
         if gate is not None:
             _render_gate(c, gate, terms.final_expiry)
 

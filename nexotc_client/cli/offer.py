@@ -148,31 +148,39 @@ def keep(app: App, signed: SignedOffer, extra: dict[str, Any] | None = None, out
     return out if out is not None else targets[0]
 
 
-def accepted_offer(app: App, deal: Any, ref: str | None = None) -> tuple[str | None, SignedOffer | None]:
+def accepted_offer(app: App, deal: Any, ref: str | None = None) -> tuple[str | None, SignedOffer | None, str | None]:
     """The hash of the signed offer that made `deal` (its `OfferAccepted` event; None for a deal created
-    directly) and that offer: `ref` (a file or link, refused unless it is that offer), else the copy in
-    the home's store when there is one."""
+    directly), that offer (`ref`, a file or link, refused unless it is that offer; else the copy in the
+    home's store when there is one) and a warning when the home's copy does not match the recorded hash."""
     offer_hash = deal.factory.accepted_offer_hash(deal.address)
     if offer_hash is None:
         if ref is not None:
             raise NexotcError(f"--offer: deal {deal.address} was not made from a signed offer")
-        return None, None
+        return None, None, None
     if ref is not None:
         signed = read_offer(ref)[0]
         if hash_hex(signed.offer) != offer_hash:
             raise NexotcError(
                 f"--offer: {hash_hex(signed.offer)} is not the offer that made deal {deal.address} ({offer_hash})"
             )
-        return offer_hash, signed
+        return offer_hash, signed, None
     stored = app.home / STORE_DIR / f"{offer_hash}.json"
-    if stored.is_file():
-        try:
-            signed = read_offer(str(stored))[0]
-        except NexotcError:
-            return offer_hash, None
-        if hash_hex(signed.offer) == offer_hash:
-            return offer_hash, signed
-    return offer_hash, None
+    if not stored.is_file():
+        return offer_hash, None, None
+    try:
+        signed = read_offer(str(stored))[0]
+    except NexotcError as exc:
+        return offer_hash, None, f"the copy of offer {offer_hash} in {stored} is unreadable ({exc}): not used"
+    if hash_hex(signed.offer) != offer_hash:
+        return (
+            offer_hash,
+            None,
+            (
+                f"the copy of offer {offer_hash} in {stored} was changed (it hashes to "
+                f"{hash_hex(signed.offer)}): not used"
+            ),
+        )
+    return offer_hash, signed, None
 
 
 def _stored(app: App) -> list[tuple[SignedOffer, dict[str, Any]]]:
@@ -305,11 +313,23 @@ def changes(a: Offer, b: Offer) -> list[dict[str, Any]]:
     return [{"field": f, "old": _plain(old), "new": _plain(new)} for f, old, new in diff(a, b)]
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, full: bool = False) -> str:
+    """A table cell, as literal text (never read as markup); long values shortened unless `full` (the
+    agreement's text, where a change in the middle must show). Text is quoted when it looks like a number
+    or a boolean, so that 10 and "10" (different signed values) look different."""
+    from rich.markup import escape
+
     if value is None:
         return "—"
-    text = str(value)
-    return text if len(text) <= 50 else f"{text[:22]}…{text[-8:]}"
+    if isinstance(value, str) and (value in ("true", "false", "null") or _NUMERIC.match(value)) and full:
+        return escape(json.dumps(value, ensure_ascii=False))
+    text = str(value) if not isinstance(value, bool | dict | list) or not full else json.dumps(value)
+    if not full and len(text) > 50:
+        text = f"{text[:22]}…{text[-8:]}"
+    return escape(text)
+
+
+_NUMERIC = re.compile(r"^-?\d[\d_.,eE+-]*$")
 
 
 _AMOUNT_FIELD = re.compile(r"^terms\.(?:tranches\[\d+\]\.)?(base|quote)_amount$")
@@ -317,21 +337,18 @@ Metas = dict[tuple[str, bool], "LegMeta"]
 
 
 def leg_metas(app: App, offers: list[SignedOffer], factory: Factory | None = None) -> Metas:
-    """Symbol and decimals of every leg token in `offers`, read from the chain when it is reachable
-    (else "units", raw but grouped)."""
+    """Symbol and decimals of every on-chain leg token in `offers`, read from the chain when it is reachable
+    (else "units", raw but grouped). Off-chain legs are each offer's own (`offer_leg_metas`)."""
     from nexotc_client.cli.render import LegMeta, leg_meta
 
     if factory is None:
         factory = _reachable_factory(app, offers)
     metas: Metas = {}
     for signed in offers:
-        for name, leg in (("base", signed.offer.terms.base), ("quote", signed.offer.terms.quote)):
+        for leg in (signed.offer.terms.base, signed.offer.terms.quote):
             key = (leg.token, leg.on_chain)
             if not leg.on_chain:
-                asset = off_chain_leg(signed.offer.agreement, name)
-                if asset is not None:
-                    metas[key] = leg_meta(leg.token, False, asset)
-                    continue
+                continue
             if key not in metas:
                 metas[key] = leg_meta(leg.token, leg.on_chain) if factory is not None else LegMeta("units", None)
     return metas
@@ -359,7 +376,7 @@ def render_agreement(console: Console, offer: Offer, title: str = "agreement") -
     table.add_column("field", style="bold")
     table.add_column("value")
     for key, value in agreement_rows(offer.agreement):
-        table.add_row(key, value)
+        table.add_row(_cell(key, full=True), _cell(value, full=True))
     console.print(table)
 
 
@@ -367,10 +384,19 @@ def _amount_text(field: str, value: Any, offer: Offer, metas: Metas) -> str:
     """A diff cell: amounts of a leg in human units with the token's symbol, anything else as is."""
     match = _AMOUNT_FIELD.match(field)
     if match is None or not isinstance(value, int) or isinstance(value, bool):
-        return _cell(value)
+        return _cell(value, full=field.startswith("agreement"))
     leg = offer.terms.base if match.group(1) == "base" else offer.terms.quote
-    meta = metas.get((leg.token, leg.on_chain))
-    return meta.fmt(value) if meta is not None else _cell(value)
+    if not leg.on_chain:  # in this offer's own signed asset and decimals
+        meta = offer_leg_metas(offer)[0 if match.group(1) == "base" else 1]
+    else:
+        meta = metas.get((leg.token, leg.on_chain))
+    return _cell_text(meta.fmt(value)) if meta is not None else _cell(value)
+
+
+def _cell_text(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
 
 
 def render_changes(
@@ -394,8 +420,9 @@ def render_changes(
             before = _amount_text(row["field"], row["old"], pair[0], metas)
             after = _amount_text(row["field"], row["new"], pair[1], metas)
         else:
-            before, after = _cell(row["old"]), _cell(row["new"])
-        table.add_row(row["field"], before, after)
+            full = row["field"].startswith("agreement")
+            before, after = _cell(row["old"], full), _cell(row["new"], full)
+        table.add_row(_cell(row["field"], full=True), before, after)
     console.print(table)
 
 
@@ -557,6 +584,14 @@ def _make_offer(
                 f"the offer countered was signed for chain {prev.chain_id} and factory {prev.factory}, "
                 f"not this network's (chain {chain_id}, factory {factory.address})"
             )
+        from nexotc_client.chain.offers import WalletSignaturesMissing, verify_maker_signature
+
+        try:  # a counter references exactly what its maker signed (an incomplete multisig offer may be countered)
+            verify_maker_signature(prev)
+        except WalletSignaturesMissing:
+            pass
+        except NexotcError as exc:
+            raise NexotcError(f"the offer countered does not verify: {exc}") from exc
         if prev.offer.maker.lower() == maker.lower():
             raise NexotcError(
                 f"{maker} made the offer countered: a counter-offer comes from the other side "
@@ -699,13 +734,13 @@ def _make_offer(
         console.print(f"signed {kind} {data['offer_hash']} → {path}")
         console.print(f"  digest {data['digest']} (EIP-712, chain {chain_id}, factory {factory.address})")
         summary = _summary(offer_, spec_meta(spec.base), spec_meta(spec.quote))
-        console.print(f"  {summary}{'  (' + spec.name + ')' if spec.name else ''}")
+        console.print(_cell_text(f"  {summary}{'  (' + spec.name + ')' if spec.name else ''}"))
         console.print(f"  nonce {nonce}, expires {fmt_time(expiry, now)}")
         if offer_.desk_id:
             console.print(f"  desk #{offer_.desk_id}: a desk deal (the desk's rules are checked again on acceptance)")
         if offer_.agreement:
             fields = ", ".join(key for key, _ in agreement_rows(offer_.agreement))
-            console.print(f"  agreement 0x{offer_.agreement_hash.hex()} signed with the terms: {fields}")
+            console.print(f"  agreement 0x{offer_.agreement_hash.hex()} signed with the terms: {_cell_text(fields)}")
         if previous is not None:
             console.print(f"  counters {hash_hex(previous[0].offer)}")
         if data["replaces"]:
@@ -949,8 +984,18 @@ def thread(app: App, refs: tuple[str, ...], offline: bool) -> None:
 @shared_options
 @click.pass_obj
 def invite(app: App, ref: str, out: Path | None) -> None:
-    """Print the URL-safe invite link of a signed offer (only its taker can accept a private one)."""
+    """Print the URL-safe invite link of a signed offer (only its taker can accept a private one). Works
+    offline: a maker signature that is no EOA signature of this offer (changed after signing, or a contract
+    wallet's, which `offer open` checks on chain) is warned about."""
     signed, notes = read_offer(ref)
+    warnings = []
+    try:
+        signed.verify_eoa()
+    except (OfferError, ValueError):
+        warnings.append(
+            "the maker's signature is no EOA signature of this offer: it was changed after signing, or the maker "
+            "is a contract wallet (`nexotc offer open` checks that on chain)"
+        )
     link = signed.to_link(notes)  # with the file's time base: a counter from the link keeps the times
     if out is not None:
         try:
@@ -965,12 +1010,15 @@ def invite(app: App, ref: str, out: Path | None) -> None:
         "public": o.taker == ZERO_ADDRESS,
         "expiry": o.expiry,
         "file": str(out) if out else None,
+        "warnings": warnings,
     }
 
     def render(console: Console) -> None:
         click.echo(link)
         who = "anyone (public offer)" if o.taker == ZERO_ADDRESS else f"only {o.taker}"
         console.print(f"invite to offer {data['offer_hash']}: {who} can accept it")
+        for warning in warnings:
+            click.echo(f"warning: {warning}", err=True)
 
     app.emit(data, render)
 

@@ -34,18 +34,26 @@ class LegMeta:
         return f"{text} (off chain, {self.decimals} decimals)" if self.off_chain and not short else text
 
 
+def safe_label(text: str, fallback: str) -> str:
+    """`text` as a label printed in tables, or `fallback` when it could mislead or break the output: a token's
+    symbol and an off-chain asset's name are chosen by others (no brackets, which rich reads as markup, no
+    control characters, at most 32 characters)."""
+    ok = 0 < len(text) <= 32 and not any(c in "[]" or ord(c) < 32 or ord(c) == 127 for c in text)
+    return text if ok else fallback
+
+
 def leg_meta(token: str, on_chain: bool, off_chain: tuple[str, int] | None = None) -> LegMeta:
     """Symbol and decimals read from the token (best effort: falls back to the address); for an
-    off-chain leg, `off_chain` = (label, decimals) when known from the terms file."""
+    off-chain leg, `off_chain` = (label, decimals) when known from the terms file or a signed agreement."""
     if not on_chain:
         if off_chain is not None:
-            return LegMeta(off_chain[0], off_chain[1], off_chain=True)
+            return LegMeta(safe_label(off_chain[0], "off-chain asset"), off_chain[1], off_chain=True)
         return LegMeta("off chain", None, off_chain=True)
     from nexotc_client.chain.contracts import erc20
 
     try:
         contract = erc20(token)
-        return LegMeta(str(contract.symbol()), int(contract.decimals()))
+        return LegMeta(safe_label(str(contract.symbol()), token[:10]), int(contract.decimals()))
     except Exception:  # a token without symbol()/decimals(): show raw units
         return LegMeta(token[:10], None)
 

@@ -144,7 +144,7 @@ def report(
     from nexotc_client.cli.offer import accepted_offer
 
     def agreement_of(deal: Any) -> str:  # the offer's copy in the nexotc home, when the deal came from one
-        signed = accepted_offer(app, deal)[1]
+        signed = accepted_offer(app, deal)[1]  # a changed home copy is not used
         return signed.offer.agreement if signed is not None else ""
 
     with _progress(app) as progress:
@@ -206,14 +206,17 @@ def _attestation(d: DealReport, principal: dict[str, Any]) -> str:
 
 
 def _asset(leg: LegReport) -> str:
+    from nexotc_client.cli.render import safe_label
+
     if not leg.on_chain:
-        return f"{leg.symbol} (off chain)" if leg.symbol else "off chain (units)"
-    return leg.symbol or leg.token or ""
+        return f"{safe_label(leg.symbol, 'off-chain asset')} (off chain)" if leg.symbol else "off chain (units)"
+    return safe_label(leg.symbol, (leg.token or "")[:10]) if leg.symbol else leg.token or ""
 
 
 def _render(c: Console, r: Report, totals: dict[str, Any], files: dict[str, str]) -> None:
     from rich.table import Table
 
+    from nexotc_client.cli.render import safe_label
     from nexotc_client.report import iso
 
     c.print(
@@ -306,7 +309,7 @@ def _render(c: Console, r: Report, totals: dict[str, Any], files: dict[str, str]
     for column in ("asset", "desk", "introducers", "resolver"):
         fees.add_column(column, justify="left" if column == "asset" else "right", overflow="fold")
     for a in totals["assets"]:
-        dec, name = a["decimals"], a["symbol"] or a["token"]
+        dec, name = a["decimals"], safe_label(a["symbol"], a["token"][:10]) if a["symbol"] else a["token"]
         volume.add_row(
             name,
             str(a["deals"]),

@@ -170,6 +170,14 @@ def test_a_multisig_makes_an_offer_its_owners_sign(cli: Cli) -> None:
     problems = cli("offer", "open", offer_file, "--account", "test:5", "--json").json()["problems"]
     hint = f"nexotc msig propose {wallet} --call '{wbtc}.approve({factory}, 100000000)' --out approve.json"
     assert any(hint in p for p in problems), problems
+    # a copy changed after the first owner signed: its signature no longer verifies, and that is said
+    changed = json.loads(offer_file.read_text())
+    changed["expiry"] += 1
+    (files / "msig-changed.json").write_text(json.dumps(changed))
+    refused = cli("offer", "sign", files / "msig-changed.json", "--account", "test:3")
+    assert_one_line_error(refused, "1 signature(s) on this offer do not verify as an owner's", "changed after")
+    opened = cli("offer", "open", files / "msig-changed.json", "--account", "test:5")
+    assert_one_line_error(opened, "owner signatures on this offer by the multisig", "changed after they signed")
     approval = files / "approve-factory.json"
     cli.ok("msig", "propose", wallet, "--call", f"WBTC.approve({factory}, 100000000)", "--out", approval)
     cli.ok("msig", "exec", approval, "--sign-with", "test:1", "--sign-with", "test:2")

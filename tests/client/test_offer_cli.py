@@ -303,6 +303,8 @@ def test_agreement_is_signed_shown_and_audited_with_the_deal(cli: Cli) -> None:
     data["agreement"]["terms"]["delivery"] = "bc1q-attacker"
     tampered.write_text(json.dumps(data))
     assert_one_line_error(cli("offer", "open", tampered), "the signature is not the maker's", "agreement document")
+    countering = cli("offer", "counter", tampered, "--terms", ESCROWED_EXAMPLE, "--account", "test:1")
+    assert_one_line_error(countering, "the offer countered does not verify", "the signature is not the maker's")
 
     # the buyer counters with its own address: the change is listed field by field
     countered = cli.ok(
@@ -337,13 +339,50 @@ def test_agreement_is_signed_shown_and_audited_with_the_deal(cli: Cli) -> None:
     bundle.write_text(json.dumps(altered))
     failed = cli("audit", "verify", bundle, "--json")
     assert failed.code == 1
-    assert [m for m in failed.json()["mismatches"] if m.startswith("offer:")] == [
+    offer_mismatches = [m for m in failed.json()["mismatches"] if m.startswith("offer:")]
+    assert offer_mismatches[0] == (
         f"offer: {'0x' + SignedOffer.from_json(altered['offer']).offer.offer_hash().hex()} (agreement included) "
         f"is not the offer that made the deal ({countered['offer_hash']})"
-    ]
+    )
+    assert offer_mismatches[1].startswith("offer: the signature is not the maker's") and len(offer_mismatches) == 2
     refused = cli("audit", "export", deal, "--offer", a, "--out", files / "agr-other.json")
     assert_one_line_error(refused, "is not the offer that made deal")
     assert not (files / "agr-other.json").exists()
+    # a bundle without the offer is reported (not failed); a forged signature or domain is a mismatch
+    altered = json.loads(bundle.read_text())
+    altered["offer"]["agreement"]["terms"]["delivery"] = countered["agreement"]["terms"]["delivery"]
+    for change, expected in (
+        (lambda o: o.update(signature="00" * 65), "offer: the maker's signature is malformed"),
+        (lambda o: o.update(factory="0x" + "33" * 20), "offer: signed for chain"),
+    ):
+        forged = json.loads(json.dumps(altered))
+        change(forged["offer"])
+        bundle.write_text(json.dumps(forged))
+        mismatches = cli("audit", "verify", bundle, "--json").json()["mismatches"]
+        assert [m for m in mismatches if m.startswith("offer:")][0].startswith(expected), mismatches
+    del altered["offer"]
+    bundle.write_text(json.dumps(altered))
+    verified = cli.ok("audit", "verify", bundle, "--json").json()
+    assert (verified["ok"], verified["offer"], verified["offer_hash"]) == (True, "absent", countered["offer_hash"])
+    assert "which the bundle does not carry" in cli.ok("audit", "verify", bundle).out
+    # a changed copy in the home store is not used, and said so; --terms never overrides the signed agreement
+    stored = cli.home / "offers" / f"{countered['offer_hash']}.json"
+    original = stored.read_text()
+    changed_copy = json.loads(original)
+    changed_copy["agreement"]["terms"]["delivery"] = "bc1q-attacker"
+    stored.write_text(json.dumps(changed_copy))
+    stale = cli.ok("deal", "show", deal, "--json").json()
+    assert stale["offer"]["found"] is False and "was changed" in stale["warnings"][0]
+    stored.write_text(original)
+    eth = files / "agr-eth.yaml"
+    eth.write_text(
+        ESCROWED_EXAMPLE.read_text().replace("asset: BTC", "asset: ETH").replace("decimals: 8", "decimals: 2")
+    )
+    conflicting = cli.ok("deal", "show", deal, "--terms", eth, "--json").json()
+    assert (
+        conflicting["assets"]["base"]["label"] == "BTC"
+        and "--terms names the base leg ETH" in conflicting["warnings"][0]
+    )
 
 
 def test_sibling_counters_share_the_makers_nonce_and_a_void_offer_is_not_approved(cli: Cli) -> None:
