@@ -9,7 +9,8 @@ hash is public: the document itself travels with the offer file or invite link, 
 resolver checks it against the offer hash the deal was made from.
 
 Canonical form: UTF-8 JSON with sorted keys and no whitespace. Values are text, integers,
-booleans, lists and mappings with text keys (a decimal number is kept as written, as text).
+booleans, lists and mappings with text keys (a YAML decimal number becomes text in plain decimal form:
+1.50 stays "1.50", 1.0e+3 becomes "1000"; quote it to keep it exactly as written).
 """
 
 from __future__ import annotations
