@@ -85,13 +85,18 @@ Values:
 Placeholders: any string value may contain ${NAME} or ${NAME:-default}; NAME comes from the
 caller's variables (CLI: `--set NAME=VALUE`, and on a local chain the mock tokens deployed by
 `nexotc deploy --mock-tokens`, e.g. WBTC and USDT). `--set` keys whose first part is a top-level
-key of this format set that field instead (`--set base.amount=150`, `--set release_model=platform`).
+key of this format set that field instead (`--set base.amount=150`, `--set release_model=platform`; under
+the free-form `agreement:` at any depth, creating the mappings on the way: `--set agreement.wire.iban=...`).
+
+YAML anchors and aliases (`&name` / `*name`, `<<: *name`) may repeat a value, but a terms file stays a plain
+tree: one that refers to itself, nests more than 64 levels or expands to more than 100,000 values (aliases
+counted as if expanded, a "billion laughs") is refused before anything walks it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Context, Decimal, InvalidOperation, localcontext
@@ -151,6 +156,11 @@ _DURATION = re.compile(r"^\+?\s*((\d+)\s*([wdhms])\s*)+$")
 _DURATION_PART = re.compile(r"(\d+)\s*([wdhms])")
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _WIDE = Context(prec=200)
+MAX_VALUES = 100_000
+"""At most this many values in a terms file, counted as if its YAML aliases were expanded."""
+MAX_DEPTH = 64
+"""At most this many levels of nesting in a terms file."""
+_SELF_REFERENCE = "refers to itself through a YAML alias (&anchor / *alias): it must be a plain tree"
 
 WalletResolver = Callable[[str], str]
 DecimalsReader = Callable[[str], int]
@@ -349,7 +359,35 @@ def _count(value: Any, field: str, minimum: int = 0) -> int:
 
 # ----------------------------------------------------------------- YAML
 class _Loader(yaml.SafeLoader):
-    """Safe YAML where floats are Decimals (exact) and hex numbers stay strings (addresses)."""
+    """Safe YAML where floats are Decimals (exact) and hex numbers stay strings (addresses), and where a merge
+    key (`<<: *alias`) can neither merge a mapping into itself nor blow up (merges of merges, each repeated,
+    grow exponentially while the file is read, before `_check_tree` could see the result)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._flattening: set[int] = set()
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        if id(node) in self._flattening:
+            raise yaml.constructor.ConstructorError(None, None, f"a merge (<<) {_SELF_REFERENCE}", node.start_mark)
+        self._flattening.add(id(node))
+        try:
+            total = len(node.value)
+            for key_node, value_node in node.value:
+                if key_node.tag != "tag:yaml.org,2002:merge":
+                    continue
+                merged = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                for sub in merged:
+                    if isinstance(sub, yaml.MappingNode):  # anything else: PyYAML's own error below
+                        self.flatten_mapping(sub)
+                        total += len(sub.value)
+            if total > MAX_VALUES:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"merges (<<) expand this mapping to more than {MAX_VALUES:,} entries", node.start_mark
+                )
+            super().flatten_mapping(node)  # type: ignore[no-untyped-call]
+        finally:
+            self._flattening.discard(id(node))
 
 
 def _construct_float(loader: yaml.SafeLoader, node: yaml.Node) -> Decimal | str:
@@ -417,7 +455,7 @@ def load_document(source: str | Path) -> dict[str, Any]:
     else:
         text, where = str(source), "<text>"
     try:
-        doc = yaml.load(text, Loader=_Loader)  # noqa: S506  (a SafeLoader subclass)
+        doc = _load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -425,7 +463,57 @@ def load_document(source: str | Path) -> dict[str, Any]:
         raise SpecError("", f"{where}: invalid YAML{at}: {problem}") from exc
     if not isinstance(doc, dict):
         raise SpecError("", f"{where}: a terms file is a YAML mapping (key: value), got {type(doc).__name__}")
+    _check_tree(doc)
     return doc
+
+
+def _load_yaml(text: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506  (a SafeLoader subclass)
+    except RecursionError as exc:  # PyYAML composes nested collections recursively
+        raise yaml.YAMLError(f"nested too deeply (a terms file nests at most {MAX_DEPTH} levels)") from exc
+
+
+def _check_tree(value: Any, field: str = "") -> None:
+    """Refuse, without expanding it, a document that is not a plain tree of reasonable size: YAML aliases
+    (`&anchor` / `*alias`) may make it contain itself (every walk of it would recurse forever) or repeat a
+    collection so often that it expands to millions of values ("billion laughs"). At most MAX_VALUES values
+    (a shared collection counts each time it appears), nested at most MAX_DEPTH levels."""
+    if not isinstance(value, dict | list):
+        return
+    what = f"the value of {field}" if field.startswith("--set ") else "the terms file"
+    count = 0
+    on_path = [id(value)]
+    pending: list[Any] = [iter(_children(value, field))]
+    while pending:
+        step = next(pending[-1], None)
+        if step is None:
+            pending.pop()
+            on_path.pop()
+            continue
+        where, child = step
+        count += 1
+        if count > MAX_VALUES:
+            raise SpecError(
+                field,
+                f"{what} expands to more than {MAX_VALUES:,} values (YAML aliases, *alias, repeat what they "
+                "name): refused",
+            )
+        if not isinstance(child, dict | list):
+            continue
+        if id(child) in on_path:
+            raise SpecError(where, f"{what} {_SELF_REFERENCE}")
+        if len(on_path) >= MAX_DEPTH:
+            shown = where if len(where) <= 60 else f"{where[:57]}..."
+            raise SpecError(shown, f"nested more than {MAX_DEPTH} levels")
+        on_path.append(id(child))
+        pending.append(iter(_children(child, where)))
+
+
+def _children(value: dict[Any, Any] | list[Any], field: str) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        return ((_join(field, str(k)), v) for k, v in value.items())
+    return ((f"{field}[{i}]", v) for i, v in enumerate(value))
 
 
 def check_document(doc: Mapping[str, Any]) -> None:
@@ -464,12 +552,14 @@ def placeholders(value: Any) -> set[str]:
 
 
 def _check_set_path(key: str, parts: list[str]) -> None:
-    """A field `--set` may write: a top-level key, a key of a section, a symbol of `tokens` or a key of
-    `agreement`."""
+    """A field `--set` may write: a top-level key, a key of a section, a symbol of `tokens` or a key, at any
+    depth, of the free-form `agreement` (`agreement.delivery.address`)."""
     head = parts[0]
     if len(parts) == 1:
         return
-    if head in ("tokens", "agreement") and len(parts) == 2 and parts[1]:
+    if head == "tokens" and len(parts) == 2 and parts[1]:
+        return
+    if head == "agreement" and all(parts[1:]):
         return
     keys = _SET_PATHS.get(head)
     if keys is not None and len(parts) == 2 and parts[1] in keys:
@@ -486,11 +576,13 @@ def _closest(key: str, candidates: list[str]) -> str:
 
 def apply_sets(doc: dict[str, Any], sets: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     """Split `--set KEY=VALUE` pairs: a KEY whose first part is a top-level key of the format sets
-    that field (dotted path, value parsed as YAML); any other KEY fills the placeholder ${KEY} of the
-    file. A KEY that is neither a field of the format nor a placeholder used in the file is refused
-    (a typo must not be silently ignored). Returns the updated document (a copy) and the variables."""
+    that field (dotted path, value parsed as YAML; the mappings a path under `agreement` goes through are
+    created); any other KEY fills the placeholder ${KEY} of the file. A KEY that is neither a field of the
+    format nor a placeholder used in the file is refused (a typo must not be silently ignored). Returns the
+    updated document (a copy) and the variables."""
     import copy
 
+    _check_tree(doc)
     out = copy.deepcopy(doc)
     variables: dict[str, str] = {}
     for key, raw in sets.items():
@@ -500,9 +592,10 @@ def apply_sets(doc: dict[str, Any], sets: Mapping[str, str]) -> tuple[dict[str, 
             continue
         _check_set_path(key, parts)
         try:
-            value = yaml.load(raw, Loader=_Loader) if raw.strip() else ""  # noqa: S506
+            value = _load_yaml(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
+        _check_tree(value, f"--set {key}")
         node: Any = out
         for i, part in enumerate(parts[:-1]):
             child = node.get(part) if isinstance(node, dict) else None
@@ -513,6 +606,7 @@ def apply_sets(doc: dict[str, Any], sets: Mapping[str, str]) -> tuple[dict[str, 
                 raise SpecError(".".join(parts[: i + 1]), f"cannot set {key}: not a mapping")
             node = child
         node[parts[-1]] = value
+    _check_tree(out)  # each part is checked: here only their total size
     used = placeholders(out)
     for key in variables:
         if key not in used:
@@ -564,6 +658,7 @@ def parse_spec(
     TermsError (a SpecError on field "terms") for a broken deal rule.
     """
     doc = dict(source) if isinstance(source, Mapping) else load_document(source)
+    _check_tree(doc)  # a mapping loaded by the caller too: nothing below walks a recursive one
     extra_vars: dict[str, str] = {}
     if sets:
         doc, extra_vars = apply_sets(doc, sets)

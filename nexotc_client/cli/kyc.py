@@ -184,6 +184,11 @@ def _require_scope_policy(app: App, deal: Deal | None, desk_id: int | None, poli
     attestation in force is only extended), locking the wallet out of the deal meanwhile."""
     if deal is not None:
         required = deal.terms.policy_id
+        if not required:  # nothing would ever check it, and submitted it would use up the credential here
+            raise NexotcError(
+                f"--policy {policy_id}: deal {deal.address} is not gated: its terms carry no compliance policy, "
+                "so no proof is needed for it"
+            )
         where = f"deal {deal.address} is gated on policy #{required}"
     elif desk_id is not None:
         from nexotc_client.chain.desk import desk_registry_of
@@ -565,6 +570,14 @@ def prove(
     # what the registry would refuse while an attestation is in force here (it only grows): named before proving
     registry.check_extends(who, target, policy_id, valid_until, now)
     warnings = []
+    expires_at = holder.credential.expires_at
+    # capped by the credential: said here unless it is the deal's final expiry that is cut short (said below)
+    if valid_until < wanted and wanted != deal_expiry:
+        asked = f"--valid-for {valid_for}" if validity is not None else "the default validity"
+        warnings.append(
+            f"the attestation is capped at the credential's expiry: it ends at {_iso(valid_until)}, just before the "
+            f"credential expires ({_iso(expires_at)}), not at {_iso(wanted)} as {asked} asks"
+        )
     if deal_expiry is not None and valid_until < deal_expiry:
         cause = "the credential expires first" if valid_until < wanted else "--valid-for ends first"
         warnings.append(

@@ -1,9 +1,10 @@
 """CLI guards found by exploratory testing (kyc, issuer, msig, desk): a proof is refused for a wallet that is
-not a principal of a plain deal (`kyc prove` and `kyc submit`), `kyc prove --deal` takes a creation number, a
-corrupt issuer tree is named malformed, `issuer set-root-window` to the current window sends nothing, `msig
-propose --call` refuses integers out of their ABI type's range, `msig propose|sign --out` refuse an existing
-file without --force, and `desk set-assets` refuses an asset both allowed and disallowed. Each mistake is one
-line, and nothing is sent or written. Offline checks run in-process; the rest on a real anvil."""
+not a principal of a plain deal (`kyc prove` and `kyc submit`), `kyc prove --deal` takes a creation number and
+refuses a --policy for a deal that is not gated, `kyc prove` warns when the credential's expiry caps the
+attestation, a corrupt issuer tree is named malformed, `issuer set-root-window` to the current window sends
+nothing, `msig propose --call` refuses integers out of their ABI type's range, `msig propose|sign --out` refuse
+an existing file without --force, and `desk set-assets` refuses an asset both allowed and disallowed. Each
+mistake is one line, and nothing is sent or written. Offline checks run in-process; the rest on a real anvil."""
 
 from __future__ import annotations
 
@@ -222,3 +223,50 @@ def test_desk_set_assets_refuses_an_asset_both_allowed_and_disallowed(env):
     # the same asset twice in one list is asked once
     c.ok("desk", "set-assets", desk_id, "--allow", "WETH", "--allow", weth, "--account", ISSUER)
     assert weth in c.ok("desk", "show", desk_id, "--json").json()["assets"]
+
+
+def test_prove_refuses_a_policy_for_an_ungated_deal(env):
+    """`kyc prove --deal N --policy 1` for a deployed deal whose terms carry no policy used to make a proof: nothing
+    would ever check it, and submitted it would use up the credential in that deal's scope."""
+    c, d = env["cli"], env["dir"]
+    now = int(c.rpc("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+    deal = c.ok(
+        "deal", "create", "--terms", DVP_EXAMPLE, "--salt", "0x0d", "--set", f"timers.funding_deadline={now + 86_400}",
+        "--set", f"tranches.first_unlock={now + 600}", "--account", SELLER, "--json",
+    ).json()["deal"]  # fmt: skip
+    number = str(next(r["index"] for r in c.ok("deal", "list", "--json").json() if r["deal"] == deal))
+    for ref in (deal, number, f"#{number}"):
+        refused = _prove(c, d, d / "ungated.proof", "--deal", ref, "--account", BUYER)
+        assert_one_line_error(
+            refused, f"--policy 1: deal {deal} is not gated: its terms carry no compliance policy", "no proof is needed"
+        )
+        assert not (d / "ungated.proof").exists()
+
+
+def test_prove_warns_when_the_credential_caps_the_attestation(env):
+    """`--valid-for 400d` with a credential that expires in 365 days was silently cut to the credential's expiry."""
+    c, d = env["cli"], env["dir"]
+    from nexotc_client.issuer import HolderFile
+
+    expires_at = HolderFile.load(d / "buyer.cred").credential.expires_at
+    scope = ["--scope", str(2**200 + 7), "--account", BUYER, "--valid-for", "400d"]
+    proved = _prove(c, d, d / "capped.proof", *scope)
+    assert proved.code == 0, proved.err
+    data = proved.json()
+    assert data["valid_until"] == expires_at - 1
+    iso = [_iso(t) for t in (expires_at - 1, expires_at, data["now"] + 400 * 86_400)]
+    assert data["warnings"] == [
+        f"the attestation is capped at the credential's expiry: it ends at {iso[0]}, just before the credential "
+        f"expires ({iso[1]}), not at {iso[2]} as --valid-for 400d asks"
+    ]
+    # the human output says so too
+    shown = c("kyc", "prove", "--credential", d / "buyer.cred", "--secret", d / "buyer.secret", "--policy", "1",
+              *scope, "--out", d / "capped.proof", "--force", timeout=300)  # fmt: skip
+    assert shown.code == 0, shown.err
+    assert f"warning: the attestation is capped at the credential's expiry: it ends at {iso[0]}" in shown.out
+
+
+def _iso(ts: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -563,3 +564,132 @@ def test_evidence_refuses_hex_that_is_not_a_txid():
     assert to_evidence("wire ref ABC-42") == keccak(text="wire ref ABC-42")
     with pytest.raises(NexotcError, match="empty text after 'text:'"):
         to_evidence("text:  ")
+
+
+# ------------------------------------------------ YAML aliases: self-reference, billion laughs, depth
+RECURSIVE = "agreement:\n  a: &r [1, *r]\n"
+
+
+def _laughs(width: int = 25, levels: int = 8) -> str:
+    """A small file whose `agreement` expands to width ** levels values through aliases of aliases."""
+    lines = ["agreement:", f"  l0: &l0 [{', '.join(['lol'] * width)}]"]
+    lines += [f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * width)}]" for i in range(1, levels + 1)]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_terms_file_that_refers_to_itself_is_refused(tmp_path):
+    """`a: &r [1, *r]` used to load, then every walk of it (placeholders, substitute, the agreement) recursed:
+    RecursionError (exit 70), or with --set a segfault (exit 139) in `placeholders`."""
+    expected = r"^agreement\.a\[1\]: the terms file refers to itself through a YAML alias \(&anchor / \*alias\)"
+    terms = tmp_path / "self.yaml"
+    terms.write_text(yaml_dvp() + RECURSIVE)
+    with pytest.raises(SpecError, match=expected):
+        load_document(terms)
+    for sets in (None, {"base.amount": "1"}, {"BOGUS": "1"}):
+        with pytest.raises(SpecError, match=expected):
+            parse(terms, variables={"WBTC": WBTC, "USDT": USDT}, sets=sets)
+    # a merge key that merges the mapping it is in
+    with pytest.raises(SpecError, match=r"line 1, column 12: a merge \(<<\) refers to itself through a YAML alias"):
+        load_document("agreement: &r {<<: *r}\n")
+    # a mapping loaded by the caller is checked too, and so is the value of a --set
+    loaded = dvp_doc() | {"agreement": {"a": 1}}
+    loaded["agreement"]["doc"] = loaded
+    for sets in (None, {"base.amount": "1"}):
+        with pytest.raises(SpecError, match=r"^agreement\.doc\.agreement: the terms file refers to itself"):
+            parse(loaded, sets=sets)
+    with pytest.raises(SpecError, match=r"^--set agreement\.x\[0\]: the value of --set agreement\.x refers to itself"):
+        parse(dvp_doc(), sets={"agreement.x": "&r [*r]"})
+
+
+def test_a_billion_laughs_is_refused_quickly(tmp_path):
+    """A 1.2 KB file expanding to 25 ** 9 values used to take seconds and hundreds of MB before being refused."""
+    import time
+
+    terms = tmp_path / "laughs.yaml"
+    terms.write_text(yaml_dvp() + _laughs())
+    assert len(_laughs()) < 1_300
+    expected = r"^the terms file expands to more than 100,000 values \(YAML aliases, \*alias, repeat what they name\)"
+    started = time.monotonic()
+    with pytest.raises(SpecError, match=expected):
+        load_document(terms)
+    with pytest.raises(SpecError, match=expected):
+        parse(yaml_dvp() + _laughs(), variables={"WBTC": WBTC, "USDT": USDT})
+    with pytest.raises(SpecError, match=r"^--set agreement\.x: the value of --set agreement\.x expands to more"):
+        parse(dvp_doc(), sets={"agreement.x": _laughs()})
+
+    # merges of merges grow while the file is read (each one's keys repeated 25 times): refused there
+    def merges(level: int) -> str:
+        if level == 0:
+            return "&b0 {k: 1}"
+        return f"&b{level} {{<<: [{merges(level - 1)}, {', '.join([f'*b{level - 1}'] * 24)}]}}"
+
+    bomb = f"x: {{<<: [{merges(4)}, {', '.join(['*b4'] * 24)}]}}\n"
+    with pytest.raises(SpecError, match=r"line 1, column \d+: merges \(<<\) expand this mapping to more than 100,000"):
+        load_document(bomb)
+    assert time.monotonic() - started < 5
+    # sharing a value through an alias is fine while the file stays small
+    shared = load_document("agreement:\n  a: &a [1, 2]\n  b: *a\n  c: {<<: {x: 1}, y: 2}\n")
+    assert shared == {"agreement": {"a": [1, 2], "b": [1, 2], "c": {"x": 1, "y": 2}}}
+
+
+def test_a_terms_file_nested_too_deeply_is_refused():
+    """Deep nesting used to be a RecursionError in PyYAML (exit 70) or in the walks of the document."""
+    # PyYAML recurses as deep as the file nests: depending on the recursion limit, refused while reading
+    with pytest.raises(
+        SpecError, match=r"^(<text>: invalid YAML: nested too deeply|agreement.a.*: nested more than 64)"
+    ):
+        load_document("agreement:\n  a: " + "[" * 5_000 + "]" * 5_000 + "\n")
+    with pytest.raises(SpecError, match=r"^agreement\.a\[0\]\[0\].*\.\.\.: nested more than 64 levels$"):
+        load_document("agreement:\n  a: " + "[" * 70 + "]" * 70 + "\n")
+    assert load_document("a: " + "[" * 60 + "]" * 60 + "\n")["a"]
+
+
+def yaml_dvp() -> str:
+    """The example DVP file's text (placeholders WBTC and USDT)."""
+    return (ROOT / "examples" / "dvp-wbtc-usdt.yaml").read_text().rstrip("\n") + "\n"
+
+
+def test_set_writes_nested_agreement_keys():
+    """`--set agreement.a.b=1` used to be refused as "not a field of the terms format": `agreement:` is free-form."""
+    from nexotc_client.agreement import parse as parse_agreement
+
+    doc, variables = apply_sets(
+        {"agreement": {"wire": {"bank": "X"}}},
+        {"agreement.wire.iban": "CH93", "agreement.delivery.btc.address": "bc1q", "agreement.memo": "hi"},
+    )
+    assert variables == {}
+    assert doc == {
+        "agreement": {"wire": {"bank": "X", "iban": "CH93"}, "delivery": {"btc": {"address": "bc1q"}}, "memo": "hi"}
+    }
+    # no `agreement:` in the file (or an empty one): the mappings on the way are created
+    for base in (dvp_doc(), dvp_doc() | {"agreement": None}):
+        spec = parse(base, sets={"agreement.a.b": "1"})
+        assert parse_agreement(spec.agreement)["terms"] == {"a": {"b": 1}}
+    # a path through a value that is not a mapping, or with an empty part, is still refused
+    with pytest.raises(SpecError, match=r"^agreement\.wire: cannot set agreement\.wire\.iban\.x: not a mapping$"):
+        apply_sets({"agreement": {"wire": "cash"}}, {"agreement.wire.iban.x": "1"})
+    with pytest.raises(SpecError, match=r"^agreement: cannot set agreement\.a: not a mapping$"):
+        apply_sets({"agreement": "text"}, {"agreement.a": "1"})
+    for key in ("agreement.a..b", "agreement.a.", "tokens.USDT.x", "fees.desk_bps.x"):
+        with pytest.raises(SpecError, match=rf"^--set {re.escape(key)}: not a field of the terms format"):
+            apply_sets(dvp_doc(), {key: "1"})
+
+
+def test_cli_refuses_a_self_referring_or_exploding_terms_file_in_one_line(tmp_path, capsys):
+    """`deal create --dry-run` and `offer create` exited 70 (RecursionError), or 139 (segfault) with --set."""
+    from nexotc_client.cli import run
+
+    for name, text, fragment in (
+        ("self.yaml", RECURSIVE, "agreement.a[1]: the terms file refers to itself through a YAML alias"),
+        ("laughs.yaml", _laughs(), "the terms file expands to more than 100,000 values"),
+    ):
+        terms = tmp_path / name
+        terms.write_text(yaml_dvp() + text)
+        for argv in (
+            ["deal", "create", "--terms", str(terms), "--dry-run"],
+            ["deal", "create", "--terms", str(terms), "--dry-run", "--set", "base.amount=1"],
+            ["offer", "create", "--terms", str(terms), "--set", "WBTC=0x" + "11" * 20],
+        ):
+            assert run([*argv, "--home", str(tmp_path / "home")]) == 1, argv
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and err[0].startswith("error: ") and fragment in err[0], err
