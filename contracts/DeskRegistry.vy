@@ -33,8 +33,9 @@
           principals of every desk deal must prove it (DealEscrow's gate);
           a larger policy id (e.g. the hash of a label) is an off-chain
           reference that is returned but not enforced;
-       8. screening (AML): no party of the deal (any wallet in its terms) is
-          screened out by the desk ("party screened out by the desk").
+       8. screening (AML): the trader checked is not screened out by the
+          desk ("trader screened out by the desk"), nor is any party of the
+          deal, any wallet in its terms ("party screened out by the desk").
      Every other rule of the terms is the factory's (`EscrowFactory._pack`).
      Members, assets and screened wallets are maps; `MemberSet`, `AssetSet`
      and `Screened` events list them (a client replays them and reads the
@@ -185,6 +186,8 @@ def set_screened(desk_id: uint256, wallets: DynArray[address, MAX_SCREEN], scree
     assert msg.sender == admin or self.member_roles[desk_id][msg.sender] & ROLE_COMPLIANCE != 0, (
         "not the desk admin or compliance"
     )
+    # a screened officer screens nothing, and cannot take itself off the list (the admin or another can)
+    assert msg.sender == admin or not self.screened[desk_id][msg.sender], "caller screened out by the desk"
     for wallet: address in wallets:
         assert wallet != empty(address), "zero wallet"
         assert self.screened[desk_id][wallet] != screened, "wallet already screened" if screened else "wallet not screened"
@@ -440,6 +443,7 @@ def _check(
     desk_policy: uint256 = convert(policy_id, uint256)
     if desk_policy != 0 and desk_policy <= tl.MASK_32:
         assert deal_policy == desk_policy, "deal must carry the desk's policy"
+    assert not self.screened[desk_id][creator], "trader screened out by the desk"
     assert not blocked, "party screened out by the desk"
     return policy_id
 

@@ -69,19 +69,28 @@ def parse_date(text: str, field_name: str, end: bool = False) -> int:
         day = date.fromisoformat(value)
     except ValueError:
         day = None
-    if day is not None:
-        moment = datetime.combine(day, time.max if end else time.min, tzinfo=UTC)
-        return int(moment.timestamp())
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise NexotcError(
-            f"{field_name}: not a date: {text!r} (expected YYYY-MM-DD or an ISO 8601 date/time such as "
-            "2026-03-01T12:00:00Z)"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp())
+        if day is not None:
+            moment = datetime.combine(day, time(23, 59, 59) if end else time.min, tzinfo=UTC)
+            return _representable(int(moment.timestamp()))
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise NexotcError(
+                f"{field_name}: not a date: {text!r} (expected YYYY-MM-DD or an ISO 8601 date/time such as "
+                "2026-03-01T12:00:00Z)"
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return _representable(int(moment.timestamp()))
+    except (OverflowError, ValueError) as exc:  # years 1 and 9999 shifted out of range by a time zone
+        raise NexotcError(f"{field_name}: {text!r} is out of the range of dates ({exc})") from None
+
+
+def _representable(ts: int) -> int:
+    """`ts`, if it is a UTC date/time between years 1 and 9999 (a time zone can shift one out); ValueError else."""
+    datetime.fromtimestamp(ts, tz=UTC)
+    return ts
 
 
 def iso(ts: int | None) -> str | None:
@@ -178,7 +187,7 @@ class Payout:
     tx_hash: str
     base: int
     quote: int
-    fees: dict[str, int]  # role => commission on the fee leg (desk, introducers); resolver: on either leg
+    fees: dict[str, int]  # role => commission in the fee leg's token (desk, introducers, the resolver's fee on it)
     resolver: dict[str, int]  # leg => the resolver's fee
 
     def to_dict(self) -> dict[str, Any]:
@@ -643,7 +652,7 @@ def _account(report: DealReport, deal: Deal, events: list[DealEvent]) -> None:
                         ev.tx_hash,
                         received[LegId.BASE],
                         received[LegId.QUOTE],
-                        {**fees, "resolver": sum(to_resolver.values())},
+                        {**fees, "resolver": to_resolver[fee_leg.name.lower()]},  # one token: the fee leg's
                         to_resolver,
                     )
                 )
@@ -681,8 +690,11 @@ def _check(report: DealReport) -> None:
 
 # ------------------------------------------------------------------ output
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    """Write through a temporary file next to `path`, then rename: never a half-written file."""
+    """Write through a temporary file next to `path` (a symlink's target), then rename: never a half-written
+    file. Only a regular file is replaced: a device, a FIFO or a directory there is refused."""
     path = Path(path)
+    check_output_path(path)
+    path = path.resolve()
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         write(tmp)
@@ -693,6 +705,15 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def check_output_path(path: Path) -> None:
+    """Refuse an output path that names no file (empty, a directory) or something other than a regular file."""
+    if not str(path) or not path.name or path.name in (".", ".."):
+        raise NexotcError(f"{str(path)!r} names no file")
+    target = path.resolve()
+    if target.exists() and not target.is_file():
+        raise NexotcError(f"{path} is not a regular file (a device, a pipe or a directory): not written")
 
 
 def write_json(report: Report, path: str | Path) -> Path:

@@ -311,6 +311,22 @@ class DeskRegistry:
         with reverts_as_errors("check_deal"):
             return bytes(self.contract.check_deal(desk_id, _address(creator, "creator"), terms.as_struct()))
 
+    def screened_in(self, desk_id: int, terms: Terms, trader: str | None = None) -> list[str]:
+        """Which of the deal's wallets (the trader checked, then every party) the desk has screened out, each
+        with its roles: what "screened out by the desk" refers to."""
+        from nexotc_client.terms import Role
+
+        def party_roles(roles: int) -> list[str]:
+            return [r.name.lower() for r in Role if r.name and int(roles) & r]
+
+        out = []
+        if trader is not None and self.screened(desk_id, trader):
+            out.append(f"{to_checksum_address(trader)} (the trader)")
+        for party in terms.parties:
+            if party.wallet != ZERO_ADDRESS and self.screened(desk_id, party.wallet):
+                out.append(f"{party.wallet} ({', '.join(party_roles(party.roles))})")
+        return out
+
     def require_deal(self, desk_id: int, creator: str, terms: Terms) -> bytes:
         """`check_deal`, with the desk's id checked first and the broken rule named for the user:
         "desk #1 refuses this deal from 0x..: not a desk member"."""
@@ -319,7 +335,9 @@ class DeskRegistry:
         try:
             return self.check_deal(desk_id, creator, terms)
         except RevertError as exc:
-            raise NexotcError(f"desk #{desk_id} refuses this deal from {creator}: {exc.reason}") from exc
+            named = self.screened_in(desk_id, terms, creator) if "screened out by the desk" in exc.reason else []
+            which = f" ({'; '.join(named)})" if named else ""
+            raise NexotcError(f"desk #{desk_id} refuses this deal from {creator}: {exc.reason}{which}") from exc
 
     # ------------------------------------------------------------ actions
     def create_desk(

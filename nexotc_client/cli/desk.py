@@ -466,14 +466,20 @@ def _screen_list(app: App, wallets: tuple[str, ...], list_file: Path | None) -> 
     refs = list(wallets)
     if list_file is not None:
         try:
-            lines = list_file.read_text().splitlines()
+            lines = list_file.read_text(encoding="utf-8-sig").splitlines()  # a byte-order mark is dropped
         except OSError as exc:
             raise NexotcError(f"--file: cannot read {list_file}: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise NexotcError(
+                f"--file {list_file}: not UTF-8 text (byte {exc.start}): export the list as UTF-8"
+            ) from exc
         for number, line in enumerate(lines, start=1):
             text = line.split("#", 1)[0].strip()
             if text:
                 if not is_valid_address(text):
                     raise NexotcError(f"--file {list_file}, line {number}: not an address: {text!r}")
+                if int(text, 16) == 0:
+                    raise NexotcError(f"--file {list_file}, line {number}: the zero address is not a wallet")
                 refs.append(text)
     if not refs:
         raise click.UsageError("name the wallets (WALLET... and/or --file LIST)")
@@ -525,17 +531,62 @@ def screen(
                 f"--account {sender.address} is neither desk #{desk_id}'s admin nor a member with the compliance "
                 "role: it cannot screen wallets"
             )
+        if sender.address != info.admin and registry.screened(desk_id, sender.address):
+            raise NexotcError(
+                f"--account {sender.address} is itself screened out of desk #{desk_id}: it screens nothing (the "
+                "admin or another compliance member can take it off the list)"
+            )
     verb = "screened out of" if want else "screened back into"
-    for batch in batches:
+    if want:
+        _screening_warnings(registry, desk_id, todo)
+    if calldata:
         _admin_call(
             app,
             "set_screened",
             desk_id,
-            batch,
+            todo,
             want,
-            calldata=calldata,
-            title=f"desk #{desk_id}: {len(batch)} wallet(s) {verb} its new deals",
+            calldata=True,
+            title=f"desk #{desk_id}: {len(todo)} wallet(s) {verb} its new deals",
         )
+        return
+    results = []
+    for number, batch in enumerate(batches, start=1):
+        label = f" ({number} of {len(batches)})" if len(batches) > 1 else ""
+        with step(app, f"set_screened on desk #{desk_id}{label}"):
+            results.append(registry.set_screened(desk_id, batch, want, sender))
+    data = {
+        "desk_id": desk_id,
+        "method": "set_screened",
+        "changed": True,
+        "screened": want,
+        "wallets": todo,
+        "left_out": unchanged,
+        "transactions": [r.to_dict() for r in results],
+        "events": [e for r in results for e in r.to_dict()["events"]],
+    }
+
+    def render(console: Any) -> None:
+        from nexotc_client.cli.render import render_tx
+
+        for number, result in enumerate(results, start=1):
+            count = len(batches[number - 1])
+            render_tx(console, f"desk #{desk_id}: {count} wallet(s) {verb} its new deals", result)
+
+    app.emit(data, render)
+
+
+def _screening_warnings(registry: DeskRegistry, desk_id: int, wallets: list[str]) -> None:
+    """What screening these wallets does beyond one counterparty: the desk's fee recipient is the platform of
+    every desk deal (no new deal at all); a trader creates no desk deal any more."""
+    info = registry.desk(desk_id, lists=False)
+    for wallet in wallets:
+        if wallet == info.fee_recipient:
+            _warn(f"{wallet} is the desk's fee recipient, the platform of every desk deal: no new deal is possible")
+        elif registry.member_roles(desk_id, wallet) & DeskRole.TRADER:
+            _warn(f"{wallet} is a trader of the desk: it creates and accepts no desk deal while screened")
+        if wallet == info.admin:
+            _warn(f"{wallet} is the desk's admin: it still administers the desk (screening only bars it from deals)")
 
 
 # ------------------------------------------------------------ the desk

@@ -33,8 +33,14 @@ def _outputs(out: Path | None, csv_path: Path | None, plot_path: Path | None, fo
     """Refuse, before anything is read, an output that exists (without --force), sits in a missing directory, or
     is named by two options."""
     named = [(opt, p) for opt, p in (("--out", out), ("--csv", csv_path), ("--plot", plot_path)) if p is not None]
+    from nexotc_client.report import check_output_path
+
     seen: dict[Path, str] = {}
     for option, path in named:
+        try:
+            check_output_path(path)
+        except NexotcError as exc:
+            raise NexotcError(f"{option} {exc}") from exc
         resolved = path.resolve()
         if resolved in seen:
             raise NexotcError(f"{option} {path}: the same file as {seen[resolved]}")

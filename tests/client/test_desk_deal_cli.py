@@ -122,7 +122,7 @@ def test_compliance_screens_wallets_out_of_new_desk_deals(cli: Cli, tmp_path: Pa
     # a new deal with the buyer is refused, named, nothing sent; the existing deal is untouched
     sent = nonce(cli, TRADER)
     refused = cli("deal", "create", "--terms", DVP_EXAMPLE, "--desk", "1", "--account", "test:2")
-    assert_one_line_error(refused, "desk #1 refuses this deal", "party screened out by the desk")
+    assert_one_line_error(refused, "desk #1 refuses this deal", "party screened out by the desk", f"({buyer} (buyer")
     assert nonce(cli, TRADER) == sent
     assert cli.ok("deal", "show", existing, "--json").json()["desk_id"] == 1
     # already as asked: left out and named, or nothing sent at all; bad list lines are named
@@ -131,8 +131,22 @@ def test_compliance_screens_wallets_out_of_new_desk_deals(cli: Cli, tmp_path: Pa
     bad = tmp_path / "bad.txt"
     bad.write_text("0x1234\n")
     assert_one_line_error(cli("desk", "screen", "1", "--file", bad, "--account", "test:3"), "line 1: not an address")
+    bad.write_bytes(f"{buyer}\n".encode("utf-16"))
+    assert_one_line_error(cli("desk", "screen", "1", "--file", bad, "--account", "test:3"), "not UTF-8 text")
+    # a long list goes in several transactions, reported as one JSON document
+    many = tmp_path / "many.txt"
+    many.write_text("\ufeff" + "\n".join(f"0x{i:040x}" for i in range(1, 71)))  # with a byte-order mark
+    sent = cli.ok("desk", "screen", "1", "--file", many, "--account", "test:3", "--json").json()
+    assert len(sent["transactions"]) == 2 and len(sent["events"]) == 70 and len(sent["wallets"]) == 70
+    # the trader itself: it creates no desk deal while screened (and the officer is told)
+    trader_screened = cli("desk", "screen", "1", "test:2", "--account", "test:3")
+    assert trader_screened.code == 0 and "is a trader of the desk" in trader_screened.err
+    refused = cli("deal", "create", "--terms", DVP_EXAMPLE, "--desk", "1", "--dry-run", "--account", "test:2")
+    assert_one_line_error(refused, "trader screened out by the desk", f"{TRADER} (the trader)")
+    cli.ok("desk", "screen", "1", "test:2", "--unscreen", "--account", "test:3")
     cli.ok("desk", "screen", "1", "test:1", "--unscreen", "--account", "test:9")
-    assert cli.ok("desk", "show", "1", "--json").json()["screened"] == [to_checksum_address("0x" + "ab" * 20)]
+    still = cli.ok("desk", "show", "1", "--json").json()["screened"]
+    assert buyer not in still and len(still) == 71 and still[0] == to_checksum_address("0x" + "ab" * 20)
     assert cli("deal", "create", "--terms", DVP_EXAMPLE, "--desk", "1", "--dry-run", "--account", "test:2").code == 0
 
 

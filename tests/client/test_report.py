@@ -338,6 +338,10 @@ def test_dates_parse_as_whole_utc_days_or_instants():
     for bad in ("yesterday", "2026-13-01", "01/03/2026", ""):
         with pytest.raises(NexotcError, match=r"^--since: not a date: .* \(expected YYYY-MM-DD or an ISO 8601"):
             parse_date(bad, "--since")
+    assert parse_date("9999-12-31", "--until", end=True) == 253402300799  # the last second there is
+    for edge in ("9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"):  # shifted out of years 1..9999
+        with pytest.raises(NexotcError, match="is out of the range of dates"):
+            parse_date(edge, "--until")
 
 
 def test_a_leg_whose_deposits_are_not_accounted_for_is_flagged(full):
@@ -498,6 +502,8 @@ def test_cli_bad_input_is_one_line_and_changes_nothing(trades, tmp_path):
         (("--desk", "0"), 2, "Invalid value for '--desk'"),
         (("--csv", str(tmp_path / "missing" / "deals.csv")), 1, "no directory"),
         (("--csv", str(out.with_suffix(".x")), "--plot", str(out.with_suffix(".x"))), 1, "the same file as --csv"),
+        (("--csv", "/dev/null", "--force"), 1, "--csv /dev/null is not a regular file"),
+        (("--csv", "", "--force"), 1, "names no file"),
     ]
     for args, code, fragment in cases:
         result = cli("report", *args, *rpc)

@@ -727,3 +727,21 @@ def test_check_deal_refuses_a_screened_party(
     registry.set_screened(desk1, [seller], True, sender=checker)
     with ape.reverts("not a trader"):
         check(desk1, checker, terms)
+    registry.set_screened(desk1, [seller], False, sender=checker)
+    # the trader itself, though no party of the terms
+    registry.set_screened(desk1, [trader], True, sender=checker)
+    with ape.reverts("trader screened out by the desk"):
+        check(desk1, trader, terms)
+    registry.set_screened(desk1, [trader], False, sender=checker)
+    assert check(desk1, trader, terms) == POLICY
+
+
+def test_a_screened_officer_screens_nothing_and_cannot_unscreen_itself(registry, desk1, desk_admin, checker, attacker):
+    registry.set_screened(desk1, [checker], True, sender=checker)
+    for wallets, screened in (([checker], False), ([attacker], True)):
+        with ape.reverts("caller screened out by the desk"):
+            registry.set_screened(desk1, wallets, screened, sender=checker)
+    assert _screened(registry, desk1, checker, attacker) == [True, False]
+    registry.set_screened(desk1, [checker], False, sender=desk_admin)  # the admin can
+    registry.set_screened(desk1, [attacker], True, sender=checker)
+    assert _screened(registry, desk1, checker, attacker) == [False, True]
