@@ -158,6 +158,15 @@ class Factory:
         event = self.offer_accepted(deal)
         return _hex32(event.args["offer_hash"]).lower() if event is not None else None
 
+    def accepted_offer_hashes(self) -> dict[str, str]:
+        """Every deal made from a signed offer => that offer's struct hash (0x…, lower case), from one scan of
+        the factory's `OfferAccepted` events (for reports over many deals)."""
+        abi = [e for e in factory_container().contract_type.events if e.name == "OfferAccepted"]
+        return {
+            to_checksum_address(ev.args["deal"]): _hex32(ev.args["offer_hash"]).lower()
+            for ev in read_events(self.address, abi, self.start_block)
+        }
+
     def deal(self, ref: str | int) -> Deal:
         """A deal by address, or by its 1-based creation index (as `deals()` lists it)."""
         if isinstance(ref, int) or (isinstance(ref, str) and ref.lstrip("#").isdigit()):

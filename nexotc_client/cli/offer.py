@@ -148,11 +148,14 @@ def keep(app: App, signed: SignedOffer, extra: dict[str, Any] | None = None, out
     return out if out is not None else targets[0]
 
 
-def accepted_offer(app: App, deal: Any, ref: str | None = None) -> tuple[str | None, SignedOffer | None, str | None]:
+def accepted_offer(
+    app: App, deal: Any, ref: str | None = None, known: dict[str, str] | None = None
+) -> tuple[str | None, SignedOffer | None, str | None]:
     """The hash of the signed offer that made `deal` (its `OfferAccepted` event; None for a deal created
     directly), that offer (`ref`, a file or link, refused unless it is that offer; else the copy in the
-    home's store when there is one) and a warning when the home's copy does not match the recorded hash."""
-    offer_hash = deal.factory.accepted_offer_hash(deal.address)
+    home's store when there is one) and a warning when the home's copy does not match the recorded hash.
+    `known`: `Factory.accepted_offer_hashes()` read once for many deals."""
+    offer_hash = known.get(deal.address) if known is not None else deal.factory.accepted_offer_hash(deal.address)
     if offer_hash is None:
         if ref is not None:
             raise NexotcError(f"--offer: deal {deal.address} was not made from a signed offer")

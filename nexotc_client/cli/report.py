@@ -149,8 +149,13 @@ def report(
     factory = app.factory()
     from nexotc_client.cli.offer import accepted_offer
 
+    known: dict[str, str] | None = None
+
     def agreement_of(deal: Any) -> str:  # the offer's copy in the nexotc home, when the deal came from one
-        signed = accepted_offer(app, deal)[1]  # a changed home copy is not used
+        nonlocal known
+        if known is None:  # one scan of the factory's OfferAccepted events for the whole report
+            known = factory.accepted_offer_hashes()
+        signed = accepted_offer(app, deal, known=known)[1]  # a changed home copy is not used
         return signed.offer.agreement if signed is not None else ""
 
     with _progress(app) as progress:
