@@ -46,6 +46,11 @@ class Role(IntFlag):
 ROLE_ALL = 1023
 
 
+def role_names(roles: int) -> list[str]:
+    """The names of the role flags in `roles`, lower case (`["buyer", "base_receiver"]`)."""
+    return [r.name.lower() for r in Role if r.name and int(roles) & r]
+
+
 class LegId(IntEnum):
     BASE = 0
     QUOTE = 1
@@ -512,6 +517,7 @@ def _checksum(address: str, what: str = "address") -> str:
 
 
 __all__ = [
+    "role_names",
     "BPS",
     "DisputeDefault",
     "Leg",

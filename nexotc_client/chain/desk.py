@@ -314,10 +314,7 @@ class DeskRegistry:
     def screened_in(self, desk_id: int, terms: Terms, trader: str | None = None) -> list[str]:
         """Which of the deal's wallets (the trader checked, then every party) the desk has screened out, each
         with its roles: what "screened out by the desk" refers to."""
-        from nexotc_client.terms import Role
-
-        def party_roles(roles: int) -> list[str]:
-            return [r.name.lower() for r in Role if r.name and int(roles) & r]
+        from nexotc_client.terms import role_names as party_roles
 
         out = []
         if trader is not None and self.screened(desk_id, trader):

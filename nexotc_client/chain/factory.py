@@ -155,8 +155,7 @@ class Factory:
     def accepted_offer_hash(self, deal: str) -> str | None:
         """The struct hash (0x…, lower case) of the signed offer that made `deal`, None for a deal created
         directly."""
-        event = self.offer_accepted(deal)
-        return _hex32(event.args["offer_hash"]).lower() if event is not None else None
+        return self.accepted_offer_hashes().get(to_checksum_address(deal))
 
     def accepted_offer_hashes(self) -> dict[str, str]:
         """Every deal made from a signed offer => that offer's struct hash (0x…, lower case), from one scan of

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from nexotc_client.chain.encoding import bytes32_text
 from nexotc_client.spec import fmt_duration, fmt_time, format_units
-from nexotc_client.terms import LegId, Mode, Role, Terms, TrancheStatus
+from nexotc_client.terms import LegId, Mode, Terms, TrancheStatus, role_names
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -130,10 +130,6 @@ def terms_dict(terms: Terms) -> dict[str, Any]:
         ],
         "terms_hash": "0x" + terms.terms_hash().hex(),
     }
-
-
-def role_names(roles: Role) -> list[str]:
-    return [r.name.lower() for r in Role if r.name and roles & r]
 
 
 def fmt_when(ts: int, now: int) -> str:
