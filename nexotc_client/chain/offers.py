@@ -542,13 +542,8 @@ def desk_problems(factory: Factory, offer: Offer, terms: Terms, accepting: str |
             ]
         if exc.reason == "counterparty not invited" and public_unknown:
             return []  # a public offer on an invite-only desk: whoever accepts must be a member, checked then
-        if "screened out by the desk" in exc.reason:
-            from nexotc_client.chain.desk import DeskRole
-
-            maker_trades = registry.member_roles(desk_id, offer.maker) & DeskRole.TRADER
-            named = registry.screened_in(desk_id, terms, offer.maker if maker_trades else accepting)
-        else:
-            named = []
+        # the trader checked is the maker or the taker, both parties of the terms: named with their roles
+        named = registry.screened_in(desk_id, terms) if "screened out by the desk" in exc.reason else []
         which = f" ({'; '.join(named)})" if named else ""
         return [f"desk #{desk_id} refuses this deal: {exc.reason}{which}"]
     return []
