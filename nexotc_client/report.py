@@ -6,8 +6,8 @@
 
 Everything is read as of one block (the snapshot, `report.block`): the factory's `DealCreated` events select the
 deals (oldest first, numbered as `nexotc deal list` numbers them), each deal's own events give what moved and
-when, and its views at the snapshot block give its phase, tranche statuses, holdings and pull balances. Only a
-gated deal's attestations (`Deal.compliance()`) are read at the chain head.
+when, and its views at the snapshot block give its phase, tranche statuses, holdings, pull balances and, for a
+gated deal, its principals' attestations (`Deal.compliance(block)`).
 
 Per on-chain leg, every unit deposited is accounted for by the deal's events and its holdings:
 
@@ -567,7 +567,7 @@ def _deal_report(
         fee_leg=terms.fee_leg.name.lower(),
         tranches={s: sum(1 for x in statuses if x.name.lower() == s) for s in STATUSES},
         policy_id=terms.policy_id,
-        compliance=deal.compliance() if terms.policy_id else None,
+        compliance=deal.compliance(block) if terms.policy_id else None,
         buyer=terms.buyer,
         seller=terms.seller,
         platform=terms.platform,

@@ -559,16 +559,18 @@ class Deal:
         return tx_result(receipt, {self.address})
 
     # ------------------------------------------------------- compliance gate
-    def compliance(self) -> dict[str, Any] | None:
+    def compliance(self, block: int | None = None) -> dict[str, Any] | None:
         """A gated deal's gate as its principals face it (None for an ungated deal): the policy, the scope, and
         per principal its attestation in that scope (expiry, policy), whether the gate lets it through now and
         whether it lasts to the final expiry. One that ends earlier blocks every release after it (refunds stay
-        open), so a seller delivering off chain checks the buyer's first."""
+        open), so a seller delivering off chain checks the buyer's first. With `block`, all of it as of that
+        block ("now" is that block's time)."""
         terms = self.terms
         if terms.policy_id == 0:
             return None
+        at: dict[str, Any] = {} if block is None else {"block_id": block}
         with reverts_as_errors("kyc_registry()"):
-            registry = to_checksum_address(str(self.contract.kyc_registry()))
+            registry = to_checksum_address(str(self.contract.kyc_registry(**at)))
         out: dict[str, Any] = {"policy_id": terms.policy_id, "kyc_registry": registry, "principals": []}
         if int(registry, 16) == 0:
             return out
@@ -576,13 +578,13 @@ class Deal:
 
         kyc = KYCRegistry.at(registry)
         with reverts_as_errors("scope()"):
-            scope = int(self.contract.scope())
+            scope = int(self.contract.scope(**at))
         out["scope"] = str(scope)  # decimal, as `kyc status` shows it
         out["scope_name"] = f"desk #{scope & ((1 << 160) - 1)}'s scope" if scope >> 160 else "the deal's own scope"
         for role, wallet in (("buyer", terms.buyer), ("seller", terms.seller)):
-            expiry, policy = kyc.attestation(wallet, scope)
+            expiry, policy = kyc.attestation(wallet, scope, block)
             with reverts_as_errors("compliant()"):
-                now_ok = bool(self.contract.compliant(wallet))
+                now_ok = bool(self.contract.compliant(wallet, **at))
             out["principals"].append(
                 {
                     "role": role,

@@ -248,7 +248,7 @@ class DeskRegistry:
         assets: list[str] = []
         seen_members: list[str] = []
         seen_assets: list[str] = []
-        seen_screened: list[str] = []
+        screened_now: dict[str, bool] = {}  # wallet => its last Screened event's state (first screened first)
         for ev in self._events(("MemberSet", "AssetSet", "Screened")) if lists else ():
             if int(ev.args["desk_id"]) != desk_id:
                 continue
@@ -257,9 +257,9 @@ class DeskRegistry:
                 if who not in seen_members:
                     seen_members.append(who)
             elif ev.name == "Screened":
-                who = to_checksum_address(ev.args["wallet"])
-                if who not in seen_screened:
-                    seen_screened.append(who)
+                # every screening change emits Screened (set_screened requires each wallet to change), so the
+                # last event is the registry's state: no read per wallet (an AML list can be long)
+                screened_now[to_checksum_address(ev.args["wallet"])] = bool(ev.args["screened"])
             else:
                 token = to_checksum_address(ev.args["token"])
                 if token not in seen_assets:
@@ -272,7 +272,7 @@ class DeskRegistry:
             for token in seen_assets:
                 if self.contract.asset_allowed(desk_id, token):
                     assets.append(token)
-            screened = [w for w in seen_screened if self.contract.screened(desk_id, w)]
+        screened = [w for w, on in screened_now.items() if on]
         pending = to_checksum_address(str(d.pending_admin))
         return DeskInfo(
             desk_id=desk_id,

@@ -277,10 +277,12 @@ class KYCRegistry:
         with reverts_as_errors("is_compliant()"):
             return bool(self.contract.is_compliant(_address(subject, "subject"), int(scope), int(policy_id)))
 
-    def attestation(self, subject: str, scope: int) -> tuple[int, int]:
-        """(expiry, policy id) of `subject`'s attestation in `scope`; zeros if none."""
+    def attestation(self, subject: str, scope: int, block: int | None = None) -> tuple[int, int]:
+        """(expiry, policy id) of `subject`'s attestation in `scope` (as of `block`, else the head); zeros if
+        none."""
         with reverts_as_errors("attestation()"):
-            expiry, policy = self.contract.attestation(_address(subject, "subject"), int(scope))
+            at = {} if block is None else {"block_id": block}
+            expiry, policy = self.contract.attestation(_address(subject, "subject"), int(scope), **at)
         return int(expiry), int(policy)
 
     def policies(self) -> list[PolicyRecord]:

@@ -336,6 +336,10 @@ _NUMERIC = re.compile(r"^-?\d[\d_.,eE+-]*$")
 
 
 _AMOUNT_FIELD = re.compile(r"^terms\.(?:tranches\[\d+\]\.)?(base|quote)_amount$")
+_TIME_FIELD = re.compile(
+    r"^(?:expiry|terms\.(?:funding_deadline|final_expiry|tranches\[\d+\]\.(?:unlock_time|deadline)))$"
+)
+_DURATION_FIELD = re.compile(r"^terms\.(?:approval_window|dispute_timeout)$")
 Metas = dict[tuple[str, bool], "LegMeta"]
 
 
@@ -386,6 +390,8 @@ def render_agreement(console: Console, offer: Offer, title: str = "agreement") -
 def _amount_text(field: str, value: Any, offer: Offer, metas: Metas) -> str:
     """A diff cell: amounts of a leg in human units with the token's symbol, anything else as is."""
     match = _AMOUNT_FIELD.match(field)
+    if isinstance(value, int) and not isinstance(value, bool) and match is None:
+        return _cell_text(_time_text(field, value))
     if match is None or not isinstance(value, int) or isinstance(value, bool):
         return _cell(value, full=field.startswith("agreement"))
     leg = offer.terms.base if match.group(1) == "base" else offer.terms.quote
@@ -394,6 +400,21 @@ def _amount_text(field: str, value: Any, offer: Offer, metas: Metas) -> str:
     else:
         meta = metas.get((leg.token, leg.on_chain))
     return _cell_text(meta.fmt(value)) if meta is not None else _cell(value)
+
+
+def _time_text(field: str, value: int) -> str:
+    """A diff cell for a signed time or duration: UTC time or duration, then the signed integer itself
+    (a change of a few seconds must show)."""
+    from nexotc_client.spec import fmt_duration, fmt_time
+
+    try:
+        if _TIME_FIELD.match(field) and value > 0:
+            return f"{fmt_time(value)} ({value})"
+        if _DURATION_FIELD.match(field) and value > 0:
+            return f"{fmt_duration(value)} ({value:,} s)"
+    except (OverflowError, ValueError, OSError):  # beyond the calendar: the integer as signed
+        pass
+    return str(value)
 
 
 def _cell_text(text: str) -> str:

@@ -111,6 +111,28 @@ def test_rendering_is_literal_full_and_in_each_offers_units(tmp_path: Path, caps
     assert code == 0 and "agreement.terms.iban" in {c["field"] for c in json.loads(out)["changes"]}
 
 
+def test_diff_shows_signed_times_and_durations_readably_and_exactly(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    opening = offer("")
+    later = terms().with_changes(
+        final_expiry=2_100_000_005,  # five seconds later: must not look unchanged
+        dispute_timeout=terms().dispute_timeout + 3_601,
+        tranches=[Tranche(10 * 10**8, 650_000 * 10**6, 2_000_000_000, 2**200)],  # beyond the calendar
+    )
+    counter = opening.counter(later, KEYS[0].address, 2_000_086_400, 1, taker=KEYS[1].address)
+    first, second = write(tmp_path, "a.json", opening), write(tmp_path, "b.json", counter, key=0)
+    code, out, err = cli(capsys, "offer", "diff", first, second, "--home", tmp_path)
+    assert code == 0, err
+    flat = " ".join(out.split())
+    assert "2036-07-18 13:20:00Z (2100000000)" in flat and "2036-07-18 13:20:05Z (2100000005)" in flat
+    assert "2033-05-18 03:33:20Z (2000000000)" in flat and "2033-05-19 03:33:20Z (2000086400)" in flat
+    old_timeout = terms().dispute_timeout
+    assert f"({old_timeout:,} s)" in flat and f"({old_timeout + 3_601:,} s)" in flat
+    assert str(2**200) in flat  # a time past the calendar is shown as signed, not a crash
+    code, out, err = cli(capsys, "offer", "diff", first, second, "--json", "--home", tmp_path)
+    rows = {c["field"]: c for c in json.loads(out)["changes"]}
+    assert rows["terms.final_expiry"]["new"] == 2_100_000_005  # JSON keeps the signed integers
+
+
 def test_markup_in_an_agreement_is_shown_literally(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     from rich.console import Console
 

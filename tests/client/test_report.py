@@ -293,6 +293,62 @@ def test_progress_is_reported_per_deal(trades):
     assert calls == [(0, 5), (1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
 
 
+def test_attestations_are_read_as_of_the_snapshot_block(trades, full, chain):
+    """The chain moves on while the report runs (here: past the buyer's attestation, right after the first
+    deal): deal #4's gate is still reported as of the snapshot, like everything else in it."""
+
+    def move_on(done: int, total: int) -> None:
+        if done == 1:
+            chain.pending_timestamp = trades.attested_until + 1
+            chain.mine()
+
+    report = build_report(trades.factory, progress=move_on)
+    assert chain.blocks.head.number > report.block
+    buyer = report.deals[3].compliance["principals"][0]
+    assert (buyer["attested_until"], buyer["compliant_now"]) == (trades.attested_until, True)
+    # at the head the attestation has ended: the snapshot is what kept it
+    assert trades.deals[3].compliance()["principals"][0]["compliant_now"] is False
+
+
+def test_a_dvp_resolution_reports_each_tokens_resolver_fee_apart(
+    trades, chain, desk, buyer, seller, resolver, wbtc, usdt
+):
+    """Both legs escrowed, a tranche disputed and resolved with a resolver's fee on each leg: the payout's
+    commissions hold only the fee leg's token; the other leg's fee is reported in its own token."""
+    now = int(chain.pending_timestamp)
+    t = Terms.build(
+        base=Leg(wbtc.address, BTC),
+        quote=Leg(usdt.address, 65_000 * USD6),
+        buyer=buyer.address,
+        seller=seller.address,
+        platform=desk.address,
+        resolver=resolver.address,
+        tranches=even_tranches(BTC, 65_000 * USD6, 1, now + 100, 0, DAY),
+        funding_deadline=now + DAY,
+        final_expiry=now + 100 + 11 * DAY,
+        desk_fee_bps=25,
+        resolver_fee_bps=100,
+    ).validate(now)
+    wbtc.mint(seller, t.base.amount, sender=seller)
+    usdt.mint(buyer, t.quote.amount, sender=buyer)
+    deal = trades.factory.create(t, seller, salt="report-dvp-dispute", fund=True)
+    deal.fund(buyer)
+    deal.dispute(0, "late", buyer)
+    base_split = Split.proportional(t.base.amount, 5_000, 100)
+    quote_split = Split.proportional(t.quote.amount, 5_000, 100)
+    deal.resolve(0, base_split, quote_split, resolver)
+
+    report = build_report(trades.factory)
+    mine = next(d for d in report.deals if d.deal == deal.address)
+    (payout,) = mine.payouts
+    assert payout.resolver == {"base": base_split.to_resolver, "quote": quote_split.to_resolver}
+    assert payout.fees["resolver"] == quote_split.to_resolver  # the fee leg (quote) only, never a sum of tokens
+    assert payout.fees["resolver"] != base_split.to_resolver + quote_split.to_resolver
+    assert not mine.problems
+    assert (mine.base.to_resolver, mine.quote.to_resolver) == (base_split.to_resolver, quote_split.to_resolver)
+    assert mine.base.released + mine.base.to_resolver + mine.base.refunded == t.base.amount
+
+
 def test_desk_and_date_filters_select_the_deals(trades, full):
     created = [d.created_at for d in full.deals]
     by = {
