@@ -494,10 +494,13 @@ def claim(token: address, recipient: address):
     """
     @notice Withdraw the caller's pull balance of `token` (credited when a
             transfer to it failed) to `recipient`, e.g. a non-blocked wallet.
+            Not to this deal or its factory: nothing could ever pay it out
+            from there (the deal's accounting does not count it).
     """
     amount: uint256 = self.claimable[msg.sender][token]
     assert amount > 0, "nothing to claim"
     assert recipient != empty(address), "zero recipient"
+    assert recipient != self and recipient != FACTORY, "recipient would lock the funds"
     self.claimable[msg.sender][token] = 0
     self.unclaimed[token] -= amount
     assert safe_token._try_transfer(token, recipient, amount), "transfer failed"

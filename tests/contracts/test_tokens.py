@@ -200,6 +200,10 @@ def test_blocked_payee_claims_to_another_wallet(
         deal.claim(usdc, seller, sender=seller)  # still blocked: no loss, balance kept
     with unchanged(deal, [usdc], "zero recipient"):
         deal.claim(usdc, "0x0000000000000000000000000000000000000000", sender=seller)
+    # the deal itself or its factory: nothing could ever pay the tokens out of there
+    for trap in (deal.address, deal.factory()):
+        with unchanged(deal, [usdc], "recipient would lock the funds"):
+            deal.claim(usdc, trap, sender=seller)
     track = tracker(deal, [usdc])
     receipt = deal.claim(usdc, lawyer, sender=seller)
     expect_event(receipt, deal.Claimed, deal, payee=seller, token=usdc, recipient=lawyer, amount=owed)

@@ -1070,7 +1070,7 @@ class DealMachine(RuleBasedStateMachine):
     @rule(
         who=biased("owed#0", "owed#1"),
         leg=st.sampled_from([0, 1]),
-        recipient=st.sampled_from(["self", "unblocked self", "cold_wallet", "zero"]),
+        recipient=st.sampled_from(["self", "unblocked self", "cold_wallet", "zero", "deal", "factory"]),
     )
     def claim(self, who, leg, recipient):
         """A payee withdraws its pull balance ("owed#k": the k-th (payee, token) owed, whatever
@@ -1089,11 +1089,15 @@ class DealMachine(RuleBasedStateMachine):
             expected = False, "nothing to claim"
         elif to == "zero":
             expected = False, "zero recipient"
+        elif to in ("deal", "factory"):
+            expected = False, "recipient would lock the funds"
         elif self._transfer_fails(tok, "deal", to):
             expected = False, "transfer failed (blocked)"
         else:
             expected = True, "payee with a pull balance"
-        recipient_addr = ZERO_ADDRESS if to == "zero" else self.addr[to]
+        recipient_addr = {"zero": ZERO_ADDRESS, "deal": self.deal_addr, "factory": self.ctx.factory.address}.get(
+            to
+        ) or self.addr[to]
         receipt, reason = self._call("claim", self.ctx.tokens[tok].address, recipient_addr, who=who)
         if self._outcome(receipt, reason, expected):
             del self.claimable[(who, tok)]
