@@ -7,7 +7,8 @@
                      [--offchain-base] [--out FILE]        the desk signs the deal offer (quote id in its salt)
     nexotc quote take LINK|FILE --account CLIENT [--fund]  the client accepts it: the escrow is the price lock
     nexotc hedge start Q [--clips 8] [--interval 1s] [--participation 0.1] [--venue-cap okx=50] [--seed N]
-    nexotc hedge resume H | show H | list                  (a killed hedge resumes from the database)
+    nexotc hedge start Q --live [--sandbox] [--venues binance,okx] [--proxy-url URL]   on the real exchanges
+    nexotc hedge resume H | cancel H | show H | list       (a killed hedge resumes from the database)
     nexotc settle track DEAL [--confirmations N] [--sla-funding 1h] [--sla-release 1d] [--sla-offchain 12h]
     nexotc settle status DEAL | mark DEAL T --milestone delivered --evidence TXID [--on-chain --account M]
     nexotc settle release DEAL T --account A               release a tranche and book the settlement
@@ -18,7 +19,10 @@ The database: --db URL (sqlite:///FILE or postgresql+psycopg://...), else $NEXOT
 <home>/desk.db; it is created (and migrated) only by rfq new, match offer | want and settle track, every
 other command (hedge ones included) refuses a missing one. Books come from the recorded venue fixtures (raw
 exchange responses parsed by ccxt; offline) unless --live. Hedges run on simulated venues whose journals
-live in <home>/exchange/<hedge id>/ (the exchange's own record, so a resumed hedge finds what was executed).
+live in <home>/exchange/<hedge id>/ (the exchange's own record, so a resumed hedge finds what was executed), or
+with `hedge start --live` on the exchanges through ccxt, credentials from the environment only
+(NEXOTC_<VENUE>_API_KEY, _SECRET, and _PASSWORD for OKX); <home>/exchange/<hedge id>/venues.json then records the
+venues, sandbox and proxy URL (never a secret) for `hedge resume | cancel`.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from nexotc_client.cli.app import App, shared_options, step, wallet_address
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from nexotc_client.desk.exchange import LiveVenues
     from nexotc_client.desk.models import Quote
     from nexotc_client.desk.store import DeskStore
 
@@ -639,7 +644,8 @@ _HEDGE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 @click.group()
 def hedge() -> None:
-    """TWAP hedges of accepted quotes on (simulated) venues, persisted and resumable."""
+    """TWAP hedges of accepted quotes on simulated venues, or with --live on the exchanges themselves (through
+    ccxt, credentials from the environment), persisted and resumable."""
 
 
 def _journal(app: App, parent_id: str) -> Path:
@@ -707,7 +713,26 @@ def _echo_link(c: Console, link: str) -> None:
     c.print(link, soft_wrap=True, markup=False, emoji=False, highlight=False)
 
 
-def _hedge_summary(state: Any, process: dict[str, Any] | None = None) -> dict[str, Any]:
+def _venues_of(app: App, parent_id: str) -> dict[str, Any]:
+    """What a hedge trades on: {"mode": "live" | "simulated", "venues", "sandbox", "proxy_url"} (never a secret)."""
+    from nexotc_client.desk.exchange import venues_info
+
+    return venues_info(_journal(app, parent_id))
+
+
+def _venues_text(info: dict[str, Any] | None) -> str:
+    if not info:
+        return ""
+    names = ", ".join(info["venues"]) or "-"
+    if info["mode"] != "live":
+        return f"simulated {names}"
+    via = f" via {info['proxy_url']}" if info.get("proxy_url") else ""
+    return f"live{' sandbox' if info.get('sandbox') else ''} {names}{via}"
+
+
+def _hedge_summary(
+    state: Any, process: dict[str, Any] | None = None, venues: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The --json view: exact decimal strings (no exponent)."""
     from nexotc_client.desk.db import canonical
 
@@ -727,6 +752,7 @@ def _hedge_summary(state: Any, process: dict[str, Any] | None = None) -> dict[st
         "fills": len(state.fills),
         "venue_filled": {k: canonical(v) for k, v in sorted(state.venue_filled.items())},
         "process": process,
+        "venues": venues,
     }
 
 
@@ -748,6 +774,8 @@ def _render_hedge(data: dict[str, Any]) -> Callable[[Console], None]:
             f"fees {_money(Decimal(data['fees']))}, {data['orders']} orders, {data['fills']} fills, "
             f"clips {data['clips_sent']}/{data['clips']}"
         )
+        if data.get("venues") and data["venues"]["mode"] == "live":
+            c.print(f"  on {_venues_text(data['venues'])}", soft_wrap=True, markup=False, highlight=False)
         for venue, size in data["venue_filled"].items():
             c.print(f"  {venue}: {_amount(Decimal(size))}")
         residual = Decimal(data["residual"])
@@ -764,7 +792,7 @@ def _emit_finished(app: App, state: Any, quote_id: str | None) -> None:
     warning on stderr naming the residual and how to hedge it."""
     from nexotc_client.desk.models import HedgeStatus
 
-    data = _hedge_summary(state)
+    data = _hedge_summary(state, venues=_venues_of(app, state.plan.parent_id))
     app.emit(data, _render_hedge(data))
     if state.status in (HedgeStatus.PARTIAL, HedgeStatus.STOPPED):
         residual = _amount(state.plan.target_size - state.filled)
@@ -855,6 +883,78 @@ def _clear_orphan_journals(journal: Path, parent_id: str) -> None:
         path.unlink()
 
 
+def _live_venues(
+    live: bool, sandbox: bool, venues: str | None, proxy_url: str | None, fixtures: str | None, seed_given: bool
+) -> LiveVenues | None:
+    """The live venues of `hedge start --live` (a LiveVenues), or None without --live; every option and the
+    credentials in the environment are checked here, before anything is created."""
+    import os
+
+    from nexotc_client.desk.exchange import LiveVenues, check_proxy_url
+    from nexotc_client.desk.venues import CCXT_VENUES, VenueError, has_sandbox
+
+    if not live:
+        given = [name for name, on in (("--sandbox", sandbox), ("--venues", venues), ("--proxy-url", proxy_url)) if on]
+        if given:
+            raise NexotcError(f"{', '.join(given)}: only with --live (a hedge on the exchanges)")
+        return None
+    if fixtures:
+        raise NexotcError("--live and --fixtures exclude each other (a live hedge reads the exchanges' books)")
+    if seed_given:
+        raise NexotcError("--live and --seed exclude each other (the seed is the simulated venues')")
+    if venues is not None:
+        names = [v.strip().lower() for v in venues.split(",")]
+        if not all(names):
+            known = ", ".join(CCXT_VENUES)
+            raise NexotcError(f"--venues {venues!r}: venue names separated by commas (venues: {known})")
+        unknown = [v for v in names if v not in CCXT_VENUES]
+        if unknown:
+            raise NexotcError(f"--venues: unknown venue {', '.join(unknown)} (venues: {', '.join(CCXT_VENUES)})")
+        if len(set(names)) != len(names):
+            raise NexotcError(f"--venues {venues!r}: a venue named twice")
+    else:
+        names = [v for v in CCXT_VENUES if has_sandbox(v)] if sandbox else list(CCXT_VENUES)
+    if sandbox:
+        without = [v for v in names if not has_sandbox(v)]
+        if without:
+            raise NexotcError(
+                f"--sandbox: {', '.join(without)} {'has' if len(without) == 1 else 'have'} no sandbox in ccxt "
+                f"(sandboxes: {', '.join(v for v in CCXT_VENUES if has_sandbox(v))})"
+            )
+    try:
+        record = LiveVenues(tuple(names), sandbox, check_proxy_url(proxy_url) if proxy_url is not None else None)
+    except VenueError as exc:
+        raise NexotcError(str(exc)) from exc
+    missing = record.missing_credentials(os.environ)
+    if missing:
+        raise NexotcError(
+            f"--live: missing credentials {', '.join(missing)} (set them in the environment; they are never "
+            "read from the command line or a file)"
+        )
+    return record
+
+
+@contextmanager
+def _no_secrets() -> Iterator[None]:
+    """A user error of a live hedge with every venue credential of the environment masked (an exchange's error
+    message should never carry one, but it is not ours to trust)."""
+    import os
+
+    from nexotc_client.desk.venues import CCXT_VENUES, credential_vars
+
+    try:
+        yield
+    except NexotcError as exc:
+        text = str(exc)
+        secrets = [os.environ.get(var, "").strip() for v in CCXT_VENUES for var in credential_vars(v).values()]
+        masked = text
+        for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
+            masked = masked.replace(secret, "***")
+        if masked == text:
+            raise
+        raise NexotcError(masked) from None
+
+
 @hedge.command("start")
 @click.argument("quote_id")
 @click.option("--clips", default=8, show_default=True, type=click.IntRange(1, 10_000))
@@ -869,6 +969,20 @@ def _clear_orphan_journals(journal: Path, parent_id: str) -> None:
 )
 @click.option(
     "--residual", is_flag=True, help="Hedge what the quote's finished or cancelled hedges left (size capped to it)."
+)
+@click.option(
+    "--live",
+    is_flag=True,
+    help="Hedge on the exchanges through ccxt (credentials from NEXOTC_<VENUE>_API_KEY / _SECRET / _PASSWORD).",
+)
+@click.option("--sandbox", is_flag=True, help="With --live: the exchanges' sandbox (testnet) environments.")
+@click.option(
+    "--venues",
+    default=None,
+    help="With --live: comma-separated venues (default: binance,coinbase,okx,kraken; with --sandbox binance,okx).",
+)
+@click.option(
+    "--proxy-url", default=None, help="With --live: ccxt's proxy_url (an egress gateway), e.g. http://gw:8080/."
 )
 @db_option
 @shared_options
@@ -885,15 +999,61 @@ def hedge_start(
     fixtures: str | None,
     parent_id: str | None,
     residual: bool,
+    live: bool,
+    sandbox: bool,
+    venues: str | None,
+    proxy_url: str | None,
     db_url: str | None,
 ) -> None:
-    """Hedge an accepted quote: TWAP clips routed across the venues by fee-adjusted price. Exits 3 when the hedge
-    ends with a residual (status partial); a quote already hedged is refused unless --residual."""
+    """Hedge an accepted quote: TWAP clips routed across the venues by fee-adjusted price, on simulated venues or
+    (--live) on the exchanges. Exits 3 when the hedge ends with a residual (status partial); a quote already hedged
+    is refused unless --residual."""
+    with _no_secrets():
+        _hedge_start(
+            app,
+            quote_id,
+            clips,
+            interval,
+            participation,
+            venue_cap,
+            limit_bps,
+            seed,
+            fixtures,
+            parent_id,
+            residual,
+            live,
+            sandbox,
+            venues,
+            proxy_url,
+            db_url,
+        )
+
+
+def _hedge_start(
+    app: App,
+    quote_id: str,
+    clips: int,
+    interval: str,
+    participation: str | None,
+    venue_cap: tuple[str, ...],
+    limit_bps: str | None,
+    seed: int,
+    fixtures: str | None,
+    parent_id: str | None,
+    residual: bool,
+    live: bool,
+    sandbox: bool,
+    venues: str | None,
+    proxy_url: str | None,
+    db_url: str | None,
+) -> None:
     import hashlib
+    import os
     import shutil
     from dataclasses import replace
 
-    from nexotc_client.desk.engine import hedge_plan, run_hedge
+    from nexotc_client.desk.engine import hedge_plan, run_hedge, venue_books
+    from nexotc_client.desk.exchange import VENUES_FILE
     from nexotc_client.desk.hedge import HedgeLock, validate_plan
     from nexotc_client.desk.models import QuoteState
 
@@ -909,12 +1069,20 @@ def hedge_start(
     limit = parse_decimal(limit_bps, "--limit-bps") if limit_bps is not None else None
     if parent_id is not None and not _HEDGE_ID.match(parent_id):
         raise NexotcError(f"--id {parent_id!r}: letters, digits, '.', '_', '-' (at most 64, not starting with . _ -)")
+    seed_given = click.get_current_context().get_parameter_source("seed") is not click.core.ParameterSource.DEFAULT
+    live_record = _live_venues(live, sandbox, venues, proxy_url, fixtures, seed_given)
     store = _hedge_store(app, db_url)
     with desk_errors():
         q = store.get_quote(quote_id)
     if q.state is not QuoteState.ACCEPTED:
         raise NexotcError(f"quote {quote_id} is {q.state.value}: only an accepted quote is hedged")
-    books = _books(q.symbol, fixtures, live=False)
+    live_venues = None
+    if live_record is None:
+        books = _books(q.symbol, fixtures, live=False)
+    else:
+        with desk_errors():  # the books of the plan: from the exchanges (nothing is created before they answer)
+            live_venues = live_record.open(os.environ)
+            books = venue_books(live_venues, q.symbol)
     plan = hedge_plan(
         q,
         clips=clips,
@@ -962,6 +1130,8 @@ def hedge_start(
                         console=_console(app),
                         # the hedge is in the database: other starts of the quote now see it (and refuse)
                         on_started=lambda _state: quote_lock.release(),
+                        venues=live_venues,
+                        live=live_record,
                     )
                 except BaseException:
                     try:
@@ -969,6 +1139,7 @@ def hedge_start(
                     except LookupError:  # never created: leave nothing behind
                         for path in journal.glob("*.jsonl"):
                             path.unlink()
+                        (journal / VENUES_FILE).unlink(missing_ok=True)
                         if created:
                             shutil.rmtree(journal, ignore_errors=True)
                     raise
@@ -985,7 +1156,7 @@ def hedge_resume(app: App, parent_id: str, db_url: str | None) -> None:
     from nexotc_client.desk.engine import resume_hedge
 
     store = _hedge_store(app, db_url)
-    with desk_errors():
+    with _no_secrets(), desk_errors():
         quote_id = store.hedge_quote_id(parent_id)
         with _hedge_lock(app, parent_id):
             state = resume_hedge(store, parent_id, _journal(app, parent_id), console=_console(app))
@@ -1005,7 +1176,7 @@ def hedge_cancel(app: App, parent_id: str, db_url: str | None) -> None:
     from nexotc_client.desk.models import HedgeStatus
 
     store = _hedge_store(app, db_url)
-    with desk_errors():
+    with _no_secrets(), desk_errors():
         state = store.load_hedge(parent_id)
         if state.status in (HedgeStatus.DONE, HedgeStatus.PARTIAL):
             raise NexotcError(f"hedge {parent_id} is already finished ({state.status.value}): nothing to cancel")
@@ -1019,7 +1190,7 @@ def hedge_cancel(app: App, parent_id: str, db_url: str | None) -> None:
                 state = cancel_hedge(store, parent_id, _journal(app, parent_id))
             finally:
                 lock.release()
-    data = {**_hedge_summary(state), "already_cancelled": already}
+    data = {**_hedge_summary(state, venues=_venues_of(app, parent_id)), "already_cancelled": already}
 
     def render(c: Console) -> None:
         if already:
@@ -1039,7 +1210,7 @@ def hedge_show(app: App, parent_id: str, db_url: str | None) -> None:
     store = _hedge_store(app, db_url)
     with desk_errors():
         state = store.load_hedge(parent_id)
-    data = _hedge_summary(state, _process(app, parent_id, state.status.value))
+    data = _hedge_summary(state, _process(app, parent_id, state.status.value), _venues_of(app, parent_id))
     app.emit(data, _render_hedge(data))
 
 
@@ -1055,6 +1226,7 @@ def hedge_list(app: App, db_url: str | None) -> None:
         {
             **{k: canonical(v) if isinstance(v, Decimal) else v for k, v in r.items()},
             "process": _process(app, r["parent_id"], r["status"]),
+            "venues": _venues_of(app, r["parent_id"]),
         }
         for r in _hedge_store(app, db_url).hedges()
     ]
@@ -1063,6 +1235,10 @@ def hedge_list(app: App, db_url: str | None) -> None:
         for r in rows:
             c.print(
                 f"{r['parent_id']}  {_status_text(r['status'], r['process'])}  {r['side']} {r['filled']}/{r['target']}"
+                f"  {_venues_text(r['venues'])}",
+                soft_wrap=True,
+                markup=False,
+                highlight=False,
             )
 
     app.emit(rows, render)

@@ -1,10 +1,18 @@
 """Wiring of the desk engine for the CLI and the demo: venue books (offline fixtures through ccxt's parsers, or
-live ccxt), the quote engine, journaled simulated venues for hedging, and hedges persisted after every change.
+live ccxt), the quote engine, journaled simulated venues or live exchanges for hedging, and hedges persisted after
+every change.
 
     books = fixture_books("BTC/USDT")                       # 4 venues, raw exchange responses parsed by ccxt
     engine = quote_engine(books)                            # QuoteEngine over those books
     state = run_hedge(store, plan, journal_dir, books)      # TWAP on journaled sim venues, saved at every change
     state = resume_hedge(store, parent_id, journal_dir)     # after a kill: from the database and the journals
+
+    live = LiveVenues(("binance", "okx"), sandbox=True)     # live exchanges through ccxt (recorded: no secret)
+    venues = live.open(os.environ)                          # CcxtVenues, credentials from the environment
+    state = run_hedge(store, plan, journal_dir, venue_books(venues, "BTC/USDT"), venues=venues, live=live)
+
+A venue error during a hedge (the network, the exchange) saves the hedge as it stands, still running, and raises
+:class:`HedgeInterruptedError`: `resume` continues it, adopting by client order id what the exchange took.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +30,7 @@ from rich.console import Console
 
 from nexotc_client.chain.errors import NexotcError
 from nexotc_client.desk.db import hedge_booking_id
-from nexotc_client.desk.exchange import open_sim_venues, wall_ms
+from nexotc_client.desk.exchange import LiveVenues, open_hedge_venues, open_sim_venues, wall_ms
 from nexotc_client.desk.hedge import HedgeExecutor
 from nexotc_client.desk.models import (
     RFQ,
@@ -50,7 +58,15 @@ from nexotc_client.desk.tca import (
     write_breaks_csv,
     write_tca_csv,
 )
-from nexotc_client.desk.venues import CCXT_VENUES, CcxtVenue, FixtureResponder, RawTransport
+from nexotc_client.desk.venues import (
+    CCXT_VENUES,
+    CcxtVenue,
+    ExecutionVenue,
+    FixtureResponder,
+    RawTransport,
+    Venue,
+    VenueError,
+)
 from nexotc_client.terms import LegId, Terms
 
 ENV_FIXTURES = "NEXOTC_VENUE_FIXTURES"
@@ -177,6 +193,22 @@ def live_books(symbol: str, venues: Sequence[str] = CCXT_VENUES) -> list[Book]:
     return [CcxtVenue(name).fetch_order_book(symbol) for name in venues]
 
 
+def venue_books(venues: Mapping[str, Venue], symbol: str) -> list[Book]:
+    """Each venue's current book of ``symbol`` (for live venues: through ccxt, from the exchange)."""
+    return [venue.fetch_order_book(symbol) for _, venue in sorted(venues.items())]
+
+
+class HedgeInterruptedError(VenueError):
+    """A venue error stopped a hedge; it is saved as it stands (running) and `resume` continues it."""
+
+    def __init__(self, parent_id: str, cause: Exception) -> None:
+        self.parent_id = parent_id
+        super().__init__(
+            f"hedge {parent_id} interrupted: {cause} (saved; the exchange keeps what it executed: "
+            f"`nexotc hedge resume {parent_id}` continues it, `nexotc hedge cancel {parent_id}` stops it)"
+        )
+
+
 def quote_engine(
     books: Sequence[Book],
     config: QuoteConfig | None = None,
@@ -255,17 +287,36 @@ def run_hedge(
     poll_ms: int = 50,
     max_wait_ms: int = 10_000,
     on_started: Callable[[HedgeState], None] | None = None,
+    venues: Mapping[str, ExecutionVenue] | None = None,
+    live: LiveVenues | None = None,
 ) -> HedgeState:
-    """Start and run a hedge on journaled simulated venues seeded with `books`; every change is saved.
-    ``on_started(state)`` is called once the hedge is saved, before its first clip."""
-    venues = open_sim_venues(books, journal_dir, clock=clock, seed=seed, params=params)
+    """Start and run a hedge on journaled simulated venues seeded with `books`, or on the given live `venues`
+    (``live``, their record, is written to `journal_dir` first, so that resume and cancel reopen them); every
+    change is saved. ``on_started(state)`` is called once the hedge is saved, before its first clip."""
+    if venues is None:
+        venues = open_sim_venues(books, journal_dir, clock=clock, seed=seed, params=params)
+    if live is not None:
+        live.save(journal_dir)
     executor = _executor(store, venues, quote_id, clock, sleep, console)
     state = executor.start(plan)
     if on_started is not None:
         on_started(state)
-    state = executor.run(state, poll_ms=poll_ms, max_wait_ms=max_wait_ms)
+    state = _run(store, executor, state, quote_id, poll_ms, max_wait_ms)
     book_hedge_fills(store, state, quote_id)
     return state
+
+
+def _run(
+    store: DeskStore, executor: HedgeExecutor, state: HedgeState, quote_id: str | None, poll_ms: int, max_wait_ms: int
+) -> HedgeState:
+    """Run the hedge; a venue error saves it as it stands (what was learnt before the error included: an order the
+    venue acknowledged, the fills that arrived) and raises :class:`HedgeInterruptedError`."""
+    try:
+        return executor.run(state, poll_ms=poll_ms, max_wait_ms=max_wait_ms)
+    except VenueError as exc:
+        store.save_hedge(state, quote_id)
+        book_hedge_fills(store, state, quote_id)
+        raise HedgeInterruptedError(state.plan.parent_id, exc) from exc
 
 
 def resume_hedge(
@@ -277,30 +328,43 @@ def resume_hedge(
     console: Console | None = None,
     poll_ms: int = 50,
     max_wait_ms: int = 10_000,
+    environ: Mapping[str, str] | None = None,
 ) -> HedgeState:
-    """Continue a hedge from the database after a crash: the venues are rebuilt from their journals, orders
-    persisted as NEW are adopted (the venue knows them) or sent, fills are counted once."""
+    """Continue a hedge from the database after a crash: the venues are rebuilt from their journals (a live
+    hedge's from its venues record, credentials from ``environ``), orders persisted as NEW are adopted (the venue
+    knows them) or sent, fills are counted once."""
     state = store.load_hedge(parent_id)
     quote_id = store.hedge_quote_id(parent_id)
     if not journal_dir.exists():
         raise FileNotFoundError(f"no venue journal for hedge {parent_id} in {journal_dir}")
-    venues = {p.stem: v for p, v in ((p, _reopen(p, clock)) for p in sorted(journal_dir.glob("*.jsonl")))}
+    venues = open_hedge_venues(journal_dir, environ, clock)
     executor = _executor(store, venues, quote_id, clock, sleep, console)
-    executor.resume(state)
+    try:
+        executor.resume(state)
+    except VenueError as exc:
+        store.save_hedge(state, quote_id)
+        raise HedgeInterruptedError(parent_id, exc) from exc
     if state.status is HedgeStatus.RUNNING:
-        state = executor.run(state, poll_ms=poll_ms, max_wait_ms=max_wait_ms)
+        state = _run(store, executor, state, quote_id, poll_ms, max_wait_ms)
     book_hedge_fills(store, state, quote_id)
     return state
 
 
-def cancel_hedge(store: DeskStore, parent_id: str, journal_dir: Path, clock: Callable[[], int] = wall_ms) -> HedgeState:
-    """Cancel a hedge (idempotent): its open orders are cancelled through the venues' API, orders never sent
-    stay unsent, the fills that arrived are stored and booked, and it is marked CANCELLED."""
+def cancel_hedge(
+    store: DeskStore,
+    parent_id: str,
+    journal_dir: Path,
+    clock: Callable[[], int] = wall_ms,
+    environ: Mapping[str, str] | None = None,
+) -> HedgeState:
+    """Cancel a hedge (idempotent): its open orders are cancelled through the venues' API (a live hedge's on its
+    exchanges, credentials from ``environ``), orders never sent stay unsent, the fills that arrived are stored and
+    booked, and it is marked CANCELLED. A venue error leaves it as it was (cancel again)."""
     state = store.load_hedge(parent_id)
     if state.status is HedgeStatus.CANCELLED:
         return state
     quote_id = store.hedge_quote_id(parent_id)
-    venues = {p.stem: _reopen(p, clock) for p in sorted(journal_dir.glob("*.jsonl"))}
+    venues = open_hedge_venues(journal_dir, environ, clock) if journal_dir.exists() else {}
     missing = sorted({o.venue for o in state.orders} - set(venues))
     if missing:
         raise FileNotFoundError(f"no venue journal for {', '.join(missing)} of hedge {parent_id} in {journal_dir}")
@@ -308,12 +372,6 @@ def cancel_hedge(store: DeskStore, parent_id: str, journal_dir: Path, clock: Cal
     executor.cancel(state)
     book_hedge_fills(store, state, quote_id)
     return state
-
-
-def _reopen(path: Path, clock: Callable[[], int]):
-    from nexotc_client.desk.exchange import JournaledVenue
-
-    return JournaledVenue(path.stem, [], path, clock=clock)
 
 
 def book_hedge_fills(store: DeskStore, state: HedgeState, quote_id: str | None) -> int:
@@ -444,6 +502,7 @@ def reconcile_quote(store: DeskStore, quote_id: str, out_dir: Path) -> ReconResu
 
 __all__ = [
     "DeskInputError",
+    "HedgeInterruptedError",
     "ReconResult",
     "check_pair",
     "check_rfq",
@@ -463,4 +522,5 @@ __all__ = [
     "quote_engine",
     "resume_hedge",
     "run_hedge",
+    "venue_books",
 ]

@@ -1,6 +1,7 @@
-"""Simulated exchanges that outlive the desk process: a :class:`~nexotc_client.desk.sim.SimVenue` whose every
-state-changing call is journaled to a file, so a fresh process rebuilds exactly the same venue (same books,
-same open impact, same trades, same RNG position) by replaying the journal.
+"""The exchanges of a hedge. Simulated exchanges that outlive the desk process: a
+:class:`~nexotc_client.desk.sim.SimVenue` whose every state-changing call is journaled to a file, so a fresh
+process rebuilds exactly the same venue (same books, same open impact, same trades, same RNG position) by
+replaying the journal.
 
 This is what makes "kill the desk mid-hedge, restart, resume" meaningful offline: a real exchange keeps the
 orders it executed whatever happens to the client. Here the journal line is the exchange's commit point — it
@@ -10,6 +11,14 @@ happened at the exchange (the resumed hedge finds it by its client order id and 
 deterministic given its seed, its initial books and that sequence.
 
     venues = open_sim_venues(books, journal_dir, seed=7)       # {name: JournaledVenue}
+
+A hedge on live exchanges (``nexotc hedge start --live``) has no journal: the exchange itself is the record.
+Its journal directory holds instead a :data:`VENUES_FILE` (:class:`LiveVenues`: mode, venue names, sandbox,
+proxy URL; never a credential) from which another process rebuilds the same :class:`CcxtVenue` instances,
+credentials read again from the environment (:func:`open_hedge_venues`).
+
+    LiveVenues(("binance", "okx"), sandbox=True).save(journal_dir)
+    venues = open_hedge_venues(journal_dir, environ=os.environ)  # {name: CcxtVenue} or {name: JournaledVenue}
 """
 
 from __future__ import annotations
@@ -18,14 +27,25 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from nexotc_client.desk.models import Book, Fill, Side, from_dict, to_dict
 from nexotc_client.desk.sim import SimParams, SimVenue
-from nexotc_client.desk.venues import OrderAck
+from nexotc_client.desk.venues import (
+    CCXT_VENUES,
+    CcxtVenue,
+    ExecutionVenue,
+    MissingCredentialsError,
+    OrderAck,
+    VenueError,
+    ccxt_credentials,
+    missing_credentials,
+)
 
 
 def wall_ms() -> int:
@@ -174,4 +194,125 @@ def open_sim_venues(
     }
 
 
-__all__ = ["JournaledVenue", "open_sim_venues", "wall_ms"]
+# --- live venues ----------------------------------------------------------------------------------------------
+
+#: the record, in a hedge's journal directory, of the live venues it trades on
+VENUES_FILE = "venues.json"
+
+
+def check_proxy_url(url: str) -> str:
+    """A proxy URL for ccxt's ``proxy_url``: http(s), a host, no credentials in it (the URL is recorded in
+    :data:`VENUES_FILE`; a gateway's credentials do not belong in a file). A URL without a path gets ``/``
+    (ccxt appends the exchange URL to it as it is)."""
+    text = url.strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise VenueError(f"--proxy-url {url!r}: an http:// or https:// URL with a host")
+    if parts.username is not None or parts.password is not None:
+        raise VenueError("--proxy-url: no credentials in the URL (it is recorded with the hedge)")
+    return text if parts.path or parts.query else text + "/"
+
+
+@dataclass(frozen=True, slots=True)
+class LiveVenues:
+    """The live exchanges of a hedge, as recorded in its journal directory (no secret: credentials come from the
+    environment, in every process that opens the venues)."""
+
+    names: tuple[str, ...]
+    sandbox: bool = False
+    proxy_url: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.names:
+            raise VenueError("no live venue")
+        unknown = [n for n in self.names if n not in CCXT_VENUES]
+        if unknown:
+            raise VenueError(f"unknown venue {', '.join(unknown)} (venues: {', '.join(CCXT_VENUES)})")
+        if len(set(self.names)) != len(self.names):
+            raise VenueError(f"a venue named twice: {', '.join(self.names)}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mode": "live", "venues": list(self.names), "sandbox": self.sandbox, "proxy_url": self.proxy_url}
+
+    def save(self, journal_dir: Path) -> Path:
+        """Write the record (fsynced, atomically replaced)."""
+        journal_dir.mkdir(parents=True, exist_ok=True)
+        path = journal_dir / VENUES_FILE
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("w") as fh:
+            json.dump(self.to_json(), fh)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, journal_dir: Path) -> LiveVenues | None:
+        """The record of ``journal_dir``; None when it has none (a hedge on simulated venues)."""
+        path = journal_dir / VENUES_FILE
+        try:
+            raw = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        except ValueError as exc:
+            raise VenueError(f"{path}: not a venues record ({exc})") from exc
+        if not isinstance(raw, dict) or raw.get("mode") != "live" or not isinstance(raw.get("venues"), list):
+            raise VenueError(f"{path}: not a venues record")
+        proxy = raw.get("proxy_url")
+        return cls(tuple(str(v) for v in raw["venues"]), bool(raw.get("sandbox")), str(proxy) if proxy else None)
+
+    def missing_credentials(self, environ: Mapping[str, str]) -> list[str]:
+        return missing_credentials(self.names, environ)
+
+    def open(self, environ: Mapping[str, str], clock: Callable[[], int] = wall_ms) -> dict[str, CcxtVenue]:
+        """One :class:`CcxtVenue` per venue, credentials from ``environ`` (every missing variable named at once,
+        before any venue is built). Nothing goes over the network here."""
+        missing = self.missing_credentials(environ)
+        if missing:
+            raise MissingCredentialsError(
+                f"missing credentials for the live venues: {', '.join(missing)} (set them in the environment)"
+            )
+        return {
+            name: CcxtVenue(
+                name, sandbox=self.sandbox, proxy_url=self.proxy_url, clock=clock, **ccxt_credentials(name, environ)
+            )
+            for name in self.names
+        }
+
+
+def venues_info(journal_dir: Path) -> dict[str, Any]:
+    """What a hedge trades on, for `hedge show | list`: live (venues, sandbox, proxy URL) or simulated (the
+    venues of its journals)."""
+    try:
+        live = LiveVenues.load(journal_dir)
+    except VenueError:
+        live = None
+    if live is not None:
+        return live.to_json()
+    names = sorted(p.stem for p in journal_dir.glob("*.jsonl")) if journal_dir.is_dir() else []
+    return {"mode": "simulated", "venues": names, "sandbox": False, "proxy_url": None}
+
+
+def open_hedge_venues(
+    journal_dir: Path, environ: Mapping[str, str] | None = None, clock: Callable[[], int] = wall_ms
+) -> dict[str, ExecutionVenue]:
+    """The venues of the hedge whose journal directory is ``journal_dir``: its live exchanges when it has a
+    :data:`VENUES_FILE` (credentials from ``environ``, default the process's environment), else its simulated
+    venues rebuilt from their journals."""
+    live = LiveVenues.load(journal_dir)
+    if live is not None:
+        return dict(live.open(os.environ if environ is None else environ, clock=clock))
+    return {p.stem: JournaledVenue(p.stem, [], p, clock=clock) for p in sorted(journal_dir.glob("*.jsonl"))}
+
+
+__all__ = [
+    "VENUES_FILE",
+    "JournaledVenue",
+    "LiveVenues",
+    "check_proxy_url",
+    "open_hedge_venues",
+    "open_sim_venues",
+    "venues_info",
+    "wall_ms",
+]

@@ -10,7 +10,9 @@ the venue knows is adopted (never re-sent), an unknown one is sent now. Orders s
 poll (a venue may acknowledge before it reports the order's state). Fills are keyed by ``(venue, trade_id)``:
 a fill seen twice (in the acknowledgement and again in ``fetch_my_trades``, or again after a restart) counts
 once, late and out-of-order fills are accepted whenever they arrive, and the totals are sums over the distinct
-fills.
+fills. A venue error propagates out of :meth:`HedgeExecutor.step` with the state as persisted (resumable); an
+order whose send failed and whose lookup failed too is left NEW (its fate is unknown: resume looks it up again),
+never marked rejected and never re-sent blindly.
 """
 
 from __future__ import annotations
@@ -359,12 +361,17 @@ class HedgeExecutor:
         venue = self.venues[order.venue]
         try:
             ack = venue.create_order(order.symbol, order.side, order.size, order.limit_price, order.client_order_id)
-        except VenueError:
+        except VenueError as sent:
             # the request may still have reached the venue (a timeout): look the order up before giving up on it
             try:
                 ack = venue.fetch_order(order.symbol, order.client_order_id)
-            except VenueError:
-                ack = None
+            except VenueError as lookup:
+                # the venue cannot say whether it took the order (the network is down): the order stays NEW, as
+                # persisted before the send, and the hedge stops here; resume() looks it up again, never re-sends
+                raise VenueError(
+                    f"{order.venue}: order {order.client_order_id} may or may not have reached the venue "
+                    f"({sent}; looking it up: {lookup})"
+                ) from lookup
             if ack is None:
                 order.status = OrderStatus.REJECTED
                 order.order_id = f"rejected:{order.client_order_id}"

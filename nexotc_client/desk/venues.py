@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import statistics
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from pathlib import Path
@@ -51,21 +52,27 @@ from nexotc_client.desk.money import BPS, D
 __all__ = [
     "CCXT_VENUES",
     "DEFAULT_TAKER_FEE_BPS",
+    "ENV_PREFIX",
     "MAX_DEPTH",
     "TRADES_PAGE_MAX",
     "CcxtVenue",
     "ExecutionVenue",
     "FixtureResponder",
     "GuardResult",
+    "MissingCredentialsError",
     "OrderAck",
     "RawTransport",
     "ReplayVenue",
     "Venue",
     "VenueError",
     "apply_guards",
+    "ccxt_credentials",
+    "credential_vars",
     "divergence_guard",
     "exact",
+    "has_sandbox",
     "kraken_cl_ord_id",
+    "missing_credentials",
     "staleness_guard",
 ]
 
@@ -83,6 +90,49 @@ DEFAULT_TAKER_FEE_BPS: dict[str, Decimal] = {
 
 class VenueError(RuntimeError):
     """A venue could not serve a request (unknown symbol, no snapshot yet, an exchange error)."""
+
+
+class MissingCredentialsError(VenueError):
+    """A live venue was asked for without its API credentials in the environment."""
+
+
+# --- credentials (from the environment only) -----------------------------------------------------------------
+
+#: the environment variables of a venue's credentials: ``NEXOTC_<VENUE>_API_KEY``, ``_SECRET`` and, where the
+#: venue takes an API passphrase (OKX), ``_PASSWORD``
+ENV_PREFIX = "NEXOTC_"
+_PASSPHRASE_VENUES = ("okx",)
+
+
+def credential_vars(venue: str) -> dict[str, str]:
+    """ccxt credential name -> the environment variable it is read from, for ``venue``."""
+    stem = f"{ENV_PREFIX}{venue.upper()}_"
+    out = {"api_key": f"{stem}API_KEY", "secret": f"{stem}SECRET"}
+    if venue in _PASSPHRASE_VENUES:
+        out["password"] = f"{stem}PASSWORD"
+    return out
+
+
+def missing_credentials(venues: Iterable[str], environ: Mapping[str, str]) -> list[str]:
+    """The credential variables of ``venues`` that are unset (or empty) in ``environ``, in order."""
+    return [var for v in venues for var in credential_vars(v).values() if not environ.get(var, "").strip()]
+
+
+def ccxt_credentials(venue: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """``venue``'s credentials as :class:`CcxtVenue` keyword arguments, read from ``environ`` (never from a
+    file or the command line); :class:`MissingCredentialsError` names the variables that are missing."""
+    missing = missing_credentials([venue], environ)
+    if missing:
+        names = ", ".join(missing)
+        raise MissingCredentialsError(f"{venue}: missing credentials {names} (set them in the environment)")
+    return {name: environ[var].strip() for name, var in credential_vars(venue).items()}
+
+
+def has_sandbox(venue: str) -> bool:
+    """Whether ccxt has a sandbox (test) environment for ``venue`` (binance and okx do; coinbase and kraken not)."""
+    import ccxt
+
+    return getattr(ccxt, venue)().urls.get("test") is not None
 
 
 @dataclass(slots=True)
@@ -280,10 +330,28 @@ def _own_decimal_context(method: Callable[..., Any]) -> Callable[..., Any]:
     return isolated
 
 
+def _proxy_conflicts(exchange_id: str) -> Callable[[object, object], None]:
+    """ccxt's check that a ``proxy_url`` is not combined with an HTTP(S)/SOCKS proxy agent, as ccxt means it. Its
+    synchronous ``fetch`` (4.5.90) passes ``proxies is not None``, a bool, and the check takes ``False`` for a set
+    agent (it only compares with None and ''), so ``proxy_url`` alone is refused ("multiple conflicting proxy
+    settings") on every request. This one refuses only an agent that is really set."""
+
+    def check(proxy_agent_set: object, proxy_url_set: object) -> None:
+        agent = proxy_agent_set not in (None, False, "")
+        if agent and proxy_url_set not in (None, ""):
+            import ccxt
+
+            raise ccxt.InvalidProxySettings(f"{exchange_id}: proxy_url and an HTTP(S)/SOCKS proxy exclude each other")
+
+    return check
+
+
 class CcxtVenue:
     """A venue through ccxt's unified API. ``transport`` (a :class:`RawTransport`) replaces ccxt's HTTP layer;
-    ``sandbox`` switches the exchange to its test environment (``set_sandbox_mode``); ``fee_bps`` overrides the
-    taker fee (default: the market's ``taker`` fee as ccxt reports it, else :data:`DEFAULT_TAKER_FEE_BPS`)."""
+    ``sandbox`` switches the exchange to its test environment (``set_sandbox_mode``; a venue without one is a
+    :class:`VenueError`); ``proxy_url`` is ccxt's ``proxy_url`` (an egress gateway: ccxt prepends it to each
+    request's URL, URL-encoded when it has a query string); ``fee_bps`` overrides the taker fee (default: the
+    market's ``taker`` fee as ccxt reports it, else :data:`DEFAULT_TAKER_FEE_BPS`)."""
 
     #: Coinbase: how far back a process that did not place an order looks for it by client order id
     lookup_window_ms: int = 7 * 24 * 3_600_000
@@ -305,6 +373,7 @@ class CcxtVenue:
         password: str | None = None,
         fee_bps: Decimal | None = None,
         clock: Callable[[], int] = _ms,
+        proxy_url: str | None = None,
     ) -> None:
         import ccxt  # imported lazily: the pure-Python parts of the desk do not need it
 
@@ -315,7 +384,17 @@ class CcxtVenue:
             if password:
                 config["password"] = password  # OKX's API passphrase
         self.exchange = cls(config)
+        if api_key:
+            # ccxt logs every request with its headers (API key, OKX's passphrase) at DEBUG: never for a keyed venue
+            quiet = logging.getLogger(f"{__name__}.ccxt.{exchange_id}")
+            quiet.setLevel(logging.INFO)
+            self.exchange.logger = quiet
+        if proxy_url:
+            self.exchange.proxy_url = proxy_url
+            self.exchange.check_conflicting_proxies = _proxy_conflicts(self.exchange.id)
         if sandbox:
+            if self.exchange.urls.get("test") is None:
+                raise VenueError(f"{exchange_id} has no sandbox in ccxt")
             self.exchange.set_sandbox_mode(True)
         if transport is not None:
             transport.mount(self.exchange)
@@ -327,7 +406,10 @@ class CcxtVenue:
 
     def _load(self) -> None:
         if not self._loaded:
-            self.exchange.load_markets()
+            try:
+                self.exchange.load_markets()
+            except Exception as exc:  # ccxt's network and exchange errors: one named error
+                raise VenueError(f"{self.name} load_markets: {exc}") from exc
             self._loaded = True
 
     @_own_decimal_context
@@ -335,7 +417,10 @@ class CcxtVenue:
         if self._fee_bps is not None:
             return self._fee_bps
         self._load()
-        taker = self.exchange.market(symbol).get("taker")
+        try:
+            taker = self.exchange.market(symbol).get("taker")
+        except Exception as exc:  # ccxt's BadSymbol
+            raise VenueError(f"{self.name} {symbol}: {exc}") from exc
         if taker is None:
             return DEFAULT_TAKER_FEE_BPS.get(self.name, Decimal(0))
         return D(str(taker)) * BPS

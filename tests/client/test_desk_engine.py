@@ -8,15 +8,15 @@ import io
 import json
 from dataclasses import replace
 from decimal import Decimal
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import ccxt
 import pytest
 from rich.console import Console
+from venuekit import FIX, HOSTS, ORDER_PATHS, SECRET, TRADE_PATHS, emulated
 
 from nexotc_client.desk.aggregator import InsufficientDepthError, PreparedBook, consolidate, walk_vwap
-from nexotc_client.desk.emulators import BinanceSandboxEmulator, CoinbaseEmulator, KrakenEmulator, OkxSandboxEmulator
+from nexotc_client.desk.emulators import BinanceSandboxEmulator
 from nexotc_client.desk.hedge import HedgeExecutor, recompute_totals
 from nexotc_client.desk.models import (
     RFQ,
@@ -59,7 +59,6 @@ from nexotc_client.desk.venues import (
     staleness_guard,
 )
 
-FIX = Path(__file__).resolve().parent.parent / "fixtures" / "venues"
 TS = 1_763_900_000_000
 D = Decimal
 
@@ -338,44 +337,6 @@ def test_trades_are_read_from_the_earliest_order_waiting_for_fills(books, lag_ms
         st2 = ex2.start(HedgePlan("hw", "BTC/USDT", Side.BUY, D(60), 6, 60_000, TS))
         ex2.run(st2)
         assert st2.status is HedgeStatus.STOPPED and st2.filled < D(60)
-
-
-HOSTS = {
-    "binance": "testnet.binance.vision",
-    "okx": "www.okx.com",
-    "coinbase": "api.coinbase.com",
-    "kraken": "api.kraken.com",
-}
-#: the path of each venue's order placement and of its own-trades list
-ORDER_PATHS = {
-    "binance": "/api/v3/order",
-    "okx": "/api/v5/trade/batch-orders",  # ccxt's default
-    "coinbase": "/api/v3/brokerage/orders",
-    "kraken": "/0/private/AddOrder",
-}
-TRADE_PATHS = {
-    "binance": "/api/v3/myTrades",
-    "okx": "/api/v5/trade/fills-history",
-    "coinbase": "/api/v3/brokerage/orders/historical/fills",
-    "kraken": "/0/private/TradesHistory",
-}
-#: 64 bytes in base64, the shape of Kraken's secrets (signed with the decoded bytes) and of Coinbase's CDP Ed25519
-#: keys (ccxt signs an EdDSA JWT with the first 32 bytes); Binance and OKX take it as an HMAC key
-SECRET = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw=="
-
-
-def emulated(books, exchange, clock):
-    """A simulated venue (BTC/USDT, late fills) and the emulator of its exchange's raw REST API."""
-    markets = json.loads((FIX / exchange / "markets.json").read_text())
-    price_dp = 1 if exchange == "kraken" else 2  # Kraken's BTC/USDT tick is 0.1 (ccxt rounds limit prices to it)
-    sim = SimVenue(exchange, [books[exchange]], clock, seed=2, params=SimParams(late_fill_prob=0.4, price_dp=price_dp))
-    if exchange == "binance":
-        return sim, BinanceSandboxEmulator(sim, markets, {"BTCUSDT": "BTC/USDT"})
-    if exchange == "okx":
-        return sim, OkxSandboxEmulator(sim, markets)
-    if exchange == "coinbase":
-        return sim, CoinbaseEmulator(sim, markets)
-    return sim, KrakenEmulator(sim, markets, {"XBTUSDT": "BTC/USDT"})
 
 
 def ccxt_venue(exchange, transport, clock):
