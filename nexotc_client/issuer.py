@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from nexotc_client.chain.errors import NexotcError
+from nexotc_client.safejson import load_json
 
 DEFAULT_DEPTH = 20
 TREE_FILE = "tree.json"
@@ -56,7 +57,7 @@ def _write_json(path: Path, data: Any) -> Path:
 
 def _read_json(path: Path | str, what: str) -> dict[str, Any]:
     try:
-        data = json.loads(Path(path).read_text())
+        data = load_json(Path(path).read_text())
     except FileNotFoundError:
         raise NexotcError(f"{what}: no such file {path}") from None
     except (OSError, ValueError) as exc:
@@ -374,7 +375,7 @@ def _open_tree(path: Path, depth: int) -> Any:
     except OSError as exc:
         raise NexotcError(f"issuer tree {path}: cannot read it: {exc}") from exc
     try:
-        data = json.loads(text)
+        data = load_json(text)
         if not isinstance(data, dict):
             raise ValueError(f"a JSON {type(data).__name__}, not an object")
         return PoseidonTree.from_json(data, path)

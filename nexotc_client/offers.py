@@ -282,7 +282,9 @@ class SignedOffer:
         """Read `to_json` data back; keys it does not know (notes added by tools) are ignored."""
         try:
             return _decode(data)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except KeyError as exc:
+            raise OfferError(f"not a nexotc signed offer: the field {exc.args[0]!r} is missing") from exc
+        except (ValueError, TypeError, AttributeError) as exc:
             raise OfferError(f"not a nexotc signed offer: {exc}") from exc
 
     # ---------------------------------------------------------------- links

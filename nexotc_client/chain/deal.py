@@ -436,6 +436,13 @@ class Deal:
             if not is_valid_address(value):
                 raise NexotcError(f"claim: {what} is not an address: {value!r}")
         token, recipient = to_checksum_address(token), to_checksum_address(recipient)
+        # the contract's rule ("recipient would lock the funds"), named before anything is sent
+        locking = {self.address.lower(): "this deal itself", self.factory.address.lower(): "this deal's factory"}
+        if recipient.lower() in locking:
+            raise NexotcError(
+                f"claim: the recipient {recipient} is {locking[recipient.lower()]}: nothing could ever pay the tokens "
+                "out from there (the deal refuses it: recipient would lock the funds); claim to a wallet"
+            )
         if not self.claimable(sender.address, token):
             raise NexotcError(f"claim: {sender.address} has no pull balance of {token_label(token)} in this deal")
         try:
@@ -596,6 +603,20 @@ class Deal:
                 }
             )
         return out
+
+    def compliance_hint(self, role: str, wallet: str) -> str:
+        """What `wallet` (this deal's `role`: buyer or seller) runs to get through the deal's compliance gate: the
+        `nexotc kyc prove` and `kyc submit` steps in the deal's scope (its desk's for a desk deal), or why it never
+        can (no KYC registry, an unregistered policy)."""
+        from nexotc_client.chain.offers import compliance_problems
+
+        with reverts_as_errors("desk_id()"):
+            desk_id = int(self.contract.desk_id())
+        problems = compliance_problems(self.factory, self.terms, self.address, [(role, wallet)], desk_id)
+        if problems:
+            return problems[0]
+        # the registry's view of the attestation passes but the deal's own gate does not: name the gate
+        return f"the {role} {wallet} does not pass this deal's compliance gate (policy #{self.terms.policy_id}) now"
 
     def _gate_refuses(self) -> list[tuple[str, str]]:
         """The principals (role, wallet) this deal's compliance gate refuses now (none for an

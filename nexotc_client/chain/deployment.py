@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import stat
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from eth_utils import to_checksum_address
+from eth_utils import is_hex_address, to_checksum_address
 
 from nexotc_client.chain.contracts import container, factory_container
+from nexotc_client.chain.encoding import is_valid_address
 from nexotc_client.chain.errors import NexotcError, NotDeployedError, reverts_as_errors
 from nexotc_client.chain.factory import Factory
+from nexotc_client.safejson import load_json
 
 if TYPE_CHECKING:
     from ape.api import AccountAPI
@@ -70,31 +75,165 @@ class Deployment:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Deployment:
+    def from_dict(cls, data: Any) -> Deployment:
+        """A record as `to_dict` writes it; every field's type is checked (a hand-edited or corrupted record
+        is refused with a sentence naming the field, never half-read)."""
         try:
-            return cls(
-                network=str(data["network"]),
-                factory=to_checksum_address(data["factory"]),
-                implementation=to_checksum_address(data["implementation"]),
-                block=int(data["block"]),
-                block_hash=str(data["block_hash"]),
-                tx_hash=str(data["tx_hash"]),
-                deployer=to_checksum_address(data["deployer"]),
-                timestamp=int(data["timestamp"]),
-                tokens={str(k): to_checksum_address(v) for k, v in (data.get("tokens") or {}).items()},
-                multisig_factory=(
-                    to_checksum_address(data["multisig_factory"]) if data.get("multisig_factory") else None
-                ),
-                multisig_factory_block=(
-                    int(data["multisig_factory_block"]) if data.get("multisig_factory_block") is not None else None
-                ),
-                kyc_registry=to_checksum_address(data["kyc_registry"]) if data.get("kyc_registry") else None,
-                previous=tuple(
-                    (to_checksum_address(p["factory"]), int(p["block"])) for p in data.get("previous") or ()
-                ),
+            return cls._parse(data)
+        except _Malformed as exc:
+            raise NexotcError(f"malformed deployment record: {exc}") from None
+
+    @classmethod
+    def _parse(cls, data: Any) -> Deployment:
+        if not isinstance(data, dict):
+            raise _Malformed(f"expected an object of fields, got {describe_json(data)}")
+        unknown = [k for k in data if k not in _DEPLOYMENT_FIELDS]
+        if unknown:
+            raise _Malformed(f"unknown field {json.dumps(unknown[0])} (fields: {', '.join(_DEPLOYMENT_FIELDS)})")
+        for name in _DEPLOYMENT_REQUIRED:
+            if name not in data:
+                raise _Malformed(f"the field {name!r} is missing")
+        tokens = data.get("tokens", {})
+        if not isinstance(tokens, dict):
+            raise _Malformed(f"tokens must be an object (symbol => token address), not {describe_json(tokens)}")
+        previous = data.get("previous", [])
+        if not isinstance(previous, list):
+            raise _Malformed(f"previous must be a list of {{factory, block}} objects, not {describe_json(previous)}")
+        replaced: list[tuple[str, int]] = []
+        for i, entry in enumerate(previous):
+            if not isinstance(entry, dict) or set(entry) != {"factory", "block"}:
+                raise _Malformed(
+                    f"previous[{i}] must be an object with exactly factory and block, not {describe_json(entry)}"
+                )
+            replaced.append(
+                (_address(entry["factory"], f"previous[{i}].factory"), _uint(entry["block"], f"previous[{i}].block"))
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise NexotcError(f"malformed deployment record: {exc}") from exc
+        tx_hash = _text(data["tx_hash"], "tx_hash")
+        if tx_hash and not _is_hash(tx_hash):
+            raise _Malformed(
+                f"tx_hash must be a transaction hash (0x and 64 hex digits) or empty, not {describe_json(tx_hash)}"
+            )
+        block_hash = _text(data["block_hash"], "block_hash")
+        if not _is_hash(block_hash):
+            raise _Malformed(f"block_hash must be a block hash (0x and 64 hex digits), not {describe_json(block_hash)}")
+        network = _text(data["network"], "network")
+        if not network:
+            raise _Malformed("network must be a network key such as ethereum:local:31337, not an empty string")
+        multisig = data.get("multisig_factory")
+        multisig_block = data.get("multisig_factory_block")
+        kyc = data.get("kyc_registry")
+        return cls(
+            network=network,
+            factory=_address(data["factory"], "factory"),
+            implementation=_address(data["implementation"], "implementation"),
+            block=_uint(data["block"], "block"),
+            block_hash=block_hash,
+            tx_hash=tx_hash,
+            deployer=_address(data["deployer"], "deployer"),
+            timestamp=_uint(data["timestamp"], "timestamp"),
+            tokens={_symbol(k): _address(v, f"tokens.{k}") for k, v in tokens.items()},
+            multisig_factory=None if multisig is None else _address(multisig, "multisig_factory"),
+            multisig_factory_block=None if multisig_block is None else _uint(multisig_block, "multisig_factory_block"),
+            kyc_registry=None if kyc is None else _address(kyc, "kyc_registry"),
+            previous=tuple(replaced),
+        )
+
+
+_DEPLOYMENT_REQUIRED = (
+    "network",
+    "factory",
+    "implementation",
+    "block",
+    "block_hash",
+    "tx_hash",
+    "deployer",
+    "timestamp",
+)
+_DEPLOYMENT_FIELDS = (
+    *_DEPLOYMENT_REQUIRED,
+    "tokens",
+    "multisig_factory",
+    "multisig_factory_block",
+    "kyc_registry",
+    "previous",
+)
+_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
+
+
+class _Malformed(ValueError):
+    """A record field of the wrong shape (the message names it)."""
+
+
+def describe_json(value: Any) -> str:
+    """How a JSON value reads in an error message: its JSON type and (short) value, e.g. `the string "5"`, so
+    that 5 and "5", 0 and false, 1 and 1.0 never look alike."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {'true' if value else 'false'}"
+    if isinstance(value, int):
+        return f"the integer {value}"
+    if isinstance(value, float):
+        return (
+            f"the number {json.dumps(value)} (not an integer)"
+            if value.is_integer()
+            else f"the number {json.dumps(value)}"
+        )
+    if isinstance(value, str):
+        text = json.dumps(value)
+        return f"the string {text if len(text) <= 80 else text[:77] + '...'}"
+    if isinstance(value, list):
+        return f"a list of {len(value)} item{'' if len(value) == 1 else 's'}"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise _Malformed(f"{name} must be a string, not {describe_json(value)}")
+    return value
+
+
+def _uint(value: Any, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise _Malformed(f"{name} must be a non-negative integer, not {describe_json(value)}")
+    return value
+
+
+def _address(value: Any, name: str) -> str:
+    if not is_valid_address(value):
+        if isinstance(value, str) and is_hex_address(value):
+            raise _Malformed(f"{name} has a bad checksum: {value} (a mixed-case address must be EIP-55)")
+        raise _Malformed(f"{name} must be an address (0x and 40 hex digits), not {describe_json(value)}")
+    return to_checksum_address(value)
+
+
+_FIELD_PARSERS: dict[str, Callable[[Any, str], Any]] = {"text": _text, "uint": _uint, "address": _address}
+
+
+def parse_record(data: Any, kinds: dict[str, str], what: str) -> dict[str, Any]:
+    """The fields of a small record (`kinds`: field => "text" | "uint" | "address"), each checked for its JSON
+    type; anything else is a NexotcError "malformed <what>: ..." naming the field."""
+    try:
+        if not isinstance(data, dict):
+            raise _Malformed(f"expected an object of fields, got {describe_json(data)}")
+        for name in kinds:
+            if name not in data:
+                raise _Malformed(f"the field {name!r} is missing")
+        return {name: _FIELD_PARSERS[kind](data[name], name) for name, kind in kinds.items()}
+    except _Malformed as exc:
+        raise NexotcError(f"malformed {what}: {exc}") from None
+
+
+def _symbol(value: str) -> str:
+    if not value.strip():
+        raise _Malformed("tokens: a token symbol is empty")
+    return value
+
+
+def _is_hash(value: str) -> bool:
+    return _HASH.fullmatch(value) is not None
 
 
 class RecordFile(Generic[R]):
@@ -112,12 +251,27 @@ class RecordFile(Generic[R]):
         if not self.path.exists():
             return {}
         try:
-            raw = json.loads(self.path.read_text())
-        except (OSError, ValueError) as exc:
-            raise NexotcError(f"cannot read the {self.LABEL} {self.path}: {exc}") from exc
+            raw = load_json(self.path.read_text())
+        except OSError as exc:
+            raise NexotcError(f"cannot read the {self.LABEL} {self.path}: {_reason(exc)}") from None
+        except ValueError as exc:
+            raise NexotcError(f"cannot read the {self.LABEL} {self.path}: {exc}") from None
         if not isinstance(raw, dict):
-            raise NexotcError(f"the {self.LABEL} {self.path} is not a JSON object")
-        return {key: self.RECORD.from_dict(value) for key, value in raw.items()}
+            raise NexotcError(f"the {self.LABEL} {self.path} is not a JSON object of records by network")
+        entries: dict[str, R] = {}
+        for key, value in raw.items():
+            where = f"(entry {json.dumps(key)} of {self.path})"
+            try:
+                entry = self.RECORD.from_dict(value)
+            except NexotcError as exc:
+                raise NexotcError(f"{exc} {where}") from None
+            if entry.network != key:  # type: ignore[attr-defined]
+                raise NexotcError(
+                    f"malformed {self.LABEL} {self.path}: the entry {json.dumps(key)} holds a record of another "
+                    f"network ({entry.network})"  # type: ignore[attr-defined]
+                )
+            entries[key] = entry
+        return entries
 
     def get(self, key: str) -> R | None:
         return self.load().get(key)
@@ -132,13 +286,82 @@ class RecordFile(Generic[R]):
         if entries.pop(key, None) is not None:
             self._write(entries)
 
+    def check_writable(self) -> None:
+        """Refuse (NexotcError, one sentence) unless `record` can write this file: its content is a valid
+        record file, its directory exists or can be created and takes new files, and the file, if present, is a
+        regular file that can be replaced. Meant to run before sending transactions whose results it records."""
+        what = f"cannot write the {self.LABEL} {self.path}"
+        if self.path.exists() or self.path.is_symlink():
+            try:
+                mode = self.path.stat().st_mode
+            except OSError as exc:
+                raise NexotcError(f"{what}: {_reason(exc)}") from None
+            if not stat.S_ISREG(mode):
+                raise NexotcError(f"{what}: it is not a regular file")
+            if _immutable(self.path):
+                raise NexotcError(f"{what}: the file is immutable or append-only (chattr +i / +a)")
+        self.load()
+        directory = self.path.parent
+        if directory.exists() or directory.is_symlink():
+            if not directory.is_dir():
+                raise NexotcError(f"{what}: {directory} is not a directory")
+            try:
+                fd, probe = tempfile.mkstemp(dir=directory, prefix=".nexotc-probe.", suffix=".tmp")
+            except OSError as exc:
+                raise NexotcError(
+                    f"{what}: the directory {directory} does not take new files ({_reason(exc)})"
+                ) from None
+            os.close(fd)
+            os.unlink(probe)
+        else:
+            ancestor = directory.parent
+            while not ancestor.exists() and ancestor != ancestor.parent:
+                ancestor = ancestor.parent
+            if not ancestor.is_dir():
+                raise NexotcError(f"{what}: {ancestor} is not a directory")
+            if not os.access(ancestor, os.W_OK | os.X_OK):
+                raise NexotcError(f"{what}: cannot create {directory} in {ancestor} (not writable)")
+
     def _write(self, entries: dict[str, R]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         data = json.dumps({k: v.to_dict() for k, v in sorted(entries.items())}, indent=2) + "\n"  # type: ignore[attr-defined]
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{Path(self.FILE).stem}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(data)
-        os.replace(tmp, self.path)
+        tmp: str | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{Path(self.FILE).stem}.", suffix=".tmp")
+            with os.fdopen(fd, "w") as handle:
+                handle.write(data)
+            os.replace(tmp, self.path)
+            tmp = None
+        except OSError as exc:
+            raise NexotcError(f"cannot write the {self.LABEL} {self.path}: {_reason(exc)}") from None
+        finally:
+            if tmp is not None:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def _immutable(path: Path) -> bool:
+    """Whether `path` carries the Linux immutable or append-only attribute (a rename onto it fails even for
+    root); False where the attributes cannot be read (other systems, other file systems)."""
+    try:
+        import array
+        import fcntl
+
+        flags = array.array("l", [0])
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            fcntl.ioctl(fd, 0x80086601, flags)  # FS_IOC_GETFLAGS
+        finally:
+            os.close(fd)
+    except (OSError, ImportError, ValueError):
+        return False
+    return bool(flags[0] & (0x10 | 0x20))  # FS_IMMUTABLE_FL | FS_APPEND_FL
 
 
 class Registry(RecordFile[Deployment]):
@@ -165,12 +388,16 @@ def deploy_factory(
     tokens: dict[str, str] | None = None,
     desk_registry: str | None = None,
     kyc_registry: str | None = None,
+    multisig_factory: tuple[str, int | None] | None = None,
 ) -> Factory:
     """Deploy an EscrowFactory (which deploys its DealEscrow and DepositWallet implementations) and
     record it. The factory serves the desks of `desk_registry`; without one, a new DeskRegistry is
     deployed first and recorded next to the deployment registry (desks.json). Deals with a
     compliance policy ask `kyc_registry` (the DealEscrow implementation's constructor argument,
-    appended to its creation code; None: no registry, such deals cannot be funded)."""
+    appended to its creation code; None: no registry, such deals cannot be funded). `multisig_factory`
+    ((address, block)): a MultiSigFactory already deployed, recorded with the factory in the same write.
+    The record replaced on the network goes to `previous` (its deals stay reachable) when its factory is
+    still an EscrowFactory on this chain."""
     from ape import chain
 
     from nexotc_client.chain.desk import DeskRecords, deploy_desk_registry
@@ -198,7 +425,8 @@ def deploy_factory(
         except Exception:
             same_chain = False
         if same_chain:  # not a reset chain: the replaced factory's deals are still there
-            previous = ((replaced.factory, replaced.block), *replaced.previous)
+            kept = () if not is_factory(replaced.factory) else ((replaced.factory, replaced.block),)
+            previous = (*kept, *replaced.previous)
     registry.record(
         Deployment(
             network=network_key(),
@@ -212,9 +440,20 @@ def deploy_factory(
             tokens=dict(tokens or {}),
             kyc_registry=to_checksum_address(kyc_registry) if kyc_registry else None,
             previous=previous,
+            multisig_factory=to_checksum_address(multisig_factory[0]) if multisig_factory else None,
+            multisig_factory_block=multisig_factory[1] if multisig_factory else None,
         )
     )
     return factory
+
+
+def is_factory(address: str) -> bool:
+    """Whether `address` holds an EscrowFactory on the connected chain (what `Factory.at` accepts)."""
+    try:
+        Factory.at(address)
+    except NexotcError:
+        return False
+    return True
 
 
 def get_deployment(key: str | None = None, registry: Registry | None = None) -> Deployment:
@@ -263,7 +502,10 @@ __all__ = [
     "Registry",
     "deploy_factory",
     "get_deployment",
+    "describe_json",
     "get_factory",
+    "is_factory",
+    "load_json",
     "network_key",
     "nexotc_home",
 ]

@@ -25,15 +25,17 @@ from typing import TYPE_CHECKING, Any
 from eth_utils import keccak, to_canonical_address, to_checksum_address
 
 from nexotc_client.chain.contracts import erc20
-from nexotc_client.chain.deal import funding_leg, token_amount, tx_result
+from nexotc_client.chain.deal import funding_leg, token_amount, token_label, tx_result
 from nexotc_client.chain.encoding import is_valid_address
 from nexotc_client.chain.errors import NexotcError, reverts_as_errors, simulate
+from nexotc_client.spec import fmt_time
 from nexotc_client.terms import LegId
 
 if TYPE_CHECKING:
     from ape.api import AccountAPI
 
     from nexotc_client.chain.deal import Deal, TxResult
+    from nexotc_client.chain.factory import Factory
 
 ETHER = "0x0000000000000000000000000000000000000000"
 """The `token` of `return_deposit` that stands for ether."""
@@ -104,10 +106,13 @@ def deposit_address(factory: str, deal: str, funder: str, leg: int, implementati
 # ----------------------------------------------------------------- on chain
 @dataclass(frozen=True)
 class DepositInfo:
-    """A funder's deposit address for one deal, read at the latest block."""
+    """A funder's deposit address for one deal, read at the latest block (the funding deadline against
+    the pending block's time, as the next sweep would see it)."""
 
     deal: str
     funder: str
+    role: str
+    """"buyer" or "seller"."""
     leg: LegId
     token: str
     amount: int
@@ -116,39 +121,79 @@ class DepositInfo:
     deployed: bool
     funded: bool
     phase: str
+    funding_deadline: int
+    funding_open: bool
+    """The funding deadline has not passed."""
+    compliant: bool | None
+    """Whether the deal's compliance gate lets `funder` through now (None: an ungated deal)."""
+    compliance_hint: str = ""
+    """When not compliant: what the funder runs to prove (the `kyc prove` / `kyc submit` steps)."""
+
+    @property
+    def closed(self) -> bool:
+        """The deal is cancelled or expired: nothing can fund it any more."""
+        return self.phase in ("cancelled", "expired")
 
     @property
     def accepts_deposit(self) -> bool:
-        """The leg is still open: not funded and the deal still funding (a sweep may still revert if
-        the funding deadline has passed). When False, nothing should be sent to the address."""
-        return not self.funded and self.phase == "funding"
+        """The leg is still open: not funded, the deal funding and its funding deadline not passed. When
+        False, nothing should be sent to the address. (On a gated deal a deposit is accepted before the
+        funder proves compliance: the sweep waits for the proof.)"""
+        return not self.funded and self.phase == "funding" and self.funding_open
 
     @property
     def to_send(self) -> int:
         """What is still to be sent to the address to fund the leg: 0 once it holds the leg, and 0
-        when the leg no longer takes a deposit (funded, or funding over)."""
+        when the leg no longer takes a deposit (funded, funding closed, deal cancelled or expired)."""
         return max(self.amount - self.balance, 0) if self.accepts_deposit else 0
 
     @property
     def sweepable(self) -> bool:
-        """The address holds the leg and the deal still takes it (a sweep may still revert if the
-        funding deadline has passed)."""
-        return self.accepts_deposit and self.balance >= self.amount
+        """A sweep would fund the leg now: the address holds the leg, the leg is open and the funder
+        passes the deal's compliance gate."""
+        return self.accepts_deposit and self.balance >= self.amount and self.compliant is not False
 
     @property
     def state(self) -> str:
-        """funded (do not send), closed (deal no longer funding: do not send), sweepable, or awaiting
-        the deposit."""
+        """cancelled / expired (the deal: do not send), funded (do not send), funding_closed (the funding
+        deadline passed: do not send), awaiting_compliance (a gated deal's funder must prove first),
+        sweepable, or awaiting_deposit."""
+        if self.closed:
+            return self.phase
         if self.funded:
             return "funded"
         if not self.accepts_deposit:
-            return "closed"
+            return "funding_closed"
+        if self.compliant is False:
+            return "awaiting_compliance"
         return "sweepable" if self.sweepable else "awaiting_deposit"
+
+    def next_steps(self) -> list[str]:
+        """What to run next, for humans and scripts alike (the CLI prints these)."""
+        funder = f"--funder {self.funder}"
+        back = f"nexotc deal return-deposit {self.deal} {funder}"
+        state = self.state
+        if state in ("cancelled", "expired", "funded"):
+            return [f"to get it back: {back}"] if self.balance else []
+        if state == "funding_closed":
+            steps = [
+                f"the deal can only be cancelled: nexotc deal cancel {self.deal} (returns every leg funded so far)"
+            ]
+            if self.balance:
+                steps.append(f"to get the deposit back: {back}")
+            return steps
+        if state == "awaiting_compliance":
+            return [self.compliance_hint, f"once attested: nexotc deal sweep {self.deal} {funder}"]
+        if state == "sweepable":
+            return [f"nexotc deal sweep {self.deal} {funder}"]
+        return []
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "is_deal": True,
             "deal": self.deal,
             "funder": self.funder,
+            "role": self.role,
             "leg": self.leg.name.lower(),
             "token": self.token,
             "amount": self.amount,
@@ -157,11 +202,28 @@ class DepositInfo:
             "deployed": self.deployed,
             "funded": self.funded,
             "phase": self.phase,
+            "funding_deadline": self.funding_deadline,
+            "compliant": self.compliant,
             "sweepable": self.sweepable,
             "state": self.state,
             "accepts_deposit": self.accepts_deposit,
             "to_send": self.to_send,
+            "next": self.next_steps(),
         }
+
+
+def _check_address(deal: Deal, funder: str, leg_id: LegId) -> str:
+    """The deposit address computed offline, which must equal the factory's answer (else: a factory of
+    another build)."""
+    factory = deal.factory
+    offline = deposit_address(factory.address, deal.address, funder, leg_id)
+    on_chain = factory.deposit_address(deal.address, funder, leg_id)
+    if offline != on_chain:
+        raise NexotcError(
+            f"the factory at {factory.address} reports deposit address {on_chain}, this client computes "
+            f"{offline}: not a factory of this build"
+        )
+    return offline
 
 
 def deposit_info(deal: Deal, funder: str) -> DepositInfo:
@@ -175,48 +237,75 @@ def deposit_info(deal: Deal, funder: str) -> DepositInfo:
     terms = deal.terms
     leg_id = funding_leg(terms, funder)
     leg = terms.base if leg_id == LegId.BASE else terms.quote
-    factory = deal.factory
-    offline = deposit_address(factory.address, deal.address, funder, leg_id)
-    on_chain = factory.deposit_address(deal.address, funder, leg_id)
-    if offline != on_chain:
-        raise NexotcError(
-            f"the factory at {factory.address} reports deposit address {on_chain}, this client computes "
-            f"{offline}: not a factory of this build"
-        )
+    role = "seller" if leg_id == LegId.BASE else "buyer"
+    address = _check_address(deal, funder, leg_id)
     with reverts_as_errors("reading the deposit address"):
-        balance = int(erc20(leg.token).balanceOf(offline))
-        deployed = bool(chain.provider.get_code(offline))
+        balance = int(erc20(leg.token).balanceOf(address))
+        deployed = bool(chain.provider.get_code(address))
         funded = bool(deal.contract.funded(int(leg_id)))
+        compliant = bool(deal.contract.compliant(funder)) if terms.policy_id else None
+        now = int(chain.pending_timestamp)
+    phase = deal.phase().name.lower()
     return DepositInfo(
         deal=deal.address,
         funder=funder,
+        role=role,
         leg=leg_id,
         token=leg.token,
         amount=leg.amount,
-        address=offline,
+        address=address,
         balance=balance,
         deployed=deployed,
         funded=funded,
-        phase=deal.phase().name.lower(),
+        phase=phase,
+        funding_deadline=terms.funding_deadline,
+        funding_open=now <= terms.funding_deadline,
+        compliant=compliant,
+        compliance_hint="" if compliant is not False else deal.compliance_hint(role, funder),
     )
 
 
 def sweep(deal: Deal, funder: str, sender: AccountAPI) -> TxResult:
     """Move `funder`'s leg from its deposit address into `deal` (anyone may send this); any excess
-    of the leg's token goes back to `funder` in the same transaction."""
+    of the leg's token goes back to `funder` in the same transaction (see `excess_left` for an excess
+    the token refused to send back). What the deal would refuse is named before anything is sent."""
     info = deposit_info(deal, funder)
     leg = info.leg.name.lower()
+    back = f"`nexotc deal return-deposit {deal.address} --funder {info.funder}`"
+    if info.closed:
+        raise NexotcError(
+            f"the deal {deal.address} is {info.phase}: nothing can be swept into it; what {info.address} holds "
+            f"goes back to {info.funder} with {back}"
+        )
     if info.funded:
         raise NexotcError(
             f"the {leg} leg of {deal.address} is already funded: what {info.address} holds can only go back to "
             f"{info.funder} (`nexotc deal return-deposit`)"
+        )
+    if not info.funding_open:
+        raise NexotcError(
+            f"funding closed at {fmt_time(info.funding_deadline)}: nothing can be swept; `nexotc deal cancel "
+            f"{deal.address}` returns what was funded, {back} this deposit"
         )
     if info.balance < info.amount:
         raise NexotcError(
             f"deposit short: {info.address} holds {token_amount(info.token, info.balance)}, the {leg} leg needs "
             f"{token_amount(info.token, info.amount)} (token {info.token})"
         )
-    return _send(deal, "sweep", sender, deal.address, info.funder)
+    if info.compliant is False:
+        raise NexotcError(f"sweep: {info.compliance_hint} (the deposit waits at {info.address} until then)")
+    factory = deal.factory
+    return _send(factory, {factory.address, deal.address}, "sweep", sender, deal.address, info.funder)
+
+
+def excess_left(info: DepositInfo, result: TxResult) -> int:
+    """What the sweep `result` (of the deposit `info` describes) left at the deposit address: the excess
+    the token refused to send back to the funder (a blocklisted funder), for `return_deposit` later; 0
+    when the excess went back (or there was none)."""
+    if any(e.name == "DepositReturned" for e in result.events):
+        return 0
+    with reverts_as_errors("reading the deposit address"):
+        return int(erc20(info.token).balanceOf(info.address, block_id=result.block))
 
 
 def return_deposit(deal: Deal, funder: str, sender: AccountAPI, token: str | None = None) -> TxResult:
@@ -227,26 +316,114 @@ def return_deposit(deal: Deal, funder: str, sender: AccountAPI, token: str | Non
     token = info.token if token is None else token
     if not isinstance(token, str) or not is_valid_address(token):
         raise NexotcError(f"token is not an address: {token!r}")
-    return _send(deal, "return_deposit", sender, deal.address, info.funder, int(info.leg), to_checksum_address(token))
+    factory = deal.factory
+    args = (deal.address, info.funder, int(info.leg), to_checksum_address(token))
+    return _send(factory, {factory.address, deal.address}, "return_deposit", sender, *args)
 
 
-def _send(deal: Deal, method: str, sender: AccountAPI, *args: Any) -> TxResult:
-    contract = deal.factory.contract
+# ------------------------------------------------- an address that is no deal
+@dataclass(frozen=True)
+class OrphanDeposit:
+    """The deposit address of (`deal`, `funder`, `leg`) where `deal` is no deal of the factory: a deal never
+    created (or not yet). Nothing there can be swept; only `funder` can take it back (`return_orphan`)."""
+
+    factory: str
+    deal: str
+    funder: str
+    leg: LegId
+    address: str
+    deployed: bool
+    balances: dict[str, int]
+    """token address (`ETHER` for ether) => what the address holds of it."""
+
+    def return_command(self, token: str) -> str:
+        return (
+            f"nexotc deal return-deposit {self.deal} --funder {self.funder} --leg {self.leg.name.lower()} "
+            f"--token {token} --account {self.funder}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "is_deal": False,
+            "deal": self.deal,
+            "factory": self.factory,
+            "funder": self.funder,
+            "leg": self.leg.name.lower(),
+            "deposit_address": self.address,
+            "deployed": self.deployed,
+            "balances": dict(self.balances),
+            "state": "no_deal",
+            "accepts_deposit": False,
+            "to_send": 0,
+        }
+
+
+def orphan_info(factory: Factory, deal: str, funder: str, leg: LegId, tokens: list[str]) -> OrphanDeposit:
+    """The deposit address of `funder`'s `leg` of `deal`, an address that is no deal of `factory`, and what
+    it holds of `tokens` (addresses, `ETHER` for ether)."""
+    from ape import chain
+
+    for what, value in (("deal", deal), ("funder", funder)):
+        if not is_valid_address(value):
+            raise NexotcError(f"{what} is not an address: {value!r}")
+    deal, funder = to_checksum_address(deal), to_checksum_address(funder)
+    if factory.is_deal(deal):
+        raise NexotcError(f"{deal} is a deal of the factory at {factory.address}: its terms name the funder's leg")
+    offline = deposit_address(factory.address, deal, funder, int(leg))
+    on_chain = factory.deposit_address(deal, funder, int(leg))
+    if offline != on_chain:
+        raise NexotcError(
+            f"the factory at {factory.address} reports deposit address {on_chain}, this client computes "
+            f"{offline}: not a factory of this build"
+        )
+    balances: dict[str, int] = {}
+    with reverts_as_errors("reading the deposit address"):
+        for token in dict.fromkeys(to_checksum_address(t) for t in tokens):
+            if token == ETHER:
+                balances[token] = int(chain.provider.get_balance(offline))
+            else:
+                balances[token] = int(erc20(token).balanceOf(offline))
+        deployed = bool(chain.provider.get_code(offline))
+    return OrphanDeposit(factory.address, deal, funder, LegId(int(leg)), offline, deployed, balances)
+
+
+def return_orphan(factory: Factory, deal: str, funder: str, leg: LegId, token: str, sender: AccountAPI) -> TxResult:
+    """Send what the deposit address of (`deal`, `funder`, `leg`) holds of `token` back to `funder`, where `deal`
+    is no deal of `factory`: only `funder` itself may (for all the factory knows, the deal may still come)."""
+    info = orphan_info(factory, deal, funder, leg, [token])
+    if sender.address.lower() != info.funder.lower():
+        raise NexotcError(
+            f"{info.deal} is not a deal of the factory at {factory.address}: only the funder {info.funder} may take "
+            f"back a deposit made for it, not {sender.address} (pass --account {info.funder})"
+        )
+    token = next(iter(info.balances))
+    if not info.balances[token]:
+        what = "ether" if token == ETHER else token_label(token)
+        raise NexotcError(f"nothing to return: {info.address} holds no {what}")
+    return _send(factory, {factory.address}, "return_deposit", sender, info.deal, info.funder, int(leg), token)
+
+
+def _send(factory: Factory, emitters: set[str], method: str, sender: AccountAPI, *args: Any) -> TxResult:
+    contract = factory.contract
     with reverts_as_errors(method):
         simulate(contract, method, args, sender.address)
         receipt = getattr(contract, method)(*args, sender=sender)
-    return tx_result(receipt, {deal.factory.address, deal.address})
+    return tx_result(receipt, emitters)
 
 
 __all__ = [
     "ETHER",
     "DepositInfo",
+    "OrphanDeposit",
     "clone_initcode",
     "create2_address",
     "create_address",
     "deposit_address",
     "deposit_info",
     "deposit_salt",
+    "excess_left",
+    "orphan_info",
+    "return_orphan",
     "return_deposit",
     "sweep",
     "wallet_implementation",

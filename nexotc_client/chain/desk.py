@@ -539,19 +539,24 @@ class DeskRegistryRecord:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DeskRegistryRecord:
-        try:
-            return cls(
-                network=str(data["network"]),
-                address=to_checksum_address(data["address"]),
-                block=int(data["block"]),
-                block_hash=str(data["block_hash"]),
-                tx_hash=str(data["tx_hash"]),
-                deployer=to_checksum_address(data["deployer"]),
-                timestamp=int(data["timestamp"]),
+    def from_dict(cls, data: Any) -> DeskRegistryRecord:
+        from nexotc_client.chain.deployment import parse_record
+
+        return cls(
+            **parse_record(
+                data,
+                {
+                    "network": "text",
+                    "address": "address",
+                    "block": "uint",
+                    "block_hash": "text",
+                    "tx_hash": "text",
+                    "deployer": "address",
+                    "timestamp": "uint",
+                },
+                "desk registry record",
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise NexotcError(f"malformed desk registry record: {exc}") from exc
+        )
 
 
 class DeskRecords(RecordFile[DeskRegistryRecord]):

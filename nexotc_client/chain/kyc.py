@@ -521,18 +521,23 @@ class KycRecord:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> KycRecord:
-        try:
-            return cls(
-                network=str(data["network"]),
-                address=to_checksum_address(data["address"]),
-                block=int(data["block"]),
-                block_hash=str(data["block_hash"]),
-                deployer=to_checksum_address(data["deployer"]),
-                timestamp=int(data["timestamp"]),
+    def from_dict(cls, data: Any) -> KycRecord:
+        from nexotc_client.chain.deployment import parse_record
+
+        return cls(
+            **parse_record(
+                data,
+                {
+                    "network": "text",
+                    "address": "address",
+                    "block": "uint",
+                    "block_hash": "text",
+                    "deployer": "address",
+                    "timestamp": "uint",
+                },
+                "kyc registry record",
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise NexotcError(f"malformed kyc registry record: {exc}") from exc
+        )
 
 
 class KycRecords(RecordFile[KycRecord]):

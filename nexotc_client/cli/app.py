@@ -174,6 +174,7 @@ def load_account(ref: str) -> AccountAPI:
         if not index.isdigit() or int(index) >= len(test_accounts):
             raise NexotcError(f"no test account {ref!r} (use test:0 .. test:{len(test_accounts) - 1})")
         return test_accounts[int(index)]
+    _refuse_malformed_address(ref)
     if is_valid_address(ref):
         for account in list(accounts.test_accounts) + list(accounts):
             if account.address.lower() == ref.lower():
@@ -182,6 +183,8 @@ def load_account(ref: str) -> AccountAPI:
     try:
         return accounts.load(ref)
     except Exception as exc:  # ape raises KeyError / AccountsError for unknown aliases
+        if ref.startswith("0x"):
+            raise NexotcError(f"not an address: {ref!r} (nor an ape account alias)") from exc
         raise NexotcError(f"no ape account named {ref!r} (see `ape accounts list`, or use test:N)") from exc
 
 
@@ -191,8 +194,10 @@ def wallet_address(ref: str) -> str:
 
     from nexotc_client.chain.encoding import is_valid_address
 
+    ref = ref.strip()
     if is_valid_address(ref):
         return to_checksum_address(ref)
+    _refuse_malformed_address(ref)
     if ref.startswith("test:"):
         return load_account(ref).address
     from ape import accounts
@@ -200,7 +205,29 @@ def wallet_address(ref: str) -> str:
     try:
         return accounts.load(ref).address
     except Exception as exc:  # ape raises KeyError / AccountsError for unknown aliases
+        if ref.startswith("0x"):
+            raise NexotcError(f"not an address: {ref!r} (nor an ape account alias)") from exc
         raise NexotcError(f"no ape account named {ref!r} and not test:N") from exc
+
+
+def _refuse_malformed_address(ref: str) -> None:
+    """A reference written as an address (0x and hex digits) must be one: a typo, a truncated address or a
+    wrong EIP-55 checksum is named as such, never looked up as an account alias."""
+    from eth_utils import is_hex_address
+
+    from nexotc_client.chain.encoding import is_valid_address
+
+    if not ref[:2].lower() == "0x" or is_valid_address(ref):
+        return
+    if ref.startswith("0X"):
+        raise NexotcError(f"not an address: {ref!r} (an address starts with a lower-case 0x)")
+    if is_hex_address(ref):
+        raise NexotcError(
+            f"bad checksum in the address {ref}: a mixed-case address must match its EIP-55 checksum (a typo?)"
+        )
+    if all(c in "0123456789abcdefABCDEF" for c in ref[2:]):
+        digits = len(ref) - 2
+        raise NexotcError(f"not an address: {ref!r} ({digits} hex digits; an address has 40)")
 
 
 def _quiet_ape() -> None:

@@ -27,6 +27,7 @@ from nexotc_client.chain.errors import NexotcError
 from nexotc_client.cli.app import App, shared_options, step
 
 if TYPE_CHECKING:
+    from nexotc_client.audit import Verification
     from nexotc_client.chain.deal import Deal
     from nexotc_client.chain.factory import Factory
     from nexotc_client.chain.kyc import KYCRegistry
@@ -61,6 +62,16 @@ def _deal(app: App, ref: str) -> Deal:
     if known is not None and known.address == deal.factory.address:
         deal.factory.start_block = known.start_block
     return deal
+
+
+def _gating(report: Verification) -> str:
+    """Whether the deal is gated, as the chain says: a deal with policy 0 is not, whatever registry its code
+    could ask."""
+    if not report.policy_id:
+        return "not gated (no compliance policy)"
+    if report.kyc_registry is None:
+        return f"carrying policy #{report.policy_id} but no kyc registry (it cannot be funded)"
+    return f"gated by kyc registry {report.kyc_registry} (policy #{report.policy_id})"
 
 
 def _plural(count: int, word: str) -> str:
@@ -163,6 +174,8 @@ def export(app: App, deal_ref: str, disclosures: tuple[str, ...], offer_ref: str
 def verify(app: App, bundle_path: str, factory_ref: str | None, registry_ref: str | None) -> None:
     """Re-check a bundle against the chain and the commitments; name each mismatch (exit 1 if any).
     Needs only the network: the deal's factory and kyc registry are read from the chain."""
+    from rich.markup import escape
+
     from nexotc_client.audit import check_bundle, disclosed_fields, load_bundle
     from nexotc_client.chain.factory import Factory
     from nexotc_client.chain.kyc import KYCRegistry
@@ -183,21 +196,20 @@ def verify(app: App, bundle_path: str, factory_ref: str | None, registry_ref: st
             later = _plural(report.later_events, "later event")
             when = f"as of block {report.snapshot_block} (chain head {report.head_block}, {later} not in the bundle)"
         if report.factory is not None:
-            gate = report.kyc_registry or "none"
-            c.print(f"deal {report.deal} of factory {report.factory}, gated by kyc registry {gate}", soft_wrap=True)
+            c.print(f"deal {report.deal} of factory {report.factory}, {_gating(report)}", soft_wrap=True)
         if not problems:
             what = "events, attestations, disclosures" + (" and the signed offer" if report.offer == "checked" else "")
             c.print(f"bundle {bundle_path}: {what} match the chain {when}", soft_wrap=True)
+        else:
+            c.print(f"bundle {bundle_path}: checked {when}", soft_wrap=True)
         if report.offer == "absent":
             c.print(
                 f"note: the deal was made from offer {report.offer_hash}, which the bundle does not carry: its "
                 "agreement (the off-chain leg's asset and delivery) is not in the bundle",
                 soft_wrap=True,
             )
-        else:
-            c.print(f"bundle {bundle_path}: checked {when}", soft_wrap=True)
-        for p in problems:
-            c.print(f"mismatch: {p}", soft_wrap=True)
+        for p in problems:  # bundle text in a mismatch is shown as is, never read as rich markup
+            c.print(f"mismatch: {escape(p)}", soft_wrap=True)
 
     # the report (each mismatch) is the output; the failure itself is one line on stderr, exit 1
     app.emit(data, render)

@@ -17,17 +17,23 @@ from nexotc_client.cli.render import (
     Amounts,
     LegMeta,
     deal_amounts,
+    event_dict,
     leg_meta,
     render_deal,
     render_events,
     render_tx,
     terms_dict,
+    token_amounts,
+    token_meta,
+    tx_dict,
 )
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from nexotc_client.chain.deal import Deal, TxResult
+    from nexotc_client.chain.factory import Factory
+    from nexotc_client.terms import LegId
 
 
 def _deal(app: App, ref: str) -> Deal:
@@ -69,7 +75,7 @@ def _emit_tx(
     def render(console: Any) -> None:
         render_tx(console, title, result, _amounts(deal, result) if deal is not None else None)
 
-    app.emit({**(extra or {}), **result.to_dict()}, render)
+    app.emit({**(extra or {}), **tx_dict(result)}, render)
 
 
 @click.group()
@@ -244,7 +250,7 @@ def create(
         for warning in spec_warnings:
             console.print(f"[yellow]warning: {warning}[/]")
 
-    app.emit({**extra, **result.to_dict()}, render)
+    app.emit({**extra, **tx_dict(result)}, render)
 
 
 def _check_gate(factory: Any, terms: Any, creator: str, salt: bytes, fund: bool) -> None:
@@ -459,7 +465,7 @@ def events(app: App, ref: str) -> None:
     """Every event of a deal, oldest first."""
     d = _deal(app, ref)
     evs = d.events()
-    app.emit([e.to_dict() for e in evs], lambda c: render_events(c, evs, _amounts(d)))
+    app.emit([event_dict(e) for e in evs], lambda c: render_events(c, evs, _amounts(d)))
 
 
 # ----------------------------------------------------------------- actions
@@ -552,8 +558,21 @@ _BASE_UNITS = re.compile(r"^(\d+|\d{1,3}(_\d{3})+)$")
 @tranche_arg
 @click.option("--base", "base_split", default=None, help="TO_RECEIVER,TO_FUNDER,TO_RESOLVER (base units).")
 @click.option("--quote", "quote_split", default=None, help="TO_RECEIVER,TO_FUNDER,TO_RESOLVER (quote units).")
-@click.option("--receiver-bps", type=click.IntRange(0, 10_000), default=None, help="Share to the receivers.")
-@click.option("--resolver-bps", type=click.IntRange(0, 10_000), default=0, show_default=True)
+@click.option(
+    "--receiver-bps",
+    type=click.IntRange(0, 10_000),
+    default=None,
+    help="Share to the receivers, in bps of what is left of each leg's tranche amount after the resolver's fee "
+    "(--resolver-bps); the rest goes back to the funders. E.g. 1,000 USDT with --resolver-bps 100 "
+    "--receiver-bps 5000: 10 to the resolver, 495 to the receiver, 495 to the funder.",
+)
+@click.option(
+    "--resolver-bps",
+    type=click.IntRange(0, 10_000),
+    default=0,
+    show_default=True,
+    help="The resolver's fee, in bps of each leg's tranche amount (taken first; at most the deal's resolver cap).",
+)
 @shared_options
 @click.pass_obj
 def resolve(
@@ -667,8 +686,8 @@ def claim(app: App, ref: str, token: str, recipient: str | None) -> None:
 
 
 # --------------------------------------------------------- deposit addresses
-def _return_token(app: App, d: Deal, ref: str) -> str:
-    """eth/ether, base/quote (that leg's token), a token address or a symbol of the deployment."""
+def _return_token(app: App, d: Deal | None, ref: str) -> str:
+    """eth/ether, base/quote (that leg's token: a deal only), a token address or a symbol of the deployment."""
     from nexotc_client.chain.deposit import ETHER
     from nexotc_client.cli.desk import resolve_token
 
@@ -676,6 +695,8 @@ def _return_token(app: App, d: Deal, ref: str) -> str:
     if text in ("eth", "ether"):
         return ETHER
     if text in ("base", "quote"):
+        if d is None:
+            raise NexotcError(f"{text} names a leg's token, which only a deal's terms know: give its symbol or address")
         leg = d.terms.base if text == "base" else d.terms.quote
         if not leg.on_chain:
             raise NexotcError(f"the {text} leg is off chain: it has no token")
@@ -683,11 +704,20 @@ def _return_token(app: App, d: Deal, ref: str) -> str:
     try:
         return resolve_token(app, ref, "token")
     except NexotcError as exc:
-        raise NexotcError(f"{exc} (or eth, base, quote)") from None
+        raise NexotcError(f"{exc} (or eth{', base, quote' if d is not None else ''})") from None
 
 
 funder_option = click.option(
-    "--funder", required=True, help="The funding party: buyer, seller, or its address (or test:N / alias)."
+    "--funder",
+    required=True,
+    help="The funding party: buyer, seller, or its address (or test:N / alias); its address for an address that "
+    "is not a deal.",
+)
+leg_option = click.option(
+    "--leg",
+    type=click.Choice(["base", "quote"], case_sensitive=False),
+    default=None,
+    help="The leg: required for an address that is not a deal (a deal's terms say which leg the funder funds).",
 )
 
 
@@ -695,48 +725,170 @@ def _funder(d: Deal, ref: str) -> str:
     terms = d.terms
     if ref.strip().lower() in ("buyer", "seller"):
         return terms.buyer if ref.strip().lower() == "buyer" else terms.seller
-    return wallet_address(ref)
+    try:
+        return wallet_address(ref)
+    except NexotcError as exc:
+        raise NexotcError(f"--funder: {exc} (or buyer, seller)") from None
+
+
+def _deal_or_address(app: App, ref: str) -> Deal | str:
+    """The deal DEAL names, or, for an address that is no deal of the recorded factories (a deal never created, or
+    not yet), that address: its deposit addresses can still hold a funder's deposit."""
+    from eth_utils import to_checksum_address
+
+    from nexotc_client.chain.errors import NotADealError
+
+    try:
+        return _deal(app, ref)
+    except NotADealError:
+        return to_checksum_address(ref.strip())
+
+
+def _check_leg(d: Deal, wallet: str, leg: str | None) -> None:
+    """A --leg given for a deal must be the leg the funder funds (its terms decide)."""
+    if leg is None:
+        return
+    from nexotc_client.chain.deal import funding_leg
+
+    funds = funding_leg(d.terms, wallet).name.lower()
+    if leg.lower() != funds:
+        raise NexotcError(f"--leg {leg.lower()}: {wallet} funds the {funds} leg of {d.address}")
+
+
+def _orphan_args(app: App, address: str, funder: str, leg: str | None, command: str) -> tuple[Factory, str, LegId]:
+    """The factory, funder and leg of a deposit for `address`, which is no deal: the funder is an address and the
+    leg is given, since no terms resolve roles or legs."""
+    from nexotc_client.terms import LegId
+
+    factory = app.factory()
+    what = f"{address} is not a deal of the factory at {factory.address}"
+    if funder.strip().lower() in ("buyer", "seller"):
+        raise NexotcError(
+            f"--funder {funder.strip().lower()}: {what}, so no terms name its {funder.strip().lower()}: give the "
+            f"funder's address (0x…, test:N or an alias) and --leg base|quote"
+        )
+    try:
+        wallet = wallet_address(funder)
+    except NexotcError as exc:
+        raise NexotcError(f"--funder: {exc}") from None
+    if leg is None:
+        raise NexotcError(f"{command}: {what}, so no terms say which leg {wallet} funds: pass --leg base|quote")
+    return factory, wallet, LegId.BASE if leg.lower() == "base" else LegId.QUOTE
 
 
 @deal.command("deposit-address")
 @deal_arg
 @funder_option
+@leg_option
+@click.option(
+    "--token",
+    "tokens",
+    multiple=True,
+    help="For an address that is not a deal: also show the balance of this token (symbol or address); the "
+    "deployment's tokens and ether are always shown.",
+)
 @shared_options
 @click.pass_obj
-def deposit_address(app: App, ref: str, funder: str) -> None:
+def deposit_address(app: App, ref: str, funder: str, leg: str | None, tokens: tuple[str, ...]) -> None:
     """Where FUNDER can pay its leg with a plain transfer (an exchange withdrawal, a custodian);
     anyone then moves it into the deal with `nexotc deal sweep`. Computed offline and checked
-    against the factory; excess or another token sent there can only go back to FUNDER."""
+    against the factory; excess or another token sent there can only go back to FUNDER. For an
+    address that is not a deal (a deal never created), give FUNDER's address and --leg: what its
+    deposit address holds, which only FUNDER can take back."""
     from nexotc_client.chain.deposit import deposit_info
 
-    d = _deal(app, ref)
-    info = deposit_info(d, _funder(d, funder))
+    target = _deal_or_address(app, ref)
+    if isinstance(target, str):
+        _orphan_deposit_address(app, target, funder, leg, tokens)
+        return
+    d = target
+    if tokens:
+        raise NexotcError(
+            "--token is for an address that is not a deal: a deal's deposit address takes its leg's token"
+        )
+    wallet = _funder(d, funder)
+    _check_leg(d, wallet, leg)
+    info = deposit_info(d, wallet)
     meta = leg_meta(info.token, True)
-    leg = info.leg.name.lower()
+    state = info.state
 
     def render(console: Any) -> None:
+        from rich.markup import escape
+
+        from nexotc_client.cli.render import fmt_time
+
         console.print(f"deposit address {info.address}")
-        console.print(f"  {leg} leg of {d.address} ({meta.fmt(info.amount)}), funded by {info.funder}")
-        if info.funded:
+        console.print(
+            f"  {info.leg.name.lower()} leg of {d.address} ({meta.fmt(info.amount)}), funded by the {info.role} "
+            f"{info.funder}"
+        )
+        if state in ("cancelled", "expired"):
+            console.print(
+                f"  [bold]deal {state}: do not send[/] anything to this address; the funder can take back any "
+                "deposit here"
+            )
+        elif state == "funded":
             console.print("  [bold]leg already funded: do not send[/] anything to this address")
-        elif not info.accepts_deposit:
-            console.print(f"  [bold]deal {info.phase}: do not send[/] anything to this address")
+        elif state == "funding_closed":
+            console.print(
+                f"  [bold]funding closed at {fmt_time(info.funding_deadline)}: do not send[/] anything to this "
+                "address (nothing can be swept into the deal any more)"
+            )
         elif info.to_send:
             more = " more" if info.balance else ""
             console.print(f"  send {meta.fmt(info.to_send)}{more} (token {info.token}) with a plain transfer")
         holds = f"  holds {meta.fmt(info.balance)}"
         if info.sweepable:
             holds += "; ready to sweep"
-        elif info.accepts_deposit:
+        elif info.to_send:
             holds += "; waiting for the deposit"
+        if state == "awaiting_compliance":
+            holds += "; [yellow]the funder is not compliant yet: the sweep waits for its proof[/]"
         pending = info.accepts_deposit and not info.deployed
         console.print(f"{holds}{' (not deployed yet: created by the first sweep)' if pending else ''}")
-        if info.sweepable:
-            console.print(f"  next: nexotc deal sweep {d.address} --funder {info.funder}")
-        elif info.balance and not info.accepts_deposit:
-            console.print(f"  to get it back: nexotc deal return-deposit {d.address} --funder {info.funder}")
+        for step_text in info.next_steps():
+            console.print(f"  next: {escape(step_text)}")
 
     app.emit(info.to_dict(), render)
+
+
+def _orphan_deposit_address(app: App, address: str, funder: str, leg: str | None, tokens: tuple[str, ...]) -> None:
+    from nexotc_client.chain.deposit import ETHER, orphan_info
+
+    factory, wallet, leg_id = _orphan_args(app, address, funder, leg, "deposit-address")
+    extra = []
+    for token in tokens:
+        try:
+            extra.append(_return_token(app, None, token))
+        except NexotcError as exc:
+            raise NexotcError(f"--token: {exc}") from None
+    info = orphan_info(factory, address, wallet, leg_id, [ETHER, *app.deployment().tokens.values(), *extra])
+    metas = {t: token_meta(t) for t in info.balances}
+
+    def symbol(token: str) -> str:
+        meta = metas[token]
+        return "eth" if token == ETHER else meta.label if meta.decimals is not None else token
+
+    steps = [info.return_command(symbol(t)) for t, amount in info.balances.items() if amount]
+    data = {
+        **info.to_dict(),
+        "balances": {t: {"symbol": metas[t].label, "amount": a} for t, a in info.balances.items()},
+        "next": steps,
+    }
+
+    def render(console: Any) -> None:
+        console.print(f"deposit address {info.address}")
+        console.print(f"  {info.leg.name.lower()} leg of {address} for {info.funder} (factory {info.factory})")
+        console.print(
+            f"  [bold]{address} is not a deal of this factory: do not send[/] anything to this address; nothing "
+            f"there can be swept (unless a deal is created at {address}), and only {info.funder} can take it back"
+        )
+        listed = ", ".join(metas[t].fmt(a) for t, a in info.balances.items())
+        console.print(f"  holds {listed}{'' if info.deployed else ' (not deployed yet)'}")
+        for step_text in steps:
+            console.print(f"  next: {step_text}")
+
+    app.emit(data, render)
 
 
 @deal.command("sweep")
@@ -746,34 +898,87 @@ def deposit_address(app: App, ref: str, funder: str) -> None:
 @click.pass_obj
 def sweep(app: App, ref: str, funder: str) -> None:
     """Move FUNDER's leg from its deposit address into the deal, crediting FUNDER (anyone may send
-    this); any excess of the leg's token goes back to FUNDER."""
+    this); any excess of the leg's token goes back to FUNDER (if the token refuses it, it stays at
+    the deposit address, for `nexotc deal return-deposit` later: warned about)."""
+    from nexotc_client.chain.deal import token_amount
+    from nexotc_client.chain.deposit import deposit_info, excess_left
     from nexotc_client.chain.deposit import sweep as sweep_deposit
 
-    d = _deal(app, ref)
+    target = _deal_or_address(app, ref)
+    if isinstance(target, str):
+        raise NexotcError(
+            f"{target} is not a deal of the factory: nothing can be swept into it (unless a deal is created there); "
+            f"the funder alone can take its deposit back: nexotc deal return-deposit {target} --funder WALLET "
+            "--leg base|quote --token TOKEN --account WALLET"
+        )
+    d = target
     wallet = _funder(d, funder)
     sender = app.sender()
+    before = deposit_info(d, wallet)
     with step(app, "sweeping the deposit"):
         result = sweep_deposit(d, wallet, sender)
-    _emit_tx(app, f"swept into {d.address}", result, {"deal": d.address, "funder": wallet, "sender": sender.address}, d)
+    left = excess_left(before, result)
+    warnings = []
+    if left:
+        warnings.append(
+            f"{token_amount(before.token, left)} of excess could not be returned to {wallet} (the token refused "
+            f"the transfer, e.g. a blocklisted funder): it stays at the deposit address {before.address}; take it "
+            f"back later with `nexotc deal return-deposit {d.address} --funder {wallet}`"
+        )
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    extra = {
+        "deal": d.address,
+        "funder": wallet,
+        "sender": sender.address,
+        "deposit_address": before.address,
+        "excess_left": left,
+        "warnings": warnings,
+    }
+    _emit_tx(app, f"swept into {d.address}", result, extra, d)
 
 
 @deal.command("return-deposit")
 @deal_arg
 @funder_option
+@leg_option
 @click.option(
     "--token",
     default=None,
-    help="Token to return: the leg's (default), base, quote, eth, a token address or symbol (e.g. WBTC).",
+    help="Token to return: the leg's (default), base, quote, eth, a token address or symbol (e.g. WBTC); "
+    "required for an address that is not a deal.",
 )
 @shared_options
 @click.pass_obj
-def return_deposit(app: App, ref: str, funder: str, token: str | None) -> None:
+def return_deposit(app: App, ref: str, funder: str, leg: str | None, token: str | None) -> None:
     """Send what FUNDER's deposit address holds back to FUNDER: another token, or the leg's token
-    once the leg is funded or funding closed (anyone); FUNDER itself may call at any time."""
+    once the leg is funded or funding closed (anyone); FUNDER itself may call at any time. For an
+    address that is not a deal (a deal never created): FUNDER's address, --leg and --token, and
+    only FUNDER may send it (--account FUNDER)."""
     from nexotc_client.chain.deposit import return_deposit as return_to_funder
+    from nexotc_client.chain.deposit import return_orphan
 
-    d = _deal(app, ref)
+    target = _deal_or_address(app, ref)
+    if isinstance(target, str):
+        factory, wallet, leg_id = _orphan_args(app, target, funder, leg, "return-deposit")
+        if token is None:
+            raise NexotcError(
+                f"return-deposit: {target} is not a deal, so no terms name the leg's token: pass --token (a symbol, "
+                "an address or eth)"
+            )
+        token_address = _return_token(app, None, token)
+        sender = app.sender()
+        with step(app, "returning the deposit"):
+            result = return_orphan(factory, target, wallet, leg_id, token_address, sender)
+        extra = {"deal": target, "is_deal": False, "funder": wallet, "sender": sender.address}
+        app.emit(
+            {**extra, **tx_dict(result)},
+            lambda c: render_tx(c, f"returned to {wallet}", result, token_amounts(result.events)),
+        )
+        return
+    d = target
     wallet = _funder(d, funder)
+    _check_leg(d, wallet, leg)
     if token is not None:
         token = _return_token(app, d, token)
     sender = app.sender()

@@ -93,12 +93,25 @@ def deal_amounts(terms: Terms, events: Iterable[Any] = ()) -> Amounts:
     amounts = Amounts.of(
         terms, leg_meta(terms.base.token, terms.base.on_chain), leg_meta(terms.quote.token, terms.quote.on_chain)
     )
+    metas = _token_metas(events, set(amounts.tokens))
+    return replace(amounts, tokens={**amounts.tokens, **metas}) if metas else amounts
+
+
+def token_amounts(events: Iterable[Any]) -> Amounts:
+    """How to print the token amounts `events` name when no deal's terms are at hand (a deposit returned for an
+    address that is not a deal)."""
+    raw = LegMeta("units", None)
+    return Amounts(raw, raw, LegId.QUOTE, _token_metas(events, set()))
+
+
+def token_meta(token: str) -> LegMeta:
+    """A token's symbol and decimals (the zero address: ether)."""
+    return LegMeta("ETH", 18) if int(token, 16) == 0 else leg_meta(token, True)
+
+
+def _token_metas(events: Iterable[Any], known: set[str]) -> dict[str, LegMeta]:
     named = {str(e.args["token"]) for e in events if isinstance(e.args.get("token"), str)}
-    extra = {t.lower(): t for t in named if t.lower() not in amounts.tokens}
-    if not extra:
-        return amounts
-    metas = {k: LegMeta("ETH", 18) if int(t, 16) == 0 else leg_meta(t, True) for k, t in extra.items()}
-    return replace(amounts, tokens={**amounts.tokens, **metas})
+    return {t.lower(): token_meta(t) for t in named if t.lower() not in known}
 
 
 def terms_dict(terms: Terms) -> dict[str, Any]:
@@ -156,13 +169,30 @@ def _short(value: str) -> str:
     return value if len(value) <= 14 else f"{value[:8]}…{value[-4:]}"
 
 
+def display_args(event: DealEvent) -> dict[str, Any]:
+    """The event's arguments as nexotc shows them, in event lines and in --json alike: the `Resolved` of a default
+    outcome (`by_default`) names its `caller`, not a `resolver`: anyone applies it after the dispute timeout, and
+    the contract logs whoever sent it."""
+    if event.name == "Resolved" and bool(event.args.get("by_default")):
+        return {("caller" if k == "resolver" else k): v for k, v in event.args.items()}
+    return dict(event.args)
+
+
+def event_dict(event: DealEvent) -> dict[str, Any]:
+    """An event for --json: as `DealEvent.to_dict`, with the arguments named as `display_args` names them."""
+    return {**event.to_dict(), "args": display_args(event)}
+
+
+def tx_dict(result: TxResult) -> dict[str, Any]:
+    """A transaction for --json: as `TxResult.to_dict`, its events as `event_dict` shows them."""
+    return {**result.to_dict(), "events": [event_dict(e) for e in result.events]}
+
+
 def event_line(event: DealEvent, amounts: Amounts | None = None) -> str:
     """`Name(arg=value, ...)`; with `amounts`, token amounts in human units (symbol, decimals)."""
     parts = []
-    by_default = event.name == "Resolved" and bool(event.args.get("by_default"))
-    for k, v in event.args.items():
-        meta = amounts.meta(event.name, k, event.args) if amounts is not None else None
-        name = "caller" if by_default and k == "resolver" else k  # a default outcome: anyone applied it
+    for name, v in display_args(event).items():
+        meta = amounts.meta(event.name, name, event.args) if amounts is not None else None
         if meta is not None and meta.off_chain and (v == 0 or (isinstance(v, dict) and not any(v.values()))):
             parts.append(f"{name}=(off chain)")  # the contract moves nothing of an off-chain leg
         elif meta is not None and isinstance(v, int) and not isinstance(v, bool):
@@ -174,7 +204,7 @@ def event_line(event: DealEvent, amounts: Amounts | None = None) -> str:
             )
             parts.append(f"{name}={{{inner}}}")
         else:
-            parts.append(f"{name}={fmt_arg(k, v)}")
+            parts.append(f"{name}={fmt_arg(name, v)}")
     return f"{event.name}({', '.join(parts)})"
 
 
@@ -322,6 +352,8 @@ def render_deal(
 __all__ = [
     "Amounts",
     "LegMeta",
+    "display_args",
+    "event_dict",
     "event_line",
     "fmt_duration",
     "fmt_time",
@@ -332,4 +364,7 @@ __all__ = [
     "render_tx",
     "role_names",
     "terms_dict",
+    "token_amounts",
+    "token_meta",
+    "tx_dict",
 ]

@@ -325,3 +325,107 @@ def test_export_prints_fields_and_refuses_to_overwrite(world, tmp_path):
         "audit", "export", world.deal.address, "--out", tmp_path / "b2.json", "--home", empty, "--rpc", world.rpc
     )
     assert "kyc registry " + world.kyc.address in again.out
+
+
+# ------------------------------------------- the bundle's shape: strict, each problem named
+def _set(path: str, value: Any) -> Any:
+    """A forgery that sets the field at dotted `path` (list items by index) to `value`."""
+
+    def change(bundle: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        target: Any = bundle
+        for part in parents:
+            target = target[int(part)] if isinstance(target, list) else target[part]
+        target[int(last) if isinstance(target, list) else last] = value
+
+    return change
+
+
+UINT = "expected a non-negative integer, got"
+BY_ROLE = "expected an object (buyer, seller => {} or null), got a list of 1 item"
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        ("attestations.platform", {"subject": "0x" + "11" * 20}, "attestations.platform: unknown role"),
+        ("attestations", [1], "attestations: " + BY_ROLE.format("attestation")),
+        ("disclosures", ["x"], "disclosures: " + BY_ROLE.format("disclosure")),
+        ("disclosures.buyer", "x", 'disclosures.buyer: expected a disclosure (an object) or null, got the string "x"'),
+        ("disclosures.buyer", {}, "disclosures.buyer.subject: missing"),
+        ("disclosures.buyer.opening", None, "disclosures.buyer.opening: expected an object (opened, hidden), got null"),
+        ("attestations.seller.expiry", 1.0e10, f"attestations.seller.expiry: {UINT} the number 10000000000.0"),
+        ("attestations.seller.policy_id", True, f"attestations.seller.policy_id: {UINT} the boolean true"),
+        ("chain_id", 31337.0, f"chain_id: {UINT} the number 31337.0 (not an integer)"),
+        ("chain_id", "31337", f'chain_id: {UINT} the string "31337"'),
+        ("policy_id", False, f"policy_id: {UINT} the boolean false"),
+        ("events.1.block", "1", f'events[1].block: {UINT} the string "1"'),
+        ("events.1.args.leg", False, "args.leg differs (bundle the boolean false, chain 0)"),
+        ("events.2.args.leg", True, "args.leg differs (bundle the boolean true, chain 1)"),
+        ("events.1.args.amount", 5e8, "args.amount differs (bundle the number 500000000.0 (not an integer), chain"),
+        ("principals.buyer", 5, "principals.buyer: expected an address (0x and 40 hex digits), got the integer 5"),
+        ("signature", "trust me", "signature: unknown field"),
+    ],
+)
+def test_malformed_or_retyped_bundle_content_is_a_mismatch(world, path, value, expected):
+    """Content of the wrong structure or JSON type is named, never read as matching: a boolean is not an integer,
+    1.0 is not 1, "31337" is not 31337, and a role other than buyer or seller is not ignored."""
+    bundle = forged(world)
+    _set(path, value)(bundle)
+    problems = verify_bundle(bundle, world.factory, world.kyc)
+    assert any(expected in p for p in problems), problems
+    raw = ("NoneType", "string indices", "has no attribute", "malformed disclosure: '")
+    assert not any(r in p for p in problems for r in raw), problems
+
+
+def test_retyped_content_fails_the_cli_with_named_mismatches(world, tmp_path):
+    bundle = forged(world)
+    bundle["chain_id"] = "31337"
+    path = tmp_path / "retyped.json"
+    path.write_text(json.dumps(bundle))
+    result = cli_at(world.home, world)("audit", "verify", path, "--rpc", world.rpc)
+    assert_one_line_error(result, "the bundle does not match the chain: 1 mismatch(es)")
+    assert 'mismatch: chain_id: expected a non-negative integer, got the string "31337"' in result.out, result.out
+    assert "connected 31337" not in result.out
+
+
+def test_a_deeply_nested_bundle_is_refused_in_one_line(tmp_path, capsys):
+    from nexotc_client.cli import run
+
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    assert run(["audit", "verify", str(path), "--home", str(tmp_path)]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [f"error: cannot read the bundle {path}: its JSON is nested more than 200 levels deep"], lines
+
+
+def test_an_ungated_deal_is_not_described_as_gated(world, tmp_path, chain, desk, buyer, seller, resolver, wbtc, usdt):
+    """The factory's deals can all ask its kyc registry, but a deal with policy 0 is gated by nothing."""
+    now = int(chain.pending_timestamp)
+    terms = Terms.build(
+        base=Leg(wbtc.address, 1 * BTC),
+        quote=Leg(usdt.address, 65_000 * USD6),
+        buyer=buyer.address,
+        seller=seller.address,
+        platform=desk.address,
+        resolver=resolver.address,
+        tranches=even_tranches(1 * BTC, 65_000 * USD6, 1, now + 600, DAY, DAY),
+        funding_deadline=now + DAY,
+        final_expiry=now + 30 * DAY,
+    ).validate(now)
+    deal = world.factory.create(terms, seller, salt="audit-ungated")
+    bundle = export_bundle(deal)
+    assert bundle["policy_id"] == 0 and bundle["kyc_registry"] == world.kyc.address
+    path = tmp_path / "ungated.json"
+    path.write_text(json.dumps(bundle))
+    cli = cli_at(world.home, world)
+    out = cli.ok("audit", "verify", path, "--rpc", world.rpc).out
+    assert f"deal {deal.address} of factory {world.factory.address}, not gated (no compliance policy)" in out, out
+    assert "gated by" not in out
+    report = cli.ok("audit", "verify", path, "--rpc", world.rpc, "--json").json()
+    assert (report["policy_id"], report["gated"], report["ok"]) == (0, False, True)
+    gated = tmp_path / "gated.json"
+    gated.write_text(json.dumps(world.bundle))
+    shown = cli.ok("audit", "verify", gated, "--rpc", world.rpc).out
+    assert f"gated by kyc registry {world.kyc.address} (policy #{world.bundle['policy_id']})" in shown, shown
+    assert shown.count("match the chain") == 1 and ": checked as of" not in shown  # one verdict line
