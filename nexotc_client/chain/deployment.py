@@ -15,7 +15,7 @@ import re
 import stat
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -212,9 +212,17 @@ def _address(value: Any, name: str) -> str:
 _FIELD_PARSERS: dict[str, Callable[[Any, str], Any]] = {"text": _text, "uint": _uint, "address": _address}
 
 
-def parse_record(data: Any, kinds: dict[str, str], what: str) -> dict[str, Any]:
-    """The fields of a small record (`kinds`: field => "text" | "uint" | "address"), each checked for its JSON
-    type; anything else is a NexotcError "malformed <what>: ..." naming the field."""
+_ADDRESS_FIELDS = ("address", "deployer")
+
+
+def parse_record(data: Any, record: type, what: str) -> dict[str, Any]:
+    """The fields of a small record dataclass (`record`: an int field is a non-negative integer, `address` and
+    `deployer` addresses, anything else text), each checked for its JSON type; anything else is a NexotcError
+    "malformed <what>: ..." naming the field."""
+    kinds = {
+        f.name: "address" if f.name in _ADDRESS_FIELDS else "uint" if f.type in ("int", int) else "text"
+        for f in fields(record)
+    }
     try:
         if not isinstance(data, dict):
             raise _Malformed(f"expected an object of fields, got {describe_json(data)}")

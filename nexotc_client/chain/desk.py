@@ -542,21 +542,7 @@ class DeskRegistryRecord:
     def from_dict(cls, data: Any) -> DeskRegistryRecord:
         from nexotc_client.chain.deployment import parse_record
 
-        return cls(
-            **parse_record(
-                data,
-                {
-                    "network": "text",
-                    "address": "address",
-                    "block": "uint",
-                    "block_hash": "text",
-                    "tx_hash": "text",
-                    "deployer": "address",
-                    "timestamp": "uint",
-                },
-                "desk registry record",
-            )
-        )
+        return cls(**parse_record(data, cls, "desk registry record"))
 
 
 class DeskRecords(RecordFile[DeskRegistryRecord]):

@@ -524,20 +524,7 @@ class KycRecord:
     def from_dict(cls, data: Any) -> KycRecord:
         from nexotc_client.chain.deployment import parse_record
 
-        return cls(
-            **parse_record(
-                data,
-                {
-                    "network": "text",
-                    "address": "address",
-                    "block": "uint",
-                    "block_hash": "text",
-                    "deployer": "address",
-                    "timestamp": "uint",
-                },
-                "kyc registry record",
-            )
-        )
+        return cls(**parse_record(data, cls, "kyc registry record"))
 
 
 class KycRecords(RecordFile[KycRecord]):

@@ -987,46 +987,12 @@ def _no_secrets() -> Iterator[None]:
 @db_option
 @shared_options
 @click.pass_obj
-def hedge_start(
-    app: App,
-    quote_id: str,
-    clips: int,
-    interval: str,
-    participation: str | None,
-    venue_cap: tuple[str, ...],
-    limit_bps: str | None,
-    seed: int,
-    fixtures: str | None,
-    parent_id: str | None,
-    residual: bool,
-    live: bool,
-    sandbox: bool,
-    venues: str | None,
-    proxy_url: str | None,
-    db_url: str | None,
-) -> None:
+def hedge_start(app: App, **options: Any) -> None:
     """Hedge an accepted quote: TWAP clips routed across the venues by fee-adjusted price, on simulated venues or
     (--live) on the exchanges. Exits 3 when the hedge ends with a residual (status partial); a quote already hedged
     is refused unless --residual."""
     with _no_secrets():
-        _hedge_start(
-            app,
-            quote_id,
-            clips,
-            interval,
-            participation,
-            venue_cap,
-            limit_bps,
-            seed,
-            fixtures,
-            parent_id,
-            residual,
-            live,
-            sandbox,
-            venues,
-            proxy_url,
-            db_url,
-        )
+        _hedge_start(app, **options)
 
 
 def _hedge_start(
