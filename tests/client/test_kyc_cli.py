@@ -248,7 +248,7 @@ def test_kyc_issue_prove_submit_deal_and_audit(cli, tmp_path):
     assert_one_line_error(result, "the bundle does not match the chain: 3 mismatch(es)")
     lines = [line for line in result.out.splitlines() if line.startswith("mismatch: ")]
     assert len(lines) == 3, result.out
-    assert "event 1 (Funded" in lines[0] and "args differs" in lines[0], lines
+    assert "event 1 (Funded" in lines[0] and "args.amount differs (bundle " in lines[0], lines
     assert "attestation of the seller" in lines[1], lines
     assert "disclosure of the buyer: the opened fields do not reproduce" in lines[2], lines
     report = cli("audit", "verify", d / "forged.json", "--json")
