@@ -1,7 +1,8 @@
 """The desk engine's commands: `nexotc rfq | quote | hedge | settle | recon | match` over the desk database.
 
     nexotc rfq new --client NAME --symbol BTC/USDT --side buy --size 200 [--id R1] | list | show ID
-    nexotc quote new RFQ [--ttl 15s] [--fixtures DIR | --live]        two-way quote from the venues' books
+    nexotc quote new RFQ [--ttl 15s] [--fixtures DIR | --live [--sandbox] [--venues V,..] [--proxy-url URL]]
+                                                           two-way quote from the venues' books
     nexotc quote accept Q | counter Q --price P | reject Q | show Q | list [--rfq R]
     nexotc quote lock Q --account DESK --client ADDR --platform ADDR --resolver ADDR [--tranches N]
                      [--offchain-base] [--out FILE]        the desk signs the deal offer (quote id in its salt)
@@ -248,14 +249,15 @@ def quote() -> None:
     """Two-way quotes, their life cycle (accept / counter / reject) and the on-chain price lock."""
 
 
-def _books(symbol: str, fixtures: str | None, live: bool) -> list:
+def _books(symbol: str, fixtures: str | None, live: LiveVenues | None = None) -> list:
+    """The venues' books of `symbol`: from the recorded responses, or (`live`) the exchanges' public books."""
     from nexotc_client.desk.engine import fixture_books, live_books
 
     if fixtures and not Path(fixtures).is_dir():
         raise NexotcError(f"--fixtures: no directory {fixtures} (recorded venue responses: one folder per venue)")
     with desk_errors():
-        if live:
-            return live_books(symbol)
+        if live is not None:
+            return live_books(symbol, live.names, sandbox=live.sandbox, proxy_url=live.proxy_url)
         try:
             return fixture_books(symbol, Path(fixtures) if fixtures else None)
         except FileNotFoundError as exc:
@@ -307,10 +309,27 @@ def _human_reason(reason: str) -> str:
 @click.option("--ttl", default="15s", show_default=True, help="Quote life (e.g. 15s, 2m).")
 @click.option("--fixtures", default=None, help="Directory of recorded venue responses (default: the bundled ones).")
 @click.option("--live", is_flag=True, help="Fetch the books from the exchanges through ccxt (network).")
+@click.option("--sandbox", is_flag=True, help="With --live: the exchanges' sandbox (testnet) books.")
+@click.option(
+    "--venues",
+    default=None,
+    help="With --live: comma-separated venues (default: binance,coinbase,okx,kraken; with --sandbox binance,okx).",
+)
+@click.option("--proxy-url", default=None, help="With --live: ccxt's proxy_url (an egress gateway).")
 @db_option
 @shared_options
 @click.pass_obj
-def quote_new(app: App, rfq_id: str, ttl: str, fixtures: str | None, live: bool, db_url: str | None) -> None:
+def quote_new(
+    app: App,
+    rfq_id: str,
+    ttl: str,
+    fixtures: str | None,
+    live: bool,
+    sandbox: bool,
+    venues: str | None,
+    proxy_url: str | None,
+    db_url: str | None,
+) -> None:
     """Quote an RFQ two-way from the consolidated venue books, skewed by the desk's inventory (accepted client
     trades and hedge fills in the database)."""
     from nexotc_client.cli.desk_checks import desk_store
@@ -320,8 +339,8 @@ def quote_new(app: App, rfq_id: str, ttl: str, fixtures: str | None, live: bool,
     ttl_ms = parse_ms(ttl, "ttl")
     if ttl_ms <= 0:
         raise NexotcError(f"ttl: {ttl!r} must be positive")
-    if live and fixtures:
-        raise NexotcError("--live and --fixtures exclude each other")
+    # public books need no credentials; the venues are the ones `hedge start --live` would take
+    record = _live_venues(live, sandbox, venues, proxy_url, fixtures, seed_given=False, credentials=False)
     store = desk_store(app, db_url)
     with desk_errors():
         request = store.get_rfq(rfq_id)
@@ -329,7 +348,7 @@ def quote_new(app: App, rfq_id: str, ttl: str, fixtures: str | None, live: bool,
         if done is not None:
             raise NexotcError(f"RFQ {rfq_id} is filled by {done.quote_id} ({done.state.value}): no new quote")
         try:
-            books = _books(request.symbol, fixtures, live)
+            books = _books(request.symbol, fixtures, record)
         except Exception as exc:  # ccxt's network and exchange errors when --live
             if type(exc).__module__.startswith("ccxt"):
                 detail = " ".join(str(exc).split())[:200]
@@ -884,10 +903,17 @@ def _clear_orphan_journals(journal: Path, parent_id: str) -> None:
 
 
 def _live_venues(
-    live: bool, sandbox: bool, venues: str | None, proxy_url: str | None, fixtures: str | None, seed_given: bool
+    live: bool,
+    sandbox: bool,
+    venues: str | None,
+    proxy_url: str | None,
+    fixtures: str | None,
+    seed_given: bool,
+    credentials: bool = True,
 ) -> LiveVenues | None:
-    """The live venues of `hedge start --live` (a LiveVenues), or None without --live; every option and the
-    credentials in the environment are checked here, before anything is created."""
+    """The live venues of `hedge start --live` or `quote new --live` (a LiveVenues), or None without --live;
+    every option and (`credentials`: a hedge trades, a quote only reads public books) the credentials in the
+    environment are checked here, before anything is created."""
     import os
 
     from nexotc_client.desk.exchange import LiveVenues, check_proxy_url
@@ -896,10 +922,10 @@ def _live_venues(
     if not live:
         given = [name for name, on in (("--sandbox", sandbox), ("--venues", venues), ("--proxy-url", proxy_url)) if on]
         if given:
-            raise NexotcError(f"{', '.join(given)}: only with --live (a hedge on the exchanges)")
+            raise NexotcError(f"{', '.join(given)}: only with --live (the exchanges themselves)")
         return None
     if fixtures:
-        raise NexotcError("--live and --fixtures exclude each other (a live hedge reads the exchanges' books)")
+        raise NexotcError("--live and --fixtures exclude each other (--live reads the exchanges' books)")
     if seed_given:
         raise NexotcError("--live and --seed exclude each other (the seed is the simulated venues')")
     if venues is not None:
@@ -925,7 +951,7 @@ def _live_venues(
         record = LiveVenues(tuple(names), sandbox, check_proxy_url(proxy_url) if proxy_url is not None else None)
     except VenueError as exc:
         raise NexotcError(str(exc)) from exc
-    missing = record.missing_credentials(os.environ)
+    missing = record.missing_credentials(os.environ) if credentials else []
     if missing:
         raise NexotcError(
             f"--live: missing credentials {', '.join(missing)} (set them in the environment; they are never "
@@ -1044,7 +1070,7 @@ def _hedge_start(
         raise NexotcError(f"quote {quote_id} is {q.state.value}: only an accepted quote is hedged")
     live_venues = None
     if live_record is None:
-        books = _books(q.symbol, fixtures, live=False)
+        books = _books(q.symbol, fixtures)
     else:
         with desk_errors():  # the books of the plan: from the exchanges (nothing is created before they answer)
             live_venues = live_record.open(os.environ)

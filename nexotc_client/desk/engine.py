@@ -188,9 +188,12 @@ def inventory(store: DeskStore) -> dict[str, Decimal]:
     return out
 
 
-def live_books(symbol: str, venues: Sequence[str] = CCXT_VENUES) -> list[Book]:
-    """Each venue's current book through ccxt over the network (not used by tests)."""
-    return [CcxtVenue(name).fetch_order_book(symbol) for name in venues]
+def live_books(
+    symbol: str, venues: Sequence[str] = CCXT_VENUES, sandbox: bool = False, proxy_url: str | None = None
+) -> list[Book]:
+    """Each venue's current public book through ccxt over the network (no credentials), in sandbox mode and
+    through a proxy URL when given."""
+    return [CcxtVenue(name, sandbox=sandbox, proxy_url=proxy_url).fetch_order_book(symbol) for name in venues]
 
 
 def venue_books(venues: Mapping[str, Venue], symbol: str) -> list[Book]:

@@ -187,7 +187,7 @@ def test_live_books_offline_is_a_one_line_error(nx, monkeypatch: pytest.MonkeyPa
 
     import nexotc_client.desk.engine as engine
 
-    def offline(symbol: str) -> list:
+    def offline(symbol: str, *venues: object, **options: object) -> list:
         raise ccxt.NetworkError("binance GET https://api.binance.com/api/v3/depth\nConnection refused")
 
     monkeypatch.setattr(engine, "live_books", offline)

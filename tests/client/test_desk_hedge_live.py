@@ -231,6 +231,29 @@ def test_network_failure_mid_hedge_then_resume_neither_loses_nor_doubles(desk: D
     assert desk("recon", "R1-q1", "--json").json()["breaks"] == {}
 
 
+def test_a_live_quote_reads_the_sandbox_books_through_the_gateway_without_credentials(desk: Desk) -> None:
+    """`quote new --live` takes the hedge's venue options: the public books of the chosen exchanges (their
+    sandboxes here), through the proxy URL; a book needs no credential."""
+    env = without_credentials(desk.env)
+    assert desk("rfq", "new", "--client", "acme", "--side", "buy", "--size", "2", "--id", "R2", env=env).code == 0
+    before = len(desk.gateway.requests())
+    quoted = desk("quote", "new", "R2", *desk.live(), "--json", env=env)
+    assert quoted.code == 0, quoted.err
+    q = quoted.json()
+    depth = [r for r in desk.gateway.requests()[before:] if "depth" in r.path or "books" in r.path]
+    assert {r.venue for r in depth} == set(VENUES)  # one book per chosen exchange, nothing else asked
+    assert all(urlsplit(r.url).hostname == HOSTS[r.venue] for r in depth)  # the sandbox hosts
+    assert not any(r.headers.get("X-MBX-APIKEY") or r.headers.get("OK-ACCESS-KEY") for r in depth)
+    assert Decimal(q["bid"]) < Decimal(q["mid"]) < Decimal(q["ask"])
+    # the live options belong to --live, and --live reads no recorded fixtures
+    for args, message in (
+        (["--sandbox"], "--sandbox: only with --live"),
+        (["--live", "--fixtures", str(desk.home)], "--live and --fixtures exclude each other"),
+        (["--live", "--venues", "bitmex"], "--venues: unknown venue bitmex"),
+    ):
+        assert_one_line_error(desk("quote", "new", "R2", *args, env=env), message)
+
+
 def test_cancel_of_a_live_hedge_cancels_its_resting_orders_at_the_exchange(desk: Desk) -> None:
     """The exchanges leave the first clip's orders resting on the book, in part filled; the network then fails
     (the hedge stops, resumable). `hedge cancel` cancels them at the exchanges, books their partial fills, sends
