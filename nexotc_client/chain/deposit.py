@@ -308,16 +308,26 @@ def excess_left(info: DepositInfo, result: TxResult) -> int:
         return int(erc20(info.token).balanceOf(info.address, block_id=result.block))
 
 
-def return_deposit(deal: Deal, funder: str, sender: AccountAPI, token: str | None = None) -> TxResult:
+def return_deposit(
+    deal: Deal, funder: str, sender: AccountAPI, token: str | None = None, leg: LegId | None = None
+) -> TxResult:
     """Send what `funder`'s deposit address holds of `token` (default: the leg's token; `ETHER` for
     ether) back to `funder`. Anyone may send this once that balance cannot fund the leg any more
-    (another token, the leg funded, funding closed); `funder` itself at any time."""
+    (another token, the leg funded, funding closed); `funder` itself at any time. `leg`: the other
+    leg's deposit address of `funder` (a deposit sent there by mistake can never fund anything, so
+    anyone may return it); `token` is then required."""
     info = deposit_info(deal, funder)
+    if leg is not None and leg != info.leg and token is None:
+        raise NexotcError(
+            f"{info.funder} funds the {info.leg.name.lower()} leg: to return what its {leg.name.lower()}-leg "
+            "deposit address holds, name the token (--token)"
+        )
     token = info.token if token is None else token
     if not isinstance(token, str) or not is_valid_address(token):
         raise NexotcError(f"token is not an address: {token!r}")
     factory = deal.factory
-    args = (deal.address, info.funder, int(info.leg), to_checksum_address(token))
+    leg_id = info.leg if leg is None else leg
+    args = (deal.address, info.funder, int(leg_id), to_checksum_address(token))
     return _send(factory, {factory.address, deal.address}, "return_deposit", sender, *args)
 
 

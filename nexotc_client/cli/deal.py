@@ -745,14 +745,19 @@ def _deal_or_address(app: App, ref: str) -> Deal | str:
 
 
 def _check_leg(d: Deal, wallet: str, leg: str | None) -> None:
-    """A --leg given for a deal must be the leg the funder funds (its terms decide)."""
+    """A --leg given for a deal must be the leg the funder funds (its terms decide); the other leg's deposit
+    address only ever holds a mistake, which `return-deposit --leg` sends back."""
     if leg is None:
         return
     from nexotc_client.chain.deal import funding_leg
 
     funds = funding_leg(d.terms, wallet).name.lower()
     if leg.lower() != funds:
-        raise NexotcError(f"--leg {leg.lower()}: {wallet} funds the {funds} leg of {d.address}")
+        raise NexotcError(
+            f"--leg {leg.lower()}: {wallet} funds the {funds} leg of {d.address} (a deposit sent to its "
+            f"{leg.lower()}-leg address by mistake goes back with `nexotc deal return-deposit {d.address} "
+            f"--funder {wallet} --leg {leg.lower()} --token TOKEN`)"
+        )
 
 
 def _orphan_args(app: App, address: str, funder: str, leg: str | None, command: str) -> tuple[Factory, str, LegId]:
@@ -976,14 +981,16 @@ def return_deposit(app: App, ref: str, funder: str, leg: str | None, token: str 
             lambda c: render_tx(c, f"returned to {wallet}", result, token_amounts(result.events)),
         )
         return
+    from nexotc_client.terms import LegId
+
     d = target
-    wallet = _funder(d, funder)
-    _check_leg(d, wallet, leg)
+    wallet = _funder(d, funder)  # a party of the deal: a wrong-leg deposit (--leg the other leg) is returned too
     if token is not None:
         token = _return_token(app, d, token)
+    leg_id = None if leg is None else LegId.BASE if leg.lower() == "base" else LegId.QUOTE
     sender = app.sender()
     with step(app, "returning the deposit"):
-        result = return_to_funder(d, wallet, sender, token)
+        result = return_to_funder(d, wallet, sender, token, leg_id)
     _emit_tx(app, f"returned to {wallet}", result, {"deal": d.address, "funder": wallet, "sender": sender.address}, d)
 
 

@@ -37,6 +37,7 @@ from nexotc_client.chain.desk import DeskRole
 from nexotc_client.chain.encoding import is_valid_address
 from nexotc_client.chain.errors import NexotcError
 from nexotc_client.cli.app import App, shared_options, step, wallet_address
+from nexotc_client.cli.render import tx_dict
 
 if TYPE_CHECKING:
     from nexotc_client.chain.deal import TxResult
@@ -222,7 +223,7 @@ def _nothing_sent(app: App, desk_id: int, method: str, state: str) -> None:
 def _emit_tx(app: App, title: str, result: TxResult, extra: dict[str, Any] | None = None) -> None:
     from nexotc_client.cli.render import render_tx
 
-    app.emit({**(extra or {}), **result.to_dict()}, lambda c: render_tx(c, title, result))
+    app.emit({**(extra or {}), **tx_dict(result)}, lambda c: render_tx(c, title, result))
 
 
 @click.group()

@@ -39,6 +39,7 @@ import click
 
 from nexotc_client.chain.errors import NexotcError
 from nexotc_client.cli.app import App, shared_options, step, wallet_address
+from nexotc_client.cli.render import tx_dict
 
 if TYPE_CHECKING:
     from nexotc_client.chain.deal import Deal, TxResult
@@ -67,7 +68,7 @@ def _registry(app: App) -> KYCRegistry:
 def _emit_tx(app: App, title: str, result: TxResult, extra: dict[str, Any] | None = None) -> None:
     from nexotc_client.cli.render import render_tx
 
-    app.emit({**(extra or {}), **result.to_dict()}, lambda c: render_tx(c, title, result))
+    app.emit({**(extra or {}), **tx_dict(result)}, lambda c: render_tx(c, title, result))
 
 
 def _chain_now() -> int:
@@ -920,7 +921,7 @@ def publish_root(app: App, issuer_dir: str | None, prepare_policies: tuple[int, 
         "root_window": window,
         "prepared": list(policies),
         "prepare_txs": prepared,
-        **result.to_dict(),
+        **tx_dict(result),
     }
 
     def render(c: Any) -> None:

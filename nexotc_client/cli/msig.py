@@ -37,6 +37,7 @@ import click
 
 from nexotc_client.chain.errors import NexotcError
 from nexotc_client.cli.app import App, load_account, shared_options, step, wallet_address
+from nexotc_client.cli.render import tx_dict
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -118,7 +119,7 @@ def create(app: App, owners: tuple[str, ...], threshold: int, salt: str | None) 
         "salt": "0x" + raw_salt.hex(),
         "factory": factory.address,
         "creator": sender.address,
-        **result.to_dict(),
+        **tx_dict(result),
     }
 
     def render(console: Console) -> None:
@@ -571,7 +572,7 @@ def exec_cmd(app: App, proposal_file: Path, signature_files: tuple[Path, ...], s
         "nonce": proposal.execution.nonce,
         "digest": "0x" + proposal.digest.hex(),
         "relayer": relayer.address,
-        **result.to_dict(),
+        **tx_dict(result),
     }
     app.emit(data, lambda c: _render_result(c, f"executed proposal (nonce {proposal.execution.nonce})", result))
 

@@ -204,6 +204,38 @@ def test_sweep_warns_about_an_excess_it_could_not_return(cli):
     assert cli.balance_of(wbtc, address) == 0
 
 
+def test_a_deposit_sent_to_the_other_legs_address_goes_back(cli):
+    """The buyer pays USDT to its base-leg deposit address by mistake: it can never fund anything there, so
+    anyone sends it back with `return-deposit --leg base --token`; deposit-address names that way out."""
+    buyer, usdt = wallet("test:1"), token(cli, "USDT")
+    deal = create(cli, "test:2", "0x16", fund=False)
+    wrong = deposit_address(factory(cli), deal, buyer, 0)
+    transfer(cli, usdt, buyer, wrong, 5 * 10**6)
+    refused = cli("deal", "deposit-address", deal, "--funder", "buyer", "--leg", "base")
+    assert_one_line_error(refused, f"nexotc deal return-deposit {deal} --funder {buyer} --leg base --token TOKEN")
+    assert_one_line_error(
+        cli("deal", "return-deposit", deal, "--funder", "buyer", "--leg", "base", "--account", "test:5"),
+        "name the token (--token)",
+    )
+    before = cli.balance_of(usdt, buyer)
+    back = cli.ok(
+        "deal",
+        "return-deposit",
+        deal,
+        "--funder",
+        "buyer",
+        "--leg",
+        "base",
+        "--token",
+        "USDT",
+        "--account",
+        "test:5",
+        "--json",
+    ).json()
+    assert "DepositReturned" in [e["name"] for e in back["events"]]
+    assert cli.balance_of(usdt, wrong) == 0 and cli.balance_of(usdt, buyer) == before + 5 * 10**6
+
+
 # ------------------------------------------ time travel: 2, 6, 7 (keep them last)
 def test_after_the_funding_deadline_a_deposit_address_says_do_not_send(cli):
     buyer, usdt = wallet("test:1"), token(cli, "USDT")
