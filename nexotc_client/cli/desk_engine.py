@@ -243,6 +243,28 @@ def rfq_show(app: App, rfq_id: str, db_url: str | None) -> None:
     app.emit(data, render)
 
 
+def live_venue_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--sandbox, --venues and --proxy-url: which exchanges a --live command reads or trades on (`_live_venues`)."""
+    for option in reversed(
+        (
+            click.option("--sandbox", is_flag=True, help="With --live: the exchanges' sandbox (testnet) environments."),
+            click.option(
+                "--venues",
+                default=None,
+                help="With --live: comma-separated venues (default: binance,coinbase,okx,kraken; with --sandbox "
+                "binance,okx).",
+            ),
+            click.option(
+                "--proxy-url",
+                default=None,
+                help="With --live: ccxt's proxy_url (an egress gateway), e.g. http://gw:8080/.",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
 # ===================================================================== quote
 @click.group()
 def quote() -> None:
@@ -309,13 +331,7 @@ def _human_reason(reason: str) -> str:
 @click.option("--ttl", default="15s", show_default=True, help="Quote life (e.g. 15s, 2m).")
 @click.option("--fixtures", default=None, help="Directory of recorded venue responses (default: the bundled ones).")
 @click.option("--live", is_flag=True, help="Fetch the books from the exchanges through ccxt (network).")
-@click.option("--sandbox", is_flag=True, help="With --live: the exchanges' sandbox (testnet) books.")
-@click.option(
-    "--venues",
-    default=None,
-    help="With --live: comma-separated venues (default: binance,coinbase,okx,kraken; with --sandbox binance,okx).",
-)
-@click.option("--proxy-url", default=None, help="With --live: ccxt's proxy_url (an egress gateway).")
+@live_venue_options
 @db_option
 @shared_options
 @click.pass_obj
@@ -1001,15 +1017,7 @@ def _no_secrets() -> Iterator[None]:
     is_flag=True,
     help="Hedge on the exchanges through ccxt (credentials from NEXOTC_<VENUE>_API_KEY / _SECRET / _PASSWORD).",
 )
-@click.option("--sandbox", is_flag=True, help="With --live: the exchanges' sandbox (testnet) environments.")
-@click.option(
-    "--venues",
-    default=None,
-    help="With --live: comma-separated venues (default: binance,coinbase,okx,kraken; with --sandbox binance,okx).",
-)
-@click.option(
-    "--proxy-url", default=None, help="With --live: ccxt's proxy_url (an egress gateway), e.g. http://gw:8080/."
-)
+@live_venue_options
 @db_option
 @shared_options
 @click.pass_obj
