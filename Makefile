@@ -36,9 +36,14 @@ $(ANVIL): package.json package-lock.json
 demo: deps
 	$(BIN)/ape run demo
 
+# Test files run in parallel, one worker per core (pytest-xdist; each worker has its own anvil): whole files per
+# worker, so module-scoped fixtures are built once, the slowest files first (tests/conftest.py).
+# `make test TEST_WORKERS=0` runs everything in one process.
+TEST_WORKERS ?= auto
+
 test: deps postgres
 	$(BIN)/ape compile
-	$(BIN)/ape test tests -q -p no:cacheprovider
+	$(BIN)/ape test tests -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 bench: deps
 	$(BIN)/python bench/gas.py

@@ -17,6 +17,33 @@ DAY = 86_400
 BTC = 10**8
 USD6 = 10**6
 
+# The files that take longest (seconds each, from `--durations=0`), heaviest first. `make test` spreads whole
+# files over the machine's cores (pytest-xdist, `--dist loadfile --no-loadscope-reorder`): a long file handed
+# out last would keep one worker busy after the others ran dry, so these are handed out first.
+SLOW_FILES = (
+    "tests/client/test_desk_nonces.py",
+    "tests/client/test_desk_deal_cli.py",
+    "tests/client/test_desk_hedge_lifecycle.py",
+    "tests/client/test_kyc_cli.py",
+    "tests/client/test_desk_engine_cli_guards2.py",
+    "tests/e2e/test_desk_e2e.py",
+    "tests/client/test_kyc_issuer_cli.py",
+    "tests/fuzz/test_deal_stateful.py",
+    "tests/client/test_desk_engine_guards_chain.py",
+    "tests/client/test_deposit_cli.py",
+    "tests/client/test_deal_cli_guards.py",
+    "tests/client/test_desk_hedge_live.py",
+    "tests/client/test_desk_hedge_kill.py",
+    "tests/client/test_offer_cli.py",
+    "tests/fuzz/test_multisig_stateful.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slow files first (a stable sort: every other file, and the tests within a file, keep their order)."""
+    rank = {name: i for i, name in enumerate(SLOW_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(SLOW_FILES)))
+
 
 @pytest.fixture(scope="session")
 def desk(accounts):

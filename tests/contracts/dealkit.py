@@ -55,10 +55,12 @@ _W3_CONTRACTS: dict = {}
 def _w3(contract):
     """A web3 twin of an ape contract (for batched reads)."""
     # keyed by type too: snapshots roll deployments back, so an address can be reused by another contract
+    # and made anew when the provider's web3 changed (a test file that reconnects runs first on this worker)
     key = (contract.address, contract.contract_type.name)
-    if key not in _W3_CONTRACTS:
+    w3 = ape.chain.provider.web3
+    if key not in _W3_CONTRACTS or _W3_CONTRACTS[key].w3 is not w3:
         abi = [a.model_dump(mode="json", by_alias=True) for a in contract.contract_type.abi]
-        _W3_CONTRACTS[key] = ape.chain.provider.web3.eth.contract(address=contract.address, abi=abi)
+        _W3_CONTRACTS[key] = w3.eth.contract(address=contract.address, abi=abi)
     return _W3_CONTRACTS[key]
 
 
