@@ -9,7 +9,8 @@
     nexotc quote take LINK|FILE --account CLIENT [--fund]  the client accepts it: the escrow is the price lock
     nexotc hedge start Q [--clips 8] [--interval 1s] [--participation 0.1] [--venue-cap okx=50] [--seed N]
     nexotc hedge start Q --live [--sandbox] [--venues binance,okx] [--proxy-url URL]   on the real exchanges
-    nexotc hedge resume H | cancel H | show H | list       (a killed hedge resumes from the database)
+    nexotc hedge resume H | cancel H [--proxy-url URL | --no-proxy] | show H | list
+                                                           (a killed hedge resumes from the database)
     nexotc settle track DEAL [--confirmations N] [--sla-funding 1h] [--sla-release 1d] [--sla-offchain 12h]
     nexotc settle status DEAL | mark DEAL T --milestone delivered --evidence TXID [--on-chain --account M]
     nexotc settle release DEAL T --account A               release a tranche and book the settlement
@@ -1146,47 +1147,131 @@ def _hedge_start(
     _emit_finished(app, state, quote_id)
 
 
+def proxy_change_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--proxy-url and --no-proxy of `hedge resume | cancel`: a live hedge's exchanges reached through another
+    egress gateway (or none) from now on, recorded in its venues.json (`_new_proxy`, `_rerouted`)."""
+    for option in reversed(
+        (
+            click.option(
+                "--proxy-url",
+                default=None,
+                help="A live hedge: reach its exchanges through this proxy URL (ccxt's proxy_url) from now on, e.g. "
+                "when the egress gateway moved (recorded with the hedge).",
+            ),
+            click.option(
+                "--no-proxy",
+                is_flag=True,
+                help="A live hedge: reach its exchanges directly, without a proxy, from now on (recorded).",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
+#: the proxy a `hedge resume | cancel` moves a live hedge to: (the option that says so, the checked URL or None)
+_NewProxy = tuple[str, str | None]
+
+
+def _new_proxy(proxy_url: str | None, no_proxy: bool) -> _NewProxy | None:
+    """--proxy-url / --no-proxy as typed, checked (None: neither, the recorded proxy stays)."""
+    from nexotc_client.desk.exchange import check_proxy_url
+
+    if proxy_url is not None and no_proxy:
+        raise NexotcError("--proxy-url and --no-proxy exclude each other")
+    if no_proxy:
+        return ("--no-proxy", None)
+    if proxy_url is None:
+        return None
+    with desk_errors():
+        return ("--proxy-url", check_proxy_url(proxy_url))
+
+
+def _rerouted(app: App, parent_id: str, new: _NewProxy | None) -> LiveVenues | None:
+    """The live venues record of hedge `parent_id` with the `new` proxy (None without a change); a hedge on
+    simulated venues refuses. Nothing is written here: `_save_rerouted` does, once the command's checks passed."""
+    from nexotc_client.desk.exchange import LiveVenues
+
+    if new is None:
+        return None
+    option, url = new
+    with desk_errors():
+        live = LiveVenues.load(_journal(app, parent_id))
+        if live is None:
+            raise NexotcError(f"{option}: only for a live hedge (hedge {parent_id} trades on simulated venues)")
+        return live.via(url)
+
+
+def _save_rerouted(app: App, parent_id: str, record: LiveVenues | None) -> None:
+    """Record the new route of a live hedge (atomically), under the hedge's lock and once the command's checks
+    passed: the credentials of its venues must be in the environment (else nothing is written)."""
+    import os
+
+    from nexotc_client.desk.exchange import LiveVenues
+
+    if record is None:
+        return
+    with desk_errors():
+        record.require_credentials(os.environ)
+        journal = _journal(app, parent_id)
+        if LiveVenues.load(journal) != record:
+            record.save(journal)
+
+
 @hedge.command("resume")
 @click.argument("parent_id")
+@proxy_change_options
 @db_option
 @shared_options
 @click.pass_obj
-def hedge_resume(app: App, parent_id: str, db_url: str | None) -> None:
-    """Continue a hedge after a crash, from the database and the venues' journals (exit 3: it ended partial)."""
+def hedge_resume(app: App, parent_id: str, proxy_url: str | None, no_proxy: bool, db_url: str | None) -> None:
+    """Continue a hedge after a crash, from the database and the venues' journals (exit 3: it ended partial). A
+    live hedge's exchanges can be reached through a new egress gateway (--proxy-url) or none (--no-proxy)."""
     from nexotc_client.desk.engine import resume_hedge
+    from nexotc_client.desk.models import HedgeStatus
 
+    new = _new_proxy(proxy_url, no_proxy)
     store = _hedge_store(app, db_url)
     with _no_secrets(), desk_errors():
         quote_id = store.hedge_quote_id(parent_id)
+        record = _rerouted(app, parent_id, new)
         with _hedge_lock(app, parent_id):
+            if record is not None and store.load_hedge(parent_id).status is HedgeStatus.CANCELLED:
+                raise NexotcError(f"hedge {parent_id} was cancelled: it cannot be resumed")
+            _save_rerouted(app, parent_id, record)
             state = resume_hedge(store, parent_id, _journal(app, parent_id), console=_console(app))
     _emit_finished(app, state, quote_id)
 
 
 @hedge.command("cancel")
 @click.argument("parent_id")
+@proxy_change_options
 @db_option
 @shared_options
 @click.pass_obj
-def hedge_cancel(app: App, parent_id: str, db_url: str | None) -> None:
+def hedge_cancel(app: App, parent_id: str, proxy_url: str | None, no_proxy: bool, db_url: str | None) -> None:
     """Cancel a hedge: its open orders are cancelled at the venues, nothing more is sent, it is marked
-    cancelled (idempotent; a running hedge's process must be stopped first)."""
+    cancelled (idempotent; a running hedge's process must be stopped first). A live hedge's exchanges can be
+    reached through a new egress gateway (--proxy-url) or none (--no-proxy)."""
     from nexotc_client.desk.engine import cancel_hedge
     from nexotc_client.desk.hedge import HedgeBusyError
     from nexotc_client.desk.models import HedgeStatus
 
+    new = _new_proxy(proxy_url, no_proxy)
     store = _hedge_store(app, db_url)
     with _no_secrets(), desk_errors():
         state = store.load_hedge(parent_id)
+        record = _rerouted(app, parent_id, new)
         if state.status in (HedgeStatus.DONE, HedgeStatus.PARTIAL):
             raise NexotcError(f"hedge {parent_id} is already finished ({state.status.value}): nothing to cancel")
-        already = state.status is HedgeStatus.CANCELLED
+        already = state.status is HedgeStatus.CANCELLED  # nothing is sent again: its record stays as it is
         if not already:
             try:
                 lock = _hedge_lock(app, parent_id).acquire()
             except HedgeBusyError as exc:
                 raise NexotcError(f"{exc}: stop it (Ctrl-C) first, then cancel") from exc
             try:
+                _save_rerouted(app, parent_id, record)
                 state = cancel_hedge(store, parent_id, _journal(app, parent_id))
             finally:
                 lock.release()

@@ -15,10 +15,12 @@ deterministic given its seed, its initial books and that sequence.
 A hedge on live exchanges (``nexotc hedge start --live``) has no journal: the exchange itself is the record.
 Its journal directory holds instead a :data:`VENUES_FILE` (:class:`LiveVenues`: mode, venue names, sandbox,
 proxy URL; never a credential) from which another process rebuilds the same :class:`CcxtVenue` instances,
-credentials read again from the environment (:func:`open_hedge_venues`).
+credentials read again from the environment (:func:`open_hedge_venues`). When the desk's egress gateway moves,
+`hedge resume | cancel --proxy-url URL | --no-proxy` rewrites the record (:meth:`LiveVenues.via`) before reopening.
 
     LiveVenues(("binance", "okx"), sandbox=True).save(journal_dir)
     venues = open_hedge_venues(journal_dir, environ=os.environ)  # {name: CcxtVenue} or {name: JournaledVenue}
+    LiveVenues.load(journal_dir).via("http://gw2:8080/").save(journal_dir)   # the same venues, another gateway
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -262,17 +264,26 @@ class LiveVenues:
         proxy = raw.get("proxy_url")
         return cls(tuple(str(v) for v in raw["venues"]), bool(raw.get("sandbox")), str(proxy) if proxy else None)
 
+    def via(self, proxy_url: str | None) -> LiveVenues:
+        """The same venues reached through another proxy URL (checked by :func:`check_proxy_url`), or directly
+        (None): a desk whose egress gateway moved resumes or cancels its hedge through the new one."""
+        return replace(self, proxy_url=check_proxy_url(proxy_url) if proxy_url is not None else None)
+
     def missing_credentials(self, environ: Mapping[str, str]) -> list[str]:
         return missing_credentials(self.names, environ)
 
-    def open(self, environ: Mapping[str, str], clock: Callable[[], int] = wall_ms) -> dict[str, CcxtVenue]:
-        """One :class:`CcxtVenue` per venue, credentials from ``environ`` (every missing variable named at once,
-        before any venue is built). Nothing goes over the network here."""
+    def require_credentials(self, environ: Mapping[str, str]) -> None:
+        """Raise :class:`MissingCredentialsError` naming every credential variable missing from ``environ``."""
         missing = self.missing_credentials(environ)
         if missing:
             raise MissingCredentialsError(
                 f"missing credentials for the live venues: {', '.join(missing)} (set them in the environment)"
             )
+
+    def open(self, environ: Mapping[str, str], clock: Callable[[], int] = wall_ms) -> dict[str, CcxtVenue]:
+        """One :class:`CcxtVenue` per venue, credentials from ``environ`` (every missing variable named at once,
+        before any venue is built). Nothing goes over the network here."""
+        self.require_credentials(environ)
         return {
             name: CcxtVenue(
                 name, sandbox=self.sandbox, proxy_url=self.proxy_url, clock=clock, **ccxt_credentials(name, environ)

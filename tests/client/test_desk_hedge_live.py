@@ -11,6 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
+import subprocess
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,16 +22,17 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
-from clikit import Result, assert_one_line_error, free_port, run_nexotc
+from clikit import ROOT, Result, assert_one_line_error, free_port, nexotc_command, run_nexotc
 from deskkit import accept_quote_cli
 from venuekit import HOSTS, ORDER_PATHS, SECRET, ExchangeGateway, emulated, exchange_gateway
 
 from nexotc_client.desk.db import Database
 from nexotc_client.desk.engine import fixture_books
 from nexotc_client.desk.exchange import wall_ms
+from nexotc_client.desk.hedge import HedgeLock
 from nexotc_client.desk.models import HedgeState, HedgeStatus, OrderStatus, Side
 from nexotc_client.desk.sim import SimVenue
-from nexotc_client.desk.store import DeskStore
+from nexotc_client.desk.store import DeskStore, StoreError
 from nexotc_client.desk.venues import CCXT_VENUES, CcxtVenue, credential_vars, has_sandbox
 
 VENUES = ("binance", "okx")
@@ -47,6 +51,7 @@ H = "H-R1-q1"
 class Desk:
     home: Path
     gateway: ExchangeGateway
+    """The desk's egress gateway (a test that moves it replaces it here)."""
     sims: dict[str, SimVenue]
     env: dict[str, str]
 
@@ -102,7 +107,10 @@ def desk(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[Desk]:
         env["NEXOTC_HOME"] = str(tmp_path / "home")
         d = Desk(tmp_path / "home", gateway, {v: sim for v, (sim, _) in emulators.items()}, env)
         accept_quote_cli(d.home, f"sqlite:///{d.home / 'desk.db'}", "6", capsys)  # in-process: no exchange in it
-        yield d
+        try:
+            yield d
+        finally:
+            d.gateway.stop()  # where a test moved it
 
 
 def client_ids_sent(gateway: ExchangeGateway) -> Counter[str]:
@@ -147,7 +155,8 @@ def test_live_sandbox_hedge_fills_books_and_reconciles(desk: Desk) -> None:
     assert Decimal(0) < state.filled <= Decimal(6) and (state.filled == 6) == (state.status is HedgeStatus.DONE)
     out = r.json()
     record = {"mode": "live", "venues": list(VENUES), "sandbox": True, "proxy_url": desk.gateway.url}
-    assert out["venues"] == record and out["filled"] == str(state.filled)
+    # the JSON's decimals are canonical (no trailing zero: "5.6300166" for a stored 5.63001660): compare values
+    assert out["venues"] == record and Decimal(out["filled"]) == state.filled
     # every request went through the gateway to the sandboxes, signed with the environment's credentials
     log = desk.gateway.log
     assert log and all(r.forwarded and r.status < 500 for r in log)
@@ -182,7 +191,7 @@ def test_live_sandbox_hedge_fills_books_and_reconciles(desk: Desk) -> None:
     assert recon.code == 0, recon.err
     rec = recon.json()
     assert rec["breaks"] == {} and rec["hedged"] and rec["matched"] == rec["compared"] > 0
-    assert rec["tca"]["filled"] == str(state.filled)
+    assert Decimal(rec["tca"]["filled"]) == state.filled
 
 
 def test_network_failure_mid_hedge_then_resume_neither_loses_nor_doubles(desk: Desk) -> None:
@@ -373,3 +382,214 @@ def test_live_option_mistakes_are_one_line_errors_that_create_nothing(desk: Desk
     assert sorted(p.relative_to(desk.home) for p in desk.home.rglob("*")) == before
     assert not (desk.home / "exchange").exists()
     assert desk.ok("hedge", "list", "--json").json() == []  # no row
+
+
+# --- a live hedge killed, and its egress gateway moved ---------------------------------------------------------
+KILL_CLIPS = 10
+
+
+def test_sigkill_mid_live_hedge_then_resume_through_a_moved_gateway_loses_and_doubles_nothing(desk: Desk) -> None:
+    """`hedge start --live` runs as its own process through the gateway and is SIGKILLed once a few of its clips
+    went out (the kernel frees its lock; orders it persisted may or may not have reached the exchanges). The
+    gateway then moves to another port (the old one refuses connections) and `hedge resume --proxy-url NEW`
+    finishes the hedge through it: every trade the emulated exchanges executed is stored and booked exactly once,
+    the total is the target or the hedge is partial with its residual stated, no client order id reached an
+    exchange twice, and the new route is recorded and shown."""
+    old, old_url = desk.gateway, desk.gateway.url
+    argv = [*nexotc_command(), "hedge", "start", "R1-q1", *desk.live("--clips", str(KILL_CLIPS), "--interval", "400ms")]
+    err_path = desk.home.parent / "start.err"
+    with (desk.home.parent / "start.out").open("w") as out, err_path.open("w") as err:
+        proc = subprocess.Popen(
+            [*argv, "--json", "--home", str(desk.home)], cwd=ROOT, env=desk.env, stdout=out, stderr=err
+        )
+        store = desk.store()
+        try:
+            deadline = time.monotonic() + 120
+            while True:  # some clips sent, not all: the kill lands mid-hedge
+                try:
+                    sent_clips = store.load_hedge(H).next_clip
+                except StoreError:
+                    sent_clips = 0
+                if sent_clips >= 3:
+                    break
+                assert proc.poll() is None, f"the hedge ended before the kill: {err_path.read_text()}"
+                assert time.monotonic() < deadline, "the hedge never sent 3 clips"
+                time.sleep(0.05)
+            os.kill(proc.pid, signal.SIGKILL)
+            assert proc.wait(timeout=30) == -signal.SIGKILL
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=30)
+            store.db.close()
+    killed = desk.hedge()
+    assert killed.status is HedgeStatus.RUNNING and 3 <= killed.next_clip < KILL_CLIPS
+    assert Decimal(0) < killed.filled < Decimal(6)
+    before_kill = client_ids_sent(old)
+    assert before_kill and set(before_kill.values()) == {1}
+    assert desk.ok("hedge", "show", H, "--json").json()["process"]["stale"]
+
+    desk.gateway = old.moved()
+    new_url = desk.gateway.url
+    assert new_url != old_url
+    r = desk("hedge", "resume", H, "--proxy-url", new_url, "--json")
+    state = desk.hedge()
+    assert r.code == (0 if state.status is HedgeStatus.DONE else 3), r.err
+    assert state.status in (HedgeStatus.DONE, HedgeStatus.PARTIAL) and state.next_clip == KILL_CLIPS
+    out = r.json()
+    assert Decimal(out["residual"]) == Decimal(6) - state.filled and Decimal(out["filled"]) == state.filled
+    if state.status is HedgeStatus.DONE:
+        assert state.filled == Decimal(6)
+    else:  # the residual is stated, with how to hedge it
+        assert 0 < state.filled < Decimal(6)
+        assert f"{out['residual']} left unhedged" in r.err and "--residual" in r.err
+    # the resume went through the new gateway only (the old one is gone), and sent the clips left
+    after_kill = client_ids_sent(desk.gateway)
+    assert after_kill and desk.gateway.log and all(q.forwarded and q.status < 500 for q in desk.gateway.log)
+    # nothing doubled: each client order id reached an exchange once, over both gateways; the exchanges' orders
+    # are the desk's orders
+    sent = before_kill + after_kill
+    assert set(sent.values()) == {1} and set(sent) == {o.client_order_id for o in state.orders}
+    at_exchanges = [coid for sim in desk.sims.values() for coid in sim._orders]
+    assert sorted(at_exchanges) == sorted(sent)
+    # nothing lost: the trades the exchanges executed are the stored fills, their sum the hedge's, booked once
+    assert_books_match_the_exchanges(desk, state)
+    assert desk("recon", "R1-q1", "--json").json()["breaks"] == {}
+    # the new route is the hedge's record from now on
+    record = {"mode": "live", "venues": list(VENUES), "sandbox": True, "proxy_url": new_url}
+    assert out["venues"] == record
+    assert json.loads((desk.home / "exchange" / H / "venues.json").read_text()) == record
+    assert desk.ok("hedge", "show", H, "--json").json()["venues"] == record
+    assert f"via {new_url}" in desk.ok("hedge", "show", H).out
+    assert_no_secret_stored(desk.home)
+
+
+def stop_with_resting_orders(desk: Desk) -> HedgeState:
+    """A live hedge stopped by a network failure (running, no process) with its first clip's orders resting at
+    the exchanges, in part filled (as in the cancel test above); the gateway healed."""
+    desk.gateway.resting = set(VENUES)
+    desk.gateway.break_on(lambda r: r.method == "GET" and r.path in ("/api/v3/order", "/api/v5/trade/order"))
+    r = desk("hedge", "start", "R1-q1", *desk.live("--clips", "2", "--interval", "30s", "--json"))
+    assert_one_line_error(r, f"hedge {H} interrupted")
+    stopped = desk.hedge()
+    assert stopped.status is HedgeStatus.RUNNING and stopped.next_clip == 1
+    assert [o for o in stopped.orders if o.order_id and o.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)]
+    desk.gateway.heal()
+    return stopped
+
+
+def placements(gateway: ExchangeGateway) -> int:
+    return sum(len(gateway.requests(v, "POST", ORDER_PATHS[v])) for v in VENUES)
+
+
+def test_cancel_of_a_live_hedge_through_a_moved_gateway_and_with_no_proxy(desk: Desk) -> None:
+    """The gateway moves while a live hedge is stopped with orders resting. `hedge cancel --no-proxy` records the
+    direct route and goes direct (here into the environment's dead proxy: a one-line error, nothing cancelled,
+    the hedge unchanged, nothing through the gateway); `hedge cancel --proxy-url NEW` then cancels the resting
+    orders at the exchanges through the new gateway and records it; a repeated cancel sends nothing and leaves
+    the record as it is."""
+    stopped = stop_with_resting_orders(desk)
+    resting = [o for o in stopped.orders if o.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)]
+    placed = placements(desk.gateway)
+    old_url = desk.gateway.url
+    desk.gateway = desk.gateway.moved()
+    new_url = desk.gateway.url
+    venues_json = desk.home / "exchange" / H / "venues.json"
+    assert json.loads(venues_json.read_text())["proxy_url"] == old_url
+
+    direct = desk("hedge", "cancel", H, "--no-proxy", "--json")
+    assert_one_line_error(direct, "binance")
+    assert json.loads(venues_json.read_text())["proxy_url"] is None  # the checks passed: the route was recorded
+    assert desk.gateway.log == []
+    assert desk.hedge() == stopped
+    assert desk.ok("hedge", "show", H, "--json").json()["venues"]["proxy_url"] is None
+    assert " via " not in desk.ok("hedge", "show", H).out
+
+    out = desk.ok("hedge", "cancel", H, "--proxy-url", new_url, "--json").json()
+    record = {"mode": "live", "venues": list(VENUES), "sandbox": True, "proxy_url": new_url}
+    assert out["status"] == "cancelled" and out["already_cancelled"] is False and out["venues"] == record
+    assert json.loads(venues_json.read_text()) == record
+    assert desk.ok("hedge", "show", H, "--json").json()["venues"] == record
+    state = desk.hedge()
+    assert state.status is HedgeStatus.CANCELLED
+    cancels = desk.gateway.requests("binance", "DELETE", "/api/v3/order") + desk.gateway.requests(
+        "okx", "POST", "/api/v5/trade/cancel-order"
+    )
+    assert sorted(r.venue for r in cancels) == sorted(o.venue for o in resting)
+    by_id = {o.client_order_id: o for o in state.orders}
+    assert all(by_id[o.client_order_id].status is OrderStatus.CANCELED for o in resting)
+    assert desk.gateway.responders["binance"].orders  # the exchanges' own record: cancelled there
+    for o in resting:
+        if o.venue == "binance":
+            assert desk.gateway.responders["binance"].orders[o.client_order_id]["status"] == "CANCELED"
+        else:
+            assert o.client_order_id not in desk.gateway.responders["okx"].resting
+    assert placements(desk.gateway) == 0 and placed > 0  # nothing new was sent
+    assert_books_match_the_exchanges(desk, state)
+
+    # cancelled already: nothing is sent, and the record (the route its last cancel took) stays as it is
+    recorded, requests = venues_json.read_bytes(), len(desk.gateway.log)
+    again = desk.ok("hedge", "cancel", H, "--proxy-url", "http://127.0.0.1:9/", "--json").json()
+    assert again["already_cancelled"] is True and again["venues"] == record
+    assert venues_json.read_bytes() == recorded and len(desk.gateway.log) == requests
+    assert_no_secret_stored(desk.home)
+
+
+def test_proxy_change_mistakes_are_one_line_errors_that_change_nothing(desk: Desk) -> None:
+    """`hedge resume | cancel` with --proxy-url or --no-proxy: both options, a bad or credential-bearing URL,
+    missing credentials, an unknown hedge, a hedge another process runs, a simulated hedge, resuming a cancelled
+    hedge: each a one-line error (exit non-zero) before anything reaches an exchange, venues.json byte-identical."""
+    stopped = stop_with_resting_orders(desk)
+    journal = desk.home / "exchange" / H
+    venues_json = journal / "venues.json"
+    new_url = f"http://127.0.0.1:{free_port()}/"
+
+    def snapshot() -> tuple[bytes, list[str], int]:
+        return venues_json.read_bytes(), sorted(p.name for p in journal.iterdir()), len(desk.gateway.log)
+
+    before = snapshot()
+    lock = HedgeLock(journal / "hedge.lock", f"hedge {H}")
+    mistakes: list[tuple[list[str], dict[str, str], list[str]]] = [
+        (["--proxy-url", new_url, "--no-proxy"], desk.env, ["--proxy-url and --no-proxy exclude each other"]),
+        (["--proxy-url", "ftp://gw/"], desk.env, ["--proxy-url 'ftp://gw/'"]),
+        (["--proxy-url", "gw:8080"], desk.env, ["--proxy-url 'gw:8080'"]),
+        (["--proxy-url", "http://user:pw@gw/"], desk.env, ["no credentials in the URL"]),
+        (["--proxy-url", new_url], without_credentials(desk.env), ["NEXOTC_BINANCE_API_KEY", "NEXOTC_OKX_PASSWORD"]),
+        (["--no-proxy"], {**desk.env, "NEXOTC_OKX_PASSWORD": " "}, ["missing credentials", "NEXOTC_OKX_PASSWORD"]),
+    ]
+    for command in ("resume", "cancel"):
+        for args, env, fragments in mistakes:
+            assert_one_line_error(desk("hedge", command, H, *args, env=env), *fragments)
+            assert snapshot() == before, (command, args)
+        # an unknown hedge: nothing created for it
+        assert_one_line_error(desk("hedge", command, "H-nope", "--proxy-url", new_url), "no hedge 'H-nope'")
+        assert not (desk.home / "exchange" / "H-nope").exists()
+        # another process runs the hedge (holds its lock)
+        with lock:
+            assert_one_line_error(desk("hedge", command, H, "--proxy-url", new_url), f"process {os.getpid()}")
+        assert snapshot() == before, command
+    assert desk.hedge() == stopped
+
+    # a hedge on simulated venues has no route to change
+    for argv in (
+        ["rfq", "new", "--client", "acme", "--side", "sell", "--size", "1", "--id", "R2"],
+        ["quote", "new", "R2"],
+        ["quote", "accept", "R2-q1"],
+    ):
+        desk.ok(*argv)
+    assert desk("hedge", "start", "R2-q1", "--clips", "1", "--interval", "0s").code in (0, 3)  # done or partial
+    sim_journal = desk.home / "exchange" / "H-R2-q1"
+    sim_files = {p.name: p.read_bytes() for p in sim_journal.iterdir()}
+    assert sim_files and "venues.json" not in sim_files
+    for command in ("resume", "cancel"):
+        for option in (["--proxy-url", new_url], ["--no-proxy"]):
+            r = desk("hedge", command, "H-R2-q1", *option)
+            assert_one_line_error(r, f"{option[0]}: only for a live hedge", "simulated")
+            assert {p.name: p.read_bytes() for p in sim_journal.iterdir()} == sim_files
+    assert snapshot() == before
+
+    # a cancelled hedge is never resumed, through any gateway
+    desk.ok("hedge", "cancel", H)
+    after_cancel = snapshot()
+    assert_one_line_error(desk("hedge", "resume", H, "--proxy-url", new_url), f"hedge {H} was cancelled")
+    assert snapshot() == after_cancel and after_cancel[0] == before[0]

@@ -4,7 +4,8 @@ egress gateway: ccxt's ``proxy_url`` sends it every exchange request (``http://1
 URL, URL-encoded when it has a query string), and it answers each from the emulator of the exchange the URL names.
 So a ``nexotc`` process trading "live" (``hedge start --live --proxy-url``) runs ccxt end to end, signing
 included, and nothing leaves the machine. The gateway can also fail like a network: refuse requests, or pass one
-to the exchange and lose its answer."""
+to the exchange and lose its answer; and it can move to another port (:meth:`ExchangeGateway.moved`), as a desk's
+egress gateway does."""
 
 from __future__ import annotations
 
@@ -248,10 +249,20 @@ class ExchangeGateway:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
+    def moved(self) -> ExchangeGateway:
+        """The gateway moved to another port: a new gateway answering from the same emulators (the exchanges keep
+        their orders and trades) with the same resting venues, started before this one stops (so its port differs),
+        with its own log; this one's URL then refuses connections."""
+        moved = ExchangeGateway(self.responders, resting=set(self.resting)).start()
+        self.stop()
+        return moved
+
     def stop(self) -> None:
+        """Stop serving (idempotent): the URL refuses connections from now on."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server = None
 
 
 @contextmanager
