@@ -51,6 +51,7 @@ bench: deps
 	$(BIN)/python bench/zk.py
 	$(BIN)/python bench/zk.py --phases
 	$(BIN)/python bench/kyc.py
+	$(BIN)/python bench/hedge_save.py
 
 lint: deps
 	$(BIN)/ruff check nexotc_client tests scripts bench

@@ -74,6 +74,17 @@ def _gating(report: Verification) -> str:
     return f"gated by kyc registry {report.kyc_registry} (policy #{report.policy_id})"
 
 
+def _utc(ts: int) -> str:
+    """A unix time for people, in UTC (2026-11-24 22:10:44Z); --json keeps the integer. One no calendar shows
+    (past year 9999) stays a unix time."""
+    from nexotc_client.cli.render import fmt_time
+
+    try:
+        return fmt_time(int(ts))
+    except (OverflowError, ValueError, OSError):
+        return f"unix time {ts}"
+
+
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
@@ -158,7 +169,8 @@ def export(app: App, deal_ref: str, disclosures: tuple[str, ...], offer_ref: str
             c.print(f"  [yellow]warning: {escape(stale)}[/]", soft_wrap=True)
         c.print(f"  factory {bundle['factory']}, kyc registry {bundle['kyc_registry'] or 'none'}", soft_wrap=True)
         for role, att in bundle["attestations"].items():
-            c.print(f"  {role}: " + (f"attested policy #{att['policy_id']} until {att['expiry']}" if att else "none"))
+            attested = f"attested policy #{att['policy_id']} until {_utc(att['expiry'])}" if att else "none"
+            c.print(f"  {role}: {attested}")
         for role, fields in seen.items():
             c.print(f"  {role} discloses " + ", ".join(f"{name}: {value}" for name, value in fields.items()))
 

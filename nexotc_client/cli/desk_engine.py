@@ -25,6 +25,11 @@ live in <home>/exchange/<hedge id>/ (the exchange's own record, so a resumed hed
 with `hedge start --live` on the exchanges through ccxt, credentials from the environment only
 (NEXOTC_<VENUE>_API_KEY, _SECRET, and _PASSWORD for OKX); <home>/exchange/<hedge id>/venues.json then records the
 venues, sandbox and proxy URL (never a secret) for `hedge resume | cancel`.
+
+Typed numbers (sizes, prices, bps, caps) are plain decimals in ASCII digits (an exponent is fine: 2E1; no '_'
+separators, no other scripts' digits) below 10**24 with at most 18 decimals; durations (TTL, interval, SLA,
+settlement window) are at most a year (365d). Anything else is refused before anything is recorded. A quote whose
+TTL passed shows as expired ("effective_state" in --json; "state" keeps what is recorded until someone acts on it).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,28 +54,54 @@ if TYPE_CHECKING:
     from nexotc_client.desk.models import Quote
     from nexotc_client.desk.store import DeskStore
 
-_DURATION = re.compile(r"^(\d+)(ms|s|m|h|d)?$")
+_DURATION = re.compile(r"([0-9]+)(ms|s|m|h|d)?")
 _UNITS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, None: 1_000}
+_PLAIN_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+#: the longest duration any option takes (a TTL, an SLA, an interval, a settlement window): a year
+MAX_DURATION_MS = 365 * 86_400_000
 
 
-def parse_ms(text: str, what: str) -> int:
-    m = _DURATION.match(text.strip())
+def parse_ms(text: str, what: str, limit_ms: int = MAX_DURATION_MS) -> int:
+    """A typed duration in milliseconds (ASCII digits and a unit: 500ms, 30s, 5m, 1h, 1d; no unit: seconds), at
+    most `limit_ms` (default a year, 365d)."""
+    m = _DURATION.fullmatch(text.strip())
     if not m:
         raise NexotcError(f"{what}: {text!r} is not a duration (e.g. 500ms, 30s, 5m, 1h, 1d)")
-    return int(m.group(1)) * _UNITS[m.group(2)]
+    ms = int(m.group(1)) * _UNITS[m.group(2)]
+    if ms > limit_ms:
+        raise NexotcError(f"{what}: {text!r} is too long (at most {_duration_text(limit_ms)})")
+    return ms
+
+
+def _duration_text(ms: int) -> str:
+    """A limit for people in the largest unit that divides it (365d, 24h, 90s)."""
+    for unit in ("d", "h", "m", "s"):
+        if ms % _UNITS[unit] == 0:
+            return f"{ms // _UNITS[unit]}{unit}"
+    return f"{ms}ms"
 
 
 def parse_decimal(text: str, what: str) -> Decimal:
     """A typed decimal, exactly, in plain form (2E1 -> 20, 1.50 -> 1.5): what is echoed, recorded and shown as
-    JSON never carries an exponent."""
+    JSON never carries an exponent. ASCII digits only (no '_' separators, no other scripts' digits), in the
+    desk's range (:func:`~nexotc_client.desk.money.in_range`: below 10**24, at most 18 decimals)."""
     from nexotc_client.desk.db import canonical
+    from nexotc_client.desk.money import MAX_DECIMALS, MAX_INTEGER_DIGITS, in_range
 
+    stripped = text.strip()
     try:
-        value = Decimal(text.strip())
+        value = Decimal(stripped)
     except InvalidOperation:
         raise NexotcError(f"{what}: {text!r} is not a decimal number") from None
     if not value.is_finite():
         raise NexotcError(f"{what}: {text!r} is not a finite number")
+    if not _PLAIN_DECIMAL.fullmatch(stripped):
+        raise NexotcError(f"{what}: {text!r} is not a plain decimal number (ASCII digits 0-9, no '_' separators)")
+    if not in_range(value):
+        raise NexotcError(
+            f"{what}: {text!r} is out of range (at most {MAX_INTEGER_DIGITS} digits before the decimal point and "
+            f"{MAX_DECIMALS} after)"
+        )
     return Decimal(canonical(value))
 
 
@@ -158,6 +189,12 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def _quote_json(q: Quote, now_ms: int) -> dict[str, Any]:
+    """A quote as --json shows it: the stored fields ("state" as recorded) and "effective_state", the state as of
+    now (a quoted or countered quote whose TTL passed is "expired" there, before anyone records it)."""
+    return {**_jsonable(q), "effective_state": q.state_at(now_ms).value}
+
+
 def _jsonable(value: Any) -> Any:
     from nexotc_client.desk.models import to_dict
 
@@ -229,7 +266,8 @@ def rfq_show(app: App, rfq_id: str, db_url: str | None) -> None:
     with desk_errors():
         request = store.get_rfq(rfq_id)
         quotes = store.quotes(rfq_id=rfq_id)
-    data = {**_jsonable(request), "quotes": [_jsonable(q) for q in quotes]}
+    now = _now_ms()
+    data = {**_jsonable(request), "quotes": [_quote_json(q, now) for q in quotes]}
 
     def render(c: Console) -> None:
         c.print(
@@ -239,7 +277,7 @@ def rfq_show(app: App, rfq_id: str, db_url: str | None) -> None:
             c.print("  no quotes yet")
         for q in quotes:
             prices = f"price {_price(q.price)} (bid {_price(q.bid)} / ask {_price(q.ask)})"
-            c.print(f"  {q.quote_id}  {q.state.value:<9} {prices}")
+            c.print(f"  {q.quote_id}  {q.state_at(now).value:<9} {prices}")
 
     app.emit(data, render)
 
@@ -287,20 +325,24 @@ def _books(symbol: str, fixtures: str | None, live: LiveVenues | None = None) ->
             raise NexotcError(f"--fixtures: no recorded response {exc.filename} for {symbol}") from None
 
 
-def _render_quote(q: Quote) -> Callable[[Console], None]:
+def _render_quote(q: Quote, now_ms: int) -> Callable[[Console], None]:
     from nexotc_client.cli.desk_checks import duration, num
     from nexotc_client.desk.quote import utc_ms
+
+    state = q.state_at(now_ms)
 
     def render(c: Console) -> None:
         comp = q.components
         c.print(
-            f"quote {q.quote_id} ({q.state.value}) for {q.side.value} {num(q.size)} {q.symbol}: "
+            f"quote {q.quote_id} ({state.value}) for {q.side.value} {num(q.size)} {q.symbol}: "
             f"bid {_price(q.bid)} / ask {_price(q.ask)} → price {_price(q.price)} (mid {_price(q.mid)})\n"
             f"  VWAP {_price(comp.vwap)} · half-spread {_bps(comp.spread_bps)} bps · vol add-on "
             f"{_bps(comp.vol_addon_bps)} bps · skew {_bps(comp.skew_bps)} bps · TTL {duration(q.ttl_ms)} "
             f"(expires {utc_ms(q.expires_ms)})"
         )
-        if q.counter_price is not None and q.state.value == "countered":
+        if state is not q.state:
+            c.print(f"  its TTL passed (recorded as {q.state.value} until someone acts on it)")
+        if q.counter_price is not None and state.value == "countered":
             counter = _price(q.counter_price)
             c.print(f"  client counter {counter}: the desk decides (`nexotc quote accept {q.quote_id}`)")
         if q.reason:
@@ -329,7 +371,7 @@ def _human_reason(reason: str) -> str:
 
 @quote.command("new")
 @click.argument("rfq_id")
-@click.option("--ttl", default="15s", show_default=True, help="Quote life (e.g. 15s, 2m).")
+@click.option("--ttl", default="15s", show_default=True, help="Quote life (e.g. 15s, 2m; at most 365d).")
 @click.option("--fixtures", default=None, help="Directory of recorded venue responses (default: the bundled ones).")
 @click.option("--live", is_flag=True, help="Fetch the books from the exchanges through ccxt (network).")
 @live_venue_options
@@ -373,7 +415,8 @@ def quote_new(
             raise
         engine = quote_engine(books, QuoteConfig(ttl_ms=ttl_ms), inventory=inventory(store))
         q = insert_quote(store, engine.quote(request))
-    app.emit(_jsonable(q), _render_quote(q))
+    now = _now_ms()
+    app.emit(_quote_json(q, now), _render_quote(q, now))
 
 
 def _transition(app: App, db_url: str | None, quote_id: str, action: str, **kw: Any) -> None:
@@ -399,7 +442,8 @@ def _transition(app: App, db_url: str | None, quote_id: str, action: str, **kw: 
                 engine.reject(q, kw.get("reason", ""))
         finally:
             store.save_quote(q)  # an expiry found on the way is recorded too
-    app.emit(_jsonable(q), _render_quote(q))
+    now = _now_ms()
+    app.emit(_quote_json(q, now), _render_quote(q, now))
 
 
 @quote.command("accept")
@@ -470,8 +514,9 @@ def quote_show(app: App, quote_id: str, db_url: str | None) -> None:
     with desk_errors():
         q = store.get_quote(quote_id)
         lock = store.lock_of(quote_id)
-    data = {**_jsonable(q), "lock": lock.to_dict() if lock else None}
-    base = _render_quote(q)
+    now = _now_ms()
+    data = {**_quote_json(q, now), "lock": lock.to_dict() if lock else None}
+    base = _render_quote(q, now)
 
     def render(c: Console) -> None:
         base(c)
@@ -500,9 +545,10 @@ def quote_list(app: App, rfq_id: str | None, db_url: str | None) -> None:
         if not quotes:
             c.print("no quotes" + (f" for RFQ {rfq_id}" if rfq_id else ""))
         for q in quotes:
-            c.print(f"{q.quote_id}  {q.state.value}  {q.side.value} {num(q.size)} @ {_price(q.price)}")
+            c.print(f"{q.quote_id}  {q.state_at(now).value}  {q.side.value} {num(q.size)} @ {_price(q.price)}")
 
-    app.emit([_jsonable(q) for q in quotes], render)
+    now = _now_ms()
+    app.emit([_quote_json(q, now) for q in quotes], render)
 
 
 @quote.command("lock")
@@ -713,10 +759,18 @@ def _amount(value: Decimal | None) -> str:
     return "-" if value is None else canonical(value)
 
 
+#: the context amounts are rounded in for display: wide enough for any product of two in-range values (48
+#: integer digits and 2 decimals); what is wider still is shown with an exponent
+_WIDE = Context(prec=60)
+
+
 def _cents(value: Decimal) -> str:
     """Two decimals (half to even, whatever the process's decimal context says: ccxt changes it), thousands
     grouped with commas, never a negative zero ("-0.004" -> "0.00", "65030.475" -> "65,030.48")."""
-    rounded = value.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+    try:
+        rounded = value.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN, context=_WIDE)
+    except InvalidOperation:  # beyond what the CLI takes (a record written before typed values were bounded)
+        return f"{value:.2E}"
     return format(rounded.copy_abs() if rounded == 0 else rounded, ",f")
 
 
@@ -730,7 +784,7 @@ def _price(value: Decimal | None) -> str:
         return "0"
     if abs(value) >= 1:
         return _cents(value)
-    return canonical(value.quantize(Decimal(1).scaleb(value.adjusted() - 7), rounding=ROUND_HALF_EVEN))
+    return canonical(value.quantize(Decimal(1).scaleb(value.adjusted() - 7), rounding=ROUND_HALF_EVEN, context=_WIDE))
 
 
 def _money(value: Decimal | None) -> str:
@@ -1528,8 +1582,15 @@ def settle_release(app: App, deal_address: str, tranche: int, db_url: str | None
             ),
         )
         return
+    from nexotc_client.desk.money import asset_decimals
+
     terms = deal.terms
-    decimals = [int(erc20(leg.token).decimals()) if leg.on_chain else 8 for leg in (terms.base, terms.quote)]
+    # a leg settled off chain counts in its asset's units, as the lock wrote the terms (BTC: 8)
+    assets = q.symbol.split("/")
+    decimals = [
+        int(erc20(leg.token).decimals()) if leg.on_chain else asset_decimals(asset)
+        for leg, asset in zip((terms.base, terms.quote), assets, strict=True)
+    ]
     ts = max((e.timestamp for e in result.events), default=0) * 1000
     with desk_errors():
         booking = book_settlement(store, q, terms, tranche, result.tx_hash, ts, decimals[0], decimals[1])

@@ -30,6 +30,7 @@ per scope). `issuer set-root-window` to the current window sends nothing.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -484,7 +485,8 @@ def _load_store(app: App, given: str | None) -> IssuerStore:
     "--valid-for",
     default=None,
     help="How long the attestation lasts, capped by the credential (default: to the final expiry of the --deal "
-    "or --offer it is for; 1d for --desk or --scope; required for a --deal not created yet).",
+    "or --offer it is for; for --desk or --scope, as long as the credential (a desk's deals take deposits only "
+    "from funders attested until their final expiry); required for a --deal not created yet).",
 )
 @click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="The proof file.")
 @click.option(
@@ -565,7 +567,8 @@ def prove(
     if validity is not None:
         wanted = now + validity
     else:
-        wanted = deal_expiry if deal_expiry is not None and deal_expiry > now else now + 86_400
+        # a deal's final expiry; a desk's (or a raw scope's) deals are unknown: the credential's own lifetime
+        wanted = deal_expiry if deal_expiry is not None and deal_expiry > now else holder.credential.expires_at - 1
     valid_until = min(wanted, holder.credential.expires_at - 1)
     _require_scope_policy(app, deployed, desk_id, policy_id)
     # what the registry would refuse while an attestation is in force here (it only grows): named before proving
@@ -583,7 +586,8 @@ def prove(
         cause = "the credential expires first" if valid_until < wanted else "--valid-for ends first"
         warnings.append(
             f"the attestation ends at {_iso(valid_until)}, before the deal's final expiry {_iso(deal_expiry)} "
-            f"({cause}): funding and releases after that need a new proof"
+            f"({cause}): the deal takes no deposit from this wallet (a funder must be attested until the final "
+            "expiry), and releases after it ends need a new proof"
         )
     # no `step` spinner here: the prover shows its own stages (witness, proof) on stderr
     proof_file = prove_compliance(
@@ -610,15 +614,42 @@ def prove(
     app.emit(data, render)
 
 
+#: the whole numbers of a proof file (the salts too), named when one is not
+_PROOF_INTEGERS = ("policy_id", "scope", "now", "valid_until")
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+
+
+def _load_proof(path: str) -> Any:
+    """`ProofFile.load`, with a field that is not a whole number named as such (never Python's int() text)."""
+    from nexotc_client.issuer import ProofFile
+    from nexotc_client.safejson import load_json
+
+    try:
+        data = load_json(Path(path).read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        data = None  # ProofFile.load says what is wrong with the file
+    if isinstance(data, dict) and data.get("kind") == "proof":
+        fields = [(name, data[name]) for name in _PROOF_INTEGERS if name in data]
+        private = data.get("private")
+        salts = private.get("salts") if isinstance(private, dict) else None
+        if isinstance(salts, dict):
+            fields += [(f"salt of {name}", value) for name, value in salts.items()]
+        for name, value in fields:
+            whole = (isinstance(value, int) and not isinstance(value, bool)) or (
+                isinstance(value, str) and _WHOLE.fullmatch(value.strip()) is not None
+            )
+            if not whole:
+                raise NexotcError(f"proof file {path} is malformed: its {name} {value!r} is not a whole number")
+    return ProofFile.load(path)
+
+
 @kyc.command("submit")
 @click.argument("proof_path", type=click.Path(exists=True, dir_okay=False))
 @shared_options
 @click.pass_obj
 def submit(app: App, proof_path: str) -> None:
     """Submit a proof from the wallet bound in it (--account): records the attestation."""
-    from nexotc_client.issuer import ProofFile
-
-    proof_file = ProofFile.load(proof_path)  # refuses a file whose fields disagree with its public signals
+    proof_file = _load_proof(proof_path)  # refuses a file whose fields disagree with its public signals
     registry = _registry(app)
     sender = app.sender()
     _require_principal(app, proof_file.proof.scope, proof_file.wallet, "the proof's wallet")
@@ -645,13 +676,23 @@ def status(
     """A wallet's attestation in a scope: policy, expiry, audit commitment, compliant now.
 
     Exit code 0 when compliant (with --policy's policy; else a deployed gated --deal's policy; else the attested
-    one), 3 when not."""
+    one), 3 when not. A deployed --deal that is not gated (its terms carry no compliance policy) needs no
+    attestation: without --policy, exit 0 and say so ("gated": false in --json). A --policy that names no
+    registered policy is refused (exit 1)."""
     app: App = ctx.obj
     registry = _registry(app)
     who = wallet_address(wallet)
     target, deployed = _scope_and_deal(app, deal, desk_id, scope)
+    if policy_id is not None:
+        count = registry.policy_count
+        if policy_id > count:
+            known = f"policies #1 to #{count}" if count > 1 else "policy #1 only" if count else "none registered yet"
+            raise NexotcError(
+                f"--policy {policy_id}: no policy #{policy_id} in the kyc registry at {registry.address} ({known})"
+            )
     expiry, policy = registry.attestation(who, target)
     gated = deployed.terms.policy_id if deployed is not None else 0
+    ungated = deployed is not None and not gated and policy_id is None  # nothing to comply with
     check = policy_id if policy_id is not None else gated or policy
     compliant = bool(check) and registry.is_compliant(who, target, check)
     latest = registry.latest_attestation(who, target) if expiry else None
@@ -663,10 +704,16 @@ def status(
         "expiry": expiry,
         "checked_policy": check,
         "compliant": compliant,
+        "gated": None if deployed is None else bool(gated),
         "attestation": latest.to_dict() if latest else None,
     }
 
     def render(c: Any) -> None:
+        if ungated:
+            c.print(
+                f"deal {deployed.address} is not gated: its terms carry no compliance policy, so no attestation "
+                "is needed for it"
+            )
         if not expiry:
             c.print(f"{who}: no attestation in scope {target}")
             return
@@ -677,7 +724,7 @@ def status(
             c.print(f"  audit commitment {latest.audit_commitment}  tx {latest.tx_hash}")
 
     app.emit(data, render)
-    if not compliant:
+    if not compliant and not ungated:
         ctx.exit(EXIT_NOT_COMPLIANT)
 
 
@@ -690,10 +737,8 @@ def status(
 @click.pass_obj
 def disclose(app: App, proof_path: str, fields: tuple[str, ...], out: str, force: bool) -> None:
     """Holder: open chosen fields of a proof's audit commitment for an auditor (nothing else)."""
-    from nexotc_client.issuer import ProofFile
-
     _refuse_overwrite(out, force, "a disclosure")
-    disclosure = ProofFile.load(proof_path).disclose(list(fields))
+    disclosure = _load_proof(proof_path).disclose(list(fields))
     disclosure.save(out)
     app.emit(
         {"disclosure_file": out, **disclosure.to_json()},

@@ -65,7 +65,27 @@ def _base_units_int(text: str) -> int:
     """An integer argument: decimal (`_` only between groups of three digits: 1_000_000) or 0x hex."""
     if "_" in text and not re.match(r"^-?\d{1,3}(_\d{3})+$", text):
         raise ValueError(f"ambiguous number {text!r} (_ only between groups of three digits, e.g. 1_000_000)")
+    if not _INTEGER.fullmatch(text.replace("_", "")):
+        raise ValueError(
+            f"{text!r} is not a whole number (decimal digits or 0x hex; --call integers are raw base units, "
+            "no decimals or exponent)"
+        )
     return int(text, 0)
+
+
+#: a --call integer: decimal ASCII digits (no leading zero but 0 itself, as int(x, 0) wants), 0x hex (or 0o, 0b)
+_INTEGER = re.compile(r"[+-]?(0+|[1-9][0-9]*|0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+)")
+#: a uint256 (a wei value, a token amount, a nonce, a deadline)
+UINT256_MAX = 2**256 - 1
+#: the latest --deadline: 9999-12-31T23:59:59Z (the contract's uint256 holds more; no calendar shows it)
+MAX_DEADLINE = 253_402_300_799
+
+
+def _uint256(value: int, option: str) -> int:
+    """`value` if a uint256 holds it, else the one-line error that names `option`."""
+    if not 0 <= value <= UINT256_MAX:
+        raise NexotcError(f"{option}: {value} is out of range for uint256 (0 .. 2**256 - 1)")
+    return value
 
 
 def _address(ref: str, what: str) -> str:
@@ -84,6 +104,14 @@ def _address(ref: str, what: str) -> str:
 def _refuse_overwrite(out: Path, force: bool, what: str) -> None:
     if out.exists() and not force:
         raise NexotcError(f"{out} exists: {what} is not overwritten without --force; nothing written")
+
+
+def _input_file(path: Path, what: str) -> Path:
+    """A file the command reads: a directory named instead is refused by name (a missing file is said by the
+    reader)."""
+    if path.is_dir():
+        raise NexotcError(f"{what} {path}: a directory, not a file")
+    return path
 
 
 def _render_result(console: Console, title: str, result: TxResult) -> None:
@@ -303,6 +331,11 @@ def erc20_transfer_call(spec: str, tokens: dict[str, str]) -> Call:
         units = to_units(amount, decimals, "--erc20-transfer AMOUNT")
     except SpecError as exc:
         raise NexotcError(str(exc)) from exc
+    if units > UINT256_MAX:
+        raise NexotcError(
+            f"--erc20-transfer AMOUNT: {amount} is out of range for uint256 (at most 2**256 - 1 base units, "
+            f"{decimals} decimals)"
+        )
     return erc20_transfer(token, to, units)
 
 
@@ -420,15 +453,25 @@ def propose(
     out: Path,
     force: bool,
 ) -> None:
-    """Write a proposal file for the owners to sign (one call, or several as a batch). An existing --out
-    file is not overwritten without --force: owners may have signed it already."""
+    """Write a proposal file for the owners to sign (one call, or several as a batch). A batch runs its calls in
+    this order, whatever the order on the command line: the --to call, then each --erc20-transfer, then each
+    --call (each kind in the order given); the proposal lists them so numbered. --value, --nonce and token
+    amounts must fit a uint256; --deadline is at most 9999-12-31T23:59:59Z. An existing --out file is not
+    overwritten without --force (owners may have signed it already), and its directory must exist."""
     from ape import chain
 
     from nexotc_client.chain.multisig import Proposal
     from nexotc_client.multisig import MAX_CALLS, Call, Execution
-    from nexotc_client.spec import parse_time
+    from nexotc_client.spec import SpecError, parse_time
 
     _refuse_overwrite(out, force, "a proposal (signatures made on it would no longer match)")
+    if not out.parent.is_dir():
+        raise NexotcError(f"--out {out}: no directory {out.parent}; nothing written")
+    if out.is_dir():
+        raise NexotcError(f"--out {out}: a directory, not a proposal file; nothing written")
+    _uint256(value, "--value")
+    if nonce is not None:
+        _uint256(nonce, "--nonce")
     wallet = _wallet(app, ref)
     tokens, factory, desk_registry = _context(app)
     built: list[Call] = []
@@ -449,9 +492,16 @@ def propose(
     if len(built) > MAX_CALLS:
         raise NexotcError(f"at most {MAX_CALLS} calls in one proposal, got {len(built)}")
     now = int(chain.pending_timestamp)
-    when = parse_time(deadline, now, "--deadline")
+    try:
+        when = parse_time(deadline, now, "--deadline")
+    except (SpecError, OverflowError, ValueError) as exc:  # an ISO date past year 9999, a relative time too far
+        raise NexotcError(
+            str(exc) if isinstance(exc, SpecError) else f"--deadline: {deadline!r} is out of range"
+        ) from None
     if when <= now:
         raise NexotcError(f"--deadline: {when} is not in the future (chain time {now})")
+    if when > MAX_DEADLINE:  # the contract takes a uint256; a time people can read ends with year 9999
+        raise NexotcError(f"--deadline: {when} is out of range (at most {MAX_DEADLINE}, 9999-12-31T23:59:59Z)")
     current = wallet.nonce()
     use_nonce = current if nonce is None else nonce
     if use_nonce < current:
@@ -468,6 +518,8 @@ def propose(
         console.print(f"proposal {out} for wallet {wallet.address} (nonce {use_nonce})")
         console.print(f"  digest 0x{proposal.digest.hex()}")
         console.print(f"  deadline {fmt_time(when, now)}; threshold {wallet.threshold()} of {len(wallet.owners())}")
+        if len(lines) > 1:
+            console.print("  batch order: the --to call, each --erc20-transfer, each --call (each kind as given)")
         for i, line in enumerate(lines):
             console.print(f"  call {i}: {line}", soft_wrap=True)
         console.print("  next: each owner runs `nexotc msig sign` on it, then `nexotc msig exec` with the signatures")
@@ -491,7 +543,11 @@ def sign(app: App, proposal_file: Path, out: Path | None, force: bool) -> None:
 
     if out is not None:
         _refuse_overwrite(out, force, "a signature file")
-    proposal = Proposal.load(proposal_file)
+        if not out.parent.is_dir():
+            raise NexotcError(f"--out {out}: no directory {out.parent}; nothing written")
+        if out.is_dir():
+            raise NexotcError(f"--out {out}: a directory, not a signature file; nothing written")
+    proposal = Proposal.load(_input_file(proposal_file, "PROPOSAL.json"))
     online = True
     offline_reason = ""
     try:
@@ -551,8 +607,8 @@ def exec_cmd(app: App, proposal_file: Path, signature_files: tuple[Path, ...], s
 
     from nexotc_client.chain.multisig import Proposal, read_json, sign_proposal, signature_from_json
 
-    proposal = Proposal.load(proposal_file)
-    signatures = [signature_from_json(read_json(f), proposal, str(f)) for f in signature_files]
+    proposal = Proposal.load(_input_file(proposal_file, "PROPOSAL.json"))
+    signatures = [signature_from_json(read_json(_input_file(f, "SIG.json")), proposal, str(f)) for f in signature_files]
     signers = [load_account(ref) for ref in sign_with]
     if not signatures and not signers:
         raise click.UsageError("give signature files or --sign-with accounts")

@@ -126,17 +126,23 @@ RFQ_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,17}$")
 def check_rfq(rfq: RFQ) -> RFQ:
     """Refuse an RFQ the desk could not lock: a malformed id (its quotes' ids must fit the offer salt), an empty
     client, a size that is not positive or has more decimals than the base asset."""
-    from nexotc_client.desk.money import asset_decimals
+    from nexotc_client.desk.db import canonical
+    from nexotc_client.desk.money import MAX_DECIMALS, MAX_INTEGER_DIGITS, asset_decimals, decimal_places, in_range
 
     if not RFQ_ID_RE.match(rfq.rfq_id):
         raise DeskInputError(f"RFQ id {rfq.rfq_id!r}: 1 to 18 letters, digits, '.', '_' or '-'")
     if not rfq.client.strip():
         raise DeskInputError("client: empty")
-    if rfq.size <= 0:
+    if not rfq.size.is_finite() or rfq.size <= 0:
         raise DeskInputError("size: must be positive")
+    if not in_range(rfq.size):
+        raise DeskInputError(
+            f"size: out of range (at most {MAX_INTEGER_DIGITS} digits before the decimal point and {MAX_DECIMALS} "
+            "after)"
+        )
     dp = asset_decimals(rfq.symbol.split("/")[0])
-    if rfq.size != rfq.size.quantize(Decimal(1).scaleb(-dp)):
-        raise DeskInputError(f"size {rfq.size}: {rfq.symbol.split('/')[0]} has at most {dp} decimals")
+    if decimal_places(rfq.size) > dp:
+        raise DeskInputError(f"size {canonical(rfq.size)}: {rfq.symbol.split('/')[0]} has at most {dp} decimals")
     return rfq
 
 

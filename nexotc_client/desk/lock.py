@@ -23,6 +23,7 @@ accepted, a new lock is refused; once it was cancelled, the new one gets a fresh
 
 from __future__ import annotations
 
+import decimal
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -111,12 +112,15 @@ def amounts_for(side: Side, size: Decimal, price: Decimal, params: LockParams) -
     """On-chain amounts of a trade where the client (taker) `side`s `size` at `price`: the size exactly in
     base units (refused if it needs more decimals), the notional size × price in quote units rounded in the
     desk's (maker's) favour: up when the client pays, down when the desk pays."""
-    base_units = to_minor(size, params.base_decimals)
-    if Decimal(base_units).scaleb(-params.base_decimals) != size:
-        raise LockError(f"size {size} has more than {params.base_decimals} decimals: not representable on chain")
-    notional = CTX.multiply(size, price)
-    rounding = ROUND_CEILING if side is Side.BUY else ROUND_FLOOR
-    quote_units = to_minor(notional, params.quote_decimals, rounding)
+    try:
+        base_units = to_minor(size, params.base_decimals)
+        if Decimal(base_units).scaleb(-params.base_decimals) != size:
+            raise LockError(f"size {size} has more than {params.base_decimals} decimals: not representable on chain")
+        notional = CTX.multiply(size, price)
+        rounding = ROUND_CEILING if side is Side.BUY else ROUND_FLOOR
+        quote_units = to_minor(notional, params.quote_decimals, rounding)
+    except decimal.InvalidOperation:  # more digits than CTX holds: far beyond a leg's 2**96-1 units
+        raise LockError(f"size {size} at price {price}: out of range for the chain (2**96-1 units a leg)") from None
     if base_units <= 0 or quote_units <= 0:
         raise LockError("a locked quote needs a positive size and price")
     return LockAmounts(base_units, quote_units)

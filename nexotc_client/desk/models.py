@@ -160,6 +160,13 @@ class Quote:
     def expires_ms(self) -> int:
         return self.created_ms + self.ttl_ms
 
+    def state_at(self, now_ms: int) -> QuoteState:
+        """The state as of `now_ms`, read only: a QUOTED or COUNTERED quote whose TTL passed is EXPIRED (the
+        stored state says so once someone acts on it: the engine then records the expiry)."""
+        if self.state in (QuoteState.QUOTED, QuoteState.COUNTERED) and now_ms > self.expires_ms:
+            return QuoteState.EXPIRED
+        return self.state
+
 
 class OrderStatus(enum.StrEnum):
     NEW = "new"

@@ -20,8 +20,12 @@ __all__ = [
     "D",
     "PRICE_DP",
     "ZERO",
+    "MAX_DECIMALS",
+    "MAX_INTEGER_DIGITS",
     "MoneyError",
     "asset_decimals",
+    "decimal_places",
+    "in_range",
     "bps_of",
     "from_minor",
     "quantize",
@@ -47,6 +51,12 @@ decimal.DefaultContext.prec = CTX.prec
 ZERO = Decimal(0)
 BPS = Decimal(10_000)
 PRICE_DP = 8
+
+#: the range of an amount, price or rate the desk takes: fewer than 10**24 in magnitude, at most 18 decimals (an
+#: 18-decimal token's smallest unit). 24 + 18 = 42 significant digits: every rounding to an asset's decimals
+#: stays exact in CTX's 50, and the canonical text fits the store's 96-character amount column.
+MAX_INTEGER_DIGITS = 24
+MAX_DECIMALS = 18
 
 ASSET_DECIMALS: dict[str, int] = {
     "BTC": 8,
@@ -123,3 +133,19 @@ def bps_of(amount: Decimal, bps: Decimal | int) -> Decimal:
 def to_bps(diff: Decimal, reference: Decimal) -> Decimal:
     """``diff / reference`` in basis points (``reference`` must be non-zero)."""
     return CTX.divide(CTX.multiply(D(diff), BPS), D(reference))
+
+
+def decimal_places(value: Decimal) -> int:
+    """How many decimals a finite ``value`` needs (trailing zeros do not count: 1.50 -> 1, 2E1 -> 0)."""
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int), "a finite decimal"
+    zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(0, -(exponent + zeros)) if any(digits) else 0
+
+
+def in_range(value: Decimal) -> bool:
+    """Whether a finite ``value`` is in the desk's range: magnitude below 10**:data:`MAX_INTEGER_DIGITS`, at most
+    :data:`MAX_DECIMALS` decimals."""
+    if value.is_zero():
+        return True
+    return value.adjusted() < MAX_INTEGER_DIGITS and decimal_places(value) <= MAX_DECIMALS

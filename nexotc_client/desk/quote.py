@@ -24,11 +24,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 
 from nexotc_client.desk.aggregator import InsufficientDepthError, PreparedBook, walk_vwap
 from nexotc_client.desk.models import RFQ, Book, Quote, QuoteComponents, QuoteState, Side
-from nexotc_client.desk.money import BPS, PRICE_DP, D, quantize_price
+from nexotc_client.desk.money import BPS, MAX_DECIMALS, MAX_INTEGER_DIGITS, PRICE_DP, D, in_range, quantize_price
 from nexotc_client.desk.venues import apply_guards
 
 __all__ = [
@@ -129,10 +129,23 @@ def realised_vol_bps(mids: Sequence[Decimal]) -> Decimal:
 
 
 def utc_ms(ms: int) -> str:
-    """Epoch milliseconds as an ISO-8601 UTC time with milliseconds (``2024-05-01T12:00:00.250Z``)."""
-    from datetime import UTC, datetime
+    """Epoch milliseconds as an ISO-8601 UTC time with milliseconds (``2024-05-01T12:00:00.250Z``); a time beyond
+    the calendar's years 1 to 9999 (a record written before TTLs were bounded) as the bound it passes."""
+    from datetime import UTC, datetime, timedelta
 
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    try:
+        when = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    except OverflowError:
+        return "after 9999-12-31T23:59:59.999Z" if ms > 0 else "before 0001-01-01T00:00:00.000Z"
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _bps_text(value: Decimal) -> str:
+    """Basis points to 2 decimals for a message, however large (a counter far off the quoted price)."""
+    try:
+        return str(value.quantize(Decimal("0.01"), context=Context(prec=60, rounding=ROUND_HALF_EVEN)))
+    except InvalidOperation:
+        return f"{value:.2E}"
 
 
 def counter_giveaway_bps(quote: Quote) -> Decimal:
@@ -305,6 +318,11 @@ class QuoteEngine:
         now = self.clock()
         self._live(quote, now)
         if quote.state is QuoteState.COUNTERED and quote.counter_price is not None:
+            if not in_range(quote.counter_price):  # recorded before counters were bounded: never lockable
+                raise QuoteError(
+                    f"quote {quote.quote_id}: the counter {quote.counter_price:.2E} is out of range (at most "
+                    f"{MAX_INTEGER_DIGITS} digits before the decimal point and {MAX_DECIMALS} after): reject it"
+                )
             giveaway = counter_giveaway_bps(quote)
             limit = quote.components.spread_bps if max_giveaway_bps is None else D(max_giveaway_bps)
             if limit < 0:
@@ -317,7 +335,7 @@ class QuoteEngine:
             if giveaway > limit and override_price is None:
                 raise CounterOutsideToleranceError(
                     f"quote {quote.quote_id}: the counter {quote.counter_price} is "
-                    f"{giveaway.quantize(Decimal('0.01'))} bps through the desk's price {quote.price} "
+                    f"{_bps_text(giveaway)} bps through the desk's price {quote.price} "
                     f"(tolerance {limit} bps); to take it anyway: --override-price {quote.counter_price}"
                 )
             self._move(quote, QuoteState.ACCEPTED, now)
@@ -335,6 +353,11 @@ class QuoteEngine:
         price = D(price)
         if price <= 0:
             raise QuoteError("counter price must be positive")
+        if not in_range(price):
+            raise QuoteError(
+                f"counter price out of range (at most {MAX_INTEGER_DIGITS} digits before the decimal point and "
+                f"{MAX_DECIMALS} after)"
+            )
         self._move(quote, QuoteState.COUNTERED, now)
         quote.counter_price = price
         return quote

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from nexotc_client.chain.errors import NexotcError
 from nexotc_client.desk.db import SettlementMarkRow, SettlementRow, TrackedDealRow
+from nexotc_client.desk.money import asset_decimals
 from nexotc_client.desk.store import DeskStore
 from nexotc_client.terms import LegId, Mode, Phase, TrancheStatus
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
     from nexotc_client.chain.deal import Deal, DealEvent
     from nexotc_client.chain.factory import Factory
+    from nexotc_client.terms import Terms
 
 #: confirmations before an event counts as settled, per network (ecosystem:network); others: DEFAULT
 CONFIRMATIONS: dict[str, int] = {
@@ -169,18 +171,29 @@ class SettlementTracker:
         quote_id: str | None = None,
         sla: Sla | None = None,
         confirmations: int | None = None,
-        offchain_decimals: int = 8,
+        offchain_decimals: int | None = None,
     ) -> TrackedDealRow:
-        """Start following `deal` (idempotent: tracking again updates the SLA and the threshold)."""
+        """Start following `deal` (idempotent: tracking again updates the SLA and the threshold). A leg settled
+        off chain counts in `offchain_decimals` units, by default its asset's (the quote's pair, as the lock made
+        the terms; 8 without a quote)."""
         from ape import chain
 
         from nexotc_client.chain.contracts import erc20
 
         terms = deal.terms
-        decimals = []
-        for leg in (terms.base, terms.quote):
-            decimals.append(int(erc20(leg.token).decimals()) if leg.on_chain else offchain_decimals)
         quote_id = self._quote_of(deal, quote_id)
+        assets: tuple[str | None, str | None] = (None, None)
+        if quote_id is not None:
+            base_asset, _, quote_asset = self.store.get_quote(quote_id).symbol.partition("/")
+            assets = (base_asset, quote_asset)
+        decimals = []
+        for leg, asset in zip((terms.base, terms.quote), assets, strict=True):
+            if leg.on_chain:
+                decimals.append(int(erc20(leg.token).decimals()))
+            elif offchain_decimals is not None:
+                decimals.append(offchain_decimals)
+            else:
+                decimals.append(asset_decimals(asset) if asset else 8)
         threshold = confirmations if confirmations is not None else confirmations_for(self.network)
         if threshold < 1:
             raise NexotcError("confirmations: at least 1")
@@ -262,11 +275,9 @@ class SettlementTracker:
         if confirmed_to > 0:
             self.store.set_last_block(tracked.deal_address, confirmed_to)
         status = deal.status()
-        settled_tx = {
-            e.tranche: e.tx_hash
-            for e in self.store.settlement_events(tracked.deal_address)
-            if e.event in SETTLED_EVENTS
-        }
+        events = self.store.settlement_events(tracked.deal_address)
+        self._complete_offchain_amounts(tracked, deal, events)
+        settled_tx = {e.tranche: e.tx_hash for e in events if e.event in SETTLED_EVENTS}
         marks: dict[int, list[str]] = {}
         for mark in self.store.marks(tracked.deal_address):
             marks.setdefault(mark.tranche, []).append(mark.milestone)
@@ -296,6 +307,21 @@ class SettlementTracker:
         )
         return _with_breaches(view, tracked, status, now)
 
+    def _complete_offchain_amounts(self, tracked: TrackedDealRow, deal: Deal, events: list[SettlementRow]) -> None:
+        """Released records stored by an earlier version with a zero off-chain leg (the event's amount) get the
+        tranche's quantity from the terms, as new records do."""
+        terms = deal.terms
+        if terms.base.on_chain and terms.quote.on_chain:
+            return
+        updates: dict[int, tuple[Decimal, Decimal]] = {}
+        for e in events:
+            if e.event == "Released":
+                amounts = _offchain_leg_amounts(terms, e.tranche, e.base_amount, e.quote_amount, tracked)
+                if amounts != (e.base_amount, e.quote_amount):
+                    updates[e.id] = amounts
+        if updates:
+            self.store.set_settlement_amounts(updates)
+
     def _row(self, tracked: TrackedDealRow, ev: DealEvent, tranche: int | None) -> SettlementRow:
         args = ev.args
         base = quote = fee = Decimal(0)
@@ -303,9 +329,10 @@ class SettlementTracker:
             base = _units(args.get("base_amount", 0), tracked.base_decimals)
             quote = _units(args.get("quote_amount", 0), tracked.quote_decimals)
         if ev.name == "Released":
-            deal = self.factory.deal(tracked.deal_address)
-            fee_decimals = tracked.quote_decimals if deal.terms.fee_leg == LegId.QUOTE else tracked.base_decimals
+            terms = self.factory.deal(tracked.deal_address).terms
+            fee_decimals = tracked.quote_decimals if terms.fee_leg == LegId.QUOTE else tracked.base_decimals
             fee = _units(args.get("fees", 0), fee_decimals)
+            base, quote = _offchain_leg_amounts(terms, tranche, base, quote, tracked)
         elif ev.name == "Resolved":
             base = _units(int(args["base"]["to_receiver"]), tracked.base_decimals)
             quote = _units(int(args["quote"]["to_receiver"]), tracked.quote_decimals)
@@ -451,6 +478,22 @@ def _with_breaches(view: SettlementView, tracked: TrackedDealRow, status: Any, n
         if not done and now > t.deadline:
             breaches.append(Breach("deadline_missed", t.index, t.deadline, "past its delivery deadline: refundable"))
     return SettlementView(**{**view.__dict__, "breaches": tuple(breaches)})
+
+
+def _offchain_leg_amounts(
+    terms: Terms, tranche: int | None, base: Decimal, quote: Decimal, tracked: TrackedDealRow
+) -> tuple[Decimal, Decimal]:
+    """A released tranche's amounts with its off-chain leg's quantity taken from the deal's terms (read from the
+    deal: the chain's terms are authoritative). The Released event only carries what the escrow paid out, zero
+    for a leg settled off chain; the release itself proves that leg delivered (the receiver approved it)."""
+    if tranche is None or not 0 <= tranche < len(terms.tranches):
+        return base, quote
+    t = terms.tranches[tranche]
+    if not terms.base.on_chain:
+        base = _units(t.base_amount, tracked.base_decimals)
+    if not terms.quote.on_chain:
+        quote = _units(t.quote_amount, tracked.quote_decimals)
+    return base, quote
 
 
 def _tranche_of(ev: DealEvent) -> int | None:

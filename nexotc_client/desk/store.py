@@ -14,11 +14,13 @@ The store speaks the engine's dataclasses (:mod:`nexotc_client.desk.models`); ro
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from nexotc_client.desk.db import (
@@ -152,6 +154,12 @@ class DeskStore:
         self.db = db
         # per hedge: how many of its state's fills (an append-only list) are stored already
         self._saved_fills: dict[str, int] = {}
+        # per hedge: each child order's values as stored by the last committed save (or load) of this store, so
+        # that a save writes only the orders that changed since (a TWAP of thousands of clips changes one or two
+        # a step). Only this store writes a running hedge (the hedge lock), so the rows still hold these values.
+        self._saved_orders: dict[str, dict[str, tuple[Any, ...]]] = {}
+        # per hedge: its mids as last saved, encoded (the list only grows: a save encodes the new ones)
+        self._saved_mids: dict[str, list[Any]] = {}
 
     # ------------------------------------------------------------------ RFQs and quotes
     def save_rfq(self, rfq: RFQ) -> None:
@@ -254,42 +262,72 @@ class DeskStore:
 
     # ------------------------------------------------------------------ hedges
     def save_hedge(self, state: HedgeState, quote_id: str | None = None) -> int:
-        """Persist the whole hedge in one transaction: its progress, every child order (inserted or
-        updated) and the fills not stored yet. Returns how many fills were new."""
+        """Persist the whole hedge in one transaction: its progress, its child orders and the fills not stored
+        yet. Returns how many fills were new. Only the orders that are new or changed since this store's last
+        save (or load) of the hedge are written: the others' rows hold their values already. A save that fails
+        is rolled back and forgets nothing: the next one writes what it did not."""
         plan = state.plan
+        saved = self._saved_orders.get(plan.parent_id, {})
+        current: dict[str, tuple[Any, ...]] = {}
+        # orders and fills have their tables; the mids (append-only) are encoded once each
+        head = to_dict(replace(state, orders=[], fills=[], mids=[]))
+        head.pop("orders")
+        head.pop("fills")
+        head["mids"] = mids = self._encoded_mids(plan.parent_id, state.mids)
+        values: dict[str, Any] = {
+            "symbol": plan.symbol,
+            "side": plan.side.value,
+            "target": plan.target_size,
+            "filled": state.filled,
+            "status": state.status.value,
+            "state": head,
+            "updated_ms": state.updated_ms,
+        }
+        if quote_id is not None:
+            values["quote_id"] = quote_id
         with self.db.session() as s:
-            row = s.get(HedgeRow, plan.parent_id)
-            if row is None:
-                row = HedgeRow(parent_id=plan.parent_id, quote_id=quote_id)
-                s.add(row)
-            elif quote_id is not None:
-                row.quote_id = quote_id
-            head = to_dict(state)
-            head.pop("orders")
-            head.pop("fills")
-            row.symbol, row.side, row.target = plan.symbol, plan.side.value, plan.target_size
-            row.filled, row.status, row.state, row.updated_ms = state.filled, state.status.value, head, state.updated_ms
-            s.flush()
+            # the hedge's row is written without being read back first (its state grows with the hedge)
+            where = HedgeRow.parent_id == plan.parent_id
+            if not s.execute(update(HedgeRow).where(where).values(**values)).rowcount:
+                s.execute(insert(HedgeRow).values(parent_id=plan.parent_id, **values))
             for seq, order in enumerate(state.orders):
-                self._upsert_order(s, order, seq)
+                key, values = order.client_order_id or order.order_id or _order_key(order), _order_values(order)
+                current[key] = values
+                if saved.get(key) != values:
+                    self._upsert_order(s, order, seq)
             start = self._saved_fills.get(plan.parent_id, 0)
             if start > len(state.fills):
                 start = 0
             new = self._insert_fills(s, state.fills[start:], plan.parent_id)
+        # committed: the rows hold these values now (a rollback above leaves the previous record as it was)
+        self._saved_orders[plan.parent_id] = current
+        self._saved_mids[plan.parent_id] = mids
         self._saved_fills[plan.parent_id] = len(state.fills)
         return new
+
+    def _encoded_mids(self, parent_id: str, mids: list[tuple[int, Decimal]]) -> list[Any]:
+        """The hedge's mids as the state column stores them: the last saved encoding plus the new ones (all of
+        them again when the list is not that one grown)."""
+        saved = self._saved_mids.get(parent_id, [])
+        n = len(saved)
+        if not n or n > len(mids) or saved[-1] != to_dict(mids[n - 1]):
+            return [to_dict(m) for m in mids]
+        return saved + [to_dict(m) for m in mids[n:]]
 
     def load_hedge(self, parent_id: str) -> HedgeState:
         with self.db.session() as s:
             row = s.get(HedgeRow, parent_id)
             if row is None:
                 raise StoreError(f"no hedge {parent_id!r}")
-            state = from_dict(HedgeState, {**row.state, "orders": [], "fills": []})
+            row_state = row.state
+            state = from_dict(HedgeState, {**row_state, "orders": [], "fills": []})
             orders = s.scalars(
                 select(ChildOrderRow).where(ChildOrderRow.parent_id == parent_id).order_by(ChildOrderRow.seq)
             ).all()
             state.orders = [_order(o) for o in orders]
             state.fills = [_fill(f) for f in s.scalars(_fills_query(parent_id)).all()]
+        self._saved_orders[parent_id] = {_order_key(o): _order_values(o) for o in state.orders}
+        self._saved_mids[parent_id] = list(row_state.get("mids", []))
         self._saved_fills[parent_id] = len(state.fills)
         return state
 
@@ -336,9 +374,7 @@ class DeskStore:
             return [_order(o) for o in rows]
 
     def _upsert_order(self, s: Session, order: ChildOrder, seq: int) -> None:
-        key = order.client_order_id or order.order_id
-        if not key:
-            raise StoreError(f"child order of {order.parent_id} has neither a client order id nor an order id")
+        key = _order_key(order)
         row = s.get(ChildOrderRow, key)
         if row is None:
             row = ChildOrderRow(client_order_id=key, seq=seq)
@@ -489,6 +525,14 @@ class DeskStore:
                     s.add(row)
                     added += 1
         return added
+
+    def set_settlement_amounts(self, amounts: dict[int, tuple[Decimal, Decimal]]) -> None:
+        """Correct stored settlement records' amounts (record id -> base, quote) in one transaction."""
+        with self.db.session() as s:
+            for row_id, (base, quote) in amounts.items():
+                row = s.get(SettlementRow, row_id)
+                if row is not None:
+                    row.base_amount, row.quote_amount = base, quote
 
     def settlement_events(self, deal: str) -> list[SettlementRow]:
         with self.db.session() as s:
@@ -765,6 +809,21 @@ def _quote(row: QuoteRow) -> Quote:
         updated_ms=row.updated_ms,
         reason=row.reason,
     )
+
+
+def _order_key(order: ChildOrder) -> str:
+    """A child order's row key: its client order id (known before the venue answers), else the venue's id."""
+    key = order.client_order_id or order.order_id
+    if not key:
+        raise StoreError(f"child order of {order.parent_id} has neither a client order id nor an order id")
+    return key
+
+
+#: everything of a child order its row stores, but the key and the position (written once, at insert)
+_order_values: Callable[[ChildOrder], tuple[Any, ...]] = attrgetter(
+    "order_id", "parent_id", "venue", "symbol", "side", "size", "limit_price", "ts_ms", "status", "clip", "filled",
+    "notional", "fees", "venue_filled",
+)  # fmt: skip
 
 
 def _order(row: ChildOrderRow) -> ChildOrder:

@@ -308,7 +308,7 @@ def test_call_helper_encodes_deal_wallet_and_token_calls(wf, usdt, dvp_terms, de
         ("wallet.frobnicate()", "has no method 'frobnicate'"),
         ("wallet.change_threshold(1, 2)", "change_threshold takes 1 argument(s), got 2"),
         ("USDT.transfer", "expected TARGET.method(args)"),
-        ("USDT.transfer(test:1, lots)", "invalid literal"),
+        ("USDT.transfer(test:1, lots)", "'lots' is not a whole number"),
     ):
         with pytest.raises(NexotcError, match=re.escape(message)):
             build_call(expr, wallet.address, tokens, factory)
