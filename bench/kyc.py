@@ -266,8 +266,8 @@ def gate_costs(admin, registry, creds, t0: int) -> dict[str, tuple[int, int]]:
     address = factory.predict_address(gated_terms.as_struct(), seller, salt)
     with Prover(progress=False) as prover:
         proofs = [
-            (creds.prove(prover, "swiss", buyer.address, int(address, 16), now + 30, now + 7 * DAY), buyer),
-            (creds.prove(prover, "uk_business", seller.address, int(address, 16), now + 30, now + 7 * DAY), seller),
+            (creds.prove(prover, "swiss", buyer.address, int(address, 16), now + 30, now + 30 * DAY), buyer),
+            (creds.prove(prover, "uk_business", seller.address, int(address, 16), now + 30, now + 30 * DAY), seller),
         ]
     chain.pending_timestamp = now + 31
     for proof, who in proofs:

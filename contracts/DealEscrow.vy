@@ -24,19 +24,20 @@
      checks-effects-interactions. A payee whose transfer fails (blocklist) is
      credited a pull balance instead of blocking the deal.
      Compliance gate: a deal whose terms carry a policy id (platform word,
-     bits 224-255) requires the principal (buyer or seller) to hold an
-     unexpired KYCRegistry attestation of that policy in the deal's scope
-     (a desk deal's scope is its desk, (1 << 160) | desk id, so a member
-     proves once for all the desk's deals; any other deal's scope is its
-     own address) to fund a leg (fund, credit, sweep, the factory's
-     create-and-fund and accept_offer, which checks both principals: the
-     accepting party and the maker) and both principals to hold one at a
-     release payout (release,
-     a resolver's split paying a receiver; a default release by
-     settle_dispute refunds instead). Nothing else is gated: refunds,
-     cancel, expiry, disputes, splits back to the funders and pull claims
-     stay open, so an attestation expiring mid-deal blocks releases but
-     never traps funds. The registry is an immutable of the implementation (a
+     bits 224-255) requires the principal (buyer or seller) to hold a
+     KYCRegistry attestation of that policy in the deal's scope (a desk
+     deal's scope is its desk, (1 << 160) | desk id, so a member proves
+     once for all the desk's deals; any other deal's scope is its own
+     address) that lasts until the final expiry to fund a leg (fund,
+     credit, sweep, the factory's create-and-fund and accept_offer, which
+     also checks that both principals, the accepting party and the maker,
+     are compliant), so no funder can back out by letting its attestation
+     lapse; and both principals to hold an unexpired one at a release
+     payout (release, a resolver's split paying a receiver; a default
+     release by settle_dispute refunds instead). Nothing else is gated:
+     refunds, cancel, expiry, disputes, splits back to the funders and pull
+     claims stay open, so an attestation expiring mid-deal (a principal
+     that funds nothing) blocks releases but never traps funds. The registry is an immutable of the implementation (a
      constructor argument; zero: no registry, and a deal with a policy can
      then never be funded).
 """
@@ -72,6 +73,9 @@ DESK_SCOPE_TAG: constant(uint256) = 1 << 160
 SIGS_SHIFT: constant(uint256) = 16
 MARKED_AT_SHIFT: constant(uint256) = 32
 DISPUTED_AT_SHIFT: constant(uint256) = 64
+# the disputant's own approval and signature bits, as it could give them
+# (its party index in the low and the high 16 bits), for settle_dispute
+DISPUTANT_SHIFT: constant(uint256) = 96
 
 # the resolver word's CONF_GATED bit
 GATED: constant(uint256) = 1 << tl.CONF_GATED
@@ -272,11 +276,7 @@ def release(tranche: uint256):
                 tranche=tranche, signer=msg.sender, signatures=self._popcount((data >> SIGS_SHIFT) & tl.MASK_16)
             )
 
-    ready: bool = window_passed or (
-        self._popcount(data & tl.MASK_16) >= tl._field(conf, tl.CONF_APPROVAL_THRESHOLD, tl.MASK_8)
-        and self._popcount((data >> SIGS_SHIFT) & tl.MASK_16)
-        >= tl._field(conf, tl.CONF_RELEASE_THRESHOLD, tl.MASK_8)
-    )
+    ready: bool = window_passed or self._quorum(conf, data)
     ready = ready and block.timestamp >= self._unlock(word)
     if not ready:
         assert signed, "release conditions not met"
@@ -337,13 +337,16 @@ def dispute(tranche: uint256, reason: bytes32):
          that window after the mark.
     """
     conf: uint256 = self._conf()
-    roles: uint256 = self._roles_of(msg.sender, conf)[0]
+    roles: uint256 = 0
+    index: uint256 = 0
+    roles, index = self._roles_of(msg.sender, conf)
     assert roles & (tl.ROLE_BUYER | tl.ROLE_SELLER) != 0, "not buyer or seller"
     state: uint256 = self._active_state(conf)
     status: uint256 = self._status(state, tranche)
     word: uint256 = self._tranche_word(conf, tranche)
     windows: uint256 = self._windows()
     data: uint256 = self.tranche_data[tranche]
+    own: uint256 = 0
     if status == tl.PENDING:
         assert block.timestamp <= self._deadline(word), "deadline passed"
     else:
@@ -357,6 +360,14 @@ def dispute(tranche: uint256, reason: bytes32):
         assert window == 0 or block.timestamp < unsafe_add(
             tl._field(data, MARKED_AT_SHIFT, tl.MASK_32), window
         ), "approval window passed"
+        # the payer's (the escrowed leg's funder's) silence would have
+        # accepted for every approver and signer: so does a contest it
+        # loses by default
+        payer: uint256 = tl.ROLE_SELLER
+        if tl._flag(conf, tl.CONF_QUOTE_ON_CHAIN):
+            payer = tl.ROLE_BUYER
+        if window > 0 and roles & payer != 0:
+            own = tl.MASK_32
     # strictly before: settle_dispute must find a second at or after the
     # timeout that is still before the final expiry
     # cannot overflow: timestamp < 2**64 and the timeout < 2**32
@@ -365,7 +376,11 @@ def dispute(tranche: uint256, reason: bytes32):
         < tl._field(self._timers(), tl.CONF_FINAL_EXPIRY, tl.MASK_32)
     ), "too close to final expiry"
     self.deal_state = self._set_status(state, tranche, tl.DISPUTED)
-    self.tranche_data[tranche] = data | (block.timestamp << DISPUTED_AT_SHIFT)
+    if roles & tl.ROLE_APPROVER != 0:
+        own = own | (1 << index)
+    if roles & tl.ROLE_SIGNER != 0:
+        own = own | (1 << (index + SIGS_SHIFT))
+    self.tranche_data[tranche] = data | (block.timestamp << DISPUTED_AT_SHIFT) | (own << DISPUTANT_SHIFT)
     log IDealEscrow.Disputed(tranche=tranche, party=msg.sender, reason=reason)
 
 
@@ -408,12 +423,18 @@ def settle_dispute(tranche: uint256):
             applies the default outcome fixed in the terms (refund or release).
             A default release of an ESCROWED tranche that was never marked
             delivered refunds instead: a dispute cannot stand in for delivery.
-            So does one of a gated deal while a principal is not compliant.
+            So does one of a gated deal while a principal is not compliant,
+            and one the release rules would not allow with the disputant's
+            own approval and signature counted: a default stands in for the
+            disputant's consent (it lost its contest), never for anyone
+            else's, so a party cannot dispute its own payment to skip the
+            approvals and signatures the terms require.
     """
     conf: uint256 = self._conf()
     state: uint256 = self._active_state(conf)
     assert self._status(state, tranche) == tl.DISPUTED, "tranche not disputed"
-    disputed_at: uint256 = tl._field(self.tranche_data[tranche], DISPUTED_AT_SHIFT, tl.MASK_32)
+    data: uint256 = self.tranche_data[tranche]
+    disputed_at: uint256 = tl._field(data, DISPUTED_AT_SHIFT, tl.MASK_32)
     # cannot overflow: both terms are below 2**33
     assert (
         block.timestamp >= unsafe_add(disputed_at, tl._field(self._windows(), tl.CONF_DISPUTE_TIMEOUT, tl.MASK_32))
@@ -426,14 +447,14 @@ def settle_dispute(tranche: uint256):
     quote: IDealEscrow.Split = empty(IDealEscrow.Split)
     # a default release needs a delivery claim: DVP swaps both legs atomically;
     # ESCROWED releases only a tranche that was marked before the dispute
-    delivered: bool = (
-        self._mode(conf) == MODE_DVP or tl._field(self.tranche_data[tranche], MARKED_AT_SHIFT, tl.MASK_32) != 0
-    )
+    delivered: bool = self._mode(conf) == MODE_DVP or tl._field(data, MARKED_AT_SHIFT, tl.MASK_32) != 0
     # a default release is a release: with a principal no longer compliant
     # the tranche is refunded instead (funds are never trapped)
     if (
         tl._field(conf, tl.CONF_DISPUTE_DEFAULT, 1) == tl.DEFAULT_RELEASE
         and delivered
+        # the thresholds with the disputant's own approval and signature
+        and self._quorum(conf, data | (data >> DISPUTANT_SHIFT))
         and self._principals_ok(conf)
     ):
         assert block.timestamp >= self._unlock(word), "tranche locked"
@@ -880,7 +901,21 @@ def _policy(conf: uint256) -> uint256:
 @internal
 @view
 def _is_compliant(who: address, policy: uint256) -> bool:
-    return staticcall IKYCRegistry(KYC_REGISTRY).is_compliant(who, self._scope(), policy)
+    return block.timestamp <= self._attested_until(who, policy)
+
+
+@internal
+@view
+def _attested_until(who: address, policy: uint256) -> uint256:
+    # the expiry of `who`'s attestation of `policy` (non-zero: a gated deal)
+    # in this deal's scope; zero without one (the registry's is_compliant
+    # is `block.timestamp <= this`)
+    expiry: uint256 = 0
+    attested: uint256 = 0
+    expiry, attested = staticcall IKYCRegistry(KYC_REGISTRY).attestation(who, self._scope())
+    if attested != policy:
+        return 0
+    return expiry
 
 
 @internal
@@ -907,10 +942,35 @@ def _principals_ok(conf: uint256) -> bool:
 
 
 @internal
+@pure
+def _quorum(conf: uint256, data: uint256) -> bool:
+    # approvals and release signatures in a tranche's data word meet the
+    # terms' thresholds
+    return self._popcount(data & tl.MASK_16) >= tl._field(
+        conf, tl.CONF_APPROVAL_THRESHOLD, tl.MASK_8
+    ) and self._popcount((data >> SIGS_SHIFT) & tl.MASK_16) >= tl._field(conf, tl.CONF_RELEASE_THRESHOLD, tl.MASK_8)
+
+
+@internal
 @view
 def _require_compliant(who: address, policy: uint256):
     assert KYC_REGISTRY != empty(address), "no kyc registry"
     assert self._is_compliant(who, policy), "party not compliant"
+
+
+@internal
+@view
+def _require_covered(who: address):
+    # a funder's attestation must last until the final expiry: one that
+    # lapsed mid-deal would block every release while refunds stay open,
+    # a way for the funder to take its deposit back from a deal the other
+    # side has performed (e.g. delivered the off-chain leg)
+    assert KYC_REGISTRY != empty(address), "no kyc registry"
+    # the final expiry is after the funding deadline, so this implies an
+    # unexpired attestation now
+    assert self._attested_until(who, self._fees() >> tl.CONF_POLICY_ID) >= tl._field(
+        self._timers(), tl.CONF_FINAL_EXPIRY, tl.MASK_32
+    ), "party not compliant until final expiry"
 
 
 @internal
@@ -1073,7 +1133,7 @@ def _open_leg(party: address, gate: bool) -> (uint256, address, uint256):
     else:
         raise "nothing to fund"
     if gate and conf & GATED != 0:
-        self._require_compliant(party, self._fees() >> tl.CONF_POLICY_ID)
+        self._require_covered(party)
     return leg, tl._wallet(w), w >> 160
 
 

@@ -470,7 +470,7 @@ class Demo:
             block_time = int(chain.blocks.head.timestamp)
             proofs[role] = prove_compliance(
                 holder, secrets[role], policy, policy_id, deal_scope(address), wallet.address,
-                block_time, block_time + 7 * DAY, progress=False,
+                block_time, terms.final_expiry, progress=False,
             )  # fmt: skip
             timing = proofs[role].proof.timings_ms
             self.tx(

@@ -320,6 +320,9 @@ class Deal:
         refused = [w for w in self._gate_refuses() if w[1].lower() == sender.address.lower()]
         if refused:
             raise self._gate_error("fund", refused)
+        short = self.coverage_problems(sender.address)
+        if short:
+            raise NexotcError(f"fund: {short[0]}")
         try:  # the contract's own answer (its `funding_leg` view runs `fund`'s checks but the gate, checked above)
             simulate(self.contract, "funding_leg", (sender.address,), sender.address)
         except RevertError as exc:
@@ -560,8 +563,14 @@ class Deal:
                 simulate(self.contract, method, args, sender.address)
                 receipt = getattr(self.contract, method)(*args, sender=sender)
         except RevertError as exc:
-            if exc.reason in ("party not compliant", "no kyc registry"):
-                raise self._gate_error(method, self._gate_refuses()) from exc
+            if exc.reason in ("party not compliant", "party not compliant until final expiry", "no kyc registry"):
+                refused = self._gate_refuses()
+                if refused or exc.reason != "party not compliant until final expiry":
+                    raise self._gate_error(method, refused) from exc
+                # attested now, but not until the final expiry (a deposit)
+                short = [p for wallet in (self.terms.buyer, self.terms.seller) for p in self.coverage_problems(wallet)]
+                if short:
+                    raise NexotcError(f"{method}: {short[0]}") from exc
             raise
         return tx_result(receipt, {self.address})
 
@@ -603,6 +612,19 @@ class Deal:
                 }
             )
         return out
+
+    def coverage_problems(self, wallet: str) -> list[str]:
+        """Why this deal would refuse a deposit of `wallet` (a principal) that its gate lets through now: its
+        attestation ends before the final expiry (see `chain.offers.coverage_problems`); empty otherwise."""
+        from nexotc_client.chain.offers import coverage_problems
+
+        terms = self.terms
+        if terms.policy_id == 0:
+            return []
+        role = "seller" if wallet.lower() == terms.seller.lower() else "buyer"
+        with reverts_as_errors("desk_id()"):
+            desk_id = int(self.contract.desk_id())
+        return coverage_problems(self.factory, terms, self.address, [(role, wallet)], desk_id)
 
     def compliance_hint(self, role: str, wallet: str) -> str:
         """What `wallet` (this deal's `role`: buyer or seller) runs to get through the deal's compliance gate: the

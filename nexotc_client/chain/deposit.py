@@ -246,6 +246,10 @@ def deposit_info(deal: Deal, funder: str) -> DepositInfo:
         compliant = bool(deal.contract.compliant(funder)) if terms.policy_id else None
         now = int(chain.pending_timestamp)
     phase = deal.phase().name.lower()
+    # the deal takes the deposit only from a funder attested until its final expiry
+    short = deal.coverage_problems(funder) if compliant else []
+    if short:
+        compliant = False
     return DepositInfo(
         deal=deal.address,
         funder=funder,
@@ -261,7 +265,7 @@ def deposit_info(deal: Deal, funder: str) -> DepositInfo:
         funding_deadline=terms.funding_deadline,
         funding_open=now <= terms.funding_deadline,
         compliant=compliant,
-        compliance_hint="" if compliant is not False else deal.compliance_hint(role, funder),
+        compliance_hint=short[0] if short else "" if compliant is not False else deal.compliance_hint(role, funder),
     )
 
 

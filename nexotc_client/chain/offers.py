@@ -579,6 +579,34 @@ def compliance_problems(
     ]
 
 
+def coverage_problems(
+    factory: Factory, terms: Terms, deal: str | None, funders: list[tuple[str, str]], desk_id: int = 0
+) -> list[str]:
+    """What the deal would refuse on a deposit: a funder (role, wallet) whose attestation the gate accepts now but
+    that ends before the deal's final expiry (a deal takes a deposit only from a funder attested until then, so no
+    funder can back out by letting its attestation lapse). A funder with no current attestation is
+    `compliance_problems`' to name."""
+    if terms.policy_id == 0:
+        return []
+    registry = _policy_registry(factory, terms.policy_id)
+    scope, where, how = _gate_scope(deal, desk_id)
+    if isinstance(registry, str) or scope is None:
+        return []
+    from nexotc_client.spec import fmt_time
+
+    out = []
+    for role, wallet in funders:
+        expiry, policy = registry.attestation(wallet, scope)
+        if policy == terms.policy_id and registry.is_compliant(wallet, scope, policy) and expiry < terms.final_expiry:
+            out.append(
+                f"the {role} {wallet}'s attestation in {where} ends at {fmt_time(expiry)}, before the deal's final "
+                f"expiry ({fmt_time(terms.final_expiry)}): the deal takes a deposit only from a funder attested "
+                f"until then; it proves again (`nexotc kyc prove {how} --policy {terms.policy_id} --account "
+                f"{wallet}`, then `nexotc kyc submit`)"
+            )
+    return out
+
+
 def compliance_warnings(
     factory: Factory, terms: Terms, deal: str | None, principals: list[tuple[str, str]], desk_id: int = 0
 ) -> list[str]:
@@ -709,7 +737,13 @@ def accept_offer(
     if refusal is not None:
         raise NexotcError(f"not accepted: {refusal}")
     offer = signed.offer
-    taker_role = maker_side(offer)[1]
+    maker_role, taker_role = maker_side(offer)
+    if fund:  # both legs are deposited: each funder must be attested until the final expiry
+        funders = [(maker_role, offer.maker), (taker_role, sender.address)]
+        on_chain = [(role, wallet) for role, wallet in funders if leg_of(status.terms, role) is not None]
+        short = coverage_problems(factory, status.terms, status.deal, on_chain, offer.desk_id)
+        if short:
+            raise NexotcError(f"cannot accept and fund this offer: {short[0]}")
     approval = approve_leg(status.terms, taker_role, sender, factory.address)
     args = (offer.terms.as_struct(), offer.as_struct(), signed.signature, signed.taker_signature, fund)
     with reverts_as_errors("accept_offer"):
@@ -811,6 +845,7 @@ __all__ = [
     "check_domain",
     "counterparty",
     "compliance_warnings",
+    "coverage_problems",
     "desk_problems",
     "filled_terms",
     "fmt_amount",

@@ -257,7 +257,7 @@ def _check_gate(factory: Any, terms: Any, creator: str, salt: bytes, fund: bool)
     """A gated deal (terms with a compliance policy) that could never be funded is refused before
     anything is sent: no KYC registry behind the factory, or a policy it never registered; with
     --fund, a creator without an attestation in the new deal's scope."""
-    from nexotc_client.chain.offers import compliance_problems
+    from nexotc_client.chain.offers import compliance_problems, coverage_problems
 
     problems = compliance_problems(factory, terms, None, [])
     if problems:
@@ -265,7 +265,9 @@ def _check_gate(factory: Any, terms: Any, creator: str, salt: bytes, fund: bool)
     if fund and terms.policy_id:
         role = "seller" if creator.lower() == terms.seller.lower() else "buyer"
         deal = factory.predict(terms, creator, salt)
-        problems = compliance_problems(factory, terms, deal, [(role, creator)])
+        problems = compliance_problems(factory, terms, deal, [(role, creator)]) or coverage_problems(
+            factory, terms, deal, [(role, creator)]
+        )
         if problems:
             raise NexotcError(f"--fund: {problems[0]}")
 

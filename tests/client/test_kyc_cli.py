@@ -155,11 +155,17 @@ def test_kyc_issue_prove_submit_deal_and_audit(cli, tmp_path):
 
     created = cli.ok("deal", "create", *terms, "--fund", "--account", "test:2", "--json").json()
     assert created["deal"] == deal and created["funded"] is True
-    cli.ok("deal", "fund", deal, "--account", "test:1")
+    # the buyer's attestation (a day) ends before the final expiry: the deal takes no deposit from it (a funder
+    # could otherwise back out by letting it lapse); named before anything is sent, nothing approved
+    buyer = to_checksum_address(cli.rpc("eth_accounts", [])[1])
+    refused = cli("deal", "fund", deal, "--account", "test:1")
+    assert_one_line_error(
+        refused, f"fund: the buyer {buyer}'s attestation in the deal's scope ends at", "before the deal's final expiry"
+    )
+    assert cli.allowance(deployed["tokens"]["USDT"], buyer, deal) == 0
     # a second gated deal: nobody proved in its scope, so funding names the principal and approves nothing
     other_terms = [("0x0b" if arg == "0x0a" else arg) for arg in terms]
     other = cli.ok("deal", "create", *other_terms, "--account", "test:2", "--json").json()["deal"]
-    buyer = to_checksum_address(cli.rpc("eth_accounts", [])[1])
     refused = cli("deal", "fund", other, "--account", "test:1")
     assert_one_line_error(refused, f"fund: the buyer {buyer}", "no current attestation of policy #1")
     assert cli.allowance(deployed["tokens"]["USDT"], buyer, other) == 0
@@ -173,6 +179,8 @@ def test_kyc_issue_prove_submit_deal_and_audit(cli, tmp_path):
              "--deal", deal, "--account", "test:1", "--json"]  # fmt: skip
     renewal = cli.ok(*prove, "--out", d / "renewal.proof").json()
     assert renewal["valid_until"] == final and renewal["warnings"] == []
+    cli.ok("kyc", "submit", d / "renewal.proof", "--account", "test:1")
+    cli.ok("deal", "fund", deal, "--account", "test:1")  # attested to the final expiry: the deposit is taken
     # the attestation in force here can only be extended: a shorter proof is refused before proving
     refused = cli(*prove, "--valid-for", "1h", "--out", d / "short.proof")
     assert_one_line_error(refused, "already attested for policy #1 in this scope", "only a later expiry extends it")
@@ -222,13 +230,18 @@ def test_kyc_issue_prove_submit_deal_and_audit(cli, tmp_path):
     refused = cli("offer", "accept", d / "esc-offer.json", "--account", "test:1", "--fund")
     assert_one_line_error(refused, "not accepted: the buyer's attestation", "ESCROWED", "--short-attestation-ok")
     assert int(cli.rpc("eth_getTransactionCount", [buyer_address, "latest"]), 16) == sent
+    # ... and the buyer funds the escrowed leg: the deal takes no deposit from a funder attested for less
+    refused = cli("offer", "accept", d / "esc-offer.json", "--account", "test:1", "--fund", "--short-attestation-ok")
+    assert_one_line_error(refused, "cannot accept and fund this offer: the buyer", "before the deal's final expiry")
+    assert int(cli.rpc("eth_getTransactionCount", [buyer_address, "latest"]), 16) == sent
     taken = cli.ok(
-        "offer", "accept", d / "esc-offer.json", "--account", "test:1", "--fund", "--short-attestation-ok", "--json"
+        "offer", "accept", d / "esc-offer.json", "--account", "test:1", "--short-attestation-ok", "--json"
     ).json()
-    assert taken["phase"] == "active" and "before the deal's final expiry" in taken["warnings"][0]
+    assert taken["phase"] == "funding" and "before the deal's final expiry" in taken["warnings"][0]
 
     # the audit bundle: the buyer discloses its jurisdiction, nothing else
-    cli.ok("kyc", "disclose", d / "buyer.proof", "--field", "jurisdiction", "--out", d / "buyer.disclosure")
+    # (from the proof of the attestation in force: the renewal)
+    cli.ok("kyc", "disclose", d / "renewal.proof", "--field", "jurisdiction", "--out", d / "buyer.disclosure")
     exported = cli.ok(
         "audit", "export", deal, "--disclosure", d / "buyer.disclosure", "--out", d / "bundle.json", "--json"
     ).json()

@@ -1,8 +1,10 @@
 """The compliance gate on deals: a deal whose terms carry a KYCRegistry policy id requires each principal
-(buyer, seller) to hold an unexpired attestation of it in the deal's scope (its address; a desk deal's is
-its desk) to fund, to accept an offer (both the taker and the maker), and at every release payout; an
-attestation that expires mid-deal blocks releases but refunds and expiry stay open; one credential cannot
-attest both sides; desk deals must carry the desk's policy and are opened by desk-scope attestations.
+(buyer, seller) to hold an attestation of it in the deal's scope (its address; a desk deal's is its desk):
+to fund, one that lasts until the final expiry (so no funder can back out by letting it lapse); to accept
+an offer (both the taker and the maker) and at every release payout, an unexpired one. An attestation that
+expires mid-deal (a principal that funds nothing: an ESCROWED deal's delivering side) blocks releases but
+refunds and expiry stay open; one credential cannot attest both sides; desk deals must carry the desk's
+policy and are opened by desk-scope attestations.
 
 Real proofs (contracts/Groth16Verifier.vy): made once for the module, for deal addresses predicted before
 the deals exist (the parties prove before accepting) and for a desk created before them."""
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import ape
 import pytest
-from dealkit import BTC, DAY, USD6, ZERO, addr
+from dealkit import BTC, DAY, MARKED, RELEASED, USD6, ZERO, addr
 from eth_abi import encode
 from eth_utils import keccak
 from hexbytes import HexBytes
@@ -28,7 +30,10 @@ POLICY = 1
 SALT_A = b"\xaa" * 32
 SALT_C = b"\xcc" * 32
 SALT_D = b"\xdd" * 32
+SALT_E = b"\xee" * 32
 EMPTY = b""
+# a deposit needs an attestation that lasts until the final expiry (none at all: the same refusal)
+FUNDING_GATE = "party not compliant until final expiry"
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +100,19 @@ def terms_a(mk_dvp):
 
 
 @pytest.fixture(scope="module")
+def terms_e(mk_escrowed):
+    """ESCROWED, 10 BTC off chain against 650,000 USDT held in 4 tranches (unlocks t0+1000 + k days, one day
+    each to deliver), policy 1: the buyer funds, the seller marks deliveries (it funds nothing); an unresolved
+    dispute releases by default."""
+    return mk_escrowed(tranches=4, policy_id=POLICY, dispute_default=DisputeDefault.RELEASE)
+
+
+@pytest.fixture(scope="module")
+def terms_c(mk_dvp):
+    return mk_dvp(policy_id=POLICY)
+
+
+@pytest.fixture(scope="module")
 def offer_b(mk_dvp, gated, seller, buyer, t0):
     terms = mk_dvp(policy_id=POLICY, base_amount=2 * BTC, quote_amount=130_000 * USD6)
     return Offer(terms=terms, maker=seller.address, taker=buyer.address, expiry=t0 + DAY, nonce=1)
@@ -117,29 +135,37 @@ def terms_d(mk_dvp):
 
 
 @pytest.fixture(scope="module")
-def scopes(gated, terms_a, offer_b, terms_d, seller, desk_id):
+def scopes(gated, terms_a, offer_b, terms_c, terms_d, terms_e, buyer, seller, desk_id):
     a = gated.predict_address(terms_a.as_struct(), seller, SALT_A)
     b = gated.predict_address(offer_b.terms.as_struct(), offer_b.maker, offer_b.offer_hash())
+    c = gated.predict_address(terms_c.as_struct(), seller, SALT_C)
     d = gated.predict_address(terms_d.as_struct(), seller, SALT_D)
-    return {"a": a, "b": b, "d": d, "desk": desk_scope(desk_id)}
+    e = gated.predict_address(terms_e.as_struct(), buyer, SALT_E)
+    return {"a": a, "b": b, "c": c, "d": d, "e": e, "desk": desk_scope(desk_id)}
 
 
 @pytest.fixture(scope="module")
 def proofs(creds, NOW, t0, buyer, seller, scopes):  # noqa: N803
-    """Deal A: the buyer (Swiss credential) valid until t0 + 1 day + 2000 s (it lapses mid-deal) and its
-    30-day renewal, the seller (UK business) for 30 days, and the buyer's credential bound to the seller;
-    deal B: both; the desk: both; desk deal D's own address: both."""
-    a, b, d, desk = int(scopes["a"], 16), int(scopes["b"], 16), int(scopes["d"], 16), scopes["desk"]
+    """Attestations for 30 days (beyond every deal's final expiry) unless said: deal A: the buyer (Swiss
+    credential), the seller (UK business), and the buyer's credential bound to the seller (one day); deal B:
+    both; deal C: the seller for one day only (it ends before C's final expiry); deal E: the buyer, the seller
+    until t0 + 1 day + 2000 s (it lapses mid-deal) and its 30-day renewal; the desk: both; desk deal D's own
+    address: both, one day."""
+    a, b, c, d, e = (int(scopes[k], 16) for k in "abcde")
+    desk, month = scopes["desk"], NOW + 30 * DAY
     with Prover(progress=False) as prover:
         return {
-            "buyer_a": creds.prove(prover, "swiss", buyer.address, a, NOW, t0 + DAY + 2_000),
-            "seller_a": creds.prove(prover, "uk_business", seller.address, a, NOW, NOW + 30 * DAY),
+            "buyer_a": creds.prove(prover, "swiss", buyer.address, a, NOW, month),
+            "seller_a": creds.prove(prover, "uk_business", seller.address, a, NOW, month),
             "seller_with_buyer_credential": creds.prove(prover, "swiss", seller.address, a, NOW, NOW + DAY),
-            "buyer_b": creds.prove(prover, "swiss", buyer.address, b, NOW, NOW + DAY),
-            "seller_b": creds.prove(prover, "uk_business", seller.address, b, NOW, NOW + DAY),
-            "buyer_a_renewal": creds.prove(prover, "swiss", buyer.address, a, NOW, NOW + 30 * DAY),
-            "buyer_desk": creds.prove(prover, "swiss", buyer.address, desk, NOW, NOW + DAY),
-            "seller_desk": creds.prove(prover, "uk_business", seller.address, desk, NOW, NOW + DAY),
+            "buyer_b": creds.prove(prover, "swiss", buyer.address, b, NOW, month),
+            "seller_b": creds.prove(prover, "uk_business", seller.address, b, NOW, month),
+            "seller_c_short": creds.prove(prover, "uk_business", seller.address, c, NOW, NOW + DAY),
+            "buyer_e": creds.prove(prover, "swiss", buyer.address, e, NOW, month),
+            "seller_e": creds.prove(prover, "uk_business", seller.address, e, NOW, t0 + DAY + 2_000),
+            "seller_e_renewal": creds.prove(prover, "uk_business", seller.address, e, NOW, month),
+            "buyer_desk": creds.prove(prover, "swiss", buyer.address, desk, NOW, month),
+            "seller_desk": creds.prove(prover, "uk_business", seller.address, desk, NOW, month),
             "buyer_d": creds.prove(prover, "swiss", buyer.address, d, NOW, NOW + DAY),
             "seller_d": creds.prove(prover, "uk_business", seller.address, d, NOW, NOW + DAY),
         }
@@ -158,8 +184,24 @@ def deal_a(project, chain, gated, kyc, proofs, terms_a, scopes, wbtc, usdt, buye
     return deal
 
 
+@pytest.fixture(scope="module")
+def deal_e(project, chain, gated, kyc, proofs, terms_e, scopes, usdt, buyer, seller):
+    """Deal E attested by both principals (the seller's attestation ends a day in), created and funded by the
+    buyer."""
+    at_least(chain, chain.blocks.head.timestamp + 1)
+    kyc.submit_proof(*submit_args(proofs["buyer_e"], POLICY), sender=buyer)
+    kyc.submit_proof(*submit_args(proofs["seller_e"], POLICY), sender=seller)
+    usdt.mint(buyer, terms_e.quote.amount, sender=buyer)
+    usdt.approve(gated, 0, sender=buyer)
+    usdt.approve(gated, terms_e.quote.amount, sender=buyer)
+    gated.create_and_fund(terms_e.as_struct(), SALT_E, sender=buyer)
+    deal = project.DealEscrow.at(scopes["e"])
+    assert deal.phase() == 1
+    return deal
+
+
 @pytest.fixture(scope="module", autouse=True)
-def _setup_first(deal_a, everyone):
+def _setup_first(deal_a, deal_e, everyone):
     """Deploy, prove and fund before the first test's snapshot."""
 
 
@@ -176,13 +218,13 @@ def test_funding_requires_an_attestation(gated, mk_dvp, wbtc, usdt, buyer, selle
     terms = mk_dvp(policy_id=POLICY)
     mint_and_approve(terms, gated, wbtc, usdt, buyer, seller)
     before = (wbtc.balanceOf(seller), usdt.balanceOf(buyer))
-    with ape.reverts("party not compliant"):
+    with ape.reverts(FUNDING_GATE):
         gated.create_and_fund(terms.as_struct(), SALT_C, sender=seller)
     deal = project.DealEscrow.at(gated.create_deal(terms.as_struct(), SALT_C, sender=seller).return_value)
-    with ape.reverts("party not compliant"):
+    with ape.reverts(FUNDING_GATE):
         gated.fund_deal(deal, sender=buyer)
     usdt.approve(deal, terms.quote.amount, sender=buyer)
-    with ape.reverts("party not compliant"):
+    with ape.reverts(FUNDING_GATE):
         deal.fund(sender=buyer)
     # the leg itself is open (funding_leg leaves compliance to the credit) ...
     assert tuple(deal.funding_leg(seller)) == (0, wbtc.address, terms.base.amount)
@@ -190,13 +232,55 @@ def test_funding_requires_an_attestation(gated, mk_dvp, wbtc, usdt, buyer, selle
     # the funder can send it back (the funder's lapse is not the end of the leg), the funder can
     target = gated.deposit_address(deal, buyer, 1)
     usdt.transfer(target, terms.quote.amount, sender=buyer)
-    with ape.reverts("party not compliant"):
+    with ape.reverts(FUNDING_GATE):
         gated.sweep(deal, buyer, sender=seller)
     with ape.reverts("deposit can still fund the leg"):
         gated.return_deposit(deal, buyer, 1, usdt, sender=seller)
     assert usdt.balanceOf(target) == terms.quote.amount
     gated.return_deposit(deal, buyer, 1, usdt, sender=buyer)
     assert (wbtc.balanceOf(seller), usdt.balanceOf(buyer)) == before and not deal.funded(0) and not deal.funded(1)
+
+
+def test_funding_needs_an_attestation_until_the_final_expiry(
+    gated,
+    kyc,
+    terms_c,
+    proofs,
+    scopes,
+    chain,
+    wbtc,
+    usdt,
+    buyer,
+    seller,
+    project,
+    NOW,  # noqa: N803
+):
+    """The seller's attestation in deal C's scope passes the gate now but ends a day in, long before C's final
+    expiry: C takes no deposit from it (create-and-fund, fund_deal, fund, a deposit address's sweep), nothing
+    moves, and the client names the cause before sending anything."""
+    at_least(chain, NOW + 6)
+    kyc.submit_proof(*submit_args(proofs["seller_c_short"], POLICY), sender=seller)
+    mint_and_approve(terms_c, gated, wbtc, usdt, buyer, seller)
+    before = (wbtc.balanceOf(seller), usdt.balanceOf(buyer))
+    with ape.reverts(FUNDING_GATE):
+        gated.create_and_fund(terms_c.as_struct(), SALT_C, sender=seller)
+    deal = project.DealEscrow.at(gated.create_deal(terms_c.as_struct(), SALT_C, sender=seller).return_value)
+    assert deal.address == scopes["c"] and deal.compliant(seller)
+    with ape.reverts(FUNDING_GATE):
+        gated.fund_deal(deal, sender=seller)
+    wbtc.approve(deal, terms_c.base.amount, sender=seller)
+    with ape.reverts(FUNDING_GATE):
+        deal.fund(sender=seller)
+    target = gated.deposit_address(deal, seller, 0)
+    wbtc.transfer(target, terms_c.base.amount, sender=seller)
+    with ape.reverts(FUNDING_GATE):
+        gated.sweep(deal, seller, sender=buyer)
+    gated.return_deposit(deal, seller, 0, wbtc, sender=seller)
+    assert (wbtc.balanceOf(seller), usdt.balanceOf(buyer)) == before and not deal.funded(0)
+    # the client names it (`nexotc deal fund`, `deal sweep`, `offer accept --fund` say this before sending)
+    [problem] = Factory.at(gated.address).deal(deal.address).coverage_problems(seller.address)
+    assert problem.startswith(f"the seller {seller.address}'s attestation in the deal's scope ends at ")
+    assert "before the deal's final expiry" in problem and f"kyc prove --deal {deal.address}" in problem
 
 
 def test_deal_without_policy_is_not_gated(gated, mk_dvp, wbtc, usdt, buyer, seller, project):
@@ -273,83 +357,104 @@ def test_accepting_requires_both_principals_attestations(
     assert wbtc.balanceOf(seller) == before[0] - offer_b.terms.base.amount
 
 
-def test_the_client_shows_whose_attestation_ends_before_the_final_expiry(gated, deal_a, terms_a, buyer, seller, t0):
-    """`Deal.compliance()` (what `nexotc deal show` prints): the buyer's attestation ends a day in, long before
-    the final expiry: once it ends no tranche can be released, which a seller delivering off chain must know."""
-    gate = Factory.at(gated.address).deal(deal_a.address).compliance()
-    assert gate is not None and gate["policy_id"] == POLICY and int(gate["scope"]) == int(deal_a.address, 16)
+def test_the_client_shows_whose_attestation_ends_before_the_final_expiry(
+    gated,
+    deal_a,
+    deal_e,
+    terms_e,
+    buyer,
+    seller,
+    t0,
+    NOW,  # noqa: N803
+):
+    """`Deal.compliance()` (what `nexotc deal show` prints): in deal E the seller's attestation ends a day in,
+    long before the final expiry: once it ends no tranche can be released. In deal A both funders' attestations
+    last beyond it (the deal took their deposits)."""
+    gate = Factory.at(gated.address).deal(deal_e.address).compliance()
+    assert gate is not None and gate["policy_id"] == POLICY and int(gate["scope"]) == int(deal_e.address, 16)
     assert gate["scope_name"] == "the deal's own scope"
     by_role = {p["role"]: p for p in gate["principals"]}
-    assert by_role["buyer"]["wallet"] == buyer.address and by_role["buyer"]["attested_until"] == t0 + DAY + 2_000
-    assert by_role["buyer"]["compliant_now"] is True and by_role["buyer"]["covers_final_expiry"] is False
-    seller_until = by_role["seller"]["attested_until"]
-    assert by_role["seller"]["compliant_now"] is True and by_role["seller"]["attested_policy"] == POLICY
-    assert by_role["seller"]["covers_final_expiry"] is (seller_until >= terms_a.final_expiry)
+    assert by_role["seller"]["wallet"] == seller.address and by_role["seller"]["attested_until"] == t0 + DAY + 2_000
+    assert by_role["seller"]["compliant_now"] is True and by_role["seller"]["covers_final_expiry"] is False
+    assert by_role["buyer"]["attested_until"] == NOW + 30 * DAY > terms_e.final_expiry
+    assert by_role["buyer"]["compliant_now"] is True and by_role["buyer"]["covers_final_expiry"] is True
+    gate_a = Factory.at(gated.address).deal(deal_a.address).compliance()
+    assert [p["covers_final_expiry"] for p in gate_a["principals"]] == [True, True]
 
 
 # ------------------------------------------------------------------------ releasing
 def test_release_needs_both_attestations_and_lapse_blocks_release_not_refund(
-    deal_a, terms_a, chain, t0, wbtc, usdt, buyer, seller, attacker
+    deal_e, terms_e, chain, t0, usdt, buyer, seller, attacker
 ):
-    tr = terms_a.tranches
+    """Deal E: a tranche releases while both principals are attested; once the seller's attestation lapsed no
+    tranche can be released, but refunds and expiry stay open (the buyer gets its USDT back)."""
+    tr = terms_e.tranches
     chain.pending_timestamp = tr[0].unlock_time
-    deal_a.release(0, sender=attacker)  # anyone may release after unlock: both principals attested
-    assert deal_a.tranche_status(0) == 3
-    # the buyer's attestation lapses at t0 + 1 day + 2000, before tranche 1's deadline
+    deal_e.mark(0, b"\x0b" * 32, sender=seller)
+    deal_e.approve(0, sender=buyer)
+    deal_e.release(0, sender=buyer)
+    assert deal_e.tranche_status(0) == RELEASED
+    # the seller's attestation lapses at t0 + 1 day + 2000, before tranche 1's deadline
     chain.pending_timestamp = t0 + DAY + 3_000
     chain.mine()
     assert tr[1].unlock_time <= t0 + DAY + 3_000 < tr[1].deadline
-    assert not deal_a.compliant(buyer) and deal_a.compliant(seller)
-    with ape.reverts("party not compliant"):
-        deal_a.release(1, sender=attacker)
-    assert deal_a.tranche_status(1) == 0
-    # refunds stay open: past the deadline the tranche goes back to its funders
-    before = (wbtc.balanceOf(seller), usdt.balanceOf(buyer))
-    chain.pending_timestamp = tr[1].deadline + 1
-    deal_a.refund(1, sender=attacker)
-    assert (wbtc.balanceOf(seller), usdt.balanceOf(buyer)) == (
-        before[0] + tr[1].base_amount,
-        before[1] + tr[1].quote_amount,
-    )
-    # and so does expiry of the rest
-    chain.pending_timestamp = terms_a.final_expiry
-    deal_a.expire(sender=attacker)
-    assert deal_a.held(0) == 0 and deal_a.held(1) == 0
-
-
-def test_lapsed_attestation_turns_dispute_payouts_into_refunds(deal_a, terms_a, chain, t0, usdt, buyer, resolver):
-    """After the buyer's attestation lapsed: the resolver cannot split a disputed tranche to a receiver
-    (it can refund it), and a default release is applied as a refund."""
-    tr = terms_a.tranches
-    chain.pending_timestamp = t0 + DAY + 3_000
-    deal_a.dispute(2, b"\x01" * 32, sender=buyer)
-    deal_a.dispute(3, b"\x02" * 32, sender=buyer)
-    to_receiver = (tr[2].base_amount, 0, 0), (tr[2].quote_amount, 0, 0)
-    with ape.reverts("party not compliant"):
-        deal_a.resolve(2, *to_receiver, sender=resolver)
-    deal_a.resolve(2, (0, tr[2].base_amount, 0), (0, tr[2].quote_amount, 0), sender=resolver)
-    # from the dispute's own block time: a loaded machine can put it a second or two after the one set
-    chain.pending_timestamp = deal_a.disputed_at(3) + terms_a.dispute_timeout
+    assert deal_e.compliant(buyer) and not deal_e.compliant(seller)
+    deal_e.mark(1, b"\x0c" * 32, sender=seller)  # a delivery claim is not gated ...
+    deal_e.approve(1, sender=buyer)
+    with ape.reverts("party not compliant"):  # ... its payout is
+        deal_e.release(1, sender=buyer)
+    assert deal_e.tranche_status(1) == MARKED
+    # refunds stay open: past its deadline a tranche never marked goes back to the buyer
     before = usdt.balanceOf(buyer)
-    receipt = deal_a.settle_dispute(3, sender=resolver)
-    [resolved] = receipt.decode_logs(deal_a.Resolved)
+    chain.pending_timestamp = tr[2].deadline + 1
+    deal_e.refund(2, sender=attacker)
+    assert usdt.balanceOf(buyer) == before + tr[2].quote_amount
+    # and so does expiry of the rest (the marked tranche 1 and tranche 3)
+    chain.pending_timestamp = terms_e.final_expiry
+    deal_e.expire(sender=attacker)
+    assert usdt.balanceOf(buyer) == before + tr[1].quote_amount + tr[2].quote_amount + tr[3].quote_amount
+    assert deal_e.held(1) == 0
+
+
+def test_lapsed_attestation_turns_dispute_payouts_into_refunds(
+    deal_e, terms_e, chain, t0, usdt, buyer, seller, resolver
+):
+    """After the seller's attestation lapsed: the resolver cannot split a disputed tranche to the seller (it can
+    refund it), and a default release (the buyer disputed a marked tranche) is applied as a refund."""
+    tr = terms_e.tranches
+    chain.pending_timestamp = t0 + DAY + 3_000
+    for i, reason in ((2, b"\x01"), (3, b"\x02")):
+        deal_e.mark(i, b"\x0d" * 32, sender=seller)
+        deal_e.dispute(i, reason * 32, sender=buyer)
+    with ape.reverts("party not compliant"):
+        deal_e.resolve(2, (0, 0, 0), (tr[2].quote_amount, 0, 0), sender=resolver)
+    before = usdt.balanceOf(buyer)
+    deal_e.resolve(2, (0, 0, 0), (0, tr[2].quote_amount, 0), sender=resolver)
+    assert usdt.balanceOf(buyer) == before + tr[2].quote_amount
+    # from the dispute's own block time: a loaded machine can put it a second or two after the one set
+    chain.pending_timestamp = deal_e.disputed_at(3) + terms_e.dispute_timeout
+    receipt = deal_e.settle_dispute(3, sender=resolver)
+    [resolved] = receipt.decode_logs(deal_e.Resolved)
     assert resolved.by_default and list(resolved.quote) == [0, tr[3].quote_amount, 0]
-    assert usdt.balanceOf(buyer) == before + tr[3].quote_amount
+    assert usdt.balanceOf(buyer) == before + tr[2].quote_amount + tr[3].quote_amount
 
 
-def test_compliant_default_release_still_releases(kyc, deal_a, terms_a, proofs, chain, wbtc, buyer, resolver, NOW):  # noqa: N803
-    """With both principals compliant (the buyer renews for 30 days), a default release pays the receiver."""
+def test_compliant_default_release_still_releases(kyc, deal_e, terms_e, proofs, chain, usdt, buyer, seller, NOW):  # noqa: N803
+    """With both principals compliant (the seller renews for 30 days), a default release after the buyer's
+    dispute of a marked tranche pays the seller (less the desk's and the introducer's commissions)."""
     chain.pending_timestamp = NOW + 5
-    kyc.submit_proof(*submit_args(proofs["buyer_a_renewal"], POLICY), sender=buyer)
-    tr = terms_a.tranches
+    kyc.submit_proof(*submit_args(proofs["seller_e_renewal"], POLICY), sender=seller)
+    tr = terms_e.tranches
     chain.pending_timestamp = tr[1].unlock_time
-    deal_a.dispute(1, b"\x03" * 32, sender=buyer)
-    chain.pending_timestamp = tr[1].unlock_time + terms_a.dispute_timeout
-    before = wbtc.balanceOf(buyer)
-    receipt = deal_a.settle_dispute(1, sender=resolver)
-    [resolved] = receipt.decode_logs(deal_a.Resolved)
-    assert resolved.by_default and list(resolved.base) == [tr[1].base_amount, 0, 0]
-    assert wbtc.balanceOf(buyer) == before + tr[1].base_amount
+    deal_e.mark(1, b"\x0e" * 32, sender=seller)
+    deal_e.dispute(1, b"\x03" * 32, sender=buyer)
+    chain.pending_timestamp = deal_e.disputed_at(1) + terms_e.dispute_timeout
+    before = usdt.balanceOf(seller)
+    receipt = deal_e.settle_dispute(1, sender=seller)
+    [resolved] = receipt.decode_logs(deal_e.Resolved)
+    amount = tr[1].quote_amount
+    assert resolved.by_default and list(resolved.quote) == [amount, 0, 0]
+    assert usdt.balanceOf(seller) == before + amount - amount * 25 // 10_000 - amount * 10 // 10_000
 
 
 def test_same_credential_cannot_attest_both_sides(kyc, deal_a, proofs, seller, buyer, chain, NOW):  # noqa: N803
@@ -404,12 +509,12 @@ def test_desk_deal_scope_is_its_desk(
     assert deal.address == scopes["d"]
     assert deal.desk_id() == desk_id and deal.scope() == scopes["desk"] == (1 << 160) | desk_id
     assert kyc.is_compliant(seller, int(deal.address, 16), POLICY) and not deal.compliant(seller)
-    with ape.reverts("party not compliant"):
+    with ape.reverts(FUNDING_GATE):
         gated.fund_deal(deal, sender=seller)
     kyc.submit_proof(*submit_args(proofs["seller_desk"], POLICY), sender=seller)
     assert deal.compliant(seller) and not deal.compliant(buyer)
     gated.fund_deal(deal, sender=seller)
-    with ape.reverts("party not compliant"):
+    with ape.reverts(FUNDING_GATE):
         gated.fund_deal(deal, sender=buyer)
     kyc.submit_proof(*submit_args(proofs["buyer_desk"], POLICY), sender=buyer)
     gated.fund_deal(deal, sender=buyer)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 from dealkit import (
+    DAY,
     DISPUTED,
     EVIDENCE,
+    MARKED,
     PENDING,
     REASON,
     RELEASED,
@@ -40,6 +42,11 @@ def resolved_event(receipt, deal) -> dict:
     assert len(found) == 1
     ev = found[0]
     return {**ev, "base": split_tuple(ev["base"]), "quote": split_tuple(ev["quote"])}
+
+
+def default_event(caller, base: tuple, quote: tuple, tranche: int = 0) -> dict:
+    """The Resolved event of settle_dispute (by_default) called by `caller` with these splits."""
+    return {"tranche": tranche, "resolver": caller.address, "base": base, "quote": quote, "by_default": True}
 
 
 # ---------------------------------------------------------------------- dispute
@@ -427,17 +434,22 @@ def release_default(mk_escrowed, deploy, fund_all, usdt, desk):
 
 
 def test_settle_default_release_of_marked_escrowed(release_default, chain, usdt, seller, buyer, attacker, tracker):
+    """The buyer (payer, sole approver and signer) disputes a marked tranche it never approved nor
+    signed: losing its contest, its own consent is all the release lacks, so the default releases.
+    Its consent is recorded for settle_dispute only: the approvals / signatures views stay at 0."""
     terms, deal = release_default
     tr = terms.tranches[0]
     chain.pending_timestamp = tr.unlock_time
     deal.mark(0, EVIDENCE, sender=seller)
     deal.dispute(0, REASON, sender=buyer)
+    assert (deal.approvals(0), deal.signatures(0)) == (0, 0)
+    assert not deal.has_approved(0, buyer) and not deal.has_signed(0, buyer)
     track = tracker(deal, [usdt])
     chain.pending_timestamp = deal.disputed_at(0) + terms.dispute_timeout
     receipt = deal.settle_dispute(0, sender=attacker)
     assert track.changes() == paid_by(deal, release_split(terms, 0, tr.quote_amount))
-    ev = resolved_event(receipt, deal)
-    assert (ev["base"], ev["quote"], ev["by_default"]) == ((0, 0, 0), (tr.quote_amount, 0, 0), True)
+    assert resolved_event(receipt, deal) == default_event(attacker, (0, 0, 0), (tr.quote_amount, 0, 0))
+    assert (deal.approvals(0), deal.signatures(0)) == (0, 0)
 
 
 def test_settle_default_release_of_unmarked_escrowed_refunds(
@@ -497,3 +509,242 @@ def test_other_tranches_continue_during_a_dispute(disputed_dvp, chain, wbtc, usd
     deal.release(1, sender=buyer)
     assert track.changes() == paid_by(deal, release_split(terms, tr.base_amount, tr.quote_amount))
     assert [deal.tranche_status(i) for i in range(4)] == [DISPUTED, RELEASED, PENDING, PENDING]
+
+
+# ------------------------------------------------- default release: the disputant's own consent only
+# A default RELEASE stands in for the disputant's consent (it lost its contest), never for anyone
+# else's: settle_dispute releases only if the approval and release thresholds are met once the
+# disputant's own approval and signature (for the roles it holds) are counted; otherwise it refunds
+# the funders. The disputant's bits are recorded for settle_dispute only: the approvals / signatures
+# views never count them.
+def settle_after_timeout(deal, terms, chain, tranche, caller):
+    """settle_dispute(tranche) at the first second the dispute timeout (from the dispute's own block
+    time) allows."""
+    chain.pending_timestamp = deal.disputed_at(tranche) + terms.dispute_timeout
+    return deal.settle_dispute(tranche, sender=caller)
+
+
+def refund_changes(deal, terms, base_token, quote_token, tranche) -> dict:
+    """Tracker changes of a refund of `tranche`: each on-chain leg back to its funder."""
+    b, q = on_chain(terms, tranche)
+    out: dict = {}
+    if b:
+        out[base_token.address] = {terms.seller: b, deal.address: -b}
+    if q:
+        out[quote_token.address] = {terms.buyer: q, deal.address: -q}
+    return out
+
+
+@pytest.mark.parametrize("buyer_signs", [True, False], ids=["buyer approves and signs", "buyer approves only"])
+def test_seller_disputing_its_own_payment_gets_a_refund_not_a_release(
+    mk_escrowed, deploy, fund_all, chain, usdt, desk, buyer, seller, attacker, tracker, buyer_signs
+):
+    """ESCROWED, default RELEASE: the seller (the side the held USDT pays) marks a delivery and
+    disputes its own tranche; the resolver stays idle. The buyer never approved nor signed, and the
+    seller may do neither (Terms.validate: the paid side cannot approve or sign its own release), so
+    the default refunds the buyer the whole tranche instead of paying the seller (also when the
+    buyer's approval is all a release needs: the seller's dispute records no approval)."""
+    signers = [buyer.address] if buyer_signs else []
+    terms = mk_escrowed(signers=signers, dispute_default=DisputeDefault.RELEASE)
+    assert (terms.approval_threshold, terms.release_threshold) == (1, int(buyer_signs))
+    deal = deploy(terms, desk)
+    fund_all(deal, terms, None, usdt)
+    tr = terms.tranches[0]
+    chain.pending_timestamp = tr.unlock_time
+    deal.mark(0, EVIDENCE, sender=seller)
+    deal.dispute(0, REASON, sender=seller)
+    assert (deal.approvals(0), deal.signatures(0)) == (0, 0)
+    track = tracker(deal, [usdt])
+    receipt = settle_after_timeout(deal, terms, chain, 0, attacker)
+    assert track.changes() == {usdt.address: {buyer.address: tr.quote_amount, deal.address: -tr.quote_amount}}
+    assert resolved_event(receipt, deal) == default_event(attacker, (0, 0, 0), (0, tr.quote_amount, 0))
+    assert deal.tranche_status(0) == RESOLVED
+    assert (deal.approvals(0), deal.signatures(0)) == (0, 0)
+    assert deal.held(1) == terms.quote.amount - tr.quote_amount
+
+
+@pytest.mark.parametrize("platform_signed", [False, True], ids=["unsigned", "platform signed"])
+def test_default_release_needs_a_third_party_signers_signature(
+    mk_escrowed, deploy, fund_all, chain, usdt, desk, buyer, seller, attacker, tracker, platform_signed
+):
+    """ESCROWED, default RELEASE, the buyer approves but the platform signs the release. The buyer
+    disputes a marked tranche: its own approval counts, the platform's signature never does unless the
+    platform gave it (a release call short of the conditions records it) before the dispute."""
+    terms = mk_escrowed(
+        approvers=[buyer.address], signers=[desk.address], release_threshold=1, dispute_default=DisputeDefault.RELEASE
+    )
+    assert (terms.approval_threshold, terms.release_threshold) == (1, 1)
+    deal = deploy(terms, desk)
+    fund_all(deal, terms, None, usdt)
+    tr = terms.tranches[0]
+    chain.pending_timestamp = tr.unlock_time
+    deal.mark(0, EVIDENCE, sender=seller)
+    if platform_signed:  # no approval yet: the call only records the platform's signature
+        receipt = deal.release(0, sender=desk)
+        expect_event(receipt, deal.Signed, deal, tranche=0, signer=desk, signatures=1)
+        assert not events(receipt, deal.Released, deal)
+        assert deal.tranche_status(0) == MARKED
+    deal.dispute(0, REASON, sender=buyer)
+    assert (deal.approvals(0), deal.signatures(0)) == (0, int(platform_signed))
+    assert not deal.has_approved(0, buyer) and deal.has_signed(0, desk) == platform_signed
+    track = tracker(deal, [usdt])
+    receipt = settle_after_timeout(deal, terms, chain, 0, attacker)
+    q = tr.quote_amount
+    if platform_signed:
+        assert track.changes() == paid_by(deal, release_split(terms, 0, q))
+        assert resolved_event(receipt, deal) == default_event(attacker, (0, 0, 0), (q, 0, 0))
+    else:
+        assert track.changes() == {usdt.address: {buyer.address: q, deal.address: -q}}
+        assert resolved_event(receipt, deal) == default_event(attacker, (0, 0, 0), (0, q, 0))
+    assert deal.tranche_status(0) == RESOLVED
+
+
+THIRD_PARTY_APPROVALS = [
+    # (approvers, threshold, who approves before the dispute, disputant, default, released)
+    (["lawyer"], 1, [], "buyer", DisputeDefault.RELEASE, False),
+    (["lawyer"], 1, [], "seller", DisputeDefault.RELEASE, False),
+    (["lawyer"], 1, ["lawyer"], "buyer", DisputeDefault.RELEASE, True),
+    (["lawyer"], 1, ["lawyer"], "seller", DisputeDefault.RELEASE, True),
+    (["approver", "lawyer"], 2, ["approver"], "seller", DisputeDefault.RELEASE, False),
+    (["approver", "lawyer"], 2, ["approver", "lawyer"], "buyer", DisputeDefault.RELEASE, True),
+    (["approver", "lawyer"], 1, ["approver"], "buyer", DisputeDefault.RELEASE, True),
+    (["lawyer"], 1, ["lawyer"], "seller", DisputeDefault.REFUND, False),  # a default refund is unchanged
+]
+
+
+@pytest.mark.parametrize(
+    "approvers,threshold,approved,disputant,default,released",
+    THIRD_PARTY_APPROVALS,
+    ids=[
+        f"{'+'.join(c[0])}>={c[1]}, approved by [{','.join(c[2])}], {c[3]} disputes, {c[4].name}"
+        for c in THIRD_PARTY_APPROVALS
+    ],
+)
+def test_dvp_default_release_needs_the_third_party_approvals(
+    request, mk_dvp, deploy, fund_all, chain, wbtc, usdt, desk, attacker, tracker,
+    approvers, threshold, approved, disputant, default, released,
+):  # fmt: skip
+    """DVP whose release needs a third-party approver: a principal disputing before the approvals are
+    in cannot have the default swap the legs without them (both legs go back to their funders); once
+    the approvers approved, the default releases (swaps) as before."""
+    actor = request.getfixturevalue
+    terms = mk_dvp(
+        tranches=2,
+        approvers=[actor(a).address for a in approvers],
+        approval_threshold=threshold,
+        dispute_default=default,
+    )
+    deal = deploy(terms, desk)
+    fund_all(deal, terms, wbtc, usdt)
+    tr = terms.tranches[0]
+    chain.pending_timestamp = tr.unlock_time
+    for a in approved:
+        deal.approve(0, sender=actor(a))
+    deal.dispute(0, REASON, sender=actor(disputant))
+    assert deal.approvals(0) == len(approved)
+    track = tracker(deal, [wbtc, usdt])
+    receipt = settle_after_timeout(deal, terms, chain, 0, attacker)
+    b, q = tr.base_amount, tr.quote_amount
+    if released:
+        assert track.changes() == paid_by(deal, release_split(terms, b, q))
+        assert resolved_event(receipt, deal) == default_event(attacker, (b, 0, 0), (q, 0, 0))
+    else:
+        assert track.changes() == refund_changes(deal, terms, wbtc, usdt, tr)
+        assert resolved_event(receipt, deal) == default_event(attacker, (0, b, 0), (0, q, 0))
+    assert deal.tranche_status(0) == RESOLVED
+    assert deal.approvals(0) == len(approved)
+    assert [deal.tranche_status(i) for i in range(2)] == [RESOLVED, PENDING]
+
+
+PRINCIPAL_CONSENT = [
+    # (role the principals hold, who gave it before the dispute, disputant, released)
+    ("approvers", ["seller"], "buyer", True),  # the disputant is the only missing approver
+    ("approvers", ["buyer"], "seller", True),
+    ("approvers", [], "seller", False),  # the buyer's approval is missing
+    ("approvers", ["seller"], "seller", False),  # the disputant's own approval counts once
+    ("signers", ["seller"], "buyer", True),  # the disputant is the only missing signer
+    ("signers", [], "buyer", False),
+    ("signers", ["buyer"], "buyer", False),
+]
+
+
+@pytest.mark.parametrize(
+    "role,given,disputant,released",
+    PRINCIPAL_CONSENT,
+    ids=[f"{c[0]}, given by [{','.join(c[1])}], {c[2]} disputes" for c in PRINCIPAL_CONSENT],
+)
+def test_dvp_default_release_counts_the_disputants_own_consent(
+    request, mk_dvp, deploy, fund_all, chain, wbtc, usdt, desk, buyer, seller, attacker, tracker,
+    role, given, disputant, released,
+):  # fmt: skip
+    """DVP, both principals approve (threshold 2) or sign (release threshold 2): the disputant's own
+    approval or signature counts (bit at its party index, or index + 16), counted once even if it
+    also gave it before; anyone else's must have been given."""
+    actor = request.getfixturevalue
+    principals = [buyer.address, seller.address]
+    terms = mk_dvp(tranches=2, dispute_default=DisputeDefault.RELEASE, **{role: principals})
+    assert (terms.approval_threshold, terms.release_threshold) == ((2, 0) if role == "approvers" else (0, 2))
+    deal = deploy(terms, desk)
+    fund_all(deal, terms, wbtc, usdt)
+    tr = terms.tranches[0]
+    chain.pending_timestamp = tr.unlock_time
+    for who in given:
+        if role == "approvers":
+            deal.approve(0, sender=actor(who))
+        else:  # short of the threshold: the call only records the signature
+            receipt = deal.release(0, sender=actor(who))
+            expect_event(receipt, deal.Signed, deal, tranche=0, signer=actor(who), signatures=1)
+    assert deal.tranche_status(0) == PENDING
+    deal.dispute(0, REASON, sender=actor(disputant))
+    counted = (deal.approvals(0), deal.signatures(0))
+    assert counted == ((len(given), 0) if role == "approvers" else (0, len(given)))
+    track = tracker(deal, [wbtc, usdt])
+    receipt = settle_after_timeout(deal, terms, chain, 0, attacker)
+    b, q = tr.base_amount, tr.quote_amount
+    if released:
+        assert track.changes() == paid_by(deal, release_split(terms, b, q))
+        assert resolved_event(receipt, deal) == default_event(attacker, (b, 0, 0), (q, 0, 0))
+    else:
+        assert track.changes() == refund_changes(deal, terms, wbtc, usdt, tr)
+        assert resolved_event(receipt, deal) == default_event(attacker, (0, b, 0), (0, q, 0))
+    assert (deal.approvals(0), deal.signatures(0)) == counted
+
+
+@pytest.mark.parametrize(
+    "window,disputant,released",
+    [(DAY, "buyer", True), (DAY, "seller", False), (0, "buyer", False)],
+    ids=["window, the payer disputes", "window, the paid side disputes", "no window, the payer disputes"],
+)
+def test_payers_dispute_within_the_approval_window_accepts_by_default(
+    request, mk_escrowed, deploy, fund_all, chain, usdt, desk, buyer, lawyer, seller, attacker, tracker,
+    window, disputant, released,
+):  # fmt: skip
+    """ESCROWED, default RELEASE, a third-party approver (the lawyer) and signer (the platform) who never
+    act. With an approval window the payer's (the buyer's) silence would have accepted the delivery for
+    all of them (anyone releases once the window has passed), so does the contest it loses within the
+    window: the default releases. The paid side's dispute, or the payer's without a window, still needs
+    their approval and signature: refund. The views count none of the disputant's recorded consent."""
+    terms = mk_escrowed(
+        approvers=[lawyer.address],
+        signers=[desk.address],
+        approval_window=window,
+        dispute_default=DisputeDefault.RELEASE,
+    )
+    assert (terms.approval_threshold, terms.release_threshold) == (1, 1)
+    deal = deploy(terms, desk)
+    fund_all(deal, terms, None, usdt)
+    tr = terms.tranches[0]
+    chain.pending_timestamp = tr.unlock_time
+    deal.mark(0, EVIDENCE, sender=seller)
+    deal.dispute(0, REASON, sender=request.getfixturevalue(disputant))
+    assert (deal.approvals(0), deal.signatures(0)) == (0, 0)
+    track = tracker(deal, [usdt])
+    receipt = settle_after_timeout(deal, terms, chain, 0, attacker)
+    q = tr.quote_amount
+    if released:
+        assert track.changes() == paid_by(deal, release_split(terms, 0, q))
+        assert resolved_event(receipt, deal) == default_event(attacker, (0, 0, 0), (q, 0, 0))
+    else:
+        assert track.changes() == {usdt.address: {buyer.address: q, deal.address: -q}}
+        assert resolved_event(receipt, deal) == default_event(attacker, (0, 0, 0), (0, q, 0))
+    assert (deal.approvals(0), deal.signatures(0)) == (0, 0)

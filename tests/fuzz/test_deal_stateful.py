@@ -7,8 +7,9 @@ random sequence of every entry point (fund, mark, approve, release, dispute, res
 invalid splits, settle_dispute, refund, cancel_unfunded, expire, claim) called by random actors,
 parties or not, interleaved with blocklisting payees (or the deal itself) on the tokens and with time
 travel, including to the exact second around every deadline, unlock, approval window end, dispute
-timeout, dispute cut-off and final expiry. Two rules also walk one tranche down an honest path
-(deliver and release; dispute and resolve or settle) through the same checked calls, since random
+timeout, dispute cut-off and final expiry. Three rules also walk one tranche down an honest path
+(deliver and release; dispute and resolve or settle; give part of the approvals and signatures a
+release needs, then dispute and settle by default) through the same checked calls, since random
 calls rarely line a whole flow up.
 
 The machine keeps a reference model of the escrow (the rules the contract documents) and checks:
@@ -23,6 +24,12 @@ The machine keeps a reference model of the escrow (the rules the contract docume
   * every payout is exact (fees floor(amount * bps / 10000), remainder to the receiver; refunds to the
     funder; splits as given; pull balances for blocked payees): every tracked balance, claimable,
     unclaimed, held, phase, tranche status, approvals, signatures and timestamps match the model;
+  * a dispute's default outcome (settle_dispute) is a release only with a delivery claim (DVP, or a
+    marked ESCROWED tranche) and the approvals and release signatures the terms require, the
+    disputant's own counted (a default stands in for the loser's consent, never anyone else's;
+    ESCROWED: the payer's dispute within an approval window counts as everyone's, as its silence
+    would have); else a refund to the funders. The approvals / signatures views never count the
+    disputant's;
   * no funds stuck forever: once the final expiry is reached (and at the end of every example), one
     permissionless expire() (unless the deal is already closed, or settled) leaves the escrow holding
     exactly the unclaimed pull balances, and once unblocked, the payees' claims empty it. This runs in
@@ -111,6 +118,8 @@ def biased(*likely: str):
 # already paid out (released, refunded or resolved: acting on it again must fail), else 0; an int is
 # taken modulo (number of tranches + 1), the extra value being an invalid index.
 TRANCHE = st.one_of(st.just("pick"), st.just("pick"), st.just("final"), st.integers(0, 6))
+# Approvers or signers who consent before a dispute: positions among the role's holders in the terms.
+CONSENT = st.lists(st.integers(0, 2), max_size=3).map(tuple)
 
 
 # ---------------------------------------------------------------------------------- deal terms
@@ -206,16 +215,18 @@ def deal_configs(draw, mode: str) -> DealConfig:
         approval_window=draw(st.one_of(st.just(0), st.integers(1, 3 * DAY))),
         dispute_timeout=draw(st.integers(1, 5 * DAY)),
         expiry_slack=draw(st.one_of(st.just(1), st.integers(1, 5 * DAY))),
-        dispute_default=draw(st.sampled_from([0, 1])),
+        # RELEASE twice as often: its default outcome depends on the consent given before the dispute
+        dispute_default=draw(st.sampled_from([0, 1, 1])),
         desk_fee_bps=desk_fee,
         introducers=tuple(introducers),
         resolver_fee_bps=draw(st.one_of(st.just(0), st.just(500), st.integers(0, 500))),
         fee_leg=fee_leg,
         markers=tuple(markers),
         approvers=tuple(approvers),
-        approval_threshold=draw(st.integers(1, len(approvers))) if approvers else 0,
+        # thresholds: often every holder (then each one's consent, the disputant's included, matters)
+        approval_threshold=draw(st.one_of(st.just(len(approvers)), st.integers(1, len(approvers)))) if approvers else 0,
         signers=tuple(signers),
-        release_threshold=draw(st.integers(1, len(signers))) if signers else 0,
+        release_threshold=draw(st.one_of(st.just(len(signers)), st.integers(1, len(signers)))) if signers else 0,
         base_receiver=draw(st.sampled_from(["buyer", "buyer_custody"])),
         quote_receiver=draw(st.sampled_from(["seller", "seller_treasury"])),
         creator=draw(st.sampled_from(["desk", "buyer", "seller", "attacker"])),
@@ -394,6 +405,7 @@ class DealMachine(RuleBasedStateMachine):
         self.status = [PENDING] * self.n
         self.marked_at = [0] * self.n
         self.disputed_at = [0] * self.n
+        self.disputant: list[str | None] = [None] * self.n  # who disputed each tranche
         self.approvals: list[set] = [set() for _ in range(self.n)]
         self.sigs: list[set] = [set() for _ in range(self.n)]
         self.funded = {0: False, 1: False}
@@ -445,7 +457,10 @@ class DealMachine(RuleBasedStateMachine):
             for leg in legs:
                 self.set_blocked(leg, wallet, True)
         self.steps = self.checked = 0
-        STATS[f"example: {cfg.on_chain} on chain, funded={self._funded_all()}, blocked={bool(cfg.blocked)}"] += 1
+        STATS[
+            f"example: {cfg.on_chain} on chain, funded={self._funded_all()}, blocked={bool(cfg.blocked)}, "
+            f"default {DisputeDefault(cfg.dispute_default).name}"
+        ] += 1
 
     @property
     def ctx_rpc(self) -> Rpc:
@@ -811,29 +826,7 @@ class DealMachine(RuleBasedStateMachine):
     def release(self, who, tranche):
         self.steps += 1
         who, i = self._who(who), self._idx(tranche, (self._open,), self._releasable_time)
-        signs = payout = False
-        if not (act := self._active())[0]:
-            expected = act
-        elif i >= self.n:
-            expected = False, "no such tranche"
-        elif not (rel := self._releasable(i))[0]:
-            expected = rel
-        else:
-            tr = self._tr(i)
-            signs = self.terms.release_threshold > 0 and self._has(who, Role.SIGNER) and who not in self.sigs[i]
-            window_passed = self._window_passed(i)
-            quorum = (
-                len(self.approvals[i]) >= self.terms.approval_threshold
-                and len(self.sigs[i]) + signs >= self.terms.release_threshold
-            )
-            payout = (window_passed or quorum) and self.now >= tr.unlock_time
-            expected = (
-                (payout or signs),
-                (
-                    f"payout={payout} (window passed {window_passed}, quorum {quorum}, "
-                    f"unlocked {self.now >= tr.unlock_time}), new signature={signs}"
-                ),
-            )
+        expected, signs, payout = self._predict_release(who, i)
         receipt, reason = self._call("release", i, who=who)
         if self._outcome(receipt, reason, expected):
             if signs and not payout:  # a paying call leaves its signature in the Signed event only
@@ -841,6 +834,31 @@ class DealMachine(RuleBasedStateMachine):
             if payout:
                 self.status[i] = RELEASED
                 self._pay_receivers(*self._on_chain_amounts(i))
+
+    def _predict_release(self, who: str, i: int) -> tuple[tuple[bool, str], bool, bool]:
+        """(expected outcome, the call records a new signature, the call pays out)."""
+        if not (act := self._active())[0]:
+            return act, False, False
+        if i >= self.n:
+            return (False, "no such tranche"), False, False
+        if not (rel := self._releasable(i))[0]:
+            return rel, False, False
+        tr = self._tr(i)
+        signs = self.terms.release_threshold > 0 and self._has(who, Role.SIGNER) and who not in self.sigs[i]
+        window_passed = self._window_passed(i)
+        quorum = self._quorum(self.approvals[i], self.sigs[i] | ({who} if signs else set()))
+        payout = (window_passed or quorum) and self.now >= tr.unlock_time
+        why = (
+            f"payout={payout} (window passed {window_passed}, quorum {quorum}, "
+            f"unlocked {self.now >= tr.unlock_time}), new signature={signs}"
+        )
+        return ((payout or signs), why), signs, payout
+
+    def _quorum(self, approvals: set, sigs: set) -> bool:
+        """DealEscrow._quorum: approvals and release signatures meet the terms' thresholds. Keyed by
+        actor name, as the contract keys them by party index: Terms.build makes one party of each
+        wallet (validate() and the factory refuse a wallet twice), so a name is one party index."""
+        return len(approvals) >= self.terms.approval_threshold and len(sigs) >= self.terms.release_threshold
 
     @rule(who=ANY_ACTOR, tranche=TRANCHE)
     def refund(self, who, tranche):
@@ -886,6 +904,7 @@ class DealMachine(RuleBasedStateMachine):
         if self._outcome(receipt, reason, expected):
             self.status[i] = DISPUTED
             self.disputed_at[i] = self.now
+            self.disputant[i] = who
 
     def _split(self, amount: int, kind: str, to_resolver: int, to_receiver: int, perturb: bool):
         cap = amount * self.terms.resolver_fee_bps // BPS
@@ -944,9 +963,37 @@ class DealMachine(RuleBasedStateMachine):
 
     def _default_release(self, i: int) -> bool:
         """The default outcome releases only with a delivery claim: DVP swaps both legs; an
-        ESCROWED tranche must have been marked before the dispute (else the default refunds)."""
-        delivered = self.cfg.mode == "dvp" or self.marked_at[i] != 0
-        return self.terms.dispute_default == DisputeDefault.RELEASE and delivered
+        ESCROWED tranche must have been marked before the dispute (else the default refunds). And
+        only if the release rules allow it with the disputant's own consent counted (its approval if
+        it is an approver, its signature if it is a signer): a default stands in for the disputant
+        (it lost its contest), never for anyone else's approval or signature. Except the payer's
+        (the escrowed leg's funder's) dispute of a marked tranche within an approval window: its
+        silence would have accepted for everyone (anyone releases once the window has passed), so
+        does the contest it loses."""
+        return self._default_outcome(i).startswith("release")
+
+    def _default_outcome(self, i: int) -> str:
+        """The default outcome of disputed tranche `i`: "release ...", or why it refunds."""
+        if self.terms.dispute_default != DisputeDefault.RELEASE:
+            return "refund (terms)"
+        if self.cfg.mode == "dvp":
+            payer = None
+        else:
+            if self.marked_at[i] == 0:
+                return "refund (never marked)"
+            payer = "buyer" if self.quote_on else "seller"
+        d = self.disputant[i]
+        own_approval = {d} if self._has(d, Role.APPROVER) else set()
+        own_signature = {d} if self._has(d, Role.SIGNER) else set()
+        consented = self._quorum(self.approvals[i] | own_approval, self.sigs[i] | own_signature)
+        if self.terms.approval_window > 0 and d == payer:  # (only a marked tranche gets here)
+            why = "" if consented else ", though consent beyond the payer's is missing"
+            return f"release (the payer's silence within the approval window would have accepted{why})"
+        if not consented:
+            return "refund (consent missing beyond the disputant's)"
+        if not self._quorum(self.approvals[i], self.sigs[i]):
+            return "release (the disputant's own consent completes it)"
+        return "release"
 
     @rule(who=ANY_ACTOR, tranche=TRANCHE)
     def settle_dispute(self, who, tranche):
@@ -965,6 +1012,9 @@ class DealMachine(RuleBasedStateMachine):
         receipt, reason = self._call("settle_dispute", i, who=who)
         if self._outcome(receipt, reason, expected):
             b, q = self._on_chain_amounts(i)
+            outcome = self._default_outcome(i)
+            event(f"settle_dispute: {outcome}")
+            STATS[f"settle_dispute: {outcome}"] += 1
             self.status[i] = RESOLVED
             if self._default_release(i):
                 self._pay_split((b, 0, 0), (q, 0, 0))
@@ -973,7 +1023,7 @@ class DealMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ rules: honest paths
     # Swarm testing (Hypothesis disables a random subset of rules in each example) and random callers
-    # rarely line up a whole flow, so these two rules walk one tranche down an honest path through the
+    # rarely line up a whole flow, so these three rules walk one tranche down an honest path through the
     # same checked calls, checking every invariant after each call.
     def _then(self, rule_method, *args):
         rule_method(*args)
@@ -1009,17 +1059,23 @@ class DealMachine(RuleBasedStateMachine):
         first_split=st.sampled_from(["valid", "over", "under", "fee_above_cap"]),
         when=st.sampled_from(["now", "now", "before cut-off", "at cut-off"]),
         block=st.one_of(st.none(), st.sampled_from(BLOCKABLE)),
+        approvals=st.one_of(st.just(()), CONSENT),
+        signatures=st.one_of(st.just(()), CONSENT),
     )
-    def dispute_and_settle(self, tranche, party, resolver_acts, to_resolver, to_receiver, first_split, when, block):
-        """Optionally blocklist a wallet; dispute now, or (ESCROWED, once marked) one second before or
-        at the dispute cut-off (final expiry - dispute timeout: too late); then either the resolver
-        splits the tranche (first maybe with an invalid split, then a valid one) or, once the dispute
-        timeout has passed, anyone applies the default outcome."""
+    def dispute_and_settle(
+        self, tranche, party, resolver_acts, to_resolver, to_receiver, first_split, when, block, approvals, signatures
+    ):
+        """Optionally blocklist a wallet; optionally let some approvers approve and some signers sign
+        (see `_consent`); dispute now, or (ESCROWED, once marked) one second before or at the dispute
+        cut-off (final expiry - dispute timeout: too late); then either the resolver splits the
+        tranche (first maybe with an invalid split, then a valid one) or, once the dispute timeout has
+        passed, anyone applies the default outcome."""
         self._block_everywhere(block)
         i = self._idx(tranche, (PENDING, MARKED), self._disputable_time) % self.n
+        if (when != "now" or approvals or signatures) and self.cfg.mode == "escrowed" and self.status[i] == PENDING:
+            self._then(self.mark, self.holders["marker"][0], i)
+        self._consent(i, approvals, signatures)
         if when != "now" and self.cfg.mode == "escrowed":
-            if self.status[i] == PENDING:
-                self._then(self.mark, self.holders["marker"][0], i)
             cutoff = self.fe - self.terms.dispute_timeout - (when == "before cut-off")
             self.now = max(self.now, cutoff)
         self._then(self.dispute, party, i)
@@ -1030,8 +1086,61 @@ class DealMachine(RuleBasedStateMachine):
             if self.status[i] == DISPUTED:
                 self._then(self.resolve, "resolver", i, "valid", to_resolver, to_receiver, 0)
         else:
-            self.now = max(self.now, self.disputed_at[i] + self.terms.dispute_timeout)
-            self._then(self.settle_dispute, "attacker", i)
+            self._settle_after_timeout(i)
+
+    @precondition(
+        lambda self: (
+            self._active()[0]
+            and any(self.status[i] in (PENDING, MARKED) and self._disputable_time(i) for i in range(self.n))
+        )
+    )
+    @rule(
+        tranche=st.one_of(st.just("pick"), st.just("pick"), st.integers(0, 5)),
+        party=st.sampled_from(["buyer", "seller", "consenting"]),
+        approvals=CONSENT,
+        signatures=CONSENT,
+        all_but_party=st.booleans(),
+        wait=st.sampled_from([0, 0, 1, 3_600, DAY]),
+    )
+    def consent_dispute_default(self, tranche, party, approvals, signatures, all_but_party, wait):
+        """The default outcome of a dispute raised with part of the release's consent given: mark
+        (ESCROWED), let some approvers approve and some signers sign (see `_consent`; `all_but_party`:
+        every approver and signer but the disputant), maybe wait, then a principal (maybe the paid
+        side; "consenting": one that is an approver or signer itself, else the payer) disputes and
+        the resolver stays idle: once the timeout has passed anyone settles. A default release must
+        not stand in for anyone's consent but the disputant's, and does stand in for the disputant's
+        (and, ESCROWED, for everyone's when the payer disputes within an approval window)."""
+        if party == "consenting":
+            consenting = [p for p in ("buyer", "seller") if self._has(p, Role.APPROVER | Role.SIGNER)]
+            party = consenting[0] if consenting else "seller" if self.cfg.on_chain == "base" else "buyer"
+        i = self._idx(tranche, (self._open, PENDING), self._disputable_time) % self.n
+        if self.cfg.mode == "escrowed" and self.status[i] == PENDING:
+            self._then(self.mark, self.holders["marker"][0], i)
+        if all_but_party:
+            approvals, signatures = (
+                tuple(k for k, who in enumerate(self.holders[role]) if who != party) for role in ("approver", "signer")
+            )
+        self._consent(i, approvals, signatures)
+        self.now += wait
+        self._then(self.dispute, party, i)
+        self.now = max(self.now, self._tr(i).unlock_time)  # a default release waits for the unlock
+        self._settle_after_timeout(i)
+
+    def _consent(self, i: int, approvals: tuple[int, ...], signatures: tuple[int, ...]):
+        """The approvers, then the signers, at these positions (modulo their number) approve and sign
+        tranche `i`, a signature that would pay the tranche out excepted: the consent a later
+        dispute finds."""
+        for role, picks in (("approver", approvals), ("signer", signatures)):
+            holders = self.holders[role]
+            for who in dict.fromkeys(holders[k % len(holders)] for k in picks) if holders else ():
+                if role == "approver":
+                    self._then(self.approve, who, i)
+                elif not self._predict_release(who, i)[2]:
+                    self._then(self.release, who, i)
+
+    def _settle_after_timeout(self, i: int):
+        self.now = max(self.now, self.disputed_at[i] + self.terms.dispute_timeout)
+        self._then(self.settle_dispute, "attacker", i)
 
     # ------------------------------------------------------------------ rules: expiry, claims
     @rule(who=ANY_ACTOR)
