@@ -586,25 +586,15 @@ def coverage_problems(
     that ends before the deal's final expiry (a deal takes a deposit only from a funder attested until then, so no
     funder can back out by letting its attestation lapse). A funder with no current attestation is
     `compliance_problems`' to name."""
-    if terms.policy_id == 0:
-        return []
-    registry = _policy_registry(factory, terms.policy_id)
-    scope, where, how = _gate_scope(deal, desk_id)
-    if isinstance(registry, str) or scope is None:
-        return []
     from nexotc_client.spec import fmt_time
 
-    out = []
-    for role, wallet in funders:
-        expiry, policy = registry.attestation(wallet, scope)
-        if policy == terms.policy_id and registry.is_compliant(wallet, scope, policy) and expiry < terms.final_expiry:
-            out.append(
-                f"the {role} {wallet}'s attestation in {where} ends at {fmt_time(expiry)}, before the deal's final "
-                f"expiry ({fmt_time(terms.final_expiry)}): the deal takes a deposit only from a funder attested "
-                f"until then; it proves again (`nexotc kyc prove {how} --policy {terms.policy_id} --account "
-                f"{wallet}`, then `nexotc kyc submit`)"
-            )
-    return out
+    return [
+        f"the {role} {wallet}'s attestation in {where} ends at {fmt_time(expiry)}, before the deal's final expiry "
+        f"({fmt_time(terms.final_expiry)}): the deal takes a deposit only from a funder attested until then; it "
+        f"proves again (`nexotc kyc prove {how} --policy {terms.policy_id} --account {wallet}`, then `nexotc kyc "
+        "submit`)"
+        for role, wallet, expiry, where, how in _short_attestations(factory, terms, deal, funders, desk_id)
+    ]
 
 
 def compliance_warnings(
@@ -612,20 +602,29 @@ def compliance_warnings(
 ) -> list[str]:
     """Attestations the gate accepts now that end before the deal's final expiry: once one ends no tranche can
     be released (refunds stay open), which a party delivering off chain must know before it delivers."""
+    return [
+        f"the {role}'s attestation in {where} ends at {expiry}, before the deal's final expiry "
+        f"({terms.final_expiry}): after it no tranche can be released (refunds stay open)"
+        for role, _wallet, expiry, where, _how in _short_attestations(factory, terms, deal, principals, desk_id)
+    ]
+
+
+def _short_attestations(
+    factory: Factory, terms: Terms, deal: str | None, principals: list[tuple[str, str]], desk_id: int
+) -> list[tuple[str, str, int, str, str]]:
+    """The principals (role, wallet) whose attestation the gate accepts now but that ends before the final
+    expiry: (role, wallet, its expiry, how the scope is named, the `kyc prove` option that targets it)."""
     if terms.policy_id == 0:
         return []
     registry = _policy_registry(factory, terms.policy_id)
-    scope, where, _ = _gate_scope(deal, desk_id)
+    scope, where, how = _gate_scope(deal, desk_id)
     if isinstance(registry, str) or scope is None:
         return []
     out = []
     for role, wallet in principals:
         expiry, policy = registry.attestation(wallet, scope)
         if policy == terms.policy_id and registry.is_compliant(wallet, scope, policy) and expiry < terms.final_expiry:
-            out.append(
-                f"the {role}'s attestation in {where} ends at {expiry}, before the deal's final expiry "
-                f"({terms.final_expiry}): after it no tranche can be released (refunds stay open)"
-            )
+            out.append((role, wallet, expiry, where, how))
     return out
 
 

@@ -179,6 +179,24 @@ class Cli:
 
 
 @contextmanager
+def kyc_node_cli(d: Path, admin: str = "test:0", issuer: str = "test:9") -> Iterator[dict[str, Any]]:
+    """A node with the factory, mock tokens and a KYC registry (policy #1, any KYC level) deployed by `admin`;
+    `issuer` holds the buyer's credential (published): files in `d` (buyer.secret, buyer.cred, issuer/).
+    Yields {"cli", "dir", "deployment"}."""
+    with node_cli(d / "home") as c:
+        deployed = c.ok("deploy", "--mock-tokens", "--kyc", "--account", admin, "--json").json()
+        c.ok("issuer", "grant", issuer, "--account", admin)
+        c.ok("issuer", "init", "--issuer-dir", d / "issuer", "--issuer", issuer)
+        commitment = c.ok("kyc", "secret", "--out", d / "buyer.secret", "--json").json()["commitment"]
+        c.ok("kyc", "issue", "--issuer-dir", d / "issuer", "--commitment", commitment, "--jurisdiction", "756",
+             "--kyc-level", "2", "--holder", "buyer", "--out", d / "buyer.cred")  # fmt: skip
+        c.ok("issuer", "publish-root", "--issuer-dir", d / "issuer", "--account", issuer)
+        c.ok("issuer", "path", "0", "--issuer-dir", d / "issuer", "--out", d / "buyer.cred", "--force")
+        c.ok("kyc", "policy", "register", "--label", "any", "--account", admin)
+        yield {"cli": c, "dir": d, "deployment": deployed}
+
+
+@contextmanager
 def node_cli(home: Path, state: dict[str, Any] | None = None, deploy: bool = False, *node_args: str) -> Iterator[Cli]:
     """A Cli on its own anvil, started by `nexotc node start` on a free port (its pid in state["pid"]; `node_args`
     go to `node start`); with `deploy`, the factory and mock tokens are deployed first (state["deployment"]). The

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clikit import Cli, assert_one_line_error, node_cli
+from clikit import Cli, assert_one_line_error, kyc_node_cli
 
 from nexotc_client.chain.errors import NexotcError
 from nexotc_client.cli import run
@@ -80,18 +80,8 @@ def test_call_integers_must_fit_their_abi_type():
 def env(tmp_path_factory) -> Iterator[dict[str, Any]]:
     """Factory with a KYC registry and mock tokens; issuer test:9 holds the buyer's credential (published);
     policy #1 (any KYC level)."""
-    d = tmp_path_factory.mktemp("nexotc-guards")
-    with node_cli(d / "home") as c:
-        deployed = c.ok("deploy", "--mock-tokens", "--kyc", "--account", ADMIN, "--json").json()
-        c.ok("issuer", "grant", ISSUER, "--account", ADMIN)
-        c.ok("issuer", "init", "--issuer-dir", d / "issuer", "--issuer", ISSUER)
-        commitment = c.ok("kyc", "secret", "--out", d / "buyer.secret", "--json").json()["commitment"]
-        c.ok("kyc", "issue", "--issuer-dir", d / "issuer", "--commitment", commitment, "--jurisdiction", "756",
-             "--kyc-level", "2", "--holder", "buyer", "--out", d / "buyer.cred")  # fmt: skip
-        c.ok("issuer", "publish-root", "--issuer-dir", d / "issuer", "--account", ISSUER)
-        c.ok("issuer", "path", "0", "--issuer-dir", d / "issuer", "--out", d / "buyer.cred", "--force")
-        c.ok("kyc", "policy", "register", "--label", "any", "--account", ADMIN)
-        yield {"cli": c, "dir": d, "deployment": deployed}
+    with kyc_node_cli(tmp_path_factory.mktemp("nexotc-guards"), ADMIN, ISSUER) as env:
+        yield env
 
 
 def _address(c: Cli, ref: str) -> str:

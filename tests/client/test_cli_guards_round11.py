@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clikit import ROOT, Cli, Result, assert_one_line_error, node_cli
+from clikit import ROOT, Cli, Result, assert_one_line_error, kyc_node_cli
 from sqlalchemy import event
 
 from nexotc_client.desk.db import ChildOrderRow, Database
@@ -262,18 +262,8 @@ ADMIN, BUYER, SELLER, ISSUER = "test:0", "test:1", "test:2", "test:9"
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Factory with mock tokens and a KYC registry (policy #1, any KYC level); issuer test:9 holds the buyer's
     published credential."""
-    d = tmp_path_factory.mktemp("nexotc-round11")
-    with node_cli(d / "home") as c:
-        deployed = c.ok("deploy", "--mock-tokens", "--kyc", "--account", ADMIN, "--json").json()
-        c.ok("issuer", "grant", ISSUER, "--account", ADMIN)
-        c.ok("issuer", "init", "--issuer-dir", d / "issuer", "--issuer", ISSUER)
-        commitment = c.ok("kyc", "secret", "--out", d / "buyer.secret", "--json").json()["commitment"]
-        c.ok("kyc", "issue", "--issuer-dir", d / "issuer", "--commitment", commitment, "--jurisdiction", "756",
-             "--kyc-level", "2", "--holder", "buyer", "--out", d / "buyer.cred")  # fmt: skip
-        c.ok("issuer", "publish-root", "--issuer-dir", d / "issuer", "--account", ISSUER)
-        c.ok("issuer", "path", "0", "--issuer-dir", d / "issuer", "--out", d / "buyer.cred", "--force")
-        c.ok("kyc", "policy", "register", "--label", "any", "--account", ADMIN)
-        yield {"cli": c, "dir": d, "deployment": deployed}
+    with kyc_node_cli(tmp_path_factory.mktemp("nexotc-round11"), ADMIN, ISSUER) as env:
+        yield env
 
 
 def _advance(c: Cli, seconds: int) -> None:
