@@ -291,9 +291,9 @@ class DeskStore:
             if not s.execute(update(HedgeRow).where(where).values(**values)).rowcount:
                 s.execute(insert(HedgeRow).values(parent_id=plan.parent_id, **values))
             for seq, order in enumerate(state.orders):
-                key, values = order.client_order_id or order.order_id or _order_key(order), _order_values(order)
-                current[key] = values
-                if saved.get(key) != values:
+                key, stored = order.client_order_id or order.order_id or _order_key(order), _order_values(order)
+                current[key] = stored
+                if saved.get(key) != stored:
                     self._upsert_order(s, order, seq)
             start = self._saved_fills.get(plan.parent_id, 0)
             if start > len(state.fills):

@@ -146,8 +146,11 @@ def test_human_output_prints_prices_and_fees_to_cents_and_bps_to_2_decimals(nx) 
     assert len(exact["bid"].split(".")[1]) > 2 and len(exact["components"]["vwap"].split(".")[1]) > 2
     assert nx("quote", "list", "--json").json()[0]["price"] == "64990.123456"
     assert len(nx("hedge", "show", "H-RH-q1", "--json").json()["fees"].split(".")[1]) > 2
+    # the simulated venues replenish on the wall clock, so the arrival mid (and the delay cost) depends on how
+    # fast the machine ran the commands: on a quick run it is a hair through the quote's mid (about -0.0008
+    # bps) and recon prints "0.00", never "-0.00"; the `_bps` checks above pin that case on any machine
     delay = Decimal(nx("recon", "RH-q1", "--json").json()["tca"]["shortfall_bps"]["delay"])
-    assert -Decimal("0.005") < delay < 0, delay  # the negative zero case is really exercised
+    assert f"delay {_bps(delay)}" in outs["recon"], (delay, outs["recon"])
 
 
 def test_a_missing_fixtures_directory_is_named(nx, tmp_path) -> None:
