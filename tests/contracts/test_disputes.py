@@ -524,6 +524,19 @@ def settle_after_timeout(deal, terms, chain, tranche, caller):
     return deal.settle_dispute(tranche, sender=caller)
 
 
+def settle_escrowed_default(deal, terms, chain, track, usdt, buyer, caller, released: bool) -> None:
+    """settle_dispute(0) of an ESCROWED deal (USDT held) after the timeout: the whole tranche is released to the
+    receiver (commissions taken) or refunded to the buyer, exactly, with the matching Resolved event."""
+    receipt = settle_after_timeout(deal, terms, chain, 0, caller)
+    q = terms.tranches[0].quote_amount
+    if released:
+        assert track.changes() == paid_by(deal, release_split(terms, 0, q))
+        assert resolved_event(receipt, deal) == default_event(caller, (0, 0, 0), (q, 0, 0))
+    else:
+        assert track.changes() == {usdt.address: {buyer.address: q, deal.address: -q}}
+        assert resolved_event(receipt, deal) == default_event(caller, (0, 0, 0), (0, q, 0))
+
+
 def refund_changes(deal, terms, base_token, quote_token, tranche) -> dict:
     """Tracker changes of a refund of `tranche`: each on-chain leg back to its funder."""
     b, q = on_chain(terms, tranche)
@@ -587,15 +600,7 @@ def test_default_release_needs_a_third_party_signers_signature(
     deal.dispute(0, REASON, sender=buyer)
     assert (deal.approvals(0), deal.signatures(0)) == (0, int(platform_signed))
     assert not deal.has_approved(0, buyer) and deal.has_signed(0, desk) == platform_signed
-    track = tracker(deal, [usdt])
-    receipt = settle_after_timeout(deal, terms, chain, 0, attacker)
-    q = tr.quote_amount
-    if platform_signed:
-        assert track.changes() == paid_by(deal, release_split(terms, 0, q))
-        assert resolved_event(receipt, deal) == default_event(attacker, (0, 0, 0), (q, 0, 0))
-    else:
-        assert track.changes() == {usdt.address: {buyer.address: q, deal.address: -q}}
-        assert resolved_event(receipt, deal) == default_event(attacker, (0, 0, 0), (0, q, 0))
+    settle_escrowed_default(deal, terms, chain, tracker(deal, [usdt]), usdt, buyer, attacker, platform_signed)
     assert deal.tranche_status(0) == RESOLVED
 
 
@@ -738,13 +743,5 @@ def test_payers_dispute_within_the_approval_window_accepts_by_default(
     deal.mark(0, EVIDENCE, sender=seller)
     deal.dispute(0, REASON, sender=request.getfixturevalue(disputant))
     assert (deal.approvals(0), deal.signatures(0)) == (0, 0)
-    track = tracker(deal, [usdt])
-    receipt = settle_after_timeout(deal, terms, chain, 0, attacker)
-    q = tr.quote_amount
-    if released:
-        assert track.changes() == paid_by(deal, release_split(terms, 0, q))
-        assert resolved_event(receipt, deal) == default_event(attacker, (0, 0, 0), (q, 0, 0))
-    else:
-        assert track.changes() == {usdt.address: {buyer.address: q, deal.address: -q}}
-        assert resolved_event(receipt, deal) == default_event(attacker, (0, 0, 0), (0, q, 0))
+    settle_escrowed_default(deal, terms, chain, tracker(deal, [usdt]), usdt, buyer, attacker, released)
     assert (deal.approvals(0), deal.signatures(0)) == (0, 0)
