@@ -1612,8 +1612,18 @@ def recon(app: App, quote_id: str, out: Path | None, db_url: str | None) -> None
     from nexotc_client.desk.engine import reconcile_quote
 
     store = desk_store(app, db_url)
+    out_dir = out or app.home / "reports"
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NexotcError(f"--out {out_dir}: cannot create the report directory: {exc.strerror or exc}") from exc
     with desk_errors():
-        result = reconcile_quote(store, quote_id, out or app.home / "reports")
+        try:
+            result = reconcile_quote(store, quote_id, out_dir)
+        except OSError as exc:
+            if isinstance(exc, FileNotFoundError) and exc.filename is None:
+                raise
+            raise NexotcError(f"--out {out_dir}: cannot write the reports: {exc.strerror or exc}") from exc
     data = result.to_dict()
 
     def render(c: Console) -> None:

@@ -60,6 +60,10 @@ def test_user_mistakes_are_one_line_errors(nx, tmp_path: Path) -> None:
     assert_one_line_error(nx("hedge", "show", "H-nope"), "no hedge 'H-nope'")
     assert_one_line_error(nx("hedge", "resume", "H-nope"), "no hedge 'H-nope'")
     assert_one_line_error(nx("recon", "nope"), "no quote 'nope'")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    r = nx("recon", "nope", "--out", str(blocker / "reports"))
+    assert_one_line_error(r, f"--out {blocker / 'reports'}: cannot create the report directory: Not a directory")
     assert_one_line_error(nx("quote", "list", "--db", "mysql://u@h/db"), "unsupported database")
     assert_one_line_error(nx("match", "rank", "P-nope", "--offline"), "no preference 'P-nope'")
     r = nx("match", "offer", "--maker", "0x" + "a" * 40, "--side", "sell", "--size", "5-1", "--price", "1")
