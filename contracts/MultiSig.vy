@@ -598,6 +598,9 @@ def _reconfigure(owners: DynArray[address, owner_set.MAX_OWNERS], threshold: uin
     @dev Deploys the new configuration as a data contract and points the
          state word at it (the nonce is kept).
     """
+    # the wallet could never supply its own entry (every path needs an
+    # execution of itself): as its own owner it would be locked for good
+    assert self not in owners, "the wallet cannot own itself"
     old_threshold: uint256 = self._threshold()
     config: Bytes[owner_set.MAX_CONFIG] = owner_set._encode(owner_set._sorted(owners), threshold)
     # cannot overflow: at most 10 + 402 bytes

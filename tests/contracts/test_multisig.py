@@ -704,6 +704,8 @@ def test_change_threshold(w23, token, desk, buyer, seller, lawyer):
         ("replace_owner", ("approver", "attacker"), "not an owner"),
         ("replace_owner", ("buyer", "seller"), "already an owner"),
         ("replace_owner", ("buyer", ZERO), "zero owner"),
+        ("add_owner", ("wallet", 2), "the wallet cannot own itself"),
+        ("replace_owner", ("buyer", "wallet"), "the wallet cannot own itself"),
     ],
 )
 def test_owner_change_rejections(w23, token, desk, buyer, seller, approver, attacker, method, args, reason):
@@ -712,6 +714,7 @@ def test_owner_change_rejections(w23, token, desk, buyer, seller, approver, atta
         "buyer": buyer.address,
         "seller": seller.address,
         "attacker": attacker.address,
+        "wallet": w23.address,
     }
     resolved = [actors.get(a, a) if isinstance(a, str) else a for a in args]
     snap = snapshot(w23, token, [desk])
@@ -847,3 +850,85 @@ def test_is_valid_now_module(checker, w11, mock1271, buyer, approver, attacker, 
     assert not checker.is_valid_now(mock1271, digest, b"blob")
     mock1271.set_valid(digest, b"blob", True, sender=desk)
     assert checker.is_valid_now(mock1271, digest, b"blob")
+
+
+# ------------------------------------------------------------------- attacks (security review)
+def test_reentrant_replay_of_the_current_nonce_is_rejected(make_wallet, token, desk, buyer, seller, attacker):
+    w = make_wallet([buyer, seller], 2)
+    steal = transfer(token, attacker)
+    inner = w.sign(w.execution(steal, nonce=0), [buyer, seller])  # valid for nonce 0
+    # the outer execution (also nonce 0) calls execute again with the inner nonce-0 signatures
+    outer = Call(w.address, 0, bytes(w.contract.execute.encode_input(steal.target, 0, FAR, inner, steal.data)))
+    snap = snapshot(w, token, [attacker])
+    with ape.reverts("not an owner"):  # the nonce is already 1 when the inner execution checks
+        w.execute(outer, [buyer, seller], sender=desk)
+    assert snapshot(w, token, [attacker]) == snap
+
+
+def test_a_removed_owners_approval_stops_counting(make_wallet, token, desk, buyer, seller, lawyer):
+    w = make_wallet([buyer, seller, lawyer], 2)
+    pay = transfer(token, desk)
+    later = w.execution(pay, nonce=1).digest(w.domain())
+    w.contract.approve_hash(later, sender=lawyer)  # approved while still an owner
+    w.execute(w.self_call("remove_owner", lawyer.address, 2), [buyer, seller], sender=desk)
+    sigs = pack_signatures([Signature.ecdsa(later, buyer.private_key), Signature.approved(lawyer)])
+    snap = snapshot(w, token, [desk])
+    for sender in (desk, lawyer):  # nor through the sender shortcut
+        with ape.reverts("not an owner"):
+            w.execute(pay, sigs=sigs, sender=sender)
+    assert snapshot(w, token, [desk]) == snap
+
+
+def test_an_approval_serves_only_its_own_wallet(make_wallet, token, desk, buyer, seller):
+    a, b = make_wallet([buyer, seller], 2), make_wallet([buyer, seller], 2)  # twins: same owners, other salt
+    pay = transfer(token, desk)
+    a_digest = a.execution(pay).digest(a.domain())
+    a.contract.approve_hash(a_digest, sender=seller)
+    b.contract.approve_hash(a_digest, sender=seller)  # approving A's digest on B does nothing for B either
+    b_digest = b.execution(pay).digest(b.domain())
+    sigs = pack_signatures([Signature.ecdsa(b_digest, buyer.private_key), Signature.approved(seller)])
+    with ape.reverts("hash not approved"):
+        b.execute(pay, sigs=sigs, sender=desk)
+    assert b.nonce() == 0
+
+
+def test_execution_and_message_signatures_do_not_cross(make_wallet, token, desk, buyer, seller):
+    w = make_wallet([buyer, seller], 2)
+    pay = transfer(token, desk)
+    digest = w.execution(pay).digest(w.domain())
+    with ape.reverts("not an owner"):  # execution signatures are no EIP-1271 signature of the digest
+        w.contract.isValidSignature(digest, w.sign(w.execution(pay), [buyer, seller]))
+    md = message_digest(w.domain(), digest)
+    message_sigs = pack_signatures([Signature.ecdsa(md, o.private_key) for o in (buyer, seller)])
+    assert bytes(w.contract.isValidSignature(digest, message_sigs)) == MAGIC
+    with ape.reverts("not an owner"):  # and message signatures execute nothing
+        w.execute(pay, sigs=message_sigs, sender=desk)
+    w.contract.approve_hash(md, sender=seller)  # approving the message digest approves no execution
+    with ape.reverts("hash not approved"):
+        w.execute(
+            pay,
+            sigs=pack_signatures([Signature.ecdsa(digest, buyer.private_key), Signature.approved(seller)]),
+            sender=desk,
+        )
+    assert w.nonce() == 0
+
+
+def test_a_relayers_gas_limit_cannot_use_the_nonce_without_the_call(make_wallet, token, desk, buyer, seller, chain):
+    """At every gas limit the execution either happens in full (nonce + 1, transfer made) or changes nothing."""
+    w = make_wallet([buyer, seller], 2)
+    web3 = chain.provider.web3
+    fresh = "0x00000000000000000000000000000000000B0b01"  # a fresh recipient: the token call is the dear part
+    pay = transfer(token, fresh)
+    sigs = w.sign(w.execution(pay), [buyer, seller])
+    data = "0x" + bytes(w.contract.execute.encode_input(pay.target, 0, FAR, sigs, pay.data)).hex()
+    needed = web3.eth.estimate_gas({"from": desk.address, "to": w.address, "data": data})
+    failures = 0
+    for gas in range(needed - 40_000, needed + 1, 1_000):
+        balance, nonce = token.balanceOf(fresh), w.nonce()
+        tx = web3.eth.send_transaction({"from": desk.address, "to": w.address, "data": data, "gas": gas})
+        if web3.eth.wait_for_transaction_receipt(tx)["status"] == 1:
+            assert (w.nonce(), token.balanceOf(fresh)) == (nonce + 1, balance + AMOUNT)
+            break
+        assert (w.nonce(), token.balanceOf(fresh)) == (nonce, balance)
+        failures += 1
+    assert failures > 10 and w.nonce() == 1
