@@ -128,7 +128,7 @@ class Bench:
 
     def create_and_fund(self, terms: Terms):
         salt = self.next_salt()
-        addr = self.factory.predict_address(terms.as_struct(), self.seller.address, salt)
+        addr = self.factory.predict_address(terms.as_struct(), self.seller.address, salt, 0)
         self.wbtc.mint(self.seller, terms.base.amount, sender=self.desk)
         self.wbtc.approve(self.factory.address, terms.base.amount, sender=self.seller)
         receipt = self.factory.create_and_fund(terms.as_struct(), salt, sender=self.seller)

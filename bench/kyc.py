@@ -263,7 +263,7 @@ def gate_costs(admin, registry, creds, t0: int) -> dict[str, tuple[int, int]]:
 
     salt = b"\x01" * 32
     gated_terms, plain_terms = terms(1), terms(0)
-    address = factory.predict_address(gated_terms.as_struct(), seller, salt)
+    address = factory.predict_address(gated_terms.as_struct(), seller, salt, 0)
     with Prover(progress=False) as prover:
         proofs = [
             (creds.prove(prover, "swiss", buyer.address, int(address, 16), now + 30, now + 30 * DAY), buyer),

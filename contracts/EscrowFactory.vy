@@ -304,13 +304,15 @@ def accept_offer(
 @external
 def cancel_nonces(nonces: DynArray[uint256, MAX_CANCEL]):
     """
-    @notice The caller cancels its offers with these nonces (used or not).
+    @notice The caller cancels its offers with these nonces. Reverts if any
+            of them is already used or cancelled, so a cancellation that
+            lands proves that none of those offers was filled before it
+            (a taker cancelling its counter before accepting the answer to
+            it can never end up with both deals).
     """
     for n: uint256 in nonces:
-        word: uint256 = n >> 8
-        mask: uint256 = 1 << (n & 255)
-        self.nonce_bitmap[msg.sender][word] |= mask
-        log IEscrowFactory.NoncesCancelled(maker=msg.sender, word=word, mask=mask)
+        self._use_nonce(msg.sender, n)
+        log IEscrowFactory.NoncesCancelled(maker=msg.sender, word=n >> 8, mask=1 << (n & 255))
 
 
 @view
@@ -345,13 +347,16 @@ def domain_separator() -> bytes32:
 
 @view
 @external
-def predict_address(terms: IDealEscrow.Terms, creator: address, salt: bytes32) -> address:
+def predict_address(terms: IDealEscrow.Terms, creator: address, salt: bytes32, desk_id: uint256) -> address:
     """
-    @notice The address `create_deal(terms, salt)` from `creator` deploys to.
+    @notice The address `create_deal(terms, salt)` (desk_id 0) or
+            `create_desk_deal(desk_id, terms, salt)` from `creator` deploys to
+            (a deal from an offer: its maker as creator, the offer's struct
+            hash as salt).
     """
     data: Bytes[MAX_DATA] = self._pack(terms)
     initcode: Bytes[MAX_DATA + 55] = self._initcode(IMPLEMENTATION, data)
-    return self._create2_address(keccak256(initcode), self._salt(keccak256(data), creator, salt))
+    return self._create2_address(keccak256(initcode), self._salt(keccak256(data), creator, desk_id, salt))
 
 
 @view
@@ -422,7 +427,7 @@ def deposit_implementation() -> address:
 @internal
 def _create(data: Bytes[MAX_DATA], salt: bytes32, creator: address, acceptor: address, desk_id: uint256) -> address:
     terms_hash: bytes32 = keccak256(data)
-    deal: address = raw_create(self._initcode(IMPLEMENTATION, data), salt=self._salt(terms_hash, creator, salt))
+    deal: address = raw_create(self._initcode(IMPLEMENTATION, data), salt=self._salt(terms_hash, creator, desk_id, salt))
     extcall IDealEscrow(deal).register(acceptor, desk_id)
     log IEscrowFactory.DealCreated(deal=deal, creator=creator, terms_hash=terms_hash, salt=salt)
     return deal
@@ -492,8 +497,12 @@ def _use_nonce(maker: address, nonce: uint256):
 
 @internal
 @pure
-def _salt(terms_hash: bytes32, creator: address, salt: bytes32) -> bytes32:
-    return keccak256(concat(terms_hash, convert(creator, bytes32), salt))
+def _salt(terms_hash: bytes32, creator: address, desk_id: uint256, salt: bytes32) -> bytes32:
+    # a desk deal's address also binds its desk, so it never shares one with
+    # a plain deal of the same terms (which its creator could take): the desk
+    # id goes in the creator word's upper 96 bits (desk ids count up from 1,
+    # and a desk deal is only made for a desk that exists)
+    return keccak256(concat(terms_hash, convert(convert(creator, uint256) | (desk_id << 160), bytes32), salt))
 
 
 @internal

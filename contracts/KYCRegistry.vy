@@ -408,7 +408,9 @@ def set_issuer(issuer: address, active: bool, label: String[64]):
 @external
 def expire_root(root: uint256):
     """
-    @notice Admin-only: invalidate `root` at once (e.g. a compromised tree).
+    @notice Admin-only: invalidate `root` at once and for good (e.g. a
+            compromised tree): its issuer cannot publish it again, even once
+            its root window has run out.
     """
     assert msg.sender == self.admin, "not the admin"
     assert self._roots[root] != 0, "unknown root"
@@ -457,10 +459,11 @@ def accept_admin():
 @internal
 def _expire(root: uint256) -> bool:
     """
-    @dev Set `root`'s validity to 0 if it is still valid; false if not.
+    @dev Ban `root`: validity 0, so its issuer can never publish it again
+         (also a root whose window already ran out); false if it already was.
     """
     info: uint256 = self._roots[root]
-    if info >> VALID_SHIFT < block.timestamp:
+    if info >> VALID_SHIFT == 0:
         return False
     self._roots[root] = info & MASK_160
     log IKYCRegistry.RootExpired(root=root, issuer=convert(convert(info & MASK_160, uint160), address))

@@ -107,10 +107,13 @@ class Factory:
         with reverts_as_errors("validate"):
             return bytes(self.contract.validate(terms.as_struct()))
 
-    def predict(self, terms: Terms, creator: str, salt: bytes | str | int) -> str:
-        """The address `create(terms, creator, salt)` deploys to (asked to the factory)."""
+    def predict(self, terms: Terms, creator: str, salt: bytes | str | int, desk_id: int = 0) -> str:
+        """The address `create(terms, creator, salt)` deploys to (asked to the factory); with `desk_id`, the
+        address of that desk's deal (a desk deal never shares an address with a plain one)."""
         with reverts_as_errors("predict_address"):
-            return to_checksum_address(str(self.contract.predict_address(terms.as_struct(), creator, to_salt(salt))))
+            return to_checksum_address(
+                str(self.contract.predict_address(terms.as_struct(), creator, to_salt(salt), desk_id))
+            )
 
     def deposit_address(self, deal: str, funder: str, leg: int) -> str:
         """The deposit address of `funder`'s `leg` of `deal` (asked to the factory; chain/deposit.py

@@ -445,7 +445,7 @@ def inspect_offer(factory: Factory, signed: SignedOffer, taker: str | None = Non
     deal = None
     if accepting is not None or open_wallet != ZERO_ADDRESS:
         try:
-            deal = factory.predict(terms, offer.maker, offer.offer_hash())
+            deal = factory.predict(terms, offer.maker, offer.offer_hash(), offer.desk_id)
         except NexotcError:
             deal = None
 
@@ -766,9 +766,9 @@ def used_nonces(factory: Factory, maker: str, nonces: Iterable[int]) -> list[int
 
 
 def cancel_nonces(factory: Factory, nonces: Iterable[int], sender: AccountAPI) -> TxResult:
-    """Cancel the sender's offers with these nonces (at most 64 per transaction). Refuses (nothing
-    sent) when every one of them is already used or cancelled; callers drop those first
-    (`used_nonces`) to report them."""
+    """Cancel the sender's offers with these nonces (at most 64 per transaction). Those already used or
+    cancelled are left out (the factory reverts on them; callers find them with `used_nonces` to report
+    them); refuses (nothing sent) when that leaves none."""
     values = sorted(set(nonces))
     if not values:
         raise NexotcError("no nonce to cancel")
@@ -780,6 +780,7 @@ def cancel_nonces(factory: Factory, nonces: Iterable[int], sender: AccountAPI) -
     if len(done) == len(values):
         listed = ", ".join(map(str, done))
         raise NexotcError(f"nonce(s) {listed} already used or cancelled: nothing left to cancel, nothing sent")
+    values = [n for n in values if n not in done]
     with reverts_as_errors("cancel_nonces"):
         simulate(factory.contract, "cancel_nonces", (values,), sender.address)
         receipt = factory.contract.cancel_nonces(values, sender=sender)

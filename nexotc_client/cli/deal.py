@@ -174,7 +174,7 @@ def create(
         )
     if dry_run:
         terms_hash = factory.validate(terms)
-        predicted = factory.predict(terms, sender.address, raw_salt)
+        predicted = factory.predict(terms, sender.address, raw_salt, desk_id or 0)
         warnings = list(spec_warnings)
         moved = parse_spec(
             document,

@@ -176,7 +176,7 @@ def _offer_scope(app: App, ref: str, wallet: str) -> tuple[int, int, int]:
             "accepted (or the taker proves first, with --offer)"
         )
     accepting = offer.taker if offer.taker != ZERO_ADDRESS else wallet
-    deal = factory.predict(filled_terms(offer, accepting), offer.maker, offer.offer_hash())
+    deal = factory.predict(filled_terms(offer, accepting), offer.maker, offer.offer_hash(), offer.desk_id)
     return deal_scope(deal), terms.final_expiry, terms.policy_id
 
 
@@ -1096,14 +1096,15 @@ def show(app: App, issuer_dir: str | None) -> None:
 @shared_options
 @click.pass_obj
 def expire_root(app: App, root: str, calldata: bool) -> None:
-    """Registry admin: invalidate a root at once (e.g. a compromised tree, or to end a revoked credential's
-    root window). Proofs against it stop landing; attestations already recorded stay until their expiry."""
+    """Registry admin: invalidate a root at once and for good (e.g. a compromised tree, or to end a revoked
+    credential's root window); its issuer cannot publish it again, even once its window has run out. Proofs
+    against it stop landing; attestations already recorded stay until their expiry."""
 
     def check(registry: KYCRegistry) -> None:
         status = registry.root_status(registry.args("expire_root", root)[0])
         if not status.known:
             raise NexotcError(f"root {root} is unknown to the kyc registry")
-        if not status.valid_at(_chain_now()):
+        if status.valid_until == 0:  # a root past its window is still banned for good (not republishable)
             raise NexotcError(f"root {root} is already expired")
 
     result = _admin(app, "expire_root", root, calldata=calldata, title="expiring the root", check=check)

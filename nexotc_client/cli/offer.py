@@ -1306,6 +1306,18 @@ def approve(app: App, ref: str) -> None:
     app.emit(data, render)
 
 
+def _filled_own_offers(factory: Any, mine: list[SignedOffer]) -> list[str]:
+    """Which of the caller's own offers in a negotiation the factory already made into a deal, each named
+    with its nonce and deal (from the factory's OfferAccepted events)."""
+    deals = {offer_hash: deal for deal, offer_hash in factory.accepted_offer_hashes().items()}
+    found = [(s, deals.get(hash_hex(s.offer).lower())) for s in mine]
+    return [
+        f"your offer {hash_hex(s.offer)} (nonce {s.offer.nonce}) in this negotiation was accepted: deal {deal}"
+        for s, deal in found
+        if deal is not None
+    ]
+
+
 @offer.command("accept")
 @click.argument("ref", metavar="LINK|FILE")
 @click.option("--fund", is_flag=True, help="Deposit both legs in the same transaction (from approvals to the factory).")
@@ -1326,11 +1338,13 @@ def accept(app: App, ref: str, fund: bool, keep_own_offers: bool, short_attestat
     """Accept an offer: deploys the deal with exactly the signed terms. Approves the factory for your
     leg first if short. Only the invited taker can accept a private offer; the maker never its own.
 
-    Your own earlier offers in this negotiation (e.g. your counter that this offer answers; found in
-    the home's store) would stay acceptable after this deal, so the other side could fill one of them
-    too: once every check passes, their nonces are cancelled in a transaction sent just BEFORE the
-    acceptance (no window to fill both). --keep-own-offers skips that and prints the command to
-    cancel them later.
+    Your own offers in this negotiation, on any branch (e.g. your counter that this offer answers, or a
+    counter you made to it; found in the home's store) would stay acceptable after this deal, so the
+    other side could fill one of them too: once every check passes, their nonces are cancelled in a
+    transaction sent just BEFORE the acceptance. The factory refuses to cancel a nonce already used, so if
+    the other side fills one of them first, the cancellation fails and nothing is accepted; one already
+    made into a deal is refused up front. --keep-own-offers skips all this (accepts anyway) and prints the
+    command to cancel them later.
 
     A gated offer whose buyer's or seller's attestation ends before the final expiry is warned about; an
     ESCROWED one is refused (an off-chain delivery after that could not be paid) unless
@@ -1351,7 +1365,7 @@ def accept(app: App, ref: str, fund: bool, keep_own_offers: bool, short_attestat
     factory = _factory(app)
     mine = [
         s
-        for s in ancestors(signed, _known(app, signed))
+        for s in negotiation(signed, _known(app, signed))  # on any branch: a counter to this offer too
         if s.offer.maker.lower() == sender.address.lower() and _same_domain(s, signed)
     ]
     candidates = sorted({s.offer.nonce for s in mine})
@@ -1359,6 +1373,13 @@ def accept(app: App, ref: str, fund: bool, keep_own_offers: bool, short_attestat
     own_open = [n for n in candidates if n not in done]
     flags = " ".join(f"--nonce {n}" for n in own_open)
     cancel_command = f"nexotc offer cancel {flags} --account {_account_ref(app, sender.address)}"
+    if mine and not keep_own_offers:
+        filled = _filled_own_offers(factory, mine)
+        if filled:
+            raise NexotcError(
+                f"not accepted: {filled[0]}; accepting this offer too would make a second deal "
+                "(--keep-own-offers accepts it anyway)"
+            )
     cancelled = None
     if own_open and not keep_own_offers:
         status = inspect_offer(factory, signed, taker=sender.address)
@@ -1368,7 +1389,12 @@ def accept(app: App, ref: str, fund: bool, keep_own_offers: bool, short_attestat
         if refusal is not None:
             raise NexotcError(f"not accepted: {refusal}")
         with step(app, "cancelling your earlier offers in this negotiation"):
-            cancelled = cancel_nonces(factory, own_open, sender)
+            try:
+                cancelled = cancel_nonces(factory, own_open, sender)
+            except NexotcError as exc:  # the factory refuses to cancel a nonce used (filled) just before
+                filled = _filled_own_offers(factory, mine)
+                cause = filled[0] if filled else f"the cancellation failed: {exc}"
+                raise NexotcError(f"not accepted: {cause}; nothing else was sent") from exc
     try:
         with step(app, "accepting the offer"):
             accepted = accept_offer(factory, signed, sender, fund=fund, short_attestation_ok=short_attestation_ok)

@@ -410,6 +410,30 @@ def test_sibling_counters_share_the_makers_nonce_and_a_void_offer_is_not_approve
     assert int(cli.rpc("eth_getTransactionCount", [BUYER, "latest"]), 16) == sent
 
 
+def test_accepting_an_offer_whose_answer_was_already_filled_is_refused(cli: Cli) -> None:
+    """The seller fills the buyer's counter and keeps its own opening offer open: the buyer's client refuses to
+    accept that opening offer too (a second deal), nothing sent; --keep-own-offers would accept it anyway."""
+    files: Path = cli.state["dir"]
+    d, e = files / "fill-D.json", files / "fill-E.json"
+    cli.ok("offer", "create", "--terms", DVP_EXAMPLE, "--account", "test:2", "--approve", "--out", d)
+    countered = cli.ok(
+        "offer", "counter", d, "--terms", DVP_EXAMPLE, "--set", "quote.amount=12700000", "--account", "test:1",
+        "--out", e, "--json",
+    ).json()  # fmt: skip
+    cli.ok("offer", "approve", e, "--account", "test:1")
+    deal = cli.ok("offer", "accept", e, "--account", "test:2", "--keep-own-offers", "--json").json()["deal"]
+    before = int(cli.rpc("eth_getTransactionCount", [BUYER, "latest"]), 16)
+    refused = cli("offer", "accept", d, "--account", "test:1", "--fund")
+    assert_one_line_error(
+        refused,
+        f"your offer {countered['offer_hash']} (nonce {countered['nonce']}) in this negotiation was accepted: "
+        f"deal {deal}",
+        "a second deal",
+        "--keep-own-offers",
+    )
+    assert int(cli.rpc("eth_getTransactionCount", [BUYER, "latest"]), 16) == before
+
+
 def test_offline_mistakes_print_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     def check(argv: list[str | Path], fragment: str) -> None:
         code, _, err = in_process(capsys, *argv, "--home", tmp_path)

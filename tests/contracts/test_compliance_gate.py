@@ -136,11 +136,11 @@ def terms_d(mk_dvp):
 
 @pytest.fixture(scope="module")
 def scopes(gated, terms_a, offer_b, terms_c, terms_d, terms_e, buyer, seller, desk_id):
-    a = gated.predict_address(terms_a.as_struct(), seller, SALT_A)
-    b = gated.predict_address(offer_b.terms.as_struct(), offer_b.maker, offer_b.offer_hash())
-    c = gated.predict_address(terms_c.as_struct(), seller, SALT_C)
-    d = gated.predict_address(terms_d.as_struct(), seller, SALT_D)
-    e = gated.predict_address(terms_e.as_struct(), buyer, SALT_E)
+    a = gated.predict_address(terms_a.as_struct(), seller, SALT_A, 0)
+    b = gated.predict_address(offer_b.terms.as_struct(), offer_b.maker, offer_b.offer_hash(), offer_b.desk_id)
+    c = gated.predict_address(terms_c.as_struct(), seller, SALT_C, 0)
+    d = gated.predict_address(terms_d.as_struct(), seller, SALT_D, desk_id)  # created as a desk deal
+    e = gated.predict_address(terms_e.as_struct(), buyer, SALT_E, 0)
     return {"a": a, "b": b, "c": c, "d": d, "e": e, "desk": desk_scope(desk_id)}
 
 

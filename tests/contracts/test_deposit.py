@@ -103,7 +103,7 @@ def test_address_is_known_before_the_deal_exists(factory, mk_dvp, wbtc, usdt, se
     is predictable (predict_address), so is its deposit address."""
     terms = mk_dvp()
     salt = b"\x42" * 32
-    predicted = factory.predict_address(terms.as_struct(), desk, salt)
+    predicted = factory.predict_address(terms.as_struct(), desk, salt, 0)
     target = deposit_address(factory.address, predicted, buyer.address, QUOTE)
     _pay(usdt, exchange, target, terms.quote.amount)
     with ape.reverts("not a deal of this factory"):
@@ -123,7 +123,7 @@ def test_a_deposit_for_a_deal_never_created_goes_back_to_its_funder(
     """The deal was agreed but never created (here: not before its funding deadline, so never): the funder takes
     its deposit back; nobody else can move it (for all the factory knows, the deal may still come)."""
     terms = mk_dvp()
-    predicted = factory.predict_address(terms.as_struct(), desk, b"\x77" * 32)
+    predicted = factory.predict_address(terms.as_struct(), desk, b"\x77" * 32, 0)
     target = deposit_address(factory.address, predicted, buyer.address, QUOTE)
     _pay(usdt, exchange, target, terms.quote.amount)
     chain.pending_timestamp = terms.funding_deadline + 1

@@ -145,7 +145,7 @@ def nothing_changed(desk_factory, desk_registry, desk_id, everyone, desk_admin, 
     @contextmanager
     def check(reason, terms, creator, salt):
         try:
-            predicted = desk_factory.predict_address(terms.as_struct(), addr(creator), salt)
+            predicted = desk_factory.predict_address(terms.as_struct(), addr(creator), salt, desk_id)
         except ape.exceptions.ContractLogicError:  # terms the factory refuses have no address
             predicted = None
         before = snapshot()
@@ -170,7 +170,7 @@ def test_a_trader_creates_a_desk_deal_that_settles_with_the_desk_fee(
 ):
     terms = mk_dvp(desk_fee_bps=30, introducers=[])
     salt = next_salt()
-    predicted = desk_factory.predict_address(terms.as_struct(), trader.address, salt)
+    predicted = desk_factory.predict_address(terms.as_struct(), trader.address, salt, desk_id)
     deal, receipt = create_desk_deal(project, desk_factory, desk_id, terms, trader, salt)
     assert deal.address == predicted
     assert desk_factory.is_deal(deal)
@@ -202,7 +202,7 @@ def test_a_multisig_trader_creates_a_desk_deal(
     receipt = multisig_execute(ms_wallet, [lawyer, approver], desk_factory.address, data, sender=attacker)
     created = events(receipt, desk_factory.DealCreated, desk_factory)
     assert len(created) == 1 and created[0]["creator"] == ms_wallet.address
-    assert created[0]["deal"] == desk_factory.predict_address(terms.as_struct(), ms_wallet.address, salt)
+    assert created[0]["deal"] == desk_factory.predict_address(terms.as_struct(), ms_wallet.address, salt, desk_id)
 
 
 def test_a_desk_change_never_touches_an_existing_deal(
@@ -355,7 +355,9 @@ def test_a_desk_offer_of_a_trader_makes_a_funded_desk_deal(
     deal = project.DealEscrow.at(events(receipt, desk_factory.DealCreated, desk_factory)[0]["deal"])
     check_desk_event(desk_factory, receipt, deal, desk_id, trader, POLICY)
     assert deal.desk_id() == desk_id and deal.funded(0) and deal.funded(1)
-    assert deal.address == desk_factory.predict_address(terms.as_struct(), trader.address, signed.offer.offer_hash())
+    assert deal.address == desk_factory.predict_address(
+        terms.as_struct(), trader.address, signed.offer.offer_hash(), desk_id
+    )
 
 
 def test_a_clients_desk_offer_is_checked_with_the_trader_who_takes_it(
@@ -427,3 +429,58 @@ def test_a_desk_offer_needs_a_factory_with_a_desk_registry(factory, trader, buye
     with ape.reverts("no desk registry"):
         factory.accept_offer(offer.terms.as_struct(), offer.as_struct(), signed.signature, b"", False, sender=buyer)
     assert not factory.nonce_used(trader, 1)
+
+
+# ------------------------------------------------------- a desk deal's address binds its desk
+def test_a_desk_deal_never_shares_an_address_with_a_plain_deal(project, desk_factory, desk_id, trader, mk_dvp):
+    terms, salt = mk_dvp(seller=trader.address), next_salt()
+    plain = desk_factory.predict_address(terms.as_struct(), trader.address, salt, 0)
+    for_desk = desk_factory.predict_address(terms.as_struct(), trader.address, salt, desk_id)
+    assert plain != for_desk
+    deal, _ = create_desk_deal(project, desk_factory, desk_id, terms, trader, salt)
+    assert deal.address == for_desk
+    receipt = desk_factory.create_deal(terms.as_struct(), salt, sender=trader)  # the same terms, creator and salt
+    assert events(receipt, desk_factory.DealCreated, desk_factory)[0]["deal"] == plain
+
+
+def test_a_removed_trader_cannot_take_its_desk_offers_address_with_a_plain_deal(
+    project,
+    desk_factory,
+    desk_registry,
+    desk_id,
+    desk_admin,
+    trader,
+    buyer,
+    attacker,
+    desk,
+    mk_dvp,
+    usdt,
+    funded_parties,
+):
+    """The client pays its leg ahead, from an exchange, to the deposit address of the desk deal it expects;
+    the desk then removes the trader. The trader's plain deal of the very same terms and salt lands elsewhere,
+    so the deposit can only ever go into the desk deal (once the desk lets the offer be accepted; the
+    acceptance checks that both parties hold their legs)."""
+    terms = mk_dvp(seller=trader.address, desk_fee_bps=25)
+    signed = desk_offer(desk_factory, terms, trader, buyer, desk_id)
+    expected = desk_factory.predict_address(terms.as_struct(), trader.address, signed.offer.offer_hash(), desk_id)
+    wallet = desk_factory.deposit_address(expected, buyer, 1)
+    usdt.mint(wallet, terms.quote.amount, sender=desk)
+    desk_registry.remove_member(desk_id, trader, sender=desk_admin)
+    with ape.reverts("not a trader"):
+        accept(desk_factory, signed, buyer, fund=False)
+    receipt = desk_factory.create_deal(terms.as_struct(), signed.offer.offer_hash(), sender=trader)
+    plain = project.DealEscrow.at(events(receipt, desk_factory.DealCreated, desk_factory)[0]["deal"])
+    assert plain.address != expected and not ape.chain.provider.get_code(expected)
+    assert desk_factory.deposit_address(plain, buyer, 1) != wallet
+    with ape.reverts():  # nothing at the expected address to sweep into
+        desk_factory.sweep(expected, buyer, sender=attacker)
+    assert usdt.balanceOf(wallet) == terms.quote.amount and usdt.balanceOf(plain) == 0
+    # back on the desk, the offer is accepted at the expected address and the deposit swept into it
+    desk_registry.add_member(desk_id, trader, TRADER, sender=desk_admin)
+    deal = project.DealEscrow.at(
+        events(accept(desk_factory, signed, buyer, fund=False), desk_factory.DealCreated, desk_factory)[0]["deal"]
+    )
+    assert deal.address == expected and deal.desk_id() == desk_id
+    desk_factory.sweep(deal, buyer, sender=attacker)
+    assert deal.funded(1) and usdt.balanceOf(deal) == terms.quote.amount

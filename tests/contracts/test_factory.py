@@ -323,7 +323,7 @@ def test_validation_rule(factory, valid, actors, attacker, kind, case, mutate, r
     with ape.reverts(reason):
         factory.validate(struct)
     with ape.reverts(reason):
-        factory.predict_address(struct, attacker, SALT)
+        factory.predict_address(struct, attacker, SALT, 0)
     with ape.reverts(reason):
         factory.create_deal(struct, SALT, sender=attacker)
 
@@ -407,7 +407,7 @@ def test_validation_accepts_boundaries(factory, project, valid, actors, attacker
 # ------------------------------------------------------------ create and registry
 def test_create_deal_registers_and_emits(factory, project, chain, mk_dvp, attacker):
     terms = mk_dvp()
-    predicted = factory.predict_address(terms.as_struct(), attacker, SALT)
+    predicted = factory.predict_address(terms.as_struct(), attacker, SALT, 0)
     assert not factory.is_deal(predicted)
     receipt = factory.create_deal(terms.as_struct(), SALT, sender=attacker)  # anyone may create
     expect_event(
@@ -440,9 +440,9 @@ def test_address_depends_on_creator_salt_and_terms(factory, mk_dvp, desk, buyer)
     c = factory.create_deal(terms.as_struct(), b"\x43" * 32, sender=desk).return_value
     d = factory.create_deal(other_terms.as_struct(), SALT, sender=desk).return_value
     assert len({a, b, c, d}) == 4
-    assert b == factory.predict_address(terms.as_struct(), buyer, SALT)
-    assert c == factory.predict_address(terms.as_struct(), desk, b"\x43" * 32)
-    assert d == factory.predict_address(other_terms.as_struct(), desk, SALT)
+    assert b == factory.predict_address(terms.as_struct(), buyer, SALT, 0)
+    assert c == factory.predict_address(terms.as_struct(), desk, b"\x43" * 32, 0)
+    assert d == factory.predict_address(other_terms.as_struct(), desk, SALT, 0)
     assert all(factory.is_deal(x) for x in (a, b, c, d))
 
 
@@ -531,7 +531,7 @@ def test_max_size_terms_round_trip(factory, deploy, t0, wbtc, usdt, buyer, selle
 # --------------------------------------------------------------- create and fund
 def test_create_and_fund_by_seller(factory, project, mk_dvp, wbtc, seller):
     terms = mk_dvp()
-    predicted = factory.predict_address(terms.as_struct(), seller, SALT)
+    predicted = factory.predict_address(terms.as_struct(), seller, SALT, 0)
     wbtc.mint(seller, terms.base.amount, sender=seller)
     wbtc.approve(factory, terms.base.amount, sender=seller)  # one standing approval to the factory
     receipt = factory.create_and_fund(terms.as_struct(), SALT, sender=seller)
@@ -550,7 +550,7 @@ def test_create_and_fund_by_seller(factory, project, mk_dvp, wbtc, seller):
 
 def test_create_and_fund_by_buyer_activates_escrowed(factory, project, mk_escrowed, usdt, buyer):
     terms = mk_escrowed()
-    predicted = factory.predict_address(terms.as_struct(), buyer, SALT)
+    predicted = factory.predict_address(terms.as_struct(), buyer, SALT, 0)
     usdt.mint(buyer, terms.quote.amount, sender=buyer)
     usdt.approve(factory, terms.quote.amount, sender=buyer)
     receipt = factory.create_and_fund(terms.as_struct(), SALT, sender=buyer)
@@ -563,7 +563,7 @@ def test_create_and_fund_by_buyer_activates_escrowed(factory, project, mk_escrow
 
 def test_create_and_fund_by_non_party_reverts(factory, chain, mk_dvp, attacker):
     terms = mk_dvp()
-    predicted = factory.predict_address(terms.as_struct(), attacker, SALT)
+    predicted = factory.predict_address(terms.as_struct(), attacker, SALT, 0)
     with ape.reverts("the creator funds no leg"):
         factory.create_and_fund(terms.as_struct(), SALT, sender=attacker)
     assert len(chain.provider.get_code(predicted)) == 0
@@ -571,7 +571,7 @@ def test_create_and_fund_by_non_party_reverts(factory, chain, mk_dvp, attacker):
 
 def test_create_and_fund_without_allowance_reverts(factory, chain, mk_dvp, wbtc, seller):
     terms = mk_dvp()
-    predicted = factory.predict_address(terms.as_struct(), seller, SALT)
+    predicted = factory.predict_address(terms.as_struct(), seller, SALT, 0)
     wbtc.mint(seller, terms.base.amount, sender=seller)
     wbtc.approve(factory, terms.base.amount - 1, sender=seller)
     with ape.reverts("token transfer failed"):

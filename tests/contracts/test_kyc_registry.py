@@ -486,6 +486,26 @@ def test_admin_expires_a_root(registry, desk, attacker, creds, chain):
         registry.expire_root(creds.tree.root, sender=desk)
 
 
+def test_admin_bans_a_root_whose_window_ran_out(registry, issuer, issuer2, desk, chain):
+    """A superseded root past its window is still banned for good: its issuer cannot make it current again."""
+    registry.set_issuer(issuer2, True, "", sender=desk)
+    bad, good = 1111, 2222
+    registry.publish_root(bad, sender=issuer2)
+    registry.publish_root(good, sender=issuer2)  # `bad` stays valid for the window
+    chain.pending_timestamp = chain.pending_timestamp + registry.root_window() + 10
+    chain.mine()
+    until = registry.root_status(bad)[1]
+    assert 0 < until < chain.blocks.head.timestamp
+    receipt = registry.expire_root(bad, sender=desk)
+    assert [log.root for log in receipt.decode_logs(registry.RootExpired)] == [bad]
+    assert registry.root_status(bad)[1] == 0
+    with ape.reverts("root was expired"):
+        registry.publish_root(bad, sender=issuer2)
+    with ape.reverts("root already expired"):
+        registry.expire_root(bad, sender=desk)
+    assert registry.current_root(issuer2) == good
+
+
 def test_root_window_is_bounded_and_admin_only(registry, desk, attacker):
     with ape.reverts("not the admin"):
         registry.set_root_window(60, sender=attacker)

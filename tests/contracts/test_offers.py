@@ -53,7 +53,7 @@ def approve_legs(terms: Terms, factory, wbtc, usdt, buyer, seller):
 
 
 def predicted(factory, offer: Offer, terms: Terms | None = None) -> str:
-    return factory.predict_address((terms or offer.terms).as_struct(), offer.maker, offer.offer_hash())
+    return factory.predict_address((terms or offer.terms).as_struct(), offer.maker, offer.offer_hash(), offer.desk_id)
 
 
 @pytest.fixture
@@ -296,6 +296,43 @@ def test_cancelled_nonce_is_rejected(factory, make_offer, chain_id, wbtc, usdt, 
     assert factory.nonce_used(seller.address, 300) and factory.nonce_used(seller.address, 301)
     with ape.reverts("nonce used or cancelled"):
         factory.accept_offer(offer.terms.as_struct(), offer.as_struct(), sig, EMPTY, True, sender=buyer)
+
+
+def test_cancelling_a_used_or_cancelled_nonce_reverts(factory, make_offer, chain_id, wbtc, usdt, buyer, seller):
+    """A cancellation that lands proves none of its offers was filled: a used (or cancelled) nonce reverts
+    the whole call, nothing cancelled."""
+    offer = make_offer(nonce=310)
+    approve_legs(offer.terms, factory, wbtc, usdt, buyer, seller)
+    factory.accept_offer(offer.terms.as_struct(), offer.as_struct(), sign(offer, seller, chain_id, factory), EMPTY,
+                         False, sender=buyer)  # fmt: skip
+    for nonces in ([310], [311, 310]):
+        with ape.reverts("nonce used or cancelled"):
+            factory.cancel_nonces(nonces, sender=seller)
+        assert not factory.nonce_used(seller.address, 311)
+    factory.cancel_nonces([311], sender=seller)
+    with ape.reverts("nonce used or cancelled"):
+        factory.cancel_nonces([311], sender=seller)
+    with ape.reverts("nonce used or cancelled"):  # the same nonce twice in one call
+        factory.cancel_nonces([312, 312], sender=seller)
+    assert not factory.nonce_used(seller.address, 312)
+
+
+def test_a_counter_filled_ahead_of_its_cancellation_stops_the_taker(
+    project, factory, mk_dvp, chain_id, wbtc, usdt, buyer, seller, now
+):
+    """The taker cancels its counter before accepting the maker's offer; the maker, seeing the cancellation
+    pending, fills the counter first: the cancellation then reverts, and the taker (its client) stops."""
+    for who, token in ((seller, wbtc), (buyer, usdt)):  # standing approvals, enough for two deals
+        token.mint(who, 10**30, sender=who)
+        token.approve(factory, 2**256 - 1, sender=who)
+    opening_terms = mk_dvp()
+    opening = Offer(terms=opening_terms, maker=seller.address, taker=buyer.address, expiry=now + 86_400, nonce=320)
+    counter_terms = mk_dvp(quote_amount=opening_terms.quote.amount - 1)
+    counter = opening.counter(counter_terms, buyer.address, opening.expiry, nonce=321, taker=seller.address)
+    counter_sig = sign(counter, buyer, chain_id, factory)
+    factory.accept_offer(counter_terms.as_struct(), counter.as_struct(), counter_sig, EMPTY, True, sender=seller)
+    with ape.reverts("nonce used or cancelled"):
+        factory.cancel_nonces([321], sender=buyer)
 
 
 def test_accepted_offer_cannot_be_replayed(factory, make_offer, chain_id, wbtc, usdt, buyer, seller):

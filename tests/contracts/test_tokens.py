@@ -119,7 +119,7 @@ def test_fee_on_transfer_quote_rejected(mk_dvp, deploy, fund_leg, wbtc, fee_toke
 
 def test_fee_on_transfer_base_rejected_in_create_and_fund(factory, chain, mk_dvp, fee_token, seller):
     terms = mk_dvp(base_token=fee_token, base_amount=10**20)
-    predicted = factory.predict_address(terms.as_struct(), seller, SALT)
+    predicted = factory.predict_address(terms.as_struct(), seller, SALT, 0)
     fee_token.mint(seller, terms.base.amount, sender=seller)
     fee_token.approve(factory, terms.base.amount, sender=seller)
     with ape.reverts("fee-on-transfer token"):

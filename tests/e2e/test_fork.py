@@ -78,7 +78,7 @@ def test_dvp_with_mainnet_usdt_and_wbtc(fork, project, accounts, chain, Contract
         introducers=[(introducer.address, 10)],
     ).validate(now)
     salt = b"\x42" * 32
-    deal_address = factory.predict_address(terms.as_struct(), seller.address, salt)
+    deal_address = factory.predict_address(terms.as_struct(), seller.address, salt, 0)
     wbtc.approve(factory.address, base, sender=seller)
     factory.create_and_fund(terms.as_struct(), salt, sender=seller)
     deal = project.DealEscrow.at(deal_address)

@@ -422,7 +422,7 @@ class DealMachine(RuleBasedStateMachine):
         struct = terms.as_struct()
         salt = keccak(text=f"nexotc-fuzz-{self.now}")
         creator = c.accounts[cfg.creator]
-        predicted = c.factory.predict_address(struct, creator, salt)
+        predicted = c.factory.predict_address(struct, creator, salt, 0)
         desk = c.accounts["desk"]
         for leg, funder in ((0, "seller"), (1, "buyer")):
             tok = self.leg_tok[leg]
