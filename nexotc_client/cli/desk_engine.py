@@ -352,7 +352,9 @@ def _render_quote(q: Quote, now_ms: int) -> Callable[[Console], None]:
 
 
 #: the reason `quote accept` records when the desk takes a counter (desk/quote.py), exact prices in it
-_COUNTER_REASON = re.compile(r"desk accepted the counter (\S+) \(quoted (\S+); (override|within (\S+) bps)\)")
+_COUNTER_REASON = re.compile(
+    r"desk accepted the counter (\S+) \(quoted (\S+); (override|within (\S+) bps|(\S+) bps in the desk's favour)\)"
+)
 
 
 def _human_reason(reason: str) -> str:
@@ -363,7 +365,10 @@ def _human_reason(reason: str) -> str:
         return reason
     try:
         counter, quoted = _price(Decimal(m.group(1))), _price(Decimal(m.group(2)))
-        how = "override" if m.group(4) is None else f"within {_bps(m.group(4))} bps"
+        if m.group(5) is not None:
+            how = f"{_bps(m.group(5))} bps in the desk's favour"
+        else:
+            how = "override" if m.group(4) is None else f"within {_bps(m.group(4))} bps"
     except InvalidOperation:
         return reason
     return f"desk accepted the counter {counter} (quoted {quoted}; {how})"
@@ -433,6 +438,7 @@ def _transition(app: App, db_url: str | None, quote_id: str, action: str, **kw: 
                     f"RFQ {q.rfq_id} already has an accepted quote ({other.quote_id}): one quote fills an RFQ"
                 )
         engine = quote_engine([])
+        warnings = _fat_finger(q) if action == "accept" else []  # the accepted quote takes the counter's price
         try:
             if action == "accept":
                 engine.accept(q, kw.get("max_giveaway_bps"), kw.get("override_price"))
@@ -443,7 +449,31 @@ def _transition(app: App, db_url: str | None, quote_id: str, action: str, **kw: 
         finally:
             store.save_quote(q)  # an expiry found on the way is recorded too
     now = _now_ms()
-    app.emit(_quote_json(q, now), _render_quote(q, now))
+    if action == "counter":
+        warnings = _fat_finger(q)
+    show = _render_quote(q, now)
+
+    def render(c: Console) -> None:
+        show(c)
+        for warning in warnings:
+            c.print(f"[yellow]warning: {warning}[/]")
+
+    app.emit({**_quote_json(q, now), "warnings": warnings}, render)
+
+
+def _fat_finger(q: Quote) -> list[str]:
+    """A warning when the client's counter is far worse for the client than the desk's own quote."""
+    from nexotc_client.desk.quote import FAT_FINGER_BPS, counter_giveaway_bps
+
+    if q.counter_price is None or q.price <= 0:
+        return []
+    favour = -counter_giveaway_bps(q)
+    if favour < FAT_FINGER_BPS:
+        return []
+    return [
+        f"the counter {_price(q.counter_price)} is {_bps(favour)} bps worse for the client than the desk's quote "
+        f"{_price(q.price)} (a client {q.side.value} at {_price(q.counter_price)}): check it is not a typing mistake"
+    ]
 
 
 @quote.command("accept")
@@ -877,9 +907,11 @@ def _render_hedge(data: dict[str, Any]) -> Callable[[Console], None]:
     return render
 
 
-def _emit_finished(app: App, state: Any, quote_id: str | None) -> None:
+def _emit_finished(app: App, state: Any, quote_id: str | None, store: DeskStore | None = None) -> None:
     """Print a finished start/resume; a hedge that ended with a residual (PARTIAL, STOPPED) exits 3 with a
-    warning on stderr naming the residual and how to hedge it."""
+    warning on stderr naming the residual and how to hedge it (what the quote's hedges, this one and any later
+    one, still leave)."""
+    from nexotc_client.desk.hedge import committed_size
     from nexotc_client.desk.models import HedgeStatus
 
     data = _hedge_summary(state, venues=_venues_of(app, state.plan.parent_id))
@@ -887,6 +919,16 @@ def _emit_finished(app: App, state: Any, quote_id: str | None) -> None:
     if state.status in (HedgeStatus.PARTIAL, HedgeStatus.STOPPED):
         residual = _amount(state.plan.target_size - state.filled)
         hint = f": `nexotc hedge start {quote_id} --residual`" if quote_id else ""
+        if quote_id and store is not None:
+            states = [store.load_hedge(h["parent_id"]) for h in store.hedges() if h["quote_id"] == quote_id]
+            others = [s.plan.parent_id for s in states if s.plan.parent_id != state.plan.parent_id]
+            left = store.get_quote(quote_id).size - sum(
+                (max(committed_size(s), s.filled) for s in states), Decimal(0)
+            )
+            if others and left <= 0:
+                hint = f"; quote {quote_id} is fully hedged with {', '.join(others)}"
+            elif others:
+                hint = f"; quote {quote_id} has {_amount(left)} left after {', '.join(others)}{hint}"
         click.echo(
             f"warning: hedge {state.plan.parent_id} {state.status.value}, {residual} left unhedged{hint}", err=True
         )
@@ -1294,7 +1336,7 @@ def hedge_resume(app: App, parent_id: str, proxy_url: str | None, no_proxy: bool
                 raise NexotcError(f"hedge {parent_id} was cancelled: it cannot be resumed")
             _save_rerouted(app, parent_id, record)
             state = resume_hedge(store, parent_id, _journal(app, parent_id), console=_console(app))
-    _emit_finished(app, state, quote_id)
+    _emit_finished(app, state, quote_id, store)
 
 
 @hedge.command("cancel")

@@ -148,6 +148,11 @@ def _bps_text(value: Decimal) -> str:
         return f"{value:.2E}"
 
 
+#: a counter this far (bps) in the desk's favour is worse for the client than its own quote by a margin no
+#: client asks for on purpose: `quote counter` and `quote accept` warn (a fat finger, e.g. 2E3 for 3,400)
+FAT_FINGER_BPS = Decimal(500)
+
+
 def counter_giveaway_bps(quote: Quote) -> Decimal:
     """How far the client's counter is from the desk's quoted price, in bps of that price, in the client's
     favour (positive: the desk gives that much away; negative: the counter is better for the desk).
@@ -339,7 +344,10 @@ class QuoteEngine:
                     f"(tolerance {limit} bps); to take it anyway: --override-price {quote.counter_price}"
                 )
             self._move(quote, QuoteState.ACCEPTED, now)
-            how = "override" if giveaway > limit else f"within {limit} bps"
+            if giveaway < 0:  # the client's counter is better for the desk than its own price
+                how = f"{_bps_text(-giveaway)} bps in the desk's favour"
+            else:
+                how = "override" if giveaway > limit else f"within {limit} bps"
             quote.reason = f"desk accepted the counter {quote.counter_price} (quoted {quote.price}; {how})"
             quote.price = quote.counter_price
             return quote

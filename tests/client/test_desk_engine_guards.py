@@ -51,8 +51,18 @@ def test_a_client_counter_needs_the_desks_decision(nx) -> None:
     # a counter better for the desk than its own price is always taken
     rfq(nx, "R5")
     q = nx("quote", "new", "R5", "--ttl", "10m", "--json").json()
-    nx("quote", "counter", "R5-q1", "--price", str(Decimal(q["bid"]) - 50))
-    assert nx("quote", "accept", "R5-q1", "--max-giveaway-bps", "0", "--json").json()["state"] == "accepted"
+    countered = nx("quote", "counter", "R5-q1", "--price", str(Decimal(q["bid"]) - 50), "--json").json()
+    assert countered["warnings"] == []  # a few bps: no typing mistake suspected
+    taken = nx("quote", "accept", "R5-q1", "--max-giveaway-bps", "0", "--json").json()
+    favour = (50 / Decimal(q["bid"]) * 10_000).quantize(Decimal("0.01"))
+    assert taken["state"] == "accepted" and taken["reason"].endswith(f"; {favour} bps in the desk's favour)")
+    assert taken["warnings"] == []
+    # a counter far worse for the client than the desk's own quote (2E3 typed for ~65,000) is warned about
+    rfq(nx, "R6")
+    nx("quote", "new", "R6", "--ttl", "10m")
+    warned = nx("quote", "counter", "R6-q1", "--price", "2E3")
+    assert warned.code == 0 and "worse for the client than the desk's quote" in warned.out
+    assert "typing mistake" in nx("quote", "accept", "R6-q1", "--json").json()["warnings"][0]
 
 
 def test_existing_ids_are_refused_never_overwritten(nx) -> None:

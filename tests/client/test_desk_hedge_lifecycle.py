@@ -106,6 +106,18 @@ def test_an_underfilled_hedge_ends_partial_with_its_residual_and_exit_3(nx) -> N
     )
     shown = nx("hedge", "show", "H-R1-q1", "--json").json()
     assert shown["status"] == "partial" and shown["residual"] == "20" and shown["process"] is None
+    # once a residual hedge took over, the old partial hedge's hint counts it (not "20 left" again)
+    second = nx("hedge", "start", q, "--residual", "--clips", "2", "--interval", "10ms", "--json")
+    assert second.code in (0, 3), second.err
+    left = 20 - Decimal(second.json()["filled"])
+    again = nx("hedge", "resume", "H-R1-q1")
+    assert again.code == 3
+    expected = (
+        f"quote {q} is fully hedged with H-R1-q1-2"
+        if left == 0
+        else f"quote {q} has {left.normalize():f} left after H-R1-q1-2: `nexotc hedge start {q} --residual`"
+    )
+    assert again.err.strip().splitlines()[-1] == f"warning: hedge H-R1-q1 partial, 20 left unhedged; {expected}"
 
 
 def test_human_output_prints_decimals_plainly(nx) -> None:
