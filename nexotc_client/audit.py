@@ -48,8 +48,6 @@ from nexotc_client.issuer import FORMAT as DISCLOSURE_FORMAT
 from nexotc_client.issuer import Disclosure
 
 if TYPE_CHECKING:
-    from ape.contracts import ContractContainer
-
     from nexotc_client.chain.deal import Deal, DealEvent
     from nexotc_client.chain.factory import Factory
     from nexotc_client.chain.kyc import Attestation, KYCRegistry
@@ -62,34 +60,6 @@ EVENT_FIELDS = ("name", "address", "block", "timestamp", "args")
 
 
 # ------------------------------------------------------------ chain checks
-def _runs(address: str, kind: ContractContainer) -> bool:
-    """Whether `address` runs `kind`'s compiled code (Vyper appends immutables after the runtime code)."""
-    from ape import chain
-    from hexbytes import HexBytes
-
-    with reverts_as_errors("reading contract code"):
-        code = bytes(chain.provider.get_code(address))
-    runtime = bytes(HexBytes(kind.contract_type.runtime_bytecode.bytecode))  # type: ignore[union-attr]
-    return bool(runtime) and code.startswith(runtime)
-
-
-def _checked_factory(address: str, start_block: int = 0) -> Factory:
-    """The factory at `address`, refused unless it and its deal implementation run nexotc's code."""
-    from nexotc_client.chain.contracts import deal_container, factory_container
-    from nexotc_client.chain.factory import Factory
-
-    factory = Factory.at(address, start_block)
-    if not _runs(factory.address, factory_container()):
-        raise NexotcError(f"{factory.address} does not run nexotc's EscrowFactory code")
-    implementation = factory.implementation
-    if not _runs(implementation, deal_container()):
-        raise NexotcError(
-            f"the deal implementation {implementation} of factory {factory.address} does not run nexotc's "
-            "DealEscrow code"
-        )
-    return factory
-
-
 def resolve_deal(address: str, factory: str | None = None, start_block: int = 0) -> Deal:
     """The deal at `address` as the chain defines it. Its factory is `factory`, or (None) the one the deal
     names; either way accepted only if the factory and its implementation run nexotc's code and the factory
@@ -98,6 +68,7 @@ def resolve_deal(address: str, factory: str | None = None, start_block: int = 0)
 
     from nexotc_client.chain.contracts import deal_container, instance
     from nexotc_client.chain.deal import Deal
+    from nexotc_client.chain.factory import Factory
 
     if not isinstance(address, str) or not is_valid_address(address):
         raise NexotcError(f"not an address: {address!r}")
@@ -111,7 +82,7 @@ def resolve_deal(address: str, factory: str | None = None, start_block: int = 0)
             factory = str(instance(address, deal_container()).factory())
         except Exception as exc:  # any contract may sit there: a revert or garbage means "not a deal"
             raise NexotcError(f"{address} is not a nexotc deal") from exc
-    return Deal.at(address, _checked_factory(factory, start_block))
+    return Deal.at(address, Factory.checked(factory, start_block))
 
 
 def registry_address(deal: Deal) -> str | None:
@@ -550,7 +521,7 @@ def check_bundle(
     mismatch named as such, and is not compared further."""
     from ape import chain
 
-    from nexotc_client.chain.contracts import container
+    from nexotc_client.chain.contracts import container, runs_code
     from nexotc_client.chain.kyc import KYCRegistry, scope_of_deal
 
     head = int(chain.blocks.head.number)  # type: ignore[arg-type]
@@ -616,7 +587,7 @@ def check_bundle(
         except NexotcError as exc:
             problems.append(f"kyc registry: {exc}")
         else:
-            if not _runs(gate, container("KYCRegistry")):
+            if not runs_code(gate, container("KYCRegistry")):
                 problems.append(f"kyc registry: {gate} does not run nexotc's KYCRegistry code")
 
     if "events" not in bad:

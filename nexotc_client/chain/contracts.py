@@ -84,6 +84,20 @@ def factory_container() -> ContractContainer:
     return _project().EscrowFactory
 
 
+def runs_code(address: str, kind: ContractContainer) -> bool:
+    """Whether `address` runs `kind`'s compiled code, as this checkout builds it (Vyper appends immutables
+    after the runtime code)."""
+    from ape import chain
+    from hexbytes import HexBytes
+
+    from nexotc_client.chain.errors import reverts_as_errors
+
+    with reverts_as_errors("reading contract code"):
+        code = bytes(chain.provider.get_code(address))
+    runtime = bytes(HexBytes(kind.contract_type.runtime_bytecode.bytecode))  # type: ignore[union-attr]
+    return bool(runtime) and code.startswith(runtime)
+
+
 def container(name: str) -> ContractContainer:
     """Any contract type of the nexotc project by name (e.g. the local mocks `MockToken`)."""
     try:

@@ -492,9 +492,17 @@ def get_deployment(key: str | None = None, registry: Registry | None = None) -> 
 
 
 def get_factory(key: str | None = None, registry: Registry | None = None) -> Factory:
-    """The factory recorded for `key` (default: the connected network)."""
+    """The factory recorded for `key` (default: the connected network), refused with the way out when it runs
+    other code than this checkout builds (deployed by another nexotc version: its functions may differ)."""
     deployment = get_deployment(key, registry)
-    return Factory.at(deployment.factory, start_block=deployment.block)
+    Factory.at(deployment.factory, start_block=deployment.block)  # "not an EscrowFactory" first
+    try:
+        return Factory.checked(deployment.factory, start_block=deployment.block)
+    except NexotcError as exc:
+        raise NexotcError(
+            f"the factory recorded for {key or network_key()}: {exc}; run the nexotc version that deployed it, or "
+            "`nexotc deploy --force` to deploy this version's factory"
+        ) from exc
 
 
 def _hex(value: Any) -> str:

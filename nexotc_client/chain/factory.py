@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from eth_utils import to_checksum_address
 
-from nexotc_client.chain.contracts import deal_container, factory_container, instance
+from nexotc_client.chain.contracts import container, deal_container, factory_container, instance, runs_code
 from nexotc_client.chain.deal import Deal, DealEvent, funding_leg, prepare_funding, read_events, tx_result
 from nexotc_client.chain.encoding import is_valid_address, to_salt
 from nexotc_client.chain.errors import NexotcError, reverts_as_errors, simulate
@@ -70,6 +70,28 @@ class Factory:
             factory.implementation  # noqa: B018  (probe: reverts/garbage if not a factory)
         except NexotcError as exc:
             raise NexotcError(f"{address} is not an EscrowFactory") from exc
+        return factory
+
+    @classmethod
+    def checked(cls, address: str, start_block: int = 0) -> Factory:
+        """The factory at `address`, refused unless it and its deal and deposit implementations run the code this
+        checkout builds (a factory of another nexotc version, or a look-alike with the same functions, is named:
+        an offer from a stranger must not make its taker approve or fund a look-alike)."""
+        factory = cls.at(address, start_block)
+        if not runs_code(factory.address, factory_container()):
+            raise NexotcError(
+                f"{factory.address} does not run this nexotc version's EscrowFactory code (another version's "
+                "factory, or another contract)"
+            )
+        for name, implementation, kind in (
+            ("deal", factory.implementation, deal_container()),
+            ("deposit", factory.deposit_implementation, container("DepositWallet")),
+        ):
+            if not runs_code(implementation, kind):
+                raise NexotcError(
+                    f"the {name} implementation {implementation} of factory {factory.address} does not run this "
+                    f"nexotc version's {kind.contract_type.name} code"
+                )
         return factory
 
     def __repr__(self) -> str:

@@ -124,11 +124,30 @@ class App:
         self.connect()
         return get_deployment(registry=Registry(self.home / "deployments.json"))
 
-    def factory(self) -> Factory:
-        from nexotc_client.chain.factory import Factory
+    def recorded_deployment(self) -> Deployment | None:
+        """The deployment this home records for the connected network, None when it records none (not checked
+        against the chain: `deployment()` does that). A malformed registry file is refused (NexotcError)."""
+        from nexotc_client.chain.deployment import Registry, network_key
 
-        deployment = self.deployment()
-        return Factory.at(deployment.factory, start_block=deployment.block)
+        self.connect()
+        return Registry(self.home / "deployments.json").get(network_key())
+
+    def node_configured(self) -> bool:
+        """Whether a chain was named for this command: --rpc/--network, a node started in this home or a
+        deployment recorded here. Commands that also work offline (`offer diff|thread`) only try the chain then,
+        instead of probing the default local port on their own."""
+        from nexotc_client.cli.node import STATE_FILE
+
+        return bool(
+            self.rpc or self.network or (self.home / "deployments.json").is_file() or (self.home / STATE_FILE).exists()
+        )
+
+    def factory(self) -> Factory:
+        """The factory this home records, checked against the chain and this version's code (`get_factory`)."""
+        from nexotc_client.chain.deployment import Registry, get_factory
+
+        self.connect()
+        return get_factory(registry=Registry(self.home / "deployments.json"))
 
     def deal(self, ref: str) -> Deal:
         """DEAL by creation number (`#N`, of the current factory) or by address: a deal of the current factory,

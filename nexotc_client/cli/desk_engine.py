@@ -922,9 +922,7 @@ def _emit_finished(app: App, state: Any, quote_id: str | None, store: DeskStore 
         if quote_id and store is not None:
             states = [store.load_hedge(h["parent_id"]) for h in store.hedges() if h["quote_id"] == quote_id]
             others = [s.plan.parent_id for s in states if s.plan.parent_id != state.plan.parent_id]
-            left = store.get_quote(quote_id).size - sum(
-                (max(committed_size(s), s.filled) for s in states), Decimal(0)
-            )
+            left = store.get_quote(quote_id).size - sum((max(committed_size(s), s.filled) for s in states), Decimal(0))
             if others and left <= 0:
                 hint = f"; quote {quote_id} is fully hedged with {', '.join(others)}"
             elif others:

@@ -28,7 +28,7 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -242,22 +242,116 @@ def _refuse_overwrite(out: Path | None, force: bool) -> None:
         raise NexotcError(f"{out} already exists: pass --force to overwrite it (nothing was signed or sent)")
 
 
-def _reachable_factory(app: App, offers: list[SignedOffer]) -> Factory | None:
-    """The factory the offers were signed for, when a deployment is recorded in the home and its node
-    answers on their chain; None otherwise (commands that work offline then skip the chain)."""
-    if not offers or not (app.home / "deployments.json").is_file():
+# ------------------------------------------------------- the offer's factory
+@dataclass(frozen=True)
+class OfferFactory:
+    """The factory an offer is used with: the one recorded in the home ("home"), or, when the home records
+    none for the network, the one the offer was signed for, checked on chain ("offer"; `note` says so)."""
+
+    factory: Factory
+    source: str  # "home" | "offer"
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"factory_source": self.source, "factory_note": self.note}
+
+    def render(self, console: Console) -> None:
+        if self.note:
+            console.print(_cell_text(f"note: {self.note}"))
+
+
+def _creation_block(address: str) -> int:
+    """The block the contract at `address` was deployed in (a binary search of its code by block), to bound
+    the factory's event scans; 0 when the node cannot tell (no state of old blocks)."""
+    from ape import chain
+
+    try:
+        low, high = 0, int(chain.blocks.height)
+        while low < high:
+            mid = (low + high) // 2
+            if chain.provider.get_code(address, block_id=mid):
+                high = mid
+            else:
+                low = mid + 1
+        return low
+    except Exception:  # a node without the state of old blocks: scan from genesis
+        return 0
+
+
+def checked_offer_factory(address: str, what: str = "the offer") -> Factory:
+    """The factory at `address` (named by an offer, not by this home), refused unless it is an EscrowFactory
+    (`is_factory`, the check `deploy` uses) that runs this version's code, deal and deposit implementations
+    included (`Factory.checked`)."""
+    from ape import chain
+
+    from nexotc_client.chain.deployment import is_factory
+    from nexotc_client.chain.errors import reverts_as_errors
+    from nexotc_client.chain.factory import Factory
+
+    connected = int(chain.chain_id)
+    refused = "refused, nothing sent"
+    if not is_factory(address):
+        with reverts_as_errors("reading the offer's factory"):
+            has_code = bool(chain.provider.get_code(address))
+        held = "another contract, not an EscrowFactory" if has_code else "no contract"
+        raise NexotcError(f"{what} names the factory {address}, but chain {connected} holds {held} there: {refused}")
+    try:
+        factory = Factory.checked(address, start_block=_creation_block(address))
+    except NexotcError as exc:
+        raise NexotcError(f"{what} names the factory {address}: {exc}: {refused}") from exc
+    return factory
+
+
+def offer_factory(app: App, signed: SignedOffer, what: str = "the offer") -> OfferFactory:
+    """The factory to use `signed` with on the connected chain, checked before anything is read or sent: its
+    chain id must be the connected chain's; the factory recorded in the home for the network must be the one it
+    was signed for (refused otherwise, naming both); with none recorded, the offer's own factory, once checked on
+    chain (`checked_offer_factory`). Everything else the commands need (the desk registry, the KYC registry)
+    is read from that factory on chain."""
+    from ape import chain
+
+    from nexotc_client.chain.deployment import network_key
+
+    app.connect()
+    connected = int(chain.chain_id)
+    if signed.chain_id != connected:
+        raise NexotcError(
+            f"{what} was signed for chain {signed.chain_id}, but the connected chain is {connected}: connect to "
+            f"chain {signed.chain_id} (--network / --rpc); nothing sent"
+        )
+    key = network_key()
+    recorded = app.recorded_deployment()
+    if recorded is not None:
+        factory = app.factory()  # the record, checked against the chain
+        if factory.address.lower() != signed.factory.lower():
+            replaced = any(a.lower() == signed.factory.lower() for a, _ in recorded.previous)
+            raise NexotcError(
+                f"{what} was signed for the factory {signed.factory}, but this home records the factory "
+                f"{factory.address} for {key} ({app.home / 'deployments.json'}"
+                + ("; the offer's factory is one it replaced" if replaced else "")
+                + "): nothing sent; to use the offer's factory, run the command with a home that records no factory "
+                "for this network (--home NEW_DIR: the offer's factory is then checked on chain and used), or ask "
+                f"for an offer signed for {factory.address}"
+            )
+        return OfferFactory(factory, "home")
+    factory = checked_offer_factory(signed.factory, what)
+    note = (
+        f"using the offer's factory {factory.address} (none recorded in this home for {key}; checked on chain: "
+        "nexotc's EscrowFactory, DealEscrow and DepositWallet code)"
+    )
+    return OfferFactory(factory, "offer", note)
+
+
+def _reachable_factory(app: App, offers: list[SignedOffer]) -> OfferFactory | None:
+    """The factory the offers were signed for (`offer_factory`: the home's, else the offer's own, checked),
+    when a chain is named for the command (`App.node_configured`) and answers on their chain; None otherwise
+    (commands that work offline then skip the chain)."""
+    if not offers or not app.node_configured():
         return None
     try:
-        factory = app.factory()
-        from ape import chain
-
-        connected = int(chain.chain_id)
+        return offer_factory(app, offers[0])
     except NexotcError:
         return None
-    first = offers[0]
-    if first.chain_id != connected or first.factory.lower() != factory.address.lower():
-        return None
-    return factory
 
 
 def negotiation(signed: SignedOffer, known: dict[bytes, SignedOffer]) -> list[SignedOffer]:
@@ -343,13 +437,15 @@ _DURATION_FIELD = re.compile(r"^terms\.(?:approval_window|dispute_timeout)$")
 Metas = dict[tuple[str, bool], "LegMeta"]
 
 
-def leg_metas(app: App, offers: list[SignedOffer], factory: Factory | None = None) -> Metas:
+def leg_metas(app: App, offers: list[SignedOffer], factory: Factory | None = None, look_up: bool = True) -> Metas:
     """Symbol and decimals of every on-chain leg token in `offers`, read from the chain when it is reachable
-    (else "units", raw but grouped). Off-chain legs are each offer's own (`offer_leg_metas`)."""
+    (`factory`, else looked up unless `look_up` is false; else "units", raw but grouped). Off-chain legs are each
+    offer's own (`offer_leg_metas`)."""
     from nexotc_client.cli.render import LegMeta, leg_meta
 
-    if factory is None:
-        factory = _reachable_factory(app, offers)
+    if factory is None and look_up:
+        reached = _reachable_factory(app, offers)
+        factory = reached.factory if reached is not None else None
     metas: Metas = {}
     for signed in offers:
         for leg in (signed.offer.terms.base, signed.offer.terms.quote):
@@ -581,8 +677,17 @@ def _make_offer(
     document = load_document(terms_file)
     check_document(document)
     pairs = _parse_sets(sets)
-    deployment = app.deployment()
-    factory = app.factory()
+    resolved: OfferFactory | None = None
+    from_offer: dict[str, str] = {}  # token placeholders filled from the offer countered (no deployment here)
+    if previous is not None:  # the factory of the offer countered (the home's, else the offer's own, checked)
+        resolved = offer_factory(app, previous[0], "the offer countered")
+        factory = resolved.factory
+        recorded = app.recorded_deployment()
+        from_offer = offer_tokens(previous[0]) if recorded is None else {}
+        variables = recorded.tokens if recorded is not None else from_offer
+    else:
+        factory = app.factory()
+        variables = app.deployment().tokens
     sender = app.sender()
     now = int(chain.pending_timestamp)
     chain_id = int(chain.chain_id)
@@ -631,7 +736,7 @@ def _make_offer(
         now=time_base,
         resolve_wallet=wallet_address,
         decimals_of=_token_decimals,
-        variables=deployment.tokens,
+        variables=variables,
         sets=pairs,
     )
     terms = spec.terms
@@ -744,6 +849,9 @@ def _make_offer(
     }
     if rows is not None:
         data["changes"] = rows
+    if resolved is not None:
+        data.update(resolved.to_dict())
+        data["tokens_from_offer"] = from_offer
     held = None
     if multisig is not None:
         from nexotc_client.chain.offers import wallet_offer_signatures
@@ -755,6 +863,8 @@ def _make_offer(
         from nexotc_client.cli.render import fmt_time
 
         kind = "counter-offer" if previous is not None else "offer"
+        if resolved is not None:
+            resolved.render(console)
         console.print(f"signed {kind} {data['offer_hash']} → {path}")
         console.print(f"  digest {data['digest']} (EIP-712, chain {chain_id}, factory {factory.address})")
         summary = _summary(offer_, spec_meta(spec.base), spec_meta(spec.quote))
@@ -767,6 +877,11 @@ def _make_offer(
             console.print(f"  agreement 0x{offer_.agreement_hash.hex()} signed with the terms: {_cell_text(fields)}")
         if previous is not None:
             console.print(f"  counters {hash_hex(previous[0].offer)}")
+        if from_offer:
+            named = ", ".join(f"{symbol}={address}" for symbol, address in sorted(from_offer.items()))
+            console.print(
+                _cell_text(f"  token placeholders from the offer countered (no tokens recorded in this home): {named}")
+            )
         if data["replaces"]:
             console.print(
                 f"  same nonce {nonce} as your earlier offer(s) {', '.join(data['replaces'])} in this negotiation: "
@@ -797,6 +912,28 @@ def _make_offer(
             console.print(f"[yellow]warning: {warning}[/]")
 
     app.emit(data, render)
+
+
+_PLACEHOLDER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
+
+
+def offer_tokens(signed: SignedOffer) -> dict[str, str]:
+    """Symbol => address of the offer's on-chain leg tokens (their `symbol()` read on chain): the token
+    placeholders (`${WBTC}`) of a counter's terms file when the home records no deployment (no mock tokens).
+    A symbol that is no placeholder name, or that two legs share, is left out (`--set NAME=0x…` fills it)."""
+    from nexotc_client.chain.contracts import erc20
+
+    found: dict[str, set[str]] = {}
+    for leg in (signed.offer.terms.base, signed.offer.terms.quote):
+        if not leg.on_chain:
+            continue
+        try:
+            symbol = str(erc20(leg.token).symbol())
+        except Exception:  # a token without symbol(): its placeholder is set by hand
+            continue
+        if _PLACEHOLDER.match(symbol):
+            found.setdefault(symbol, set()).add(leg.token)
+    return {symbol: next(iter(tokens)) for symbol, tokens in found.items() if len(tokens) == 1}
 
 
 def spec_meta(leg: Any) -> LegMeta:
@@ -908,7 +1045,10 @@ def diff_cmd(app: App, a: str, b: str) -> None:
     def render(console: Console) -> None:
         relation = "counters" if counters else "does not counter"
         console.print(f"B {data['b']} {relation} A {data['a']}")
-        metas = leg_metas(app, [first, second])
+        reached = _reachable_factory(app, [first, second])
+        if reached is not None:
+            reached.render(console)
+        metas = leg_metas(app, [first, second], reached.factory if reached is not None else None, look_up=False)
         render_changes(console, rows, "changes from A to B", (first.offer, second.offer), metas)
 
     app.emit(data, render)
@@ -922,7 +1062,8 @@ def diff_cmd(app: App, a: str, b: str) -> None:
 def thread(app: App, refs: tuple[str, ...], offline: bool) -> None:
     """Check a negotiation: each offer counters the one before (the offers given are put in order by
     their links; earlier ones are looked up in the home's store when not given); shows every change.
-    When the chain is reachable (a deployment recorded in the home; not with --offline), marks offers
+    When the chain is reachable (a deployment recorded in the home, a node of this home or --rpc/--network;
+    the home's factory, else the offers' own once checked on chain; not with --offline), marks offers
     whose maker's nonce is used or cancelled as VOID, and warns about offers their maker has moved past
     (a later offer by the same maker) that can still be accepted."""
     given = [read_offer(r)[0] for r in refs]
@@ -941,7 +1082,8 @@ def thread(app: App, refs: tuple[str, ...], offline: bool) -> None:
             raise NexotcError(f"offer {i} was signed for another chain or factory than offer 1")
         with offer_errors(f"offer {i} ({hash_hex(signed.offer)[:12]}…)"):
             t.add(signed)
-    factory = None if offline else _reachable_factory(app, t.offers)
+    reached = None if offline else _reachable_factory(app, t.offers)
+    factory = reached.factory if reached is not None else None
     pool = [*known.values()]
     entries = []
     for signed in t.offers:
@@ -972,15 +1114,24 @@ def thread(app: App, refs: tuple[str, ...], offline: bool) -> None:
             }
         )
     steps = [changes(a.offer, b.offer) for a, b in zip(t.offers, t.offers[1:], strict=False)]
-    data = {"valid": True, "chain_checked": factory is not None, "offers": entries, "changes": steps}
+    data = {
+        "valid": True,
+        "chain_checked": factory is not None,
+        "factory_source": reached.source if reached is not None else None,
+        "factory_note": reached.note if reached is not None else None,
+        "offers": entries,
+        "changes": steps,
+    }
 
     def render(console: Console) -> None:
         from nexotc_client.cli.render import fmt_time
 
-        metas = leg_metas(app, t.offers, factory)
+        metas = leg_metas(app, t.offers, factory, look_up=False)
         console.print(f"negotiation of {len(entries)} offer(s); each counters the one before")
+        if reached is not None:
+            reached.render(console)
         if factory is None:
-            console.print("  (nonces not checked on chain: no reachable deployment for these offers)")
+            console.print("  (nonces not checked on chain: no reachable factory for these offers)")
         for i, entry in enumerate(entries):
             sig = "signed by the maker" if entry["eoa_signed"] else "no EOA signature of the maker (see `offer open`)"
             mark = {
@@ -1051,12 +1202,6 @@ def _factory(app: App) -> Factory:
     return app.factory()
 
 
-def _status(app: App, signed: SignedOffer, taker: str | None) -> OfferStatus:
-    from nexotc_client.chain.offers import inspect_offer
-
-    return inspect_offer(_factory(app), signed, taker=taker)
-
-
 @offer.command("open")
 @click.argument("ref", metavar="LINK|FILE")
 @shared_options
@@ -1071,8 +1216,11 @@ def open_cmd(app: App, ref: str) -> None:
     from nexotc_client.cli.render import terms_dict
 
     signed, data_file = read_offer(ref)
+    from nexotc_client.chain.offers import inspect_offer
+
     taker = wallet_address(app.account) if app.account else None
-    status = _status(app, signed, taker)
+    resolved = offer_factory(app, signed)
+    status = inspect_offer(resolved.factory, signed, taker=taker)
     keep(app, signed, data_file)
     later = [s for s in later_by_maker(signed, _known(app).values()) if _same_domain(s, signed)]
     warnings = [*status.warnings, *_lag_warnings(signed, later, status.nonce_used, signed.offer.maker)]
@@ -1086,8 +1234,10 @@ def open_cmd(app: App, ref: str) -> None:
     ]
     data["superseded_by"] = [hash_hex(s.offer) for s in later]
     data["warnings"] = warnings
+    data.update(resolved.to_dict())
 
     def render(console: Console) -> None:
+        resolved.render(console)
         render_status(console, status, base, quote)
         for warning in warnings:
             console.print(f"[yellow]warning: {warning}[/]")
@@ -1226,7 +1376,8 @@ def sign_cmd(app: App, ref: str, out: Path | None, force: bool) -> None:
 
     _refuse_overwrite(out, force)
     signed, data = read_offer(ref)
-    check_domain(signed, app.factory())
+    resolved = offer_factory(app, signed)
+    check_domain(signed, resolved.factory)
     before = wallet_offer_signatures(signed)
     if before is None:
         raise NexotcError(
@@ -1246,9 +1397,16 @@ def sign_cmd(app: App, ref: str, out: Path | None, force: bool) -> None:
     in_place = out is None and source.is_file() and isinstance(data, dict) and "signature" in data
     path = keep(app, updated, data, source if in_place else out)
     link = updated.to_link({k: data.get(k) for k in ("time_base", "name")} if isinstance(data, dict) else None)
-    result = {"offer_hash": hash_hex(updated.offer), "file": str(path), "link": link, "multisig": held.to_dict()}
+    result = {
+        "offer_hash": hash_hex(updated.offer),
+        "file": str(path),
+        "link": link,
+        "multisig": held.to_dict(),
+        **resolved.to_dict(),
+    }
 
     def render(console: Console) -> None:
+        resolved.render(console)
         state = (
             "complete: the offer can be accepted"
             if not held.missing
@@ -1274,7 +1432,8 @@ def approve(app: App, ref: str) -> None:
 
     signed, _ = read_offer(ref)
     sender = app.sender()
-    factory = _factory(app)
+    resolved = offer_factory(app, signed)
+    factory = resolved.factory
     with step(app, "approving the factory for your leg"):
         result = approve_maker_leg(factory, signed, sender)
     role = maker_side(signed.offer)[0]
@@ -1292,9 +1451,12 @@ def approve(app: App, ref: str) -> None:
         "formatted": fmt_amount(leg[1], leg[2]),
         "approval_tx": result.tx_hash if result else None,
         "already_approved": result is None,
+        "factory": factory.address,
+        **resolved.to_dict(),
     }
 
     def render(console: Console) -> None:
+        resolved.render(console)
         if result is None:
             console.print(f"the factory may already move your {data['leg']} leg ({data['formatted']}): nothing sent")
         else:
@@ -1362,7 +1524,8 @@ def accept(app: App, ref: str, fund: bool, keep_own_offers: bool, short_attestat
     signed, data_file = read_offer(ref)
     sender = app.sender()
     require_invited(signed, sender.address)  # before anything is read or sent
-    factory = _factory(app)
+    resolved = offer_factory(app, signed)  # checked before anything is sent
+    factory = resolved.factory
     mine = [
         s
         for s in negotiation(signed, _known(app, signed))  # on any branch: a counter to this offer too
@@ -1424,9 +1587,12 @@ def accept(app: App, ref: str, fund: bool, keep_own_offers: bool, short_attestat
         "agreement_hash": "0x" + signed.offer.agreement_hash.hex(),
         "agreement": signed.offer.agreement_document() or None,
         "warnings": warnings,
+        "factory": factory.address,
+        **resolved.to_dict(),
     }
 
     def render(console: Console) -> None:
+        resolved.render(console)
         console.print(f"deal {accepted.deal.address} ({phase}) from offer {data['offer_hash']}")
         if signed.offer.agreement:
             console.print(
@@ -1462,14 +1628,22 @@ def cancel(app: App, refs: tuple[str, ...], nonces: tuple[int, ...]) -> None:
 
     sender = app.sender()
     values = list(nonces)
+    offers: list[SignedOffer] = []
     for ref in refs:
         signed, _ = read_offer(ref)
         if signed.offer.maker.lower() != sender.address.lower():
             raise NexotcError(f"{ref}: made by {signed.offer.maker}, not by {sender.address}")
+        if offers and not _same_domain(signed, offers[0]):
+            raise NexotcError(
+                f"{ref}: signed for another chain or factory than {refs[0]} (cancel each factory's offers apart)"
+            )
+        offers.append(signed)
         values.append(signed.offer.nonce)
     if not values:
         raise click.UsageError("give --nonce N or offer FILEs to cancel")
-    factory = _factory(app)
+    # the offers' factory (the home's, else theirs, checked): a nonce cancelled on another factory voids nothing
+    resolved = offer_factory(app, offers[0]) if offers else None
+    factory = resolved.factory if resolved is not None else _factory(app)
     skipped = used_nonces(factory, sender.address, values)
     remaining = sorted(set(values) - set(skipped))
     if not remaining:
@@ -1479,8 +1653,12 @@ def cancel(app: App, refs: tuple[str, ...], nonces: tuple[int, ...]) -> None:
     with step(app, "cancelling"):
         result = cancel_nonces(factory, remaining, sender)
     data = {"maker": sender.address, "nonces": remaining, "already_used": skipped, **result.to_dict()}
+    if resolved is not None:
+        data.update(resolved.to_dict())
 
     def render(console: Console) -> None:
+        if resolved is not None:
+            resolved.render(console)
         if skipped:
             console.print(f"nonce {', '.join(map(str, skipped))} already used or cancelled: skipped")
         render_tx(console, f"cancelled nonce(s) {', '.join(map(str, remaining))}", result)

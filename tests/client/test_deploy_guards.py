@@ -282,6 +282,32 @@ def test_a_recorded_factory_that_is_not_one_is_detected(cli, tmp_path):
     assert "no deals yet" in cli.ok("deal", "list", "--home", home, "--rpc", rpc(cli)).out
 
 
+def test_a_recorded_factory_of_another_version_is_named_with_the_way_out(cli, tmp_path, project):
+    """A factory whose code is not what this checkout builds (here: one whose deal implementation is another
+    contract, as after an upgrade of the checkout) is refused in one line naming the way out, not called with a
+    wrong ABI."""
+    from eth_abi import encode
+
+    home = tmp_path / "home"
+    cli.ok("deploy", "--account", "test:0", "--home", home, "--rpc", rpc(cli))
+    wallet_code = bytes.fromhex(project.DepositWallet.contract_type.deployment_bytecode.bytecode[2:])
+    args = encode(["bytes", "bytes", "address"], [wallet_code, wallet_code, "0x" + "00" * 20])
+    factory_code = project.EscrowFactory.contract_type.deployment_bytecode.bytecode
+    receipt = cli.send({"from": DEPLOYER, "data": factory_code + args.hex(), "gas": hex(29_000_000)})
+    other = receipt["contractAddress"]
+    registry = home / "deployments.json"
+    record = json.loads(registry.read_text())
+    record[KEY]["factory"] = other
+    registry.write_text(json.dumps(record, indent=2))
+    result = cli("deal", "list", "--home", home, "--rpc", rpc(cli))
+    assert_one_line_error(
+        result,
+        f"the factory recorded for {KEY}",
+        "does not run this nexotc version's DealEscrow code",
+        "`nexotc deploy --force`",
+    )
+
+
 # -------------------------------------------------------- malformed addresses
 def test_a_malformed_address_is_named_not_looked_up_as_an_alias(cli, tmp_path):
     from eth_utils import is_checksum_address, to_checksum_address
