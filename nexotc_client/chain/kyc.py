@@ -373,7 +373,7 @@ class KYCRegistry:
                 f"the proof's root is {state} on chain: ask the issuer for a fresh path (`nexotc issuer path`), "
                 "then re-run `nexotc kyc prove`"
             )
-        self._check_nullifier(scope, nullifier, wallet, valid_until)
+        self.check_nullifier(scope, nullifier, wallet)
         self.check_extends(wallet, scope, int(policy_id), valid_until, block_time)
         args = (scope, int(policy_id), root, nullifier, audit, now, valid_until, [int(v) for v in points])
         try:
@@ -382,7 +382,7 @@ class KYCRegistry:
             if exc.reason in ("proof time too old", "validity already ended"):
                 raise NexotcError(f"{exc}: {REPROVE_HINT}") from exc
             if exc.reason == "nullifier used":
-                self._check_nullifier(scope, nullifier, wallet, valid_until)
+                self.check_nullifier(scope, nullifier, wallet)
             if exc.reason in ("attested for another policy in this scope", "an attestation in force is only extended"):
                 self.check_extends(wallet, scope, int(policy_id), valid_until, int(chain.blocks.head.timestamp))
             raise
@@ -404,13 +404,14 @@ class KYCRegistry:
                 "expiry extends it (re-run `nexotc kyc prove` with a --valid-for that reaches past it)"
             )
 
-    def _check_nullifier(self, scope: int, nullifier: int, wallet: str, valid_until: int) -> None:
+    def check_nullifier(self, scope: int, nullifier: int, wallet: str) -> None:
         """Refuse a nullifier already used in `scope` by another wallet (one wallet per credential and scope); the
-        same wallet may use it again (its attestation is then only extended: `check_extends`)."""
+        same wallet may use it again (its attestation is then only extended: `check_extends`). The nullifier is
+        Poseidon([secret, scope]): the holder computes it offline, so `kyc prove` asks before proving."""
         owner = self.nullifier_owner(scope, nullifier)
         if owner is None:
             return
-        if owner != wallet:
+        if owner != to_checksum_address(_address(wallet, "wallet")):
             raise NexotcError(
                 f"this credential already attested {owner} in this scope: a credential attests one wallet per scope"
             )
@@ -593,6 +594,24 @@ def get_kyc_registry(records: KycRecords | None = None) -> KYCRegistry:
     return KYCRegistry.at(entry.address, start_block=entry.block)
 
 
+def registry_of_deal(contract: Any, block: int | None = None) -> str | None:
+    """The KYC registry a deployed deal gates on (`DealEscrow.kyc_registry()`: its implementation's constructor
+    argument, fixed when its factory was deployed); None when it has none. What `audit verify` trusts too: a
+    registry recorded in a nexotc home may be a newer one that this deal never asks."""
+    at: dict[str, Any] = {} if block is None else {"block_id": block}
+    with reverts_as_errors("kyc_registry()"):
+        address = to_checksum_address(str(contract.kyc_registry(**at)))
+    return None if address == ZERO_ADDRESS else address
+
+
+def registry_of_factory(factory: Any) -> str | None:
+    """The KYC registry the deals of `factory` (a chain.factory.Factory) gate on, existing and future: its deal
+    implementation's (fixed at the factory's deployment); None when it has none."""
+    from nexotc_client.chain.contracts import deal_container
+
+    return registry_of_deal(instance(str(factory.implementation), deal_container()))
+
+
 def deal_initcode(kyc_registry: str | None) -> bytes:
     """DealEscrow's creation code with its constructor argument (the kyc registry; zero: none)."""
     from eth_abi import encode
@@ -688,5 +707,7 @@ __all__ = [
     "scope_of_deal",
     "get_kyc_record",
     "get_kyc_registry",
+    "registry_of_deal",
+    "registry_of_factory",
     "unpack_binding",
 ]

@@ -1,7 +1,7 @@
 """`nexotc kyc ...` and `nexotc issuer ...`: zk KYC/KYB credentials, proofs and the KYCRegistry.
 
     nexotc kyc deploy [--admin A] [--root-window 1h] [--force]     the registry (<home>/kyc.json)
-    nexotc kyc secret --out SECRET.json                             holder: a new secret, prints its commitment
+    nexotc kyc secret --out SECRET.json | --show SECRET.json        holder: a new secret / its commitment again
     nexotc kyc issue --issuer-dir DIR --commitment C --jurisdiction 756 --kyc-level 2 [--entity individual]
                      [--accredited] [--expires +365d] [--holder LABEL] [--replace] --out CREDENTIAL.json [--force]
                                                                     (issuer, off chain)
@@ -26,6 +26,13 @@ desk deal's scope is its desk), a desk (`--desk`, (1<<160)|id), or a raw field e
 0 <= scope < r, the BN254 scalar field). In a deployed plain deal's own scope, `prove` and `submit` refuse a
 wallet that is not the deal's buyer or seller (the gate checks only them, and a credential attests one wallet
 per scope). `issuer set-root-window` to the current window sends nothing.
+
+Which registry: `kyc status|prove|submit` use the registry the scope's deals gate on, read from the chain: a
+deployed deal's own `kyc_registry()`, else the recorded factory's (its deal implementation's: desk deals, deals
+not created yet); the one recorded in <home>/kyc.json only without a factory (a note says when they differ: after
+`kyc deploy --force`, which never changes the registry of a factory's deals). `issuer` and `kyc policy` commands
+use the recorded one. An issuer directory also keeps `holder_paths.json` (the root of the path each holder file
+was written with), so that `issuer publish-root` lists the holder files left stale, each with its `issuer path`.
 """
 
 from __future__ import annotations
@@ -206,6 +213,80 @@ def _require_scope_policy(app: App, deal: Deal | None, desk_id: int | None, poli
         )
 
 
+def _home_record(app: App) -> Any:
+    """The KYC registry this home records for the network (`<home>/kyc.json`), None when none is recorded or
+    it is gone with a chain reset."""
+    from nexotc_client.chain.errors import NotDeployedError
+    from nexotc_client.chain.kyc import get_kyc_record
+
+    try:
+        return get_kyc_record(_records(app))
+    except NotDeployedError:
+        return None
+
+
+def _registry_at(app: App, address: str) -> KYCRegistry:
+    """The registry at `address` (its events read from its recorded deployment block when it is the home's)."""
+    from nexotc_client.chain.kyc import KYCRegistry
+
+    home = _home_record(app)
+    start = home.block if home is not None and home.address == address else 0
+    return KYCRegistry.at(address, start_block=start)
+
+
+def _recorded_factory(app: App) -> Any:
+    """The recorded factory (None when none is recorded, or it is gone with a chain reset)."""
+    from nexotc_client.chain.errors import NotDeployedError
+
+    try:
+        return app.factory()
+    except NotDeployedError:
+        return None
+
+
+def _differs_from_home(app: App, address: str, who_gates: str) -> str | None:
+    """A note when `address` (the registry `who_gates` on) is not the registry this home records."""
+    home = _home_record(app)
+    if home is None or home.address == address:
+        return None
+    return (
+        f"{who_gates} on the kyc registry {address}, not on the one this home records ({home.address}): "
+        f"{address} is used (a deal's registry is fixed by its factory's deployment)"
+    )
+
+
+def _scope_registry(
+    app: App, scope: int, deal: Deal | None = None, allow_none: bool = False
+) -> tuple[KYCRegistry | None, str | None]:
+    """The KYC registry that checks attestations in `scope`, and a note when it is not the one this home records.
+
+    A deployed deal's registry is its own (`kyc_registry()`, fixed by its factory: `deal`, or the deal whose own
+    scope `scope` is); for any other scope (a desk's, whose deals the recorded factory makes, a deal not created
+    yet, a raw scope) the recorded factory's; without a factory (or one without a registry) the home's. A deployed
+    deal without a registry is refused (its gate can never pass) unless `allow_none`: then (None, why)."""
+    from nexotc_client.chain.kyc import registry_of_deal, registry_of_factory
+
+    if deal is None:
+        deal = _deal_of_scope(app, scope)
+    if deal is not None:
+        address = registry_of_deal(deal.contract)
+        if address is None:
+            why = (
+                f"deal {deal.address} has no kyc registry (its factory was deployed without one): its compliance "
+                "gate can never pass, so no attestation counts for it"
+            )
+            if allow_none:
+                return None, why
+            raise NexotcError(why)
+        return _registry_at(app, address), _differs_from_home(app, address, f"deal {deal.address} gates")
+    factory = _recorded_factory(app)
+    address = registry_of_factory(factory) if factory is not None else None
+    if address is None:
+        return _registry(app), None
+    whose = f"the recorded factory {factory.address}'s deals (existing and future) gate"
+    return _registry_at(app, address), _differs_from_home(app, address, whose)
+
+
 def _has_code(address: str) -> bool:
     from ape import chain
 
@@ -292,26 +373,44 @@ def kyc() -> None:
 @kyc.command("deploy")
 @click.option("--admin", default=None, help="Registry admin (default: --account); usually a MultiSig.")
 @click.option("--root-window", default="1h", help="How long a superseded root stays valid (duration).")
-@click.option("--force", is_flag=True, help="Deploy a new registry even if one is recorded.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Deploy a new registry even if one is recorded. A recorded factory's deals keep gating on its own "
+    "registry (fixed at its deployment) until `nexotc deploy --force` deploys a factory with the new one.",
+)
 @shared_options
 @click.pass_obj
 def deploy(app: App, admin: str | None, root_window: str, force: bool) -> None:
-    """Deploy the KYCRegistry (its Groth16 verifier inlined) and record it (in <home>/kyc.json)."""
-    from nexotc_client.chain.kyc import deploy_kyc_registry, get_kyc_record
+    """Deploy the KYCRegistry (its Groth16 verifier inlined) and record it (in <home>/kyc.json).
+
+    A factory's KYC registry is fixed when the factory is deployed (its deal implementation's `kyc_registry()`):
+    with a factory recorded, a new registry gates none of its deals, existing or future, until `nexotc deploy
+    --force` deploys a factory with it (said as a warning). `kyc` commands for a deal always use the deal's own
+    registry; `issuer` and `kyc policy` commands use the one recorded here."""
+    from nexotc_client.chain.kyc import deploy_kyc_registry, get_kyc_record, registry_of_factory
     from nexotc_client.spec import parse_duration
 
     app.connect()
     records = _records(app)
+    factory = _recorded_factory(app)
+    bound = registry_of_factory(factory) if factory is not None else None
     if not force:
         try:
             existing = get_kyc_record(records)
         except NexotcError:
             existing = None
         if existing is not None:
-            app.emit(
-                {"already_deployed": True, **existing.to_dict()},
-                lambda c: c.print(f"kyc registry already deployed at {existing.address}; --force deploys another"),
-            )
+            notes = []
+            if factory is not None and bound != existing.address:
+                notes.append(_unused_registry_warning(factory.address, bound, existing.address))
+
+            def render_existing(c: Any) -> None:
+                c.print(f"kyc registry already deployed at {existing.address}; --force deploys another")
+                for n in notes:
+                    c.print(f"warning: {n}")
+
+            app.emit({"already_deployed": True, **existing.to_dict(), "warnings": notes}, render_existing)
             return
     window = parse_duration(root_window, "--root-window")
     sender = app.sender()
@@ -320,13 +419,34 @@ def deploy(app: App, admin: str | None, root_window: str, force: bool) -> None:
             sender, admin=wallet_address(admin) if admin else None, root_window=window, records=records
         )
     record = records.get(_network())
-    data = {"already_deployed": False, **(record.to_dict() if record else {"address": registry.address})}
-    app.emit(
-        data,
-        lambda c: c.print(
+    # a factory's registry is fixed: a new one gates none of the recorded factory's deals (existing or future)
+    warnings = [_unused_registry_warning(factory.address, bound, registry.address)] if factory is not None else []
+    data = {
+        "already_deployed": False,
+        **(record.to_dict() if record else {"address": registry.address}),
+        "factory": factory.address if factory is not None else None,
+        "factory_kyc_registry": bound,
+        "warnings": warnings,
+    }
+
+    def render(c: Any) -> None:
+        c.print(
             f"kyc registry {registry.address} (admin {registry.admin}); "
             "deals gate on it once `nexotc deploy --force` deploys a factory with it"
-        ),
+        )
+        for w in warnings:
+            c.print(f"warning: {w}")
+
+    app.emit(data, render)
+
+
+def _unused_registry_warning(factory: str, bound: str | None, registry: str) -> str:
+    gates = f"the kyc registry {bound}" if bound else "no kyc registry"
+    return (
+        f"the recorded factory {factory}'s deals, existing and future, gate on {gates} (fixed when the factory was "
+        f"deployed), not on {registry}: it gates no deal until `nexotc deploy --force` deploys a factory with it. "
+        f"Meanwhile `kyc status|prove|submit` for a deal use the deal's own registry, while `issuer` and `kyc "
+        f"policy` commands (roots, policies) go to {registry}"
     )
 
 
@@ -337,20 +457,57 @@ def _network() -> str:
 
 
 @kyc.command("secret")
-@click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="Where to write the secret.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Where to write a new secret (never overwritten).",
+)
+@click.option(
+    "--show",
+    "show_file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Print the commitment of an existing secret file (read only; the secret itself is never printed).",
+)
 @shared_options
 @click.pass_obj
-def secret(app: App, out: str) -> None:
-    """Holder: create a secret (kept private) and print its commitment (what the issuer needs)."""
-    from nexotc_client.issuer import HolderSecret
+def secret(app: App, out: str | None, show_file: str | None) -> None:
+    """Holder: create a secret (kept private) and print its commitment (what the issuer needs); the file stores
+    the commitment too. `--show FILE` prints the commitment of an existing secret file (older files, which do not
+    store it, included: it is derived from the secret)."""
+    from nexotc_client.issuer import FORMAT, HolderSecret, _write_json
 
+    if (out is None) == (show_file is None):
+        raise click.UsageError("give --out FILE (a new secret) or --show FILE (the commitment of an existing one)")
+    if show_file is not None:
+        holder = _load_secret(show_file)
+        app.emit(
+            {"secret_file": show_file, "commitment": str(holder.commitment)},
+            lambda c: c.print(f"commitment {holder.commitment}"),
+        )
+        return
+    assert out is not None
     if Path(out).exists():
         raise NexotcError(f"{out} exists: a secret is never overwritten")
     holder = HolderSecret.generate()
-    holder.save(out)
+    # HolderSecret's format, plus its commitment (read back by `kyc secret --show`; the secret stays the key)
+    data = {
+        "format": FORMAT,
+        "kind": "holder_secret",
+        "secret": str(holder.secret),
+        "commitment": str(holder.commitment),
+    }
+    import os
+
+    os.chmod(_write_json(Path(out), data), 0o600)
     app.emit(
         {"secret_file": out, "commitment": str(holder.commitment)},
-        lambda c: c.print(f"secret written to {out} (keep it private)\ncommitment {holder.commitment}"),
+        lambda c: c.print(
+            f"secret written to {out} (keep it private)\ncommitment {holder.commitment}\n"
+            f"(`nexotc kyc secret --show {out}` prints the commitment again)"
+        ),
     )
 
 
@@ -422,6 +579,28 @@ def issue(
     replaced = [e.index for e in store.live_with_commitment(holder_commitment)] if replace else []
     holder = store.issue(cred, holder_label, replace=replace)
     holder.save(out)
+    _record_handout(store, holder.index, store.root, out)
+    # every holder file written before this one is under an older root: those never published are unusable now
+    _, published = _path_log(store)
+    stale = [
+        e
+        for e in _stale_paths(store, issuer_dir, None, 0)
+        if e["path_root"] is not None and int(e["path_root"]) not in published
+    ]
+    warnings = []
+    if stale:
+        listed = ", ".join(f"#{e['index']}" + (f" ({e['file']})" if e["file"] else "") for e in stale)
+        warnings.append(
+            f"the holder file{'s' if len(stale) > 1 else ''} of credential{'s' if len(stale) > 1 else ''} {listed} "
+            f"{'hold paths' if len(stale) > 1 else 'holds a path'} under a root this tree never published and no "
+            "longer has: after `nexotc issuer publish-root`, hand each holder a fresh path (publish-root lists the "
+            "`nexotc issuer path` commands)"
+        )
+    refresh = _path_command(holder.index, issuer_dir, out)
+    note = (
+        f"{out} holds a path under the new root only: it proves once that root is published, provided no other "
+        f"credential is issued or revoked first (else, after publishing: `{refresh}`)"
+    )
     data = {
         "index": holder.index,
         "leaf": str(cred.leaf()),
@@ -429,15 +608,22 @@ def issue(
         "credential_file": out,
         "issuer": store.issuer,
         "replaced": replaced,
+        "stale_paths": [e["index"] for e in stale],
+        "warnings": warnings,
+        "note": note,
     }
     revoked = f"; credential {', '.join(f'#{i}' for i in replaced)} revoked" if replaced else ""
-    app.emit(
-        data,
-        lambda c: c.print(
+
+    def render(c: Any) -> None:
+        c.print(
             f"credential #{holder.index} issued{revoked}; holder file {out}\nnew root {store.root} "
             "(publish it: `nexotc issuer publish-root`)"
-        ),
-    )
+        )
+        c.print(f"note: {note}", soft_wrap=True)
+        for w in warnings:
+            c.print(f"warning: {w}", soft_wrap=True)
+
+    app.emit(data, render)
 
 
 def _commitment(text: str) -> int:
@@ -465,6 +651,120 @@ def _load_store(app: App, given: str | None) -> IssuerStore:
     from nexotc_client.issuer import IssuerStore
 
     return IssuerStore.load(_issuer_dir(app, given))
+
+
+# ------------------------------------------------- holder files handed out
+PATHS_FILE = "holder_paths.json"
+"""In an issuer directory: per credential, the root of the path in the last holder file `kyc issue` or `issuer
+path` wrote (and where), so that `issuer publish-root` names the holder files a new root leaves stale. Advisory:
+a missing or unreadable file only means that those paths are unknown (and listed as needing a refresh)."""
+
+
+def _path_log(store: IssuerStore) -> tuple[dict[int, tuple[int, str | None]], set[int]]:
+    """(live credential index => (root of the path last handed out, the file it was written to), the roots this
+    tree published, as far as recorded). Only entries whose leaf is still that credential's count (a tree
+    re-created in the same directory does not inherit them); an unreadable file counts as empty."""
+    from nexotc_client.safejson import load_json
+
+    published = {record.root for record in store.published.values()}
+    try:
+        data = load_json((store.directory / PATHS_FILE).read_text())
+        paths = {}
+        for key, entry in data["paths"].items():
+            index = int(key)
+            issued = store.issued.get(index)
+            if issued is None or issued.revoked or int(entry["leaf"]) != issued.credential.leaf():
+                continue
+            file = entry.get("file")
+            paths[index] = (int(entry["root"]), None if file is None else str(file))
+        published |= {int(root) for root in data.get("published", [])}
+        return paths, published
+    except (OSError, ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
+        return {}, published
+
+
+def _save_path_log(store: IssuerStore, paths: dict[int, tuple[int, str | None]], published: set[int]) -> None:
+    from nexotc_client.issuer import FORMAT, _write_json
+
+    entries = {
+        str(i): {"root": str(root), "file": file, "leaf": str(store.issued[i].credential.leaf())}
+        for i, (root, file) in sorted(paths.items())
+    }
+    data = {"format": FORMAT, "kind": "issuer_holder_paths", "paths": entries, "published": sorted(map(str, published))}
+    _write_json(store.directory / PATHS_FILE, data)
+
+
+def _record_handout(store: IssuerStore, index: int, root: int, file: str) -> None:
+    """Remember that credential `index`'s holder file `file` holds a path under `root`."""
+    paths, published = _path_log(store)
+    paths[index] = (root, str(Path(file).resolve()))
+    try:
+        _save_path_log(store, paths, published)
+    except OSError:  # advisory: the holder file is written; publish-root then lists this one as unknown
+        pass
+
+
+def _record_published(store: IssuerStore, root: int) -> None:
+    paths, published = _path_log(store)
+    try:
+        _save_path_log(store, paths, published | {root})
+    except OSError:  # advisory: the root is published and recorded in the issuer register anyway
+        pass
+
+
+def _path_command(index: int, issuer_dir: str | None, file: str | None) -> str:
+    """The exact `nexotc issuer path` that refreshes credential `index`'s holder file."""
+    import shlex
+
+    where = f" --issuer-dir {shlex.quote(issuer_dir)}" if issuer_dir else ""
+    out = f"{shlex.quote(file)} --force" if file else shlex.quote(f"credential-{index}.json")
+    return f"nexotc issuer path {index}{where} --out {out}"
+
+
+def _stale_paths(
+    store: IssuerStore, issuer_dir: str | None, registry: KYCRegistry | None, now: int
+) -> list[dict[str, Any]]:
+    """The live credentials whose last holder file is not under the tree's current root, each with why, until when
+    its path still works (a superseded root within its window: `valid_until`; else None: not now) and the exact
+    command that refreshes it. Without `registry` (off chain), validity is not read."""
+    handed, _ = _path_log(store)
+    statuses: dict[int, Any] = {}
+    out = []
+    for index in sorted(store.issued):
+        entry = store.issued[index]
+        if entry.revoked:
+            continue
+        root, file = handed.get(index, (None, None))
+        if root == store.root:
+            continue
+        valid_until = None
+        if root is None:
+            why = "no record of the path it was handed (written before nexotc kept one)"
+        else:
+            if registry is not None and root not in statuses:
+                statuses[root] = registry.root_status(root)
+            status = statuses.get(root)
+            if status is None:
+                why = f"its path is under root {root}"
+            elif status.valid_at(now):
+                valid_until = status.valid_until
+                why = f"its path is under the superseded root {root}, valid until {_iso(valid_until)} (root window)"
+            elif status.known:
+                why = f"its path is under root {root}, no longer valid on chain"
+            else:
+                why = f"its path is under root {root}, never published"
+        out.append(
+            {
+                "index": index,
+                "holder": entry.holder,
+                "path_root": None if root is None else str(root),
+                "file": file,
+                "valid_until": valid_until,
+                "why": why,
+                "command": _path_command(index, issuer_dir, file),
+            }
+        )
+    return out
 
 
 @kyc.command("prove")
@@ -509,18 +809,25 @@ def prove(
     force: bool,
 ) -> None:
     """Holder: prove the credential meets a registered policy, bound to a wallet and a scope (--offer: before
-    accepting a gated offer, in the scope of the deal it makes)."""
+    accepting a gated offer, in the scope of the deal it makes).
+
+    Checked before proving (nothing is written when one fails): the secret is the credential's, the credential's
+    path is under a root valid on chain (else the exact `nexotc issuer path N` to ask the issuer for), and the
+    credential has not attested another wallet in this scope. The registry is the one the scope's deals gate on:
+    a deployed deal's own, else the recorded factory's."""
     import os
 
-    from nexotc_client.issuer import HolderFile, HolderSecret, prove_compliance
+    from nexotc_client.issuer import HolderFile, prove_compliance
     from nexotc_client.spec import parse_duration
     from nexotc_client.zk.credential import Policy
 
     # a proof file holds the audit salts: overwriting one that was submitted loses its disclosures
     _refuse_overwrite(out, force, "a proof file (its salts open the audit commitment)")
-    registry = _registry(app)
     holder = HolderFile.load(credential_file)
-    holder_secret = HolderSecret.load(secret_file)
+    holder_secret = _load_secret(secret_file)
+    # the secret first: with the wrong one nothing else about the credential matters
+    credential = _with_secret(holder, holder_secret, credential_file, secret_file)
+    app.connect()
     if wallet:
         who = wallet_address(wallet)
     elif app.account or os.environ.get("NEXOTC_ACCOUNT"):
@@ -552,28 +859,29 @@ def prove(
         _require_principal(app, target, who, "--wallet" if wallet else "--account", deployed)
         # a deployed deal: releases are gated until its final expiry, so that is what the attestation must cover
         deal_expiry = deployed.terms.final_expiry if deployed is not None else None
+    _require_scope_policy(app, deployed, desk_id, policy_id)
+    # the registry the scope's gate asks: a deployed deal's own, else the recorded factory's (not necessarily the
+    # one this home records: `kyc deploy --force` never changes the registry of a factory's deals)
+    registry, note = _scope_registry(app, target, deployed)
+    assert registry is not None
     # the policy exactly as the registry enforces it: decoded from its registered word
     try:
         policy = Policy.from_word(registry.policy(policy_id).policy_word)
     except ValueError as exc:
         raise NexotcError(f"policy #{policy_id}: {exc}") from exc
-    status = registry.root_status(holder.root)
     now = _chain_now()
-    if not status.valid_at(now):
-        raise NexotcError(
-            "the credential's Merkle root is unknown or expired on chain: ask the issuer for a fresh path "
-            "(`nexotc issuer path INDEX`) after it published its current root"
-        )
+    warnings = [note] if note else []
+    path_until = _check_path_root(registry, holder, now)
     if validity is not None:
         wanted = now + validity
     else:
         # a deal's final expiry; a desk's (or a raw scope's) deals are unknown: the credential's own lifetime
         wanted = deal_expiry if deal_expiry is not None and deal_expiry > now else holder.credential.expires_at - 1
     valid_until = min(wanted, holder.credential.expires_at - 1)
-    _require_scope_policy(app, deployed, desk_id, policy_id)
-    # what the registry would refuse while an attestation is in force here (it only grows): named before proving
+    # what the registry would refuse (named before proving, nothing written): a credential attests one wallet per
+    # scope (its nullifier, Poseidon([secret, scope]), is computed here), and an attestation in force only grows
+    registry.check_nullifier(target, credential.nullifier(target), who)
     registry.check_extends(who, target, policy_id, valid_until, now)
-    warnings = []
     expires_at = holder.credential.expires_at
     # capped by the credential: said here unless it is the deal's final expiry that is cut short (said below)
     if valid_until < wanted and wanted != deal_expiry:
@@ -589,6 +897,12 @@ def prove(
             f"({cause}): the deal takes no deposit from this wallet (a funder must be attested until the final "
             "expiry), and releases after it ends need a new proof"
         )
+    if path_until is not None:
+        warnings.append(
+            f"the credential's path is under a superseded root of its issuer, valid until {_iso(path_until)} (the "
+            f"registry's root window): submit the proof before then; later proofs need a fresh path (ask the issuer "
+            f"for `nexotc issuer path {holder.index}`)"
+        )
     # no `step` spinner here: the prover shows its own stages (witness, proof) on stderr
     proof_file = prove_compliance(
         holder, holder_secret, policy, policy_id, target, who, now, valid_until, progress=not app.json
@@ -599,6 +913,7 @@ def prove(
         "wallet": who,
         "scope": str(target),
         "policy_id": policy_id,
+        "kyc_registry": registry.address,
         "now": now,
         "valid_until": valid_until,
         "nullifier": str(proof_file.proof.nullifier),
@@ -612,6 +927,71 @@ def prove(
             c.print(f"warning: {warning}")
 
     app.emit(data, render)
+
+
+def _load_secret(path: str) -> Any:
+    """The holder's secret file; a `commitment` it stores (files written since it is stored) must be the secret's."""
+    from nexotc_client.issuer import HolderSecret
+    from nexotc_client.safejson import load_json
+
+    holder = HolderSecret.load(path)
+    try:
+        stored = load_json(Path(path).read_text()).get("commitment")
+    except (OSError, ValueError, UnicodeDecodeError, AttributeError):
+        stored = None  # HolderSecret.load read it: an unreadable file does not get here
+    if stored is not None and str(stored).strip() != str(holder.commitment):
+        raise NexotcError(
+            f"holder secret file {path} is inconsistent: its commitment field {stored} is not its secret's "
+            f"commitment {holder.commitment} (the file was edited?)"
+        )
+    return holder
+
+
+def _with_secret(holder: Any, secret: Any, credential_file: str, secret_file: str) -> Any:
+    """The credential with the holder's secret: refuses a secret whose commitment is not the credential's, naming
+    both (checked before the path, whose staleness would otherwise hide a wrong --secret)."""
+    committed = holder.credential.secret_commitment
+    if secret.commitment != committed:
+        raise NexotcError(
+            f"this secret does not belong to the credential: --secret {secret_file} has commitment "
+            f"{secret.commitment}, credential #{holder.index} in {credential_file} was issued to commitment "
+            f"{committed} (wrong --secret or --credential?)"
+        )
+    return holder.with_secret(secret)
+
+
+def _check_path_root(registry: KYCRegistry, holder: Any, now: int) -> int | None:
+    """Refuse a credential whose Merkle path is under a root the registry does not accept now, naming why and the
+    exact `nexotc issuer path N` (N: the credential's leaf index) the holder asks its issuer for. Returns the end of
+    the root's validity when it is a superseded root still in its window (None: the issuer's current root)."""
+    status = registry.root_status(holder.root)
+    if status.valid_at(now):
+        return None if status.current else status.valid_until
+    index = holder.index
+    ask = f"ask the issuer for a fresh path: `nexotc issuer path {index} --out FILE` (credential #{index})"
+    where = f"in the kyc registry {registry.address}"
+    if status.known:
+        if status.valid_until == 0:
+            why = f"was expired on chain (the issuer was revoked, or the admin's `issuer expire-root`) {where}"
+        else:
+            why = (
+                f"was superseded by a newer root of its issuer and its root window ended at {_iso(status.valid_until)}"
+            )
+        raise NexotcError(f"the credential's Merkle path is under root {holder.root}, which {why}: {ask}")
+    issuer = holder.issuer
+    current = registry.current_root(issuer) if issuer else 0
+    if issuer and not registry.is_issuer(issuer):
+        cause = f"its issuer {issuer} is not an issuer {where}"
+    elif issuer and current == 0:
+        cause = f"its issuer {issuer} has published no root {where} yet (`nexotc issuer publish-root`)"
+    elif issuer:
+        cause = (
+            f"its issuer {issuer} never published it {where} (its current root is {current}: the tree changed, "
+            "e.g. another credential was issued, after this file was written)"
+        )
+    else:
+        cause = f"it was never published {where}"
+    raise NexotcError(f"the credential's Merkle path is under root {holder.root}, unknown on chain: {cause}; {ask}")
 
 
 #: the whole numbers of a proof file (the salts too), named when one is not
@@ -648,20 +1028,35 @@ def _load_proof(path: str) -> Any:
 @shared_options
 @click.pass_obj
 def submit(app: App, proof_path: str) -> None:
-    """Submit a proof from the wallet bound in it (--account): records the attestation."""
+    """Submit a proof from the wallet bound in it (--account): records the attestation, in the registry the proof's
+    scope gates on (a deployed deal's own, else the recorded factory's)."""
     proof_file = _load_proof(proof_path)  # refuses a file whose fields disagree with its public signals
-    registry = _registry(app)
+    app.connect()
     sender = app.sender()
-    _require_principal(app, proof_file.proof.scope, proof_file.wallet, "the proof's wallet")
+    scope = proof_file.proof.scope
+    deal = _deal_of_scope(app, scope)
+    _require_principal(app, scope, proof_file.wallet, "the proof's wallet", deal)
+    # the registry the scope's gate asks: a deployed deal's own, else the recorded factory's
+    registry, note = _scope_registry(app, scope, deal)
+    assert registry is not None
     with step(app, "submitting the proof"):
         result = registry.submit_proof(proof_file.proof, proof_file.policy_id, sender)
-    _emit_tx(
-        app,
-        f"attested {sender.address} for policy #{proof_file.policy_id} in scope {proof_file.proof.scope} "
-        f"until {_iso(proof_file.valid_until)}",
-        result,
-        {"scope": str(proof_file.proof.scope), "valid_until": proof_file.valid_until},
+    extra = {"scope": str(scope), "valid_until": proof_file.valid_until, "kyc_registry": registry.address}
+    if note:
+        extra["note"] = note
+    title = (
+        f"attested {sender.address} for policy #{proof_file.policy_id} in scope {scope} "
+        f"until {_iso(proof_file.valid_until)}"
     )
+
+    def render(c: Any) -> None:
+        from nexotc_client.cli.render import render_tx
+
+        render_tx(c, title, result)
+        if note:
+            c.print(f"note: {note}")
+
+    app.emit({**extra, **tx_dict(result)}, render)
 
 
 @kyc.command("status")
@@ -678,11 +1073,28 @@ def status(
     Exit code 0 when compliant (with --policy's policy; else a deployed gated --deal's policy; else the attested
     one), 3 when not. A deployed --deal that is not gated (its terms carry no compliance policy) needs no
     attestation: without --policy, exit 0 and say so ("gated": false in --json). A --policy that names no
-    registered policy is refused (exit 1)."""
+    registered policy is refused (exit 1). The registry read is the one the scope's deals gate on: a deployed
+    deal's own, else the recorded factory's (a note says when it is not the one this home records)."""
     app: App = ctx.obj
-    registry = _registry(app)
+    app.connect()
     who = wallet_address(wallet)
     target, deployed = _scope_and_deal(app, deal, desk_id, scope)
+    gated = deployed.terms.policy_id if deployed is not None else 0
+    ungated = deployed is not None and not gated and policy_id is None  # nothing to comply with
+    # the registry the scope's gate asks: a deployed deal's own (never a newer one this home records), else the
+    # recorded factory's
+    registry, note = _scope_registry(app, target, deployed, allow_none=ungated)
+    if registry is None:  # an ungated deal of a factory without a registry: nothing to read, nothing to comply with
+        assert deployed is not None
+        app.emit(
+            {"wallet": who, "scope": str(target), "attested": False, "policy_id": 0, "expiry": 0,
+             "checked_policy": 0, "compliant": False, "gated": False, "attestation": None, "kyc_registry": None},
+            lambda c: c.print(
+                f"deal {deployed.address} is not gated: its terms carry no compliance policy, so "
+                "no attestation is needed for it (and its factory has no kyc registry)"
+            ),
+        )  # fmt: skip
+        return
     if policy_id is not None:
         count = registry.policy_count
         if policy_id > count:
@@ -691,8 +1103,6 @@ def status(
                 f"--policy {policy_id}: no policy #{policy_id} in the kyc registry at {registry.address} ({known})"
             )
     expiry, policy = registry.attestation(who, target)
-    gated = deployed.terms.policy_id if deployed is not None else 0
-    ungated = deployed is not None and not gated and policy_id is None  # nothing to comply with
     check = policy_id if policy_id is not None else gated or policy
     compliant = bool(check) and registry.is_compliant(who, target, check)
     latest = registry.latest_attestation(who, target) if expiry else None
@@ -706,16 +1116,20 @@ def status(
         "compliant": compliant,
         "gated": None if deployed is None else bool(gated),
         "attestation": latest.to_dict() if latest else None,
+        "kyc_registry": registry.address,
+        "note": note,
     }
 
     def render(c: Any) -> None:
+        if note:
+            c.print(f"note: {note}")
         if ungated:
             c.print(
                 f"deal {deployed.address} is not gated: its terms carry no compliance policy, so no attestation "
                 "is needed for it"
             )
         if not expiry:
-            c.print(f"{who}: no attestation in scope {target}")
+            c.print(f"{who}: no attestation in scope {target} (kyc registry {registry.address})")
             return
         c.print(
             f"{who}: policy #{policy}, expires {_iso(expiry)}; compliant with #{check}: {'yes' if compliant else 'no'}"
@@ -951,6 +1365,7 @@ def publish_root(app: App, issuer_dir: str | None, prepare_policies: tuple[int, 
     with step(app, "publishing the root"):
         result = registry.publish_root(store.root, sender)
     store.record_published(registry.address, store.root, result.tx_hash, result.block, issuer=sender.address)
+    _record_published(store, store.root)
     prepared = []
     for policy_id in policies:
         with step(app, f"preparing policy #{policy_id}"):
@@ -958,6 +1373,8 @@ def publish_root(app: App, issuer_dir: str | None, prepare_policies: tuple[int, 
     event = next((e for e in result.events if e.name == "RootPublished"), None)
     previous = int(event.args["previous"]) if event else current
     previous_until = int(event.args["previous_valid_until"]) if event else 0
+    # the holder files whose paths are not under this root: each holder needs a fresh one to prove against it
+    stale = _stale_paths(store, issuer_dir, registry, _chain_now())
     data = {
         "root": str(store.root),
         "live_credentials": store.live,
@@ -966,6 +1383,7 @@ def publish_root(app: App, issuer_dir: str | None, prepare_policies: tuple[int, 
         "root_window": window,
         "prepared": list(policies),
         "prepare_txs": prepared,
+        "stale_paths": stale,
         **tx_dict(result),
     }
 
@@ -981,8 +1399,23 @@ def publish_root(app: App, issuer_dir: str | None, prepare_policies: tuple[int, 
             )
         for policy_id, tx in zip(policies, prepared, strict=True):
             c.print(f"prepared for policy #{policy_id}  tx {tx}")
+        if stale:
+            c.print(
+                f"{len(stale)} holder file(s) hold no path under this root: hand each holder a fresh one (a holder "
+                "proves only against a root valid on chain):",
+                soft_wrap=True,
+            )
+            for e in stale[:_STALE_SHOWN]:
+                label = f" ({e['holder']})" if e["holder"] else ""
+                c.print(f"  #{e['index']}{label}: {e['why']}: {e['command']}", soft_wrap=True)
+            if len(stale) > _STALE_SHOWN:
+                c.print(f"  ... and {len(stale) - _STALE_SHOWN} more (`--json` lists every one)")
 
     app.emit(data, render)
+
+
+_STALE_SHOWN = 20
+"""Holder files to refresh listed by `issuer publish-root` (all of them in --json)."""
 
 
 @issuer.command("prepare")
@@ -1049,9 +1482,10 @@ def path(app: App, index: int, issuer_dir: str | None, out: str, force: bool) ->
     _refuse_overwrite(out, force, "a credential file")
     store = _load_store(app, issuer_dir)
     store.holder_file(index).save(out)
+    _record_handout(store, index, store.root, out)
     app.emit(
         {"index": index, "root": str(store.root), "credential_file": out, "issuer": store.issuer},
-        lambda c: c.print(f"wrote {out}"),
+        lambda c: c.print(f"wrote {out} (credential #{index}, its path under root {store.root})", soft_wrap=True),
     )
 
 
