@@ -510,6 +510,15 @@ class Deal:
     def _check_release_ready(self, tranche: int, sender: str, now: int) -> None:
         """Refuse a release call that would neither record a signature nor pay out, naming what is
         missing (the contract's rule; its revert stays the authority)."""
+        missing = self.release_missing(tranche, now, sender)
+        if missing:
+            raise NexotcError(f"release: {'; '.join(missing)}")
+
+    def release_missing(self, tranche: int, now: int, sender: str | None = None) -> list[str]:
+        """What an open `tranche` still needs before a release call pays it out, read from the chain (approvals,
+        release signatures, the unlock time, and when an ESCROWED deal's approval window lets anyone release
+        instead): empty when a release now would pay out. With `sender`: empty too when its release call would
+        record its own signature (a step forward), and a sender that is no release signer is named as such."""
         terms = self.terms
         c = self.contract
         with reverts_as_errors("reading the tranche"):
@@ -520,10 +529,13 @@ class Deal:
             signed = [w for w in signers if bool(c.has_signed(tranche, w))]
             approvers = terms.holders(Role.APPROVER)
             approved = [w for w in approvers if bool(c.has_approved(tranche, w))]
-        is_signer = any(w.lower() == sender.lower() for w in signers)
-        signs_now = terms.release_threshold > 0 and is_signer and not any(w.lower() == sender.lower() for w in signed)
-        if signs_now:
-            return  # the call records the sender's signature (and pays out if that completes it)
+        is_signer = sender is None or any(w.lower() == sender.lower() for w in signers)
+        if sender is not None:
+            signs_now = (
+                terms.release_threshold > 0 and is_signer and not any(w.lower() == sender.lower() for w in signed)
+            )
+            if signs_now:
+                return []  # the call records the sender's signature (and pays out if that completes it)
         tr = terms.tranches[tranche]
         window = terms.approval_window
         window_passed = terms.mode == Mode.ESCROWED and window > 0 and now >= marked_at + window
@@ -544,8 +556,7 @@ class Deal:
                 missing.append(f"or, undisputed, releasable by anyone from {fmt_time(marked_at + window, now)}")
         if now < tr.unlock_time:
             missing.insert(0, f"tranche {tranche} unlocks {fmt_time(tr.unlock_time, now)}")
-        if missing:
-            raise NexotcError(f"release: {'; '.join(missing)}")
+        return missing
 
     # ----------------------------------------------------------- internals
     def _check_tranche(self, index: int) -> None:

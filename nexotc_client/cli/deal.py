@@ -6,6 +6,7 @@ DEAL is a deal address or its creation number as `nexotc deal list` shows it (`3
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ from nexotc_client.cli.render import (
     token_meta,
     tx_dict,
 )
+from nexotc_client.terms import Mode, Phase, TrancheStatus
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -132,10 +134,8 @@ def create(
     pairs = _parse_sets(sets)
     if salt is not None:
         to_salt(salt)  # a malformed salt is refused before anything else
-    from nexotc_client.chain.factory import Factory
-
     deployment = app.deployment()
-    factory = Factory.at(deployment.factory, start_block=deployment.block)
+    factory = app.factory()
     sender = app.sender()
     spec = parse_spec(
         document,
@@ -163,7 +163,34 @@ def create(
         factory.validate(terms)  # the factory's own rules come first, as in create_desk_deal
         policy = registry.require_deal(desk_id, sender.address, terms)
         desk = {"desk_id": desk_id, "desk_registry": registry.address, "desk_policy_id": "0x" + policy.hex()}
-    _check_gate(factory, terms, sender.address, raw_salt, fund)
+
+    def relative_times() -> bool:
+        """The terms use relative times (now, +1d): parsed a second later, they differ (and so does the address)."""
+        moved = parse_spec(
+            document,
+            now=int(chain.pending_timestamp) + 1,
+            resolve_wallet=wallet_address,
+            decimals_of=_token_decimals,
+            variables=deployment.tokens,
+            sets=pairs,
+        ).terms
+        return moved.terms_hash() != terms.terms_hash()
+
+    _check_gate(
+        factory,
+        terms,
+        sender.address,
+        raw_salt,
+        fund,
+        lambda: [
+            why
+            for why, drifts in (
+                ("a random salt (no --salt, no salt: in the terms file)", salt is None and spec.salt is None),
+                ("relative times (now, +1d, ...)", relative_times()),
+            )
+            if drifts
+        ],
+    )
     from nexotc_client.agreement import parse as parse_agreement
 
     spec_warnings = list(spec.warnings)
@@ -176,15 +203,7 @@ def create(
         terms_hash = factory.validate(terms)
         predicted = factory.predict(terms, sender.address, raw_salt, desk_id or 0)
         warnings = list(spec_warnings)
-        moved = parse_spec(
-            document,
-            now=int(chain.pending_timestamp) + 1,
-            resolve_wallet=wallet_address,
-            decimals_of=_token_decimals,
-            variables=deployment.tokens,
-            sets=pairs,
-        ).terms
-        if moved.terms_hash() != terms.terms_hash():
+        if relative_times():
             warnings.append(
                 "the terms use relative times (now, +1d, ...): the deal's address changes with every run, so "
                 "proofs or deposits for this address are wasted unless the times are absolute"
@@ -230,6 +249,7 @@ def create(
         "funded": fund,
         **desk,
         "warnings": spec_warnings,
+        "next": _gate_steps(created, desk_id, fund, sender.address),
     }
     amounts = Amounts.of(
         terms,
@@ -238,6 +258,8 @@ def create(
     )
 
     def render(console: Any) -> None:
+        from rich.markup import escape
+
         console.print(
             f"deal {created.address}{'  (' + spec.name + ')' if spec.name else ''}"
             f"{f'  desk #{desk_id}' if desk_id is not None else ''}"
@@ -249,27 +271,84 @@ def create(
         render_tx(console, "created" + (" and funded" if fund else ""), result, amounts)
         for warning in spec_warnings:
             console.print(f"[yellow]warning: {warning}[/]")
+        for step_text in extra["next"]:
+            console.print(f"  next: {escape(step_text)}", soft_wrap=True)
 
     app.emit({**extra, **tx_dict(result)}, render)
 
 
-def _check_gate(factory: Any, terms: Any, creator: str, salt: bytes, fund: bool) -> None:
+def _gate_steps(d: Deal, desk_id: int | None, funded: bool, creator: str) -> list[str]:
+    """A gated deal just created: what its principals run before funding it (each proves in the deal's scope, its
+    desk's for a desk deal, for as long as the deal lasts), then each unfunded leg's `deal fund`. Empty for an
+    ungated deal."""
+    terms = d.terms
+    if not terms.policy_id:
+        return []
+    gate = d.compliance()
+    if gate is None or not gate["principals"]:
+        return []
+    scope = f"--desk {desk_id}" if desk_id else f"--deal {d.address}"
+    steps = [
+        f"the {p['role']} proves in {gate['scope_name']}: `nexotc kyc prove {scope} --policy {terms.policy_id} "
+        f"--credential CREDENTIAL.json --secret SECRET.json --out PROOF.json --account {p['wallet']}`, then `nexotc "
+        f"kyc submit PROOF.json --account {p['wallet']}`"
+        for p in gate["principals"]
+        if not (p["compliant_now"] and p["covers_final_expiry"])
+    ]
+    for role, wallet, leg in (("seller", terms.seller, terms.base), ("buyer", terms.buyer, terms.quote)):
+        if leg.on_chain and not (funded and wallet.lower() == creator.lower()):
+            steps.append(f"the {role} funds: `nexotc deal fund {d.address} --account {wallet}`")
+    return steps
+
+
+def _check_gate(
+    factory: Any, terms: Any, creator: str, salt: bytes, fund: bool, drift: Callable[[], list[str]]
+) -> None:
     """A gated deal (terms with a compliance policy) that could never be funded is refused before
     anything is sent: no KYC registry behind the factory, or a policy it never registered; with
-    --fund, a creator without an attestation in the new deal's scope."""
+    --fund, a creator without an attestation in the new deal's scope (its own address) that lasts to the
+    final expiry. The way out depends on whether that address is known before creation (`drift()` names
+    what changes it with every run: a random salt, relative times): prove for it first, or else create
+    without --fund, prove for the created deal and fund it."""
     from nexotc_client.chain.offers import compliance_problems, coverage_problems
 
     problems = compliance_problems(factory, terms, None, [])
     if problems:
         raise NexotcError(f"this deal could never be funded: {problems[0]}")
-    if fund and terms.policy_id:
-        role = "seller" if creator.lower() == terms.seller.lower() else "buyer"
-        deal = factory.predict(terms, creator, salt)
-        problems = compliance_problems(factory, terms, deal, [(role, creator)]) or coverage_problems(
-            factory, terms, deal, [(role, creator)]
+    if not (fund and terms.policy_id):
+        return
+    role = "seller" if creator.lower() == terms.seller.lower() else "buyer"
+    deal = factory.predict(terms, creator, salt)
+    missing = compliance_problems(factory, terms, deal, [(role, creator)])
+    short = [] if missing else coverage_problems(factory, terms, deal, [(role, creator)])
+    if not missing and not short:
+        return
+    policy = terms.policy_id
+    why = (
+        f"the {role} {creator} has no current attestation of policy #{policy} in the new deal's scope"
+        if missing
+        else short[0].split(": the deal takes")[0]  # "the seller …'s attestation … ends at …, before the final expiry"
+    )
+    proof = f"--policy {policy} --credential CREDENTIAL.json --secret SECRET.json --out PROOF.json --account {creator}"
+    submit = f"`nexotc kyc submit PROOF.json --account {creator}`"
+    drifts = drift()
+    if not drifts:
+        from ape import chain
+
+        minutes = max(1, -(-(terms.final_expiry - int(chain.pending_timestamp)) // 60))
+        raise NexotcError(
+            f"--fund: {why} (the deal would be {deal}, fixed by the salt and the absolute times; a deposit needs an "
+            f"attestation lasting to its final expiry): prove first with `nexotc kyc prove --deal {deal} "
+            f"--valid-for {minutes}m {proof}`, then {submit}, then run this `deal create --fund` again (or create "
+            "now without --fund and `nexotc deal fund` it once proved); nothing was sent"
         )
-        if problems:
-            raise NexotcError(f"--fund: {problems[0]}")
+    raise NexotcError(
+        f"--fund: {why}, and no proof can be made before the deal exists: its address is not known in advance "
+        f"({' and '.join(drifts)} give a new address every run). Create it without --fund, "
+        f"then prove for it and fund it: `nexotc kyc prove --deal DEAL {proof}`, {submit}, `nexotc deal fund DEAL "
+        f"--account {creator}` (DEAL: the address `deal create` prints, or its number in `nexotc deal list`); or "
+        "fix the address with --salt and absolute times (`deal create --dry-run` shows it); nothing was sent"
+    )
 
 
 # ------------------------------------------------------------------- reads
@@ -470,6 +549,246 @@ def events(app: App, ref: str) -> None:
     app.emit([event_dict(e) for e in evs], lambda c: render_events(c, evs, _amounts(d)))
 
 
+# ------------------------------------------------------- pre-checks (read from the chain; the contract decides)
+def _now() -> int:
+    """The pending block's time: what the next transaction's `block.timestamp` will be at the earliest."""
+    from ape import chain
+
+    return int(chain.pending_timestamp)
+
+
+def _closed(action: str, d: Deal, phase: Phase) -> NexotcError | None:
+    if phase in (Phase.CANCELLED, Phase.EXPIRED):
+        return NexotcError(
+            f"{action}: the deal {d.address} is already {phase.name.lower()}: every deposit still held went back "
+            "to its funder then; nothing is left to act on (a payee's failed payment: `nexotc deal claim`)"
+        )
+    return None
+
+
+def _unfunded_legs(d: Deal) -> list[str]:
+    """ "the seller's base leg", ... for each on-chain leg not deposited yet."""
+    from nexotc_client.terms import LegId
+
+    terms = d.terms
+    out = []
+    with reverts_as_errors("funded()"):
+        for leg_id, leg, role in ((LegId.BASE, terms.base, "seller"), (LegId.QUOTE, terms.quote, "buyer")):
+            if leg.on_chain and not bool(d.contract.funded(int(leg_id))):
+                out.append(f"the {role}'s {leg_id.name.lower()} leg")
+    return out
+
+
+def _party(terms: Any, wallet: str) -> str:
+    """ "the seller 0x…", "the buyer 0x…", or the wallet."""
+    for role, party in (("seller", terms.seller), ("buyer", terms.buyer)):
+        if wallet.lower() == party.lower():
+            return f"the {role} {wallet}"
+    return wallet
+
+
+def _check_active(action: str, d: Deal, now: int) -> None:
+    """The deal must be funded, open and before its final expiry (the contract's `_active_state`), each refusal
+    naming the time and the way out."""
+    from nexotc_client.cli.render import fmt_time
+
+    terms = d.terms
+    phase = d.phase()
+    closed = _closed(action, d, phase)
+    if closed is not None:
+        raise closed
+    if phase == Phase.FUNDING:
+        deadline = terms.funding_deadline
+        if now > deadline:
+            way = f"funding closed at {fmt_time(deadline, now)}: `nexotc deal cancel {d.address}` returns every deposit"
+        else:
+            way = f"it can be funded until {fmt_time(deadline, now)} (`nexotc deal fund`), else cancelled after that"
+        raise NexotcError(
+            f"{action}: the deal is not funded yet ({' and '.join(_unfunded_legs(d))} not deposited): {way}"
+        )
+    if now >= terms.final_expiry:
+        raise NexotcError(
+            f"{action}: the deal passed its final expiry at {fmt_time(terms.final_expiry, now)}: "
+            f"`nexotc deal expire {d.address}` returns everything unreleased at once"
+        )
+
+
+def _open_tranche_way(d: Deal, tranche: int, status: TrancheStatus, now: int) -> str:
+    """Where a marked or disputed tranche goes from here."""
+    from nexotc_client.cli.render import fmt_time
+
+    terms = d.terms
+    if status == TrancheStatus.DISPUTED:
+        with reverts_as_errors("disputed_at()"):
+            disputed_at = int(d.contract.disputed_at(tranche))
+        return (
+            f"it was disputed at {fmt_time(disputed_at)}: the resolver splits it (`nexotc deal resolve`), or from "
+            f"{fmt_time(disputed_at + terms.dispute_timeout, now)} anyone applies the default outcome "
+            f"({terms.dispute_default.name.lower()}) with `nexotc deal settle {d.address} {tranche}`"
+        )
+    with reverts_as_errors("marked_at()"):
+        marked_at = int(d.contract.marked_at(tranche))
+    missing = d.release_missing(tranche, now)
+    return (
+        f"it was marked delivered at {fmt_time(marked_at)} and is paid out by `nexotc deal release {d.address} "
+        f"{tranche}` once its conditions hold ({'; '.join(missing) if missing else 'they hold now'}), or contested "
+        "with `nexotc deal dispute`"
+    )
+
+
+def _check_cancel(d: Deal) -> None:
+    """`cancel_unfunded`: a deal still funding, after its funding deadline."""
+    from nexotc_client.cli.render import fmt_time
+
+    terms = d.terms
+    now = _now()
+    phase = d.phase()
+    closed = _closed("cancel", d, phase)
+    if closed is not None:
+        raise closed
+    if phase == Phase.SETTLED:
+        raise NexotcError("cancel: the deal was funded and every tranche is settled: nothing is left to cancel")
+    if phase != Phase.FUNDING:
+        raise NexotcError(
+            f"cancel: the deal is funded (every on-chain leg is deposited): only an unfunded deal is cancelled. A "
+            f"tranche still pending after its deadline is refunded (`nexotc deal refund {d.address} T`), and from "
+            f"the final expiry, {fmt_time(terms.final_expiry, now)}, `nexotc deal expire {d.address}` returns "
+            "everything unreleased"
+        )
+    deadline = terms.funding_deadline
+    if now <= deadline:
+        raise NexotcError(
+            f"cancel: funding is open until {fmt_time(deadline, now)}: an unfunded deal can be cancelled only after "
+            f"that; until then {' and '.join(_unfunded_legs(d))} can still be deposited (`nexotc deal fund "
+            f"{d.address}`)"
+        )
+
+
+def _check_expire(d: Deal) -> None:
+    """`expire`: from the final expiry, while something is left to return."""
+    from nexotc_client.cli.render import fmt_time
+
+    terms = d.terms
+    now = _now()
+    phase = d.phase()
+    closed = _closed("expire", d, phase)
+    if closed is not None:
+        raise closed
+    if now < terms.final_expiry:
+        if phase == Phase.FUNDING:
+            way = (
+                f"an unfunded deal is cancelled after its funding deadline, {fmt_time(terms.funding_deadline, now)} "
+                f"(`nexotc deal cancel {d.address}`)"
+            )
+        else:
+            way = (
+                f"before it, a tranche still pending after its deadline is refunded one by one (`nexotc deal refund "
+                f"{d.address} T`)"
+            )
+        raise NexotcError(
+            f"expire: the deal's final expiry is {fmt_time(terms.final_expiry, now)}: it can be expired only from "
+            f"then; {way}"
+        )
+    if phase == Phase.SETTLED:
+        raise NexotcError(
+            "expire: every tranche is settled (released, refunded or resolved): nothing is left to return "
+            "(a payee's failed payment: `nexotc deal claim`)"
+        )
+
+
+def _check_refund(d: Deal, tranche: int) -> None:
+    """`refund`: a tranche still pending after its deadline, of an active deal."""
+    from nexotc_client.cli.render import fmt_time
+
+    status = d.tranche_status(tranche)  # names a tranche that does not exist
+    now = _now()
+    _check_active("refund", d, now)
+    if status in (TrancheStatus.RELEASED, TrancheStatus.REFUNDED, TrancheStatus.RESOLVED):
+        raise NexotcError(f"refund: tranche {tranche} is {status.name.lower()}: nothing is left to refund")
+    if status != TrancheStatus.PENDING:
+        raise NexotcError(
+            f"refund: tranche {tranche} is {status.name.lower()}, and only a pending tranche is refunded after its "
+            f"deadline: {_open_tranche_way(d, tranche, status, now)}"
+        )
+    deadline = d.terms.tranches[tranche].deadline
+    if now <= deadline:
+        if d.terms.mode == Mode.ESCROWED:
+            from nexotc_client.terms import Role
+
+            markers = " or ".join(_party(d.terms, w) for w in d.terms.holders(Role.MARKER))
+            way = f"until then {markers} can still mark it delivered (`nexotc deal mark`)"
+        else:
+            way = f"until then it can be released (`nexotc deal release {d.address} {tranche}`)"
+        raise NexotcError(
+            f"refund: tranche {tranche}'s deadline is {fmt_time(deadline, now)}: a pending tranche is refunded only "
+            f"after it; {way}"
+        )
+
+
+def _check_mark(d: Deal, tranche: int, sender: str) -> None:
+    """`mark`: an ESCROWED tranche still pending, before its delivery deadline, of an active deal (the mode and
+    the marker role are `Deal.mark`'s to check)."""
+    from nexotc_client.cli.render import fmt_time
+    from nexotc_client.terms import Role
+
+    terms = d.terms
+    if terms.mode != Mode.ESCROWED or not terms.roles_of(sender) & Role.MARKER:
+        return
+    status = d.tranche_status(tranche)
+    now = _now()
+    _check_active("mark", d, now)
+    if status in (TrancheStatus.RELEASED, TrancheStatus.REFUNDED, TrancheStatus.RESOLVED):
+        raise NexotcError(f"mark: tranche {tranche} is {status.name.lower()}: nothing is left to mark")
+    if status != TrancheStatus.PENDING:
+        already = " already (a tranche is marked once)" if status == TrancheStatus.MARKED else ""
+        raise NexotcError(
+            f"mark: tranche {tranche} is {status.name.lower()}{already}: {_open_tranche_way(d, tranche, status, now)}"
+        )
+    deadline = terms.tranches[tranche].deadline
+    if now > deadline:
+        raise NexotcError(
+            f"mark: tranche {tranche}'s delivery deadline passed at {fmt_time(deadline, now)}: it can no longer be "
+            f"marked, only refunded to its funder (`nexotc deal refund {d.address} {tranche}`, anyone)"
+        )
+
+
+def _check_return(d: Deal, wallet: str, sender: str, token: str | None, leg: LegId | None) -> None:
+    """`return_deposit`: anyone but the funder only once the deposit can no longer fund the leg; and something to
+    return."""
+    from ape import chain
+
+    from nexotc_client.chain.deal import token_label
+    from nexotc_client.chain.deposit import ETHER, deposit_address, deposit_info
+    from nexotc_client.cli.render import fmt_time
+
+    info = deposit_info(d, wallet)
+    leg_id = info.leg if leg is None else leg
+    if leg_id != info.leg and token is None:
+        return  # `return_deposit` names the missing --token
+    token = info.token if token is None else token
+    is_funder = sender.lower() == info.funder.lower()
+    if not is_funder and leg_id == info.leg and token.lower() == info.token.lower() and info.accepts_deposit:
+        now = _now()
+        sweep = f"; or move it into the deal: `nexotc deal sweep {d.address} --funder {info.funder}`"
+        raise NexotcError(
+            f"return-deposit: what {info.address} holds can still fund the {info.leg.name.lower()} leg (funding is "
+            f"open until {fmt_time(info.funding_deadline, now)}), so only the funder may take it back now: `nexotc "
+            f"deal return-deposit {d.address} --funder {info.funder} --account {info.funder}`; anyone may once the "
+            f"leg is funded or funding closes{sweep if info.sweepable else ''}"
+        )
+    address = info.address if leg_id == info.leg else deposit_address(d.factory.address, d.address, info.funder, leg_id)
+    with reverts_as_errors("reading the deposit address"):
+        if int(token, 16) == 0:
+            held = int(chain.provider.get_balance(address))
+        else:
+            from nexotc_client.chain.contracts import erc20
+
+            held = int(erc20(token).balanceOf(address))
+    if not held:
+        what = "ether" if token == ETHER else token_label(token)
+        raise NexotcError(f"return-deposit: nothing to return: {address} holds no {what}")
+
+
 # ----------------------------------------------------------------- actions
 def _act(app: App, ref: str, title: str, action: Any) -> None:
     d = _deal(app, ref)
@@ -505,7 +824,15 @@ def fund(app: App, ref: str) -> None:
 @click.pass_obj
 def mark(app: App, ref: str, tranche: int, evidence: str) -> None:
     """ESCROWED: mark TRANCHE delivered off chain, with evidence."""
-    _act(app, ref, f"marked tranche {tranche}", lambda d, s: d.mark(tranche, evidence, s))
+    from nexotc_client.chain.encoding import to_evidence
+
+    to_evidence(evidence)  # a mistyped txid is refused before anything is read
+
+    def act(d: Deal, s: Any) -> TxResult:
+        _check_mark(d, tranche, s.address)
+        return d.mark(tranche, evidence, s)
+
+    _act(app, ref, f"marked tranche {tranche}", act)
 
 
 @deal.command("approve")
@@ -524,8 +851,52 @@ def approve(app: App, ref: str, tranche: int) -> None:
 @shared_options
 @click.pass_obj
 def release(app: App, ref: str, tranche: int) -> None:
-    """Sign (release signers) and pay out TRANCHE once its conditions hold."""
-    _act(app, ref, f"release tranche {tranche}", lambda d, s: d.release(tranche, s))
+    """Sign (release signers) and pay out TRANCHE once its conditions hold. A release signer's call before
+    then only records its signature: the output says whether the tranche was paid (JSON: `released`) and,
+    when not, what it still needs (`missing`). Either way it exits 0 (recording the signature is what the call
+    could do): scripts read `released`."""
+    from ape import chain
+
+    d = _deal(app, ref)
+    sender = app.sender()
+    with step(app, f"releasing tranche {tranche}"):
+        result = d.release(tranche, sender)
+    released = any(e.name == "Released" and int(e.args.get("tranche", -1)) == tranche for e in result.events)
+    signed = next((e for e in result.events if e.name == "Signed"), None)
+    missing: list[str] = []
+    if not released:
+        # read after the transaction: what the tranche still needs (the same rule the pre-check names)
+        missing = d.release_missing(tranche, int(chain.pending_timestamp)) or [
+            f"its conditions hold now: `nexotc deal release {d.address} {tranche}` (anyone) pays it out"
+        ]
+    extra = {
+        "deal": d.address,
+        "sender": sender.address,
+        "tranche": tranche,
+        "released": released,
+        "signed": signed is not None,
+        "missing": missing,
+    }
+    if released:
+        title = f"released tranche {tranche} {d.address}"
+    elif signed is not None:
+        title = f"signed tranche {tranche} {d.address}: NOT released yet"
+    else:
+        title = f"tranche {tranche} {d.address}: NOT released"
+
+    def render(console: Any) -> None:
+        from rich.markup import escape
+
+        render_tx(console, title, result, _amounts(d, result))
+        if not released:
+            what = (
+                f"signature {signed.args.get('signatures')} of {d.terms.release_threshold} recorded"
+                if signed is not None
+                else "nothing recorded"
+            )
+            console.print(f"tranche {tranche} not paid out ({what}): {escape('; '.join(missing))}")
+
+    app.emit({**extra, **tx_dict(result)}, render)
 
 
 @deal.command("dispute")
@@ -634,7 +1005,12 @@ def settle(app: App, ref: str, tranche: int) -> None:
 @click.pass_obj
 def refund(app: App, ref: str, tranche: int) -> None:
     """Refund a TRANCHE still pending after its deadline (anyone)."""
-    _act(app, ref, f"refunded tranche {tranche}", lambda d, s: d.refund(tranche, s))
+
+    def act(d: Deal, s: Any) -> TxResult:
+        _check_refund(d, tranche)
+        return d.refund(tranche, s)
+
+    _act(app, ref, f"refunded tranche {tranche}", act)
 
 
 @deal.command("cancel")
@@ -643,7 +1019,12 @@ def refund(app: App, ref: str, tranche: int) -> None:
 @click.pass_obj
 def cancel(app: App, ref: str) -> None:
     """After the funding deadline of an unfunded deal, return the deposits (anyone)."""
-    _act(app, ref, "cancelled", lambda d, s: d.cancel_unfunded(s))
+
+    def act(d: Deal, s: Any) -> TxResult:
+        _check_cancel(d)
+        return d.cancel_unfunded(s)
+
+    _act(app, ref, "cancelled", act)
 
 
 @deal.command("expire")
@@ -652,7 +1033,12 @@ def cancel(app: App, ref: str) -> None:
 @click.pass_obj
 def expire(app: App, ref: str) -> None:
     """After the final expiry, return everything unreleased (anyone)."""
-    _act(app, ref, "expired", lambda d, s: d.expire(s))
+
+    def act(d: Deal, s: Any) -> TxResult:
+        _check_expire(d)
+        return d.expire(s)
+
+    _act(app, ref, "expired", act)
 
 
 @deal.command("claim")
@@ -991,6 +1377,7 @@ def return_deposit(app: App, ref: str, funder: str, leg: str | None, token: str 
         token = _return_token(app, d, token)
     leg_id = None if leg is None else LegId.BASE if leg.lower() == "base" else LegId.QUOTE
     sender = app.sender()
+    _check_return(d, wallet, sender.address, token, leg_id)
     with step(app, "returning the deposit"):
         result = return_to_funder(d, wallet, sender, token, leg_id)
     _emit_tx(app, f"returned to {wallet}", result, {"deal": d.address, "funder": wallet, "sender": sender.address}, d)

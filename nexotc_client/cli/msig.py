@@ -21,7 +21,8 @@ account references (test:N), true/false, 0x hex, or quoted text. --call integers
 amount there is in base units (`USDT.approve(test:8, 5)` approves 0.000005 USDT), and must fit the
 argument's type (uint256: 0 .. 2**256 - 1, uint8: 0 .. 255, ...); the summary shown by propose (and
 sign) gives every known amount in both forms. `propose` and `sign` refuse an existing --out file
-without --force (owners may have signed the proposal already: a new one would orphan their signatures).
+without --force (owners may have signed the proposal already: a new one would orphan their signatures);
+`sign` refuses its default file (PROPOSAL.<signer>.sig.json) alike.
 
 `sign` checks, when the chain is reachable, that the signer is an owner, that the proposal's nonce is
 not used yet and that its deadline has not passed; offline it signs and says so.
@@ -114,10 +115,10 @@ def _input_file(path: Path, what: str) -> Path:
     return path
 
 
-def _render_result(console: Console, title: str, result: TxResult) -> None:
+def _render_result(console: Console, title: str, result: TxResult, by_emitter: dict[str, Any] | None = None) -> None:
     from nexotc_client.cli.render import render_tx
 
-    render_tx(console, title, result)
+    render_tx(console, title, result, by_emitter=by_emitter)
 
 
 # ------------------------------------------------------------------ create
@@ -531,14 +532,14 @@ def propose(
 @msig.command("sign")
 @click.argument("proposal_file", metavar="PROPOSAL.json", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Default: PROPOSAL.<signer>.sig.json")
-@click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
+@click.option("--force", is_flag=True, help="Overwrite an existing signature file (--out or the default).")
 @shared_options
 @click.pass_obj
 def sign(app: App, proposal_file: Path, out: Path | None, force: bool) -> None:
     """Sign a proposal as one owner (EIP-712) and write the signature file. When the chain is
     reachable, refuse a signer that is not an owner, a used nonce or a passed deadline (nothing is
-    written); offline, sign anyway and say that this was not checked. An existing --out file is not
-    overwritten without --force."""
+    written); offline, sign anyway and say that this was not checked. An existing signature file (--out,
+    or the default PROPOSAL.<signer>.sig.json) is not overwritten without --force."""
     from nexotc_client.chain.multisig import MultiSigWallet, Proposal, sign_proposal, signature_to_json, write_json
 
     if out is not None:
@@ -559,6 +560,11 @@ def sign(app: App, proposal_file: Path, out: Path | None, force: bool) -> None:
         offline_reason = str(exc)
         _quiet_ape()  # connect() does this once connected; the account still loads ape
     sender = app.sender()
+    target = out or proposal_file.with_name(f"{proposal_file.stem}.{sender.address[:10].lower()}.sig.json")
+    if out is None:  # the default file is refused alike: it may hold a signature someone already collected
+        _refuse_overwrite(target, force, "a signature file (the default for this signer; --out names another)")
+        if target.is_dir():
+            raise NexotcError(f"{target}: a directory, not a signature file; nothing written")
     if online:
         from ape import chain
 
@@ -570,7 +576,6 @@ def sign(app: App, proposal_file: Path, out: Path | None, force: bool) -> None:
     calls = list(proposal.execution.calls)
     lines = summaries(app, proposal.wallet, calls, online)
     sig = sign_proposal(proposal, sender)
-    target = out or proposal_file.with_name(f"{proposal_file.stem}.{sig.signer[:10].lower()}.sig.json")
     document = signature_to_json(sig, proposal)
     write_json(target, document)
     data: dict[str, Any] = {"file": str(target), **document, "ownership_checked": online, "summaries": lines}
@@ -630,7 +635,26 @@ def exec_cmd(app: App, proposal_file: Path, signature_files: tuple[Path, ...], s
         "relayer": relayer.address,
         **tx_dict(result),
     }
-    app.emit(data, lambda c: _render_result(c, f"executed proposal (nonce {proposal.execution.nonce})", result))
+    by_emitter = _event_amounts(app, result)
+    app.emit(
+        data,
+        lambda c: _render_result(c, f"executed proposal (nonce {proposal.execution.nonce})", result, by_emitter),
+    )
+
+
+def _event_amounts(app: App, result: TxResult) -> dict[str, Any]:
+    """How to print the amounts of an execution's events, per emitting contract, as the deal commands print them: a
+    deal's (of the recorded factories) in its legs' tokens, a token's transfers and approvals in that token. Best
+    effort: an emitter it cannot tell keeps raw integers (--json always does)."""
+    from nexotc_client.cli.render import emitter_amounts
+
+    def deal_terms(address: str) -> Any:
+        try:
+            return app.deal(address).terms
+        except NexotcError:  # not a deal of the recorded factories (or no deployment recorded)
+            return None
+
+    return emitter_amounts(result.events, deal_terms)
 
 
 __all__ = ["build_call", "convert_arg", "erc20_transfer_call", "msig", "summaries"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -67,6 +67,8 @@ class Amounts:
     fee_leg: LegId
     tokens: dict[str, LegMeta]
     """lower-case token address => its meta (for Claimed / PaymentDeferred)."""
+    value: LegMeta | None = None
+    """The token whose ERC-20 `Transfer` / `Approval` events these amounts print (their `value`)."""
 
     @classmethod
     def of(cls, terms: Terms, base: LegMeta, quote: LegMeta) -> Amounts:
@@ -74,6 +76,8 @@ class Amounts:
         return cls(base, quote, terms.fee_leg, tokens)
 
     def meta(self, event: str, name: str, args: dict[str, Any]) -> LegMeta | None:
+        if event in ("Transfer", "Approval"):  # an ERC-20's own event: only its value is an amount (of itself)
+            return self.value if name == "value" else None
         if name == "base_amount" or (event == "Resolved" and name == "base"):
             return self.base
         if name == "quote_amount" or (event == "Resolved" and name == "quote"):
@@ -102,6 +106,31 @@ def token_amounts(events: Iterable[Any]) -> Amounts:
     address that is not a deal)."""
     raw = LegMeta("units", None)
     return Amounts(raw, raw, LegId.QUOTE, _token_metas(events, set()))
+
+
+def emitter_amounts(events: Iterable[DealEvent], deal_terms: Callable[[str], Terms | None]) -> dict[str, Amounts]:
+    """How to print the amounts of a transaction's events by who emitted them (lower-case address => Amounts), when
+    they come from several contracts (a multisig execution): a deal's events in its legs' tokens (`deal_terms`
+    gives a deal's terms, None for an address that is no deal), a token's `Transfer` / `Approval` in that token,
+    and other events naming a `token` (the factory's deposit events) in it. An emitter that none of these covers
+    is left out: its amounts stay raw."""
+    events = list(events)
+    out: dict[str, Amounts] = {}
+    for emitter in dict.fromkeys(e.address for e in events):
+        own = [e for e in events if e.address == emitter]
+        terms = deal_terms(emitter)
+        if terms is not None:
+            out[emitter.lower()] = deal_amounts(terms, own)
+            continue
+        named = _token_metas(own, set())
+        value = None
+        if any(e.name in ("Transfer", "Approval") for e in own):
+            meta = leg_meta(emitter, True)
+            value = meta if meta.decimals is not None else None
+        if value is not None or named:
+            raw = LegMeta("units", None)
+            out[emitter.lower()] = Amounts(raw, raw, LegId.QUOTE, named, value)
+    return out
 
 
 def token_meta(token: str) -> LegMeta:
@@ -208,10 +237,19 @@ def event_line(event: DealEvent, amounts: Amounts | None = None) -> str:
     return f"{event.name}({', '.join(parts)})"
 
 
-def render_tx(console: Console, title: str, result: TxResult, amounts: Amounts | None = None) -> None:
+def render_tx(
+    console: Console,
+    title: str,
+    result: TxResult,
+    amounts: Amounts | None = None,
+    by_emitter: dict[str, Amounts] | None = None,
+) -> None:
+    """The transaction's line and one line per event; amounts with symbols from `amounts`, or per emitting
+    contract from `by_emitter` (`emitter_amounts`: a transaction whose events come from several contracts)."""
     console.print(f"[bold]{title}[/]  tx {result.tx_hash}  block {result.block}  gas {result.gas_used:,}")
     for event in result.events:
-        console.print(f"  {event_line(event, amounts)}")
+        own = by_emitter.get(event.address.lower(), amounts) if by_emitter is not None else amounts
+        console.print(f"  {event_line(event, own)}")
 
 
 def render_events(console: Console, events: list[DealEvent], amounts: Amounts | None = None) -> None:
@@ -352,7 +390,9 @@ def render_deal(
 __all__ = [
     "Amounts",
     "LegMeta",
+    "deal_amounts",
     "display_args",
+    "emitter_amounts",
     "event_dict",
     "event_line",
     "fmt_duration",
