@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from nexotc_client.chain.factory import Factory
 
 _CLOSED = (TrancheStatus.RELEASED, TrancheStatus.REFUNDED, TrancheStatus.RESOLVED)
+#: the files every `kyc prove` hint names (placeholders: the holder's credential and secret, the proof to write)
+PROVE_FILES = "--credential CREDENTIAL.json --secret SECRET.json --out PROOF.json"
 
 
 # ------------------------------------------------------------------ results
@@ -676,8 +678,8 @@ class Deal:
         who = " and ".join(f"the {role} {wallet}" for role, wallet in refused) or "a principal"
         return NexotcError(
             f"{action}: {who} {'has' if len(refused) == 1 else 'have'} no current attestation of policy "
-            f"#{policy} in this deal's scope: prove with `nexotc kyc prove --deal {self.address} --account "
-            "WALLET`, then `nexotc kyc submit`"
+            f"#{policy} in this deal's scope: prove with `nexotc kyc prove --deal {self.address} --policy {policy} "
+            f"--account WALLET {PROVE_FILES}`, then `nexotc kyc submit PROOF.json --account WALLET`"
         )
 
 

@@ -22,7 +22,7 @@ from eth_account.messages import encode_typed_data
 from eth_utils import to_checksum_address
 
 from nexotc_client.chain.contracts import deal_container, erc20, instance
-from nexotc_client.chain.deal import Deal, TxResult, tx_result
+from nexotc_client.chain.deal import PROVE_FILES, Deal, TxResult, tx_result
 from nexotc_client.chain.errors import NexotcError, RevertError, reverts_as_errors, simulate
 from nexotc_client.multisig import HALF_N
 from nexotc_client.offers import ZERO32, Offer, OfferError, SignedOffer
@@ -428,7 +428,9 @@ def inspect_offer(factory: Factory, signed: SignedOffer, taker: str | None = Non
     now = int(chain.pending_timestamp)
     expired = now > offer.expiry
     if expired:
-        problems.append(f"the offer expired at {offer.expiry} (chain time {now})")
+        from nexotc_client.spec import fmt_time
+
+        problems.append(f"the offer expired at {fmt_time(offer.expiry, now)} (chain time {fmt_time(now)})")
     used = nonce_used(factory, offer.maker, offer.nonce)
     if used:
         problems.append(
@@ -573,7 +575,8 @@ def compliance_problems(
     policy = terms.policy_id
     return [
         f"the {role} {wallet} has no current attestation of policy #{policy} in {where}: it runs "
-        f"`nexotc kyc prove {how} --policy {policy} --account {wallet}`, then `nexotc kyc submit`"
+        f"`nexotc kyc prove {how} --policy {policy} --account {wallet} {PROVE_FILES}`, then `nexotc kyc submit "
+        "PROOF.json`"
         for role, wallet in principals
         if not registry.is_compliant(wallet, scope, policy)
     ]
@@ -591,8 +594,8 @@ def coverage_problems(
     return [
         f"the {role} {wallet}'s attestation in {where} ends at {fmt_time(expiry)}, before the deal's final expiry "
         f"({fmt_time(terms.final_expiry)}): the deal takes a deposit only from a funder attested until then; it "
-        f"proves again (`nexotc kyc prove {how} --policy {terms.policy_id} --account {wallet}`, then `nexotc kyc "
-        "submit`)"
+        f"proves again (`nexotc kyc prove {how} --policy {terms.policy_id} --account {wallet} {PROVE_FILES}`, then "
+        "`nexotc kyc submit PROOF.json`)"
         for role, wallet, expiry, where, how in _short_attestations(factory, terms, deal, funders, desk_id)
     ]
 

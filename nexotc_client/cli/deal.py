@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from nexotc_client.chain.deal import PROVE_FILES
 from nexotc_client.chain.errors import NexotcError, reverts_as_errors
 from nexotc_client.cli.app import App, shared_options, step, wallet_address
 from nexotc_client.cli.render import (
@@ -290,8 +291,7 @@ def _gate_steps(d: Deal, desk_id: int | None, funded: bool, creator: str) -> lis
     scope = f"--desk {desk_id}" if desk_id else f"--deal {d.address}"
     steps = [
         f"the {p['role']} proves in {gate['scope_name']}: `nexotc kyc prove {scope} --policy {terms.policy_id} "
-        f"--credential CREDENTIAL.json --secret SECRET.json --out PROOF.json --account {p['wallet']}`, then `nexotc "
-        f"kyc submit PROOF.json --account {p['wallet']}`"
+        f"{PROVE_FILES} --account {p['wallet']}`, then `nexotc kyc submit PROOF.json --account {p['wallet']}`"
         for p in gate["principals"]
         if not (p["compliant_now"] and p["covers_final_expiry"])
     ]
@@ -329,7 +329,7 @@ def _check_gate(
         if missing
         else short[0].split(": the deal takes")[0]  # "the seller …'s attestation … ends at …, before the final expiry"
     )
-    proof = f"--policy {policy} --credential CREDENTIAL.json --secret SECRET.json --out PROOF.json --account {creator}"
+    proof = f"--policy {policy} {PROVE_FILES} --account {creator}"
     submit = f"`nexotc kyc submit PROOF.json --account {creator}`"
     drifts = drift()
     if not drifts:
@@ -557,13 +557,15 @@ def _now() -> int:
     return int(chain.pending_timestamp)
 
 
-def _closed(action: str, d: Deal, phase: Phase) -> NexotcError | None:
+def _open_phase(action: str, d: Deal) -> Phase:
+    """The deal's phase, refused when it is closed (cancelled or expired: nothing left to act on)."""
+    phase = d.phase()
     if phase in (Phase.CANCELLED, Phase.EXPIRED):
-        return NexotcError(
+        raise NexotcError(
             f"{action}: the deal {d.address} is already {phase.name.lower()}: every deposit still held went back "
             "to its funder then; nothing is left to act on (a payee's failed payment: `nexotc deal claim`)"
         )
-    return None
+    return phase
 
 
 def _unfunded_legs(d: Deal) -> list[str]:
@@ -593,10 +595,7 @@ def _check_active(action: str, d: Deal, now: int) -> None:
     from nexotc_client.cli.render import fmt_time
 
     terms = d.terms
-    phase = d.phase()
-    closed = _closed(action, d, phase)
-    if closed is not None:
-        raise closed
+    phase = _open_phase(action, d)
     if phase == Phase.FUNDING:
         deadline = terms.funding_deadline
         if now > deadline:
@@ -640,12 +639,7 @@ def _check_cancel(d: Deal) -> None:
     """`cancel_unfunded`: a deal still funding, after its funding deadline."""
     from nexotc_client.cli.render import fmt_time
 
-    terms = d.terms
-    now = _now()
-    phase = d.phase()
-    closed = _closed("cancel", d, phase)
-    if closed is not None:
-        raise closed
+    terms, now, phase = d.terms, _now(), _open_phase("cancel", d)
     if phase == Phase.SETTLED:
         raise NexotcError("cancel: the deal was funded and every tranche is settled: nothing is left to cancel")
     if phase != Phase.FUNDING:
@@ -668,12 +662,7 @@ def _check_expire(d: Deal) -> None:
     """`expire`: from the final expiry, while something is left to return."""
     from nexotc_client.cli.render import fmt_time
 
-    terms = d.terms
-    now = _now()
-    phase = d.phase()
-    closed = _closed("expire", d, phase)
-    if closed is not None:
-        raise closed
+    terms, now, phase = d.terms, _now(), _open_phase("expire", d)
     if now < terms.final_expiry:
         if phase == Phase.FUNDING:
             way = (

@@ -175,7 +175,7 @@ def test_gated_deposit_waits_for_the_funders_compliance(cli):
         cli("deal", "sweep", deal, "--funder", "buyer", "--account", "test:5"),
         "sweep: the buyer",
         "no current attestation of policy #1",
-        "then `nexotc kyc submit`",
+        "then `nexotc kyc submit PROOF.json`",
         f"the deposit waits at {data['deposit_address']}",
     )
     assert block(cli) == before

@@ -555,6 +555,9 @@ def test_expired_offer_is_refused_before_anything_is_sent(nxf, dvp_terms, wbtc, 
     chain.pending_timestamp = signed.offer.expiry + 1
     status = inspect_offer(nxf, signed)
     assert status.expired and "expired" in status.problems[0]
+    from nexotc_client.spec import fmt_time
+
+    assert f"the offer expired at {fmt_time(signed.offer.expiry)}" in status.problems[0]  # a UTC date, not an integer
     with pytest.raises(NexotcError, match="cannot accept this offer: the offer expired"):
         accept_offer(nxf, signed, buyer, fund=True)
     assert usdt.allowance(buyer, nxf.address) == 0 and not nonce_used(nxf, seller.address, 7)
