@@ -390,15 +390,24 @@ def orphan_info(factory: Factory, deal: str, funder: str, leg: LegId, tokens: li
             f"the factory at {factory.address} reports deposit address {on_chain}, this client computes "
             f"{offline}: not a factory of this build"
         )
+    balances = balances_at(offline, tokens)
+    with reverts_as_errors("reading the deposit address"):
+        deployed = bool(chain.provider.get_code(offline))
+    return OrphanDeposit(factory.address, deal, funder, LegId(int(leg)), offline, deployed, balances)
+
+
+def balances_at(address: str, tokens: list[str]) -> dict[str, int]:
+    """What `address` holds of each of `tokens` (addresses, `ETHER` for ether), in base units."""
+    from ape import chain
+
     balances: dict[str, int] = {}
     with reverts_as_errors("reading the deposit address"):
         for token in dict.fromkeys(to_checksum_address(t) for t in tokens):
             if token == ETHER:
-                balances[token] = int(chain.provider.get_balance(offline))
+                balances[token] = int(chain.provider.get_balance(address))
             else:
-                balances[token] = int(erc20(token).balanceOf(offline))
-        deployed = bool(chain.provider.get_code(offline))
-    return OrphanDeposit(factory.address, deal, funder, LegId(int(leg)), offline, deployed, balances)
+                balances[token] = int(erc20(token).balanceOf(address))
+    return balances
 
 
 def return_orphan(factory: Factory, deal: str, funder: str, leg: LegId, token: str, sender: AccountAPI) -> TxResult:

@@ -1166,8 +1166,8 @@ def _orphan_args(app: App, address: str, funder: str, leg: str | None, command: 
     "--token",
     "tokens",
     multiple=True,
-    help="For an address that is not a deal: also show the balance of this token (symbol or address); the "
-    "deployment's tokens and ether are always shown.",
+    help="Also show the balance of this token (symbol or address) at the deposit address; the deployment's "
+    "tokens and ether are always checked.",
 )
 @shared_options
 @click.pass_obj
@@ -1184,15 +1184,12 @@ def deposit_address(app: App, ref: str, funder: str, leg: str | None, tokens: tu
         _orphan_deposit_address(app, target, funder, leg, tokens)
         return
     d = target
-    if tokens:
-        raise NexotcError(
-            "--token is for an address that is not a deal: a deal's deposit address takes its leg's token"
-        )
     wallet = _funder(d, funder)
     _check_leg(d, wallet, leg)
     info = deposit_info(d, wallet)
     meta = leg_meta(info.token, True)
     state = info.state
+    strays = _strays(app, d, info, tokens)
 
     def render(console: Any) -> None:
         from rich.markup import escape
@@ -1228,10 +1225,42 @@ def deposit_address(app: App, ref: str, funder: str, leg: str | None, tokens: tu
             holds += "; [yellow]the funder is not compliant yet: the sweep waits for its proof[/]"
         pending = info.accepts_deposit and not info.deployed
         console.print(f"{holds}{' (not deployed yet: created by the first sweep)' if pending else ''}")
-        for step_text in info.next_steps():
+        for token, amount in strays.items():
+            console.print(
+                f"  also holds {token_meta(token).fmt(amount)} (not this leg's token: it only goes back to the funder)"
+            )
+        for step_text in [*info.next_steps(), *_stray_steps(d, info, strays)]:
             console.print(f"  next: {escape(step_text)}")
 
-    app.emit(info.to_dict(), render)
+    stray_json = {t: {"symbol": token_meta(t).label, "amount": a} for t, a in strays.items()}
+    app.emit({**info.to_dict(), "other_balances": stray_json}, render)
+
+
+def _strays(app: App, d: Deal, info: Any, tokens: tuple[str, ...]) -> dict[str, int]:
+    """What a deal's deposit address holds besides its leg's token (ether, the deployment's tokens, --token):
+    sent there by mistake, it can only go back to the funder (`return-deposit --token`)."""
+    from nexotc_client.chain.deposit import ETHER, balances_at
+
+    extra = []
+    for token in tokens:
+        try:
+            extra.append(_return_token(app, d, token))
+        except NexotcError as exc:
+            raise NexotcError(f"--token: {exc}") from None
+    candidates = [ETHER, *app.deployment().tokens.values(), *extra]
+    held = balances_at(info.address, [t for t in candidates if t.lower() != info.token.lower()])
+    return {t: a for t, a in held.items() if a}
+
+
+def _stray_steps(d: Deal, info: Any, strays: dict[str, int]) -> list[str]:
+    from nexotc_client.chain.deposit import ETHER
+
+    return [
+        f"`nexotc deal return-deposit {d.address} --funder {info.funder} --token "
+        f"{'eth' if t == ETHER else token_meta(t).label}` sends the {token_meta(t).fmt(a)} back to the funder (anyone "
+        "may send it)"
+        for t, a in strays.items()
+    ]
 
 
 def _orphan_deposit_address(app: App, address: str, funder: str, leg: str | None, tokens: tuple[str, ...]) -> None:

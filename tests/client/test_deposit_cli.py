@@ -236,6 +236,25 @@ def test_a_deposit_sent_to_the_other_legs_address_goes_back(cli):
     assert cli.balance_of(usdt, wrong) == 0 and cli.balance_of(usdt, buyer) == before + 5 * 10**6
 
 
+def test_a_deal_deposit_address_lists_another_token_sent_there(cli):
+    """WBTC sent to the buyer's USDT deposit address by mistake is listed with the command that sends it back
+    (found by a tester: only the leg's token was shown)."""
+    buyer, wbtc = wallet("test:1"), token(cli, "WBTC")
+    deal = create(cli, "test:2", "0x17", fund=False)
+    address = deposit_address(factory(cli), deal, buyer, 1)
+    data, text = shown(cli, deal, "--funder", "buyer")
+    assert data["deposit_address"] == address and data["other_balances"] == {}
+    transfer(cli, wbtc, wallet("test:2"), address, 10**8)
+    data, text = shown(cli, deal, "--funder", "buyer")
+    assert data["other_balances"] == {wbtc: {"symbol": "WBTC", "amount": 10**8}}
+    assert "also holds 1 WBTC (not this leg's token" in text
+    command = f"nexotc deal return-deposit {deal} --funder {buyer} --token WBTC"
+    assert f"next: `{command}` sends the 1 WBTC back to the funder" in text
+    cli.ok(*command.split()[1:], "--account", "test:5")
+    assert cli.balance_of(wbtc, address) == 0 and shown(cli, deal, "--funder", "buyer")[0]["other_balances"] == {}
+    transfer(cli, wbtc, buyer, wallet("test:2"), 10**8)  # the seller's balance as the later deals expect it
+
+
 # ------------------------------------------ time travel: 2, 6, 7 (keep them last)
 def test_after_the_funding_deadline_a_deposit_address_says_do_not_send(cli):
     buyer, usdt = wallet("test:1"), token(cli, "USDT")
