@@ -1239,7 +1239,16 @@ def deposit_address(app: App, ref: str, funder: str, leg: str | None, tokens: tu
 def _strays(app: App, d: Deal, info: Any, tokens: tuple[str, ...]) -> dict[str, int]:
     """What a deal's deposit address holds besides its leg's token (ether, the deployment's tokens, --token):
     sent there by mistake, it can only go back to the funder (`return-deposit --token`)."""
-    from nexotc_client.chain.deposit import ETHER, balances_at
+    from nexotc_client.chain.deposit import balances_at
+
+    candidates = _watched_tokens(app, d, tokens)
+    held = balances_at(info.address, [t for t in candidates if t.lower() != info.token.lower()])
+    return {t: a for t, a in held.items() if a}
+
+
+def _watched_tokens(app: App, d: Deal | None, tokens: tuple[str, ...]) -> list[str]:
+    """The tokens a deposit address is checked for: ether, the deployment's tokens and each --token."""
+    from nexotc_client.chain.deposit import ETHER
 
     extra = []
     for token in tokens:
@@ -1247,9 +1256,7 @@ def _strays(app: App, d: Deal, info: Any, tokens: tuple[str, ...]) -> dict[str, 
             extra.append(_return_token(app, d, token))
         except NexotcError as exc:
             raise NexotcError(f"--token: {exc}") from None
-    candidates = [ETHER, *app.deployment().tokens.values(), *extra]
-    held = balances_at(info.address, [t for t in candidates if t.lower() != info.token.lower()])
-    return {t: a for t, a in held.items() if a}
+    return [ETHER, *app.deployment().tokens.values(), *extra]
 
 
 def _stray_steps(d: Deal, info: Any, strays: dict[str, int]) -> list[str]:
@@ -1267,13 +1274,7 @@ def _orphan_deposit_address(app: App, address: str, funder: str, leg: str | None
     from nexotc_client.chain.deposit import ETHER, orphan_info
 
     factory, wallet, leg_id = _orphan_args(app, address, funder, leg, "deposit-address")
-    extra = []
-    for token in tokens:
-        try:
-            extra.append(_return_token(app, None, token))
-        except NexotcError as exc:
-            raise NexotcError(f"--token: {exc}") from None
-    info = orphan_info(factory, address, wallet, leg_id, [ETHER, *app.deployment().tokens.values(), *extra])
+    info = orphan_info(factory, address, wallet, leg_id, _watched_tokens(app, None, tokens))
     metas = {t: token_meta(t) for t in info.balances}
 
     def symbol(token: str) -> str:
