@@ -92,7 +92,14 @@ class HolderSecret:
         return secret_commitment(self.secret)
 
     def save(self, path: Path | str) -> Path:
-        path = _write_json(Path(path), {"format": FORMAT, "kind": "holder_secret", "secret": str(self.secret)})
+        """The secret, and its commitment (read back by `kyc secret --show`; checked on load)."""
+        data = {
+            "format": FORMAT,
+            "kind": "holder_secret",
+            "secret": str(self.secret),
+            "commitment": str(self.commitment),
+        }
+        path = _write_json(Path(path), data)
         os.chmod(path, 0o600)
         return path
 
@@ -108,7 +115,14 @@ class HolderSecret:
             raise NexotcError(f"holder secret file {path} is malformed: {exc}") from exc
         if not 0 < secret < P:
             raise NexotcError(f"holder secret file {path} is malformed: the secret is not a field element")
-        return cls(secret)
+        holder = cls(secret)
+        stored = data.get("commitment")  # files written before it was stored have none
+        if stored is not None and str(stored).strip() != str(holder.commitment):
+            raise NexotcError(
+                f"holder secret file {path} is inconsistent: its commitment field {stored} is not its secret's "
+                f"commitment {holder.commitment} (the file was edited?)"
+            )
+        return holder
 
 
 @dataclass(frozen=True)

@@ -477,7 +477,7 @@ def secret(app: App, out: str | None, show_file: str | None) -> None:
     """Holder: create a secret (kept private) and print its commitment (what the issuer needs); the file stores
     the commitment too. `--show FILE` prints the commitment of an existing secret file (older files, which do not
     store it, included: it is derived from the secret)."""
-    from nexotc_client.issuer import FORMAT, HolderSecret, _write_json
+    from nexotc_client.issuer import HolderSecret
 
     if (out is None) == (show_file is None):
         raise click.UsageError("give --out FILE (a new secret) or --show FILE (the commitment of an existing one)")
@@ -492,16 +492,7 @@ def secret(app: App, out: str | None, show_file: str | None) -> None:
     if Path(out).exists():
         raise NexotcError(f"{out} exists: a secret is never overwritten")
     holder = HolderSecret.generate()
-    # HolderSecret's format, plus its commitment (read back by `kyc secret --show`; the secret stays the key)
-    data = {
-        "format": FORMAT,
-        "kind": "holder_secret",
-        "secret": str(holder.secret),
-        "commitment": str(holder.commitment),
-    }
-    import os
-
-    os.chmod(_write_json(Path(out), data), 0o600)
+    holder.save(out)
     app.emit(
         {"secret_file": out, "commitment": str(holder.commitment)},
         lambda c: c.print(
@@ -930,21 +921,9 @@ def prove(
 
 
 def _load_secret(path: str) -> Any:
-    """The holder's secret file; a `commitment` it stores (files written since it is stored) must be the secret's."""
     from nexotc_client.issuer import HolderSecret
-    from nexotc_client.safejson import load_json
 
-    holder = HolderSecret.load(path)
-    try:
-        stored = load_json(Path(path).read_text()).get("commitment")
-    except (OSError, ValueError, UnicodeDecodeError, AttributeError):
-        stored = None  # HolderSecret.load read it: an unreadable file does not get here
-    if stored is not None and str(stored).strip() != str(holder.commitment):
-        raise NexotcError(
-            f"holder secret file {path} is inconsistent: its commitment field {stored} is not its secret's "
-            f"commitment {holder.commitment} (the file was edited?)"
-        )
-    return holder
+    return HolderSecret.load(path)
 
 
 def _with_secret(holder: Any, secret: Any, credential_file: str, secret_file: str) -> Any:
