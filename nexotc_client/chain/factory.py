@@ -251,3 +251,21 @@ def _hex32(value: Any) -> str:
 
 
 __all__ = ["DealRecord", "Factory"]
+
+
+def creation_block(address: str) -> int:
+    """The block the contract at `address` was deployed in (a binary search of its code by block), to bound a
+    contract's event scans when nothing records it; 0 when the node cannot tell (no state of old blocks)."""
+    from ape import chain
+
+    try:
+        low, high = 0, int(chain.blocks.height)
+        while low < high:
+            mid = (low + high) // 2
+            if chain.provider.get_code(address, block_id=mid):
+                high = mid
+            else:
+                low = mid + 1
+        return low
+    except Exception:  # a node without the state of old blocks: scan from genesis
+        return 0

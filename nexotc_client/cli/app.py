@@ -153,9 +153,12 @@ class App:
         """DEAL by creation number (`#N`, of the current factory) or by address: a deal of the current factory,
         else of a factory it replaced (`deploy --force` keeps them in the record), so old deals stay
         reachable for release, refund, claim and expiry."""
+        from nexotc_client.chain.encoding import is_valid_address
         from nexotc_client.chain.errors import NotADealError
         from nexotc_client.chain.factory import Factory
 
+        if isinstance(ref, str) and is_valid_address(ref.strip()) and self.recorded_deployment() is None:
+            return self._deal_of_its_factory(ref.strip())
         factory = self.factory()
         try:
             return factory.deal(ref)
@@ -167,6 +170,18 @@ class App:
             if self.deployment().previous:
                 raise NotADealError(f"{exc} nor of the factories it replaced") from None
             raise
+
+    def _deal_of_its_factory(self, address: str) -> Deal:
+        """A deal by address in a home that records no factory for the network (a counterparty that accepted an
+        invite link): the factory the deal names, accepted only if it runs this version's code and created the
+        deal (`audit.resolve_deal`)."""
+        from nexotc_client.audit import resolve_deal
+        from nexotc_client.chain.deal import Deal
+        from nexotc_client.chain.factory import Factory, creation_block
+
+        named = resolve_deal(address)
+        factory = Factory.checked(named.factory.address, start_block=creation_block(named.factory.address))
+        return Deal.at(address, factory)
 
     # -- output
     def emit(self, data: Any, render: Callable[[Console], None]) -> None:

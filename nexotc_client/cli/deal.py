@@ -1247,7 +1247,8 @@ def _strays(app: App, d: Deal, info: Any, tokens: tuple[str, ...]) -> dict[str, 
 
 
 def _watched_tokens(app: App, d: Deal | None, tokens: tuple[str, ...]) -> list[str]:
-    """The tokens a deposit address is checked for: ether, the deployment's tokens and each --token."""
+    """The tokens a deposit address is checked for: ether, the deal's tokens, the deployment's (when this home
+    records one) and each --token."""
     from nexotc_client.chain.deposit import ETHER
 
     extra = []
@@ -1256,7 +1257,9 @@ def _watched_tokens(app: App, d: Deal | None, tokens: tuple[str, ...]) -> list[s
             extra.append(_return_token(app, d, token))
         except NexotcError as exc:
             raise NexotcError(f"--token: {exc}") from None
-    return [ETHER, *app.deployment().tokens.values(), *extra]
+    recorded = app.recorded_deployment()
+    legs = [leg.token for leg in (d.terms.base, d.terms.quote) if leg.on_chain] if d is not None else []
+    return [ETHER, *legs, *(recorded.tokens.values() if recorded is not None else ()), *extra]
 
 
 def _stray_steps(d: Deal, info: Any, strays: dict[str, int]) -> list[str]:

@@ -260,24 +260,6 @@ class OfferFactory:
             console.print(_cell_text(f"note: {self.note}"))
 
 
-def _creation_block(address: str) -> int:
-    """The block the contract at `address` was deployed in (a binary search of its code by block), to bound
-    the factory's event scans; 0 when the node cannot tell (no state of old blocks)."""
-    from ape import chain
-
-    try:
-        low, high = 0, int(chain.blocks.height)
-        while low < high:
-            mid = (low + high) // 2
-            if chain.provider.get_code(address, block_id=mid):
-                high = mid
-            else:
-                low = mid + 1
-        return low
-    except Exception:  # a node without the state of old blocks: scan from genesis
-        return 0
-
-
 def checked_offer_factory(address: str, what: str = "the offer") -> Factory:
     """The factory at `address` (named by an offer, not by this home), refused unless it is an EscrowFactory
     (`is_factory`, the check `deploy` uses) that runs this version's code, deal and deposit implementations
@@ -286,7 +268,7 @@ def checked_offer_factory(address: str, what: str = "the offer") -> Factory:
 
     from nexotc_client.chain.deployment import is_factory
     from nexotc_client.chain.errors import reverts_as_errors
-    from nexotc_client.chain.factory import Factory
+    from nexotc_client.chain.factory import Factory, creation_block
 
     connected = int(chain.chain_id)
     refused = "refused, nothing sent"
@@ -296,7 +278,7 @@ def checked_offer_factory(address: str, what: str = "the offer") -> Factory:
         held = "another contract, not an EscrowFactory" if has_code else "no contract"
         raise NexotcError(f"{what} names the factory {address}, but chain {connected} holds {held} there: {refused}")
     try:
-        factory = Factory.checked(address, start_block=_creation_block(address))
+        factory = Factory.checked(address, start_block=creation_block(address))
     except NexotcError as exc:
         raise NexotcError(f"{what} names the factory {address}: {exc}: {refused}") from exc
     return factory

@@ -113,6 +113,13 @@ def test_fresh_home_opens_counters_and_accepts_a_private_link_with_fund(maker: C
     shown_deal = maker.ok("deal", "show", deal, "--json").json()
     assert shown_deal["factory"] == factory and shown_deal["status"]["phase"].lower() == "active"
     assert shown_deal["offer"]["offer_hash"] == made["offer_hash"]
+    # the taker's home manages the deal by address through the factory the deal names (checked on chain)
+    from_taker = taker.ok("deal", "show", deal, *rpc, "--json").json()
+    assert from_taker["factory"] == factory and from_taker["status"] == shown_deal["status"]
+    assert_one_line_error(taker("deal", "show", "1", *rpc), "no factory recorded")  # a number needs the record
+    deposit = taker.ok("deal", "deposit-address", deal, "--funder", "buyer", *rpc, "--json").json()
+    assert deposit["state"] == "funded" and deposit["other_balances"] == {}
+    assert_one_line_error(taker("deal", "show", tokens["WBTC"], *rpc), "is not a nexotc deal")
     # nothing was recorded as a deployment in the taker's home; the offers are kept in its store
     assert not (taker.home / "deployments.json").exists()
     assert (taker.home / "offers" / f"{made['offer_hash']}.json").is_file()
