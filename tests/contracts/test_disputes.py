@@ -537,6 +537,20 @@ def settle_escrowed_default(deal, terms, chain, track, usdt, buyer, caller, rele
         assert resolved_event(receipt, deal) == default_event(caller, (0, 0, 0), (0, q, 0))
 
 
+def settle_dvp_default(deal, terms, chain, track, wbtc, usdt, caller, released: bool) -> None:
+    """settle_dispute(0) of a funded DVP deal after the timeout: both legs of the tranche released (commissions
+    taken) or refunded to their funders, exactly, with the matching Resolved event."""
+    receipt = settle_after_timeout(deal, terms, chain, 0, caller)
+    tr = terms.tranches[0]
+    b, q = tr.base_amount, tr.quote_amount
+    if released:
+        assert track.changes() == paid_by(deal, release_split(terms, b, q))
+        assert resolved_event(receipt, deal) == default_event(caller, (b, 0, 0), (q, 0, 0))
+    else:
+        assert track.changes() == refund_changes(deal, terms, wbtc, usdt, tr)
+        assert resolved_event(receipt, deal) == default_event(caller, (0, b, 0), (0, q, 0))
+
+
 def refund_changes(deal, terms, base_token, quote_token, tranche) -> dict:
     """Tracker changes of a refund of `tranche`: each on-chain leg back to its funder."""
     b, q = on_chain(terms, tranche)
@@ -647,15 +661,7 @@ def test_dvp_default_release_needs_the_third_party_approvals(
         deal.approve(0, sender=actor(a))
     deal.dispute(0, REASON, sender=actor(disputant))
     assert deal.approvals(0) == len(approved)
-    track = tracker(deal, [wbtc, usdt])
-    receipt = settle_after_timeout(deal, terms, chain, 0, attacker)
-    b, q = tr.base_amount, tr.quote_amount
-    if released:
-        assert track.changes() == paid_by(deal, release_split(terms, b, q))
-        assert resolved_event(receipt, deal) == default_event(attacker, (b, 0, 0), (q, 0, 0))
-    else:
-        assert track.changes() == refund_changes(deal, terms, wbtc, usdt, tr)
-        assert resolved_event(receipt, deal) == default_event(attacker, (0, b, 0), (0, q, 0))
+    settle_dvp_default(deal, terms, chain, tracker(deal, [wbtc, usdt]), wbtc, usdt, attacker, released)
     assert deal.tranche_status(0) == RESOLVED
     assert deal.approvals(0) == len(approved)
     assert [deal.tranche_status(i) for i in range(2)] == [RESOLVED, PENDING]
@@ -703,15 +709,7 @@ def test_dvp_default_release_counts_the_disputants_own_consent(
     deal.dispute(0, REASON, sender=actor(disputant))
     counted = (deal.approvals(0), deal.signatures(0))
     assert counted == ((len(given), 0) if role == "approvers" else (0, len(given)))
-    track = tracker(deal, [wbtc, usdt])
-    receipt = settle_after_timeout(deal, terms, chain, 0, attacker)
-    b, q = tr.base_amount, tr.quote_amount
-    if released:
-        assert track.changes() == paid_by(deal, release_split(terms, b, q))
-        assert resolved_event(receipt, deal) == default_event(attacker, (b, 0, 0), (q, 0, 0))
-    else:
-        assert track.changes() == refund_changes(deal, terms, wbtc, usdt, tr)
-        assert resolved_event(receipt, deal) == default_event(attacker, (0, b, 0), (0, q, 0))
+    settle_dvp_default(deal, terms, chain, tracker(deal, [wbtc, usdt]), wbtc, usdt, attacker, released)
     assert (deal.approvals(0), deal.signatures(0)) == counted
 
 
